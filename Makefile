@@ -1,0 +1,45 @@
+# otel-logging: `make run` starts the central service (and the dashboard once it exists);
+# `make test` sets everything up and runs the whole suite. Both create their own venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+CACHE_DIR ?= $(CURDIR)/.cache
+export OTEL_LOGGING_CACHE := $(CACHE_DIR)
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LOG_DIR ?= logs
+GRPC_PORT ?= 4317
+HTTP_PORT ?= 4318
+
+.PHONY: run serve test unit integration lint format venv clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/otel-logging serve --log-dir $(LOG_DIR) --port $(GRPC_PORT) --http-port $(HTTP_PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q -ra
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: $(STAMP)
+	$(BIN)/python -m pytest -q tests/integration
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,233 @@
+"""A batching log record processor that does not lose records in a burst.
+
+The SDK's ``BatchLogRecordProcessor`` drops records once its queue (2048) is full, gives up
+at shutdown after 30 s, and a forked child discards what it inherited. This processor is an
+SDK ``LogRecordProcessor`` too, with an explicit loss policy:
+
+- while the receiver accepts exports, a full queue makes the logging call wait for room
+  (back-pressure), so a burst of any size arrives whole with bounded memory;
+- while the receiver is unreachable, the failed batch is retried with backoff and new
+  records fill the queue; once it is full they are dropped, counted, and reported once
+  on stderr (and again, with the total, at shutdown);
+- ``os.fork()``: the parent flushes what it has before forking; the child starts with an
+  empty queue, a fresh exporter (new gRPC channel) and its own worker thread.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from opentelemetry.context import Context
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+
+from otel_logging.client.guard import export_guard
+
+ExporterFactory = Callable[[], LogRecordExporter]
+
+
+@dataclass(slots=True)
+class ProcessorStats:
+    emitted: int
+    exported: int
+    dropped: int
+    queued: int
+
+
+class ReliableBatchProcessor(LogRecordProcessor):
+    def __init__(
+        self,
+        exporter_factory: ExporterFactory,
+        *,
+        max_queue_size: int = 20_000,
+        max_export_batch_size: int = 1024,
+        schedule_delay_ms: int = 1000,
+        export_timeout_ms: int = 30_000,
+        target: str = "the receiver",
+    ) -> None:
+        self._exporter_factory = exporter_factory
+        self._max_queue = max(1, max_queue_size)
+        self._batch_size = max(1, min(max_export_batch_size, self._max_queue))
+        self._delay_s = schedule_delay_ms / 1000
+        self._shutdown_timeout_s = export_timeout_ms / 1000
+        self._target = target
+        self._init_state()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(before=self._before_fork, after_in_child=self._after_fork_in_child)
+
+    def _init_state(self) -> None:
+        self._exporter = self._exporter_factory()
+        self._queue: collections.deque[ReadableLogRecord] = collections.deque()
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)  # the worker waits here
+        self._room = threading.Condition(self._lock)  # producers wait here for room
+        self._done = threading.Condition(self._lock)  # flushers wait here
+        self._emitted = 0  # records accepted into the queue (sequence number)
+        self._settled = 0  # records exported or given up on
+        self._exported = 0
+        self._dropped = 0
+        self._flush_upto = 0
+        self._healthy = True
+        self._reported_loss = False
+        self._shutdown = False
+        self._stop_worker = False
+        self._worker = threading.Thread(target=self._run, name="otel-logging-export", daemon=True)
+        self._worker.start()
+
+    # -- producer side ---------------------------------------------------------------
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        if export_guard.active:
+            return  # a record emitted by the export path itself: never feed it back
+        record = log_record.log_record
+        record.context = Context()  # the span context was already read; don't keep it alive
+        readable = ReadableLogRecord(
+            log_record=record,
+            resource=log_record.resource,
+            instrumentation_scope=log_record.instrumentation_scope,
+            limits=log_record.limits,
+        )
+        with self._lock:
+            if self._shutdown:
+                self._drop_locked(1, "after shutdown")
+                return
+            while len(self._queue) >= self._max_queue:
+                if not self._healthy or threading.current_thread() is self._worker:
+                    self._drop_locked(1, "queue full while the receiver is unreachable")
+                    return
+                self._work.notify()
+                self._room.wait(0.5)
+                if self._shutdown:
+                    self._drop_locked(1, "after shutdown")
+                    return
+            self._queue.append(readable)
+            self._emitted += 1
+            if len(self._queue) >= self._batch_size:
+                self._work.notify()
+
+    def _drop_locked(self, count: int, why: str) -> None:
+        self._dropped += count
+        self._settled += count
+        self._done.notify_all()
+        if not self._reported_loss:
+            self._reported_loss = True
+            _report(
+                f"otel-logging: dropping log records ({why}; target {self._target}). "
+                "Further drops are counted and reported at shutdown."
+            )
+
+    # -- worker side -----------------------------------------------------------------
+    def _run(self) -> None:
+        export_guard.active = True
+        backoff = 0.5
+        while True:
+            with self._lock:
+                deadline = time.monotonic() + self._delay_s
+                while not self._stop_worker:
+                    if len(self._queue) >= self._batch_size or (self._queue and self._flush_upto > self._settled):
+                        break
+                    remaining = deadline - time.monotonic()
+                    if self._queue and remaining <= 0:
+                        break
+                    self._work.wait(remaining if self._queue and remaining > 0 else self._delay_s or 0.05)
+                if self._stop_worker and not self._queue:
+                    return
+                batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+                self._room.notify_all()
+            while True:
+                try:
+                    result = self._exporter.export(batch)
+                except Exception as exc:  # an exporter bug must not kill the worker
+                    _report(f"otel-logging: export failed: {exc!r}")
+                    result = LogRecordExportResult.FAILURE
+                if result == LogRecordExportResult.SUCCESS:
+                    with self._lock:
+                        self._healthy = True
+                        self._exported += len(batch)
+                        self._settled += len(batch)
+                        self._done.notify_all()
+                    backoff = 0.5
+                    break
+                with self._lock:
+                    self._healthy = False
+                    self._room.notify_all()  # waiting producers switch to the drop policy
+                    if self._stop_worker:
+                        self._drop_locked(len(batch), "the receiver was unreachable at shutdown")
+                        break
+                    self._work.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    # -- control -----------------------------------------------------------------------
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        if threading.current_thread() is self._worker:
+            return False
+        deadline = time.monotonic() + timeout_millis / 1000
+        with self._lock:
+            target = self._emitted
+            self._flush_upto = max(self._flush_upto, target)
+            self._work.notify()
+            while self._settled < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._done.wait(remaining)
+            return True
+
+    def shutdown(self) -> None:
+        with self._lock:
+            if self._shutdown:
+                return
+        flushed = self.force_flush(int(self._shutdown_timeout_s * 1000))
+        with self._lock:
+            self._shutdown = True
+            self._stop_worker = True
+            if not flushed:
+                lost = len(self._queue)
+                self._queue.clear()
+                if lost:
+                    self._drop_locked(lost, "the receiver did not take them before the shutdown deadline")
+            self._work.notify_all()
+            self._room.notify_all()
+        self._worker.join(self._shutdown_timeout_s + 5)
+        try:
+            self._exporter.shutdown()
+        except Exception:
+            pass
+        if self._dropped:
+            _report(
+                f"otel-logging: {self._dropped} log record(s) were dropped in this process, "
+                f"{self._exported} exported to {self._target}."
+            )
+
+    def stats(self) -> ProcessorStats:
+        with self._lock:
+            return ProcessorStats(self._emitted, self._exported, self._dropped, len(self._queue))
+
+    # -- fork ------------------------------------------------------------------------
+    def _before_fork(self) -> None:
+        if self._shutdown or threading.current_thread() is self._worker:
+            return
+        with self._lock:
+            pending = self._emitted > self._settled and self._healthy
+        if pending:
+            self.force_flush(5_000)
+
+    def _after_fork_in_child(self) -> None:
+        if self._shutdown:
+            return
+        # The parent still owns (and exports) what was queued before the fork.
+        self._init_state()
+
+
+def _report(message: str) -> None:
+    """Tell the operator without going through logging (which would feed the pipeline)."""
+    try:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+    except Exception:
+        pass

@@ -1,0 +1,44 @@
+"""Turning untrusted ``service.name`` values into safe file stems and index names.
+
+A service name arrives from the network. It must never become a path outside the log
+directory, and two different names must never silently share one file. Names that are
+already safe are used as they are; any name that had to be changed gets a short hash of
+the original appended, so ``a/b`` and ``a_b`` end up in different files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+DEFAULT_SERVICE_NAME = "unknown_service"
+MAX_STEM_LENGTH = 96
+
+_UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+_SAFE_STEM = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+# A rotated file is <stem>.<UTC stamp>.jsonl; a stem must not look like one.
+_ROTATED_SUFFIX = re.compile(r"\.\d{8}T\d{6}(?:\.\d+)?Z?$")
+
+
+def _digest(name: str) -> str:
+    return hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+
+
+def safe_app_name(service_name: str | None) -> str:
+    """Return the file stem for ``service_name``: letters, digits, ``.``, ``_``, ``-``.
+
+    No leading dot, never empty, at most ``MAX_STEM_LENGTH`` characters, never a path.
+    """
+    if service_name is None or service_name == "":
+        return DEFAULT_SERVICE_NAME
+    if (
+        len(service_name) <= MAX_STEM_LENGTH
+        and _SAFE_STEM.fullmatch(service_name)
+        and not _ROTATED_SUFFIX.search(service_name)
+        and not service_name.startswith("_")
+    ):
+        return service_name
+    cleaned = _UNSAFE_CHARS.sub("_", service_name).lstrip("._") or "app"
+    cleaned = _ROTATED_SUFFIX.sub("", cleaned) or "app"
+    suffix = "-" + _digest(service_name)
+    return cleaned[: MAX_STEM_LENGTH - len(suffix)].rstrip(".") + suffix

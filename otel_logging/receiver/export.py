@@ -1,0 +1,112 @@
+"""The one export path shared by the gRPC and HTTP front ends.
+
+Both front ends parse their transport's payload into an ``ExportLogsServiceRequest`` and
+call ``LogsExporter.export``. It converts every record once to the canonical record,
+hands the grouped records to each sink and answers only after all sinks took them.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+
+from otel_logging.receiver.errors import ExportError, Failure
+from otel_logging.receiver.metrics import ServiceMetrics
+from otel_logging.record import convert_request
+from otel_logging.sinks import Sink, SinkError
+
+
+@dataclass(frozen=True, slots=True)
+class ExportOutcome:
+    accepted: int
+    rejected: int
+    message: str
+
+    def response(self) -> ExportLogsServiceResponse:
+        response = ExportLogsServiceResponse()
+        if self.rejected or self.message:
+            response.partial_success.rejected_log_records = self.rejected
+            response.partial_success.error_message = self.message
+        return response
+
+
+def parse_protobuf(payload: bytes) -> ExportLogsServiceRequest:
+    try:
+        return ExportLogsServiceRequest.FromString(payload)
+    except (DecodeError, ValueError) as exc:
+        raise ExportError(Failure.MALFORMED, f"malformed OTLP protobuf: {exc}") from exc
+
+
+def _hex_ids_to_base64(request: Any) -> None:
+    """OTLP/JSON carries traceId/spanId as hex; protobuf's JSON mapping expects base64."""
+    for resource_logs in request.get("resourceLogs") or request.get("resource_logs") or ():
+        for scope_logs in resource_logs.get("scopeLogs") or resource_logs.get("scope_logs") or ():
+            for log in scope_logs.get("logRecords") or scope_logs.get("log_records") or ():
+                for key in ("traceId", "spanId", "trace_id", "span_id"):
+                    value = log.get(key)
+                    if isinstance(value, str) and value:
+                        try:
+                            log[key] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
+                        except ValueError:
+                            raise ExportError(
+                                Failure.MALFORMED, f"malformed OTLP JSON: {key} {value[:64]!r} is not hex"
+                            ) from None
+
+
+def parse_json(payload: bytes) -> ExportLogsServiceRequest:
+    try:
+        document = orjson.loads(payload)
+        if not isinstance(document, dict):
+            raise ValueError("the top level must be an object")
+        _hex_ids_to_base64(document)
+        return json_format.ParseDict(document, ExportLogsServiceRequest(), ignore_unknown_fields=True)
+    except ExportError:
+        raise
+    except (orjson.JSONDecodeError, json_format.ParseError, ValueError, TypeError, AttributeError) as exc:
+        raise ExportError(Failure.MALFORMED, f"malformed OTLP JSON: {exc}") from exc
+
+
+class LogsExporter:
+    """Converts requests to canonical records and hands them to the sinks."""
+
+    def __init__(self, sinks: list[Sink], metrics: ServiceMetrics) -> None:
+        self.sinks = sinks
+        self.metrics = metrics
+        self._closing = threading.Event()
+
+    def close(self) -> None:
+        """Refuse new requests from now on (in-flight ones finish)."""
+        self._closing.set()
+
+    def export(self, request: ExportLogsServiceRequest, transport: str) -> ExportOutcome:
+        if self._closing.is_set():
+            self.metrics.add("otel_logging_requests_total", transport=transport, outcome="unavailable")
+            raise ExportError(Failure.SHUTTING_DOWN, "the service is shutting down; retry", retry_after_s=1)
+        conversion = convert_request(request)
+        received = conversion.accepted + conversion.rejected
+        self.metrics.add("otel_logging_records_received_total", received)
+        try:
+            for sink in self.sinks:
+                sink.write(conversion.by_service)
+        except SinkError as exc:
+            self.metrics.add("otel_logging_requests_total", transport=transport, outcome="unavailable")
+            raise ExportError(Failure.UNAVAILABLE, str(exc), retry_after_s=5) from exc
+        self.metrics.add("otel_logging_records_written_total", conversion.accepted)
+        if conversion.rejected:
+            self.metrics.add("otel_logging_records_rejected_total", conversion.rejected)
+        self.metrics.add(
+            "otel_logging_requests_total",
+            transport=transport,
+            outcome="partial" if conversion.rejected else "ok",
+        )
+        return ExportOutcome(conversion.accepted, conversion.rejected, conversion.message())

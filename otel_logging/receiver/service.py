@@ -1,0 +1,93 @@
+"""The central service: sinks, the export path and both front ends, started and stopped together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from otel_logging.config import ServeSettings
+from otel_logging.receiver.export import LogsExporter
+from otel_logging.receiver.grpc_server import GrpcFrontEnd
+from otel_logging.receiver.http_server import HttpFrontEnd
+from otel_logging.receiver.metrics import ServiceMetrics
+from otel_logging.sinks import Sink
+from otel_logging.sinks.files import FileSink, RotationPolicy
+
+_log = logging.getLogger("otel_logging.service")
+
+
+@dataclass(frozen=True, slots=True)
+class BoundPorts:
+    host: str
+    grpc: int
+    http: int | None
+
+
+class CentralService:
+    """``otel-logging serve`` as an object: ``start()`` binds, ``stop()`` drains and closes."""
+
+    def __init__(self, settings: ServeSettings, extra_sinks: list[Sink] | None = None) -> None:
+        self.settings = settings
+        self.metrics = ServiceMetrics()
+        self.file_sink = FileSink(
+            settings.log_dir,
+            RotationPolicy(
+                max_bytes=settings.rotate_bytes,
+                interval_s=settings.rotate_interval_s,
+                retain_count=settings.retain_count,
+                retain_age_s=settings.retain_age_s,
+                compress=settings.compress_rotated,
+            ),
+            fsync=settings.fsync,
+        )
+        self.sinks: list[Sink] = [self.file_sink, *(extra_sinks or [])]
+        self.exporter = LogsExporter(self.sinks, self.metrics)
+        self.grpc = GrpcFrontEnd(
+            self.exporter,
+            settings.host,
+            settings.port,
+            max_request_bytes=settings.max_request_bytes,
+            workers=settings.grpc_workers,
+        )
+        self.http: HttpFrontEnd | None = None
+        if settings.http_port is not None and settings.http_port >= 0:
+            self.http = HttpFrontEnd(
+                self.exporter,
+                self.metrics,
+                settings.host,
+                settings.http_port,
+                max_request_bytes=settings.max_request_bytes,
+            )
+        self._stopped = threading.Event()
+        self._housekeeper: threading.Thread | None = None
+
+    def start(self) -> BoundPorts:
+        self.grpc.start()
+        if self.http is not None:
+            self.http.start()
+        if self.settings.rotate_interval_s:
+            self._housekeeper = threading.Thread(target=self._housekeeping, name="rotation", daemon=True)
+            self._housekeeper.start()
+        return BoundPorts(self.settings.host, self.grpc.port, self.http.port if self.http else None)
+
+    def _housekeeping(self) -> None:
+        period = max(1.0, min(60.0, (self.settings.rotate_interval_s or 60) / 4))
+        while not self._stopped.wait(period):
+            try:
+                self.file_sink.rotate_due()
+            except OSError as exc:
+                _log.warning("rotation failed: %s", exc)
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop accepting, let in-flight requests finish, flush and close every sink."""
+        if self._stopped.is_set():
+            return
+        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        self._stopped.set()
+        if self.http is not None:
+            self.http.stop(grace)
+        self.grpc.stop(grace)
+        self.exporter.close()
+        for sink in self.sinks:
+            sink.close()

@@ -1,0 +1,232 @@
+"""Per-app JSON-lines files: ``<log-dir>/<app>.jsonl``, with rotation and retention.
+
+A write puts the whole request's lines for one app into the file with one ``write``
+call on an unbuffered descriptor, so they are in the OS before the caller replies.
+With ``fsync=True`` they are on stable storage too.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from otel_logging.names import safe_app_name
+from otel_logging.record import Record, to_json_lines
+from otel_logging.sinks import SinkError
+
+_log = logging.getLogger("otel_logging.sinks.files")
+
+SUFFIX = ".jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class RotationPolicy:
+    max_bytes: int | None = None  # rotate once the file reaches this size
+    interval_s: int | None = None  # rotate once the file has been open this long
+    retain_count: int | None = None  # keep at most this many rotated files per app
+    retain_age_s: int | None = None  # delete rotated files older than this
+    compress: bool = False  # gzip rotated files
+
+
+def rotated_pattern(stem: str) -> re.Pattern[str]:
+    return re.compile(re.escape(stem) + r"\.(\d{8}T\d{6}\.\d{6}Z)\.jsonl(\.gz)?$")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class AppFile:
+    """The open file of one app, with its rotation state. Callers hold ``lock``."""
+
+    def __init__(self, directory: Path, stem: str, policy: RotationPolicy, fsync: bool) -> None:
+        self.directory = directory
+        self.stem = stem
+        self.path = directory / f"{stem}{SUFFIX}"
+        self.policy = policy
+        self.fsync = fsync
+        self.lock = threading.Lock()
+        self._fd = -1
+        self._size = 0
+        self._opened_at = 0.0
+        self._open()
+
+    def _open(self) -> None:
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._size = os.fstat(self._fd).st_size
+        self._opened_at = time.time()
+
+    def write(self, data: bytes) -> None:
+        if self._fd < 0:
+            self._open()
+        _write_all(self._fd, data)
+        if self.fsync:
+            os.fsync(self._fd)
+        self._size += len(data)
+        if self._due_for_rotation():
+            self.rotate()
+
+    def _due_for_rotation(self) -> bool:
+        policy = self.policy
+        if policy.max_bytes is not None and self._size >= policy.max_bytes:
+            return True
+        return policy.interval_s is not None and time.time() - self._opened_at >= policy.interval_s
+
+    def rotate(self) -> Path | None:
+        """Rename the current file to ``<stem>.<UTC stamp>.jsonl`` and start a new one."""
+        if self._size == 0:
+            self._opened_at = time.time()
+            return None
+        self.close()
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        target = self.directory / f"{self.stem}.{stamp}{SUFFIX}"
+        os.replace(self.path, target)
+        self._open()
+        if self.policy.compress:
+            threading.Thread(target=self._compress_then_prune, args=(target,), daemon=True).start()
+        else:
+            self.prune()
+        return target
+
+    def _compress_then_prune(self, path: Path) -> None:
+        try:
+            compress_file(path)
+        except OSError as exc:
+            _log.warning("could not compress %s: %s", path, exc)
+        self.prune()
+
+    def rotated_files(self) -> list[Path]:
+        pattern = rotated_pattern(self.stem)
+        return sorted(p for p in self.directory.iterdir() if pattern.match(p.name))
+
+    def prune(self) -> list[Path]:
+        """Apply retention to this app's rotated files; return what was deleted."""
+        policy = self.policy
+        if policy.retain_count is None and policy.retain_age_s is None:
+            return []
+        files = self.rotated_files()
+        doomed: list[Path] = []
+        if policy.retain_count is not None and len(files) > policy.retain_count:
+            doomed.extend(files[: len(files) - policy.retain_count])
+        if policy.retain_age_s is not None:
+            cutoff = time.time() - policy.retain_age_s
+            for path in files:
+                try:
+                    if path not in doomed and path.stat().st_mtime < cutoff:
+                        doomed.append(path)
+                except FileNotFoundError:
+                    continue
+        for path in doomed:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+        return doomed
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def compress_file(path: Path) -> Path:
+    """gzip ``path`` to ``path.gz`` (written aside, then renamed) and remove the original."""
+    target = path.with_name(path.name + ".gz")
+    partial = path.with_name("." + path.name + ".gz.partial")
+    with open(path, "rb") as src, gzip.open(partial, "wb", compresslevel=6) as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
+    os.replace(partial, target)
+    path.unlink()
+    return target
+
+
+class FileSink:
+    """Writes each app's records to its own file under ``log_dir``."""
+
+    name = "files"
+
+    def __init__(
+        self,
+        log_dir: Path | str,
+        policy: RotationPolicy | None = None,
+        *,
+        fsync: bool = False,
+        max_open_files: int = 256,
+    ) -> None:
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.policy = policy or RotationPolicy()
+        self.fsync = fsync
+        self.max_open_files = max_open_files
+        self._files: OrderedDict[str, AppFile] = OrderedDict()
+        self._files_lock = threading.Lock()
+        self._stems: dict[str, str] = {}
+
+    def path_for(self, service: str) -> Path:
+        return self.log_dir / f"{self._stem(service)}{SUFFIX}"
+
+    def _stem(self, service: str) -> str:
+        stem = self._stems.get(service)
+        if stem is None:
+            stem = safe_app_name(service)
+            if len(self._stems) < 100_000:
+                self._stems[service] = stem
+        return stem
+
+    def _app_file(self, stem: str) -> AppFile:
+        with self._files_lock:
+            app_file = self._files.get(stem)
+            if app_file is not None:
+                self._files.move_to_end(stem)
+                return app_file
+            app_file = AppFile(self.log_dir, stem, self.policy, self.fsync)
+            self._files[stem] = app_file
+            while len(self._files) > self.max_open_files:
+                _, idle = self._files.popitem(last=False)
+                with idle.lock:
+                    idle.close()
+            return app_file
+
+    def write(self, by_service: dict[str, list[Record]]) -> None:
+        for service, records in by_service.items():
+            self.write_lines(service, to_json_lines(records))
+
+    def write_lines(self, service: str, data: bytes) -> None:
+        """Append already-encoded JSON lines to the app's file."""
+        if not data:
+            return
+        stem = self._stem(service)
+        try:
+            app_file = self._app_file(stem)
+            with app_file.lock:
+                app_file.write(data)
+        except OSError as exc:
+            raise SinkError(f"cannot write {self.log_dir / (stem + SUFFIX)}: {exc.strerror or exc}") from exc
+
+    def rotate_due(self) -> None:
+        """Rotate files whose time interval has passed (called periodically by the service)."""
+        with self._files_lock:
+            files = list(self._files.values())
+        for app_file in files:
+            with app_file.lock:
+                if app_file._fd >= 0 and app_file._due_for_rotation():
+                    app_file.rotate()
+
+    def close(self) -> None:
+        with self._files_lock:
+            for app_file in self._files.values():
+                with app_file.lock:
+                    app_file.close()
+            self._files.clear()
