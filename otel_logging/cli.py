@@ -1,117 +1,22 @@
-"""The ``otel-logging`` command: ``serve`` (the central service) and friends."""
+"""The ``otel-logging`` command. Each subcommand lives in ``otel_logging.commands.<name>``."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
-import re
-import signal
 import sys
-import threading
-from pathlib import Path
 
-import orjson
-
-from otel_logging.config import DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, ServeSettings
-
-_SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_size(text: str) -> int:
-    """``1048576``, ``100MB``, ``1GiB`` -> bytes (binary multiples)."""
-    match = _SIZE.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 100MB")
-    unit = (match.group(2) or "").lower().rstrip("b").rstrip("i")
-    return int(match.group(1)) * _SIZE_UNITS[unit]
-
-
-def parse_duration(text: str) -> int:
-    """``3600``, ``90s``, ``15m``, ``1h``, ``7d`` -> seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 1h or 7d")
-    return int(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
-
-
-def _add_serve(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the central service (OTLP receiver writing per-app files)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_GRPC_PORT, help="OTLP/gRPC port (0 = any free)")
-    p.add_argument("--http-port", type=int, default=DEFAULT_HTTP_PORT, help="OTLP/HTTP port (0 = any free, -1 = off)")
-    p.add_argument("--log-dir", type=Path, default=Path("logs"), help="directory of the per-app files")
-    p.add_argument("--fsync", action="store_true", help="fsync every write before answering")
-    p.add_argument("--rotate-bytes", type=parse_size, help="rotate an app's file at this size, e.g. 100MB")
-    p.add_argument("--rotate-interval", type=parse_duration, help="rotate an app's file this often, e.g. 1d")
-    p.add_argument("--retain-count", type=int, help="keep at most this many rotated files per app")
-    p.add_argument("--retain-age", type=parse_duration, help="delete rotated files older than this, e.g. 30d")
-    p.add_argument("--compress", action="store_true", help="gzip rotated files")
-    p.add_argument("--max-request-bytes", type=parse_size, default=64 << 20, help="largest request accepted (64MiB)")
-    p.add_argument("--workers", type=int, default=16, help="gRPC worker threads")
-    p.add_argument("--grace", type=float, default=30.0, help="seconds to drain in-flight requests on stop")
-    p.set_defaults(func=_serve)
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from otel_logging.receiver.service import CentralService
-
-    settings = ServeSettings(
-        host=args.host,
-        port=args.port,
-        http_port=None if args.http_port < 0 else args.http_port,
-        log_dir=args.log_dir,
-        fsync=args.fsync,
-        rotate_bytes=args.rotate_bytes,
-        rotate_interval_s=args.rotate_interval,
-        retain_count=args.retain_count,
-        retain_age_s=args.retain_age,
-        compress_rotated=args.compress,
-        max_request_bytes=args.max_request_bytes,
-        grpc_workers=args.workers,
-        shutdown_grace_s=args.grace,
-    )
-    try:
-        service = CentralService(settings)
-        ports = service.start()
-    except OSError as exc:
-        print(f"otel-logging serve: {exc}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-
-    def _on_signal(signum: int, _frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
-    announcement = {
-        "event": "listening",
-        "grpc": f"{ports.host}:{ports.grpc}",
-        "http": f"{ports.host}:{ports.http}" if ports.http is not None else None,
-        "log_dir": str(settings.log_dir.resolve()),
-    }
-    sys.stdout.write(orjson.dumps(announcement).decode() + "\n")
-    sys.stdout.flush()
-    print(
-        f"otel-logging: OTLP/gRPC on {ports.host}:{ports.grpc}"
-        + (f", OTLP/HTTP on http://{ports.host}:{ports.http}/v1/logs" if ports.http else "")
-        + f", writing {settings.log_dir}/<app>.jsonl",
-        file=sys.stderr,
-        flush=True,
-    )
-    while not stop.wait(3600):
-        pass
-    service.stop()
-    print("otel-logging: stopped cleanly", file=sys.stderr, flush=True)
-    return 0
+from otel_logging.commands import COMMANDS
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="otel-logging", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="otel-logging", description="OpenTelemetry-native logging: central service and tools."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_serve(sub)
+    for name in COMMANDS:
+        importlib.import_module(f"otel_logging.commands.{name}").register(sub)
     return parser
 
 
