@@ -51,7 +51,7 @@ _TEXT_PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
     ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), MASK),
     (
         "key_value",
-        re.compile(r"(?i)\b((?:" + _KEY_VALUE_WORDS + r"))(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&]+)"),
+        re.compile(r"(?i)\b((?:" + _KEY_VALUE_WORDS + r"))([\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)"),
         r"\1\2" + MASK,
     ),
 ]

@@ -1,0 +1,160 @@
+"""Conversion of OTLP protobuf to the canonical record."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
+
+from otel_logging.record import (
+    any_value,
+    convert_request,
+    from_json_line,
+    rfc3339_nanos,
+    to_json_line,
+    to_json_lines,
+)
+
+
+def kv(key: str, value: AnyValue) -> KeyValue:
+    return KeyValue(key=key, value=value)
+
+
+def request_with(
+    *records: LogRecord, service: str | None = "svc", scope: str = "app.module"
+) -> ExportLogsServiceRequest:
+    req = ExportLogsServiceRequest()
+    rl = req.resource_logs.add()
+    if service is not None:
+        rl.resource.attributes.append(kv("service.name", AnyValue(string_value=service)))
+    rl.resource.attributes.append(kv("host.name", AnyValue(string_value="h1")))
+    sl = rl.scope_logs.add()
+    sl.scope.name = scope
+    sl.log_records.extend(records)
+    return req
+
+
+def test_every_any_value_kind() -> None:
+    nested = AnyValue(
+        kvlist_value=KeyValueList(
+            values=[
+                kv("s", AnyValue(string_value="x")),
+                kv("i", AnyValue(int_value=-(2**63))),
+                kv("d", AnyValue(double_value=2.5)),
+                kv("b", AnyValue(bool_value=False)),
+                kv("bytes", AnyValue(bytes_value=b"\x00\xff")),
+                kv("arr", AnyValue(array_value=ArrayValue(values=[AnyValue(int_value=1), AnyValue(string_value="a")]))),
+                kv("empty", AnyValue()),
+                kv("deep", AnyValue(kvlist_value=KeyValueList(values=[kv("k", AnyValue(int_value=7))]))),
+            ]
+        )
+    )
+    assert any_value(nested) == {
+        "s": "x",
+        "i": -(2**63),
+        "d": 2.5,
+        "b": False,
+        "bytes": base64.b64encode(b"\x00\xff").decode(),
+        "arr": [1, "a"],
+        "empty": None,
+        "deep": {"k": 7},
+    }
+
+
+def test_full_record_fields() -> None:
+    log = LogRecord(
+        time_unix_nano=1_700_000_000_123_456_789,
+        observed_time_unix_nano=1_700_000_001_000_000_000,
+        severity_number=17,
+        severity_text="ERROR",
+        body=AnyValue(string_value="boom"),
+        attributes=[kv("user.id", AnyValue(int_value=42))],
+        trace_id=bytes.fromhex("0102030405060708090a0b0c0d0e0f10"),
+        span_id=bytes.fromhex("a1a2a3a4a5a6a7a8"),
+        flags=1,
+        event_name="login",
+    )
+    conversion = convert_request(request_with(log))
+    assert conversion.accepted == 1 and conversion.rejected == 0
+    (record,) = conversion.by_service["svc"]
+    assert record == {
+        "@timestamp": "2023-11-14T22:13:20.123456789Z",
+        "observed_timestamp": "2023-11-14T22:13:21.000000000Z",
+        "severity_text": "ERROR",
+        "severity_number": 17,
+        "body": "boom",
+        "logger": "app.module",
+        "service": "svc",
+        "attributes": {"user.id": 42},
+        "resource": {"service.name": "svc", "host.name": "h1"},
+        "trace_id": "0102030405060708090a0b0c0d0e0f10",
+        "span_id": "a1a2a3a4a5a6a7a8",
+        "event_name": "login",
+        "flags": 1,
+    }
+    assert list(record)[0] == "@timestamp"
+
+
+def test_missing_timestamps_fall_back_to_observed_then_receive_time() -> None:
+    only_observed = LogRecord(observed_time_unix_nano=1_000_000_000_000_000_000, body=AnyValue(string_value="a"))
+    neither = LogRecord(body=AnyValue(string_value="b"))
+    records = convert_request(request_with(only_observed, neither), received_ns=2_000_000_000_000_000_000).by_service[
+        "svc"
+    ]
+    assert records[0]["@timestamp"] == records[0]["observed_timestamp"] == "2001-09-09T01:46:40.000000000Z"
+    assert records[1]["@timestamp"] == records[1]["observed_timestamp"] == "2033-05-18T03:33:20.000000000Z"
+
+
+def test_structured_body_and_zero_ids_are_absent() -> None:
+    log = LogRecord(
+        body=AnyValue(kvlist_value=KeyValueList(values=[kv("event", AnyValue(string_value="x"))])),
+        trace_id=b"\0" * 16,
+        span_id=b"\0" * 8,
+    )
+    (record,) = convert_request(request_with(log)).by_service["svc"]
+    assert record["body"] == {"event": "x"}
+    assert "trace_id" not in record and "span_id" not in record
+
+
+def test_bad_record_is_rejected_alone() -> None:
+    good = LogRecord(body=AnyValue(string_value="good"))
+    bad_trace = LogRecord(body=AnyValue(string_value="bad"), trace_id=b"\x01\x02")
+    bad_span = LogRecord(body=AnyValue(string_value="bad"), span_id=b"\x01" * 9)
+    conversion = convert_request(request_with(good, bad_trace, bad_span, good))
+    assert conversion.accepted == 2 and conversion.rejected == 2
+    assert [r["body"] for r in conversion.by_service["svc"]] == ["good", "good"]
+    assert "trace_id has 2 bytes" in conversion.message()
+
+
+def test_missing_service_name_uses_default_and_scope_details_kept() -> None:
+    req = request_with(LogRecord(body=AnyValue(string_value="x")), service=None)
+    req.resource_logs[0].scope_logs[0].scope.version = "1.2"
+    req.resource_logs[0].scope_logs[0].scope.attributes.append(kv("lib", AnyValue(bool_value=True)))
+    (record,) = convert_request(req).by_service["unknown_service"]
+    assert record["service"] == "unknown_service"
+    assert record["scope_version"] == "1.2" and record["scope_attributes"] == {"lib": True}
+
+
+def test_json_lines_round_trip() -> None:
+    (record,) = convert_request(request_with(LogRecord(body=AnyValue(string_value='é\n"q"')))).by_service["svc"]
+    line = to_json_line(record)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert from_json_line(line) == record
+    assert to_json_lines([record, record]) == line + line
+    assert to_json_lines([]) == b""
+    assert orjson.loads(line)["body"] == 'é\n"q"'
+
+
+@pytest.mark.parametrize(
+    ("ns", "text"),
+    [(0, "1970-01-01T00:00:00.000000000Z"), (1, "1970-01-01T00:00:00.000000001Z"), (253402300799_999999999, None)],
+)
+def test_rfc3339_nanos(ns: int, text: str | None) -> None:
+    if text is None:
+        assert rfc3339_nanos(ns) == "9999-12-31T23:59:59.999999999Z"
+    else:
+        assert rfc3339_nanos(ns) == text
