@@ -62,5 +62,5 @@ def test_insecure_variable_applies_without_scheme() -> None:
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str]) -> None:
-    with pytest.raises(ConfigError, match="OTEL|compression|endpoint"):
+    with pytest.raises(ConfigError, match=r"OTEL|compression|endpoint"):
         resolve_client_settings(endpoint="h:1" if "INSECURE" in next(iter(env)) else None, env=env)

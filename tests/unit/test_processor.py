@@ -39,8 +39,11 @@ class RecordingExporter(LogRecordExporter):
         return True
 
 
+RESOURCE = Resource.create({})
+
+
 def record(i: int) -> ReadWriteLogRecord:
-    return ReadWriteLogRecord(LogRecord(body=i), resource=Resource.create({}))
+    return ReadWriteLogRecord(LogRecord(body=i), resource=RESOURCE)
 
 
 def make(exporter: RecordingExporter, **kw) -> ReliableBatchProcessor:

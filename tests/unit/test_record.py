@@ -96,7 +96,7 @@ def test_full_record_fields() -> None:
         "event_name": "login",
         "flags": 1,
     }
-    assert list(record)[0] == "@timestamp"
+    assert next(iter(record)) == "@timestamp"
 
 
 def test_missing_timestamps_fall_back_to_observed_then_receive_time() -> None:
