@@ -53,6 +53,20 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
         log_record.body = body
         return log_record
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Like ``logging.Handler.handle`` without the per-handler lock.
+
+        ``emit`` is thread-safe (the processor has its own lock), and holding the handler
+        lock while the processor applies back-pressure would deadlock with the export
+        thread logging a warning through the root logger.
+        """
+        if export_guard.active or is_internal_logger(record.name):
+            return False
+        if not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
     def emit(self, record: logging.LogRecord) -> None:
         if export_guard.active or is_internal_logger(record.name):
             return

@@ -34,7 +34,7 @@ ExporterFactory = Callable[[], LogRecordExporter]
 
 @dataclass(slots=True)
 class ProcessorStats:
-    emitted: int
+    accepted: int  # records taken into the queue
     exported: int
     dropped: int
     queued: int

@@ -105,7 +105,7 @@ def start_serve(
         *extra,
     ]
     stderr_file = open(stderr_path, "wb")  # noqa: SIM115 - lives as long as the process
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr_file, cwd=REPO, env=test_env())
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr_file, cwd=REPO, env=child_env())
     assert proc.stdout is not None
     os.set_blocking(proc.stdout.fileno(), True)
     deadline = time.monotonic() + timeout
@@ -123,7 +123,7 @@ def start_serve(
     return ServeProcess(proc, log_dir, grpc, http, stderr_path, args)
 
 
-def test_env(**overrides: str) -> dict[str, str]:
+def child_env(**overrides: str) -> dict[str, str]:
     """The environment for child processes: this repo importable, no stray OTEL_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
@@ -137,4 +137,4 @@ def run_app(
 ) -> subprocess.CompletedProcess[str]:
     """Run a Python snippet as a separate app process and return its completed process."""
     command = [*(cmd_prefix or []), PYTHON, "-c", code, *args]
-    return subprocess.run(command, env=env or test_env(), capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    return subprocess.run(command, env=env or child_env(), capture_output=True, text=True, timeout=timeout, cwd=REPO)
