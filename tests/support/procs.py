@@ -138,3 +138,7 @@ def run_app(
     """Run a Python snippet as a separate app process and return its completed process."""
     command = [*(cmd_prefix or []), PYTHON, "-c", code, *args]
     return subprocess.run(command, env=env or child_env(), capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+# Older name; prefer child_env (pytest would collect a module-level ``test_env`` import as a test).
+test_env = child_env
