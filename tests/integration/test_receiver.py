@@ -260,7 +260,9 @@ def test_sigterm_drains_in_flight_requests_and_exits_zero(serve: ServeProcess) -
     assert written - acked <= 4 * 200  # at most the requests whose reply was cut off
     bodies = [r["body"] for r in read_jsonl(serve.app_file("drain"))]
     assert len(bodies) == len(set(bodies))
-    assert all(e.code() == grpc.StatusCode.UNAVAILABLE for e in errors)
+    # Requests that reach a stopping server get a retryable status (OTLP clients retry both).
+    retryable = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
+    assert {e.code() for e in errors} <= retryable, [(e.code(), e.details()) for e in errors]
 
 
 def test_rotation_flags_on_the_command_line(tmp_path: Path) -> None:
