@@ -231,5 +231,14 @@ class ServeSettings:
     compress_rotated: bool = False
     max_request_bytes: int = 64 * 1024 * 1024
     grpc_workers: int = 16
-    redact: bool = False
     shutdown_grace_s: float = 30.0
+    # security and limits (docs/SECURITY.md)
+    auth_token_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    redact: bool = False
+    redact_rules: Path | None = None
+    max_records_per_request: int | None = 100_000
+    max_attribute_length: int | None = None
+    max_new_apps_per_minute: int | None = None

@@ -10,8 +10,10 @@ The mask shows no character of the secret.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 MASK = "[REDACTED]"
@@ -136,3 +138,18 @@ class Redactor:
             key: MASK if self.is_sensitive_key(key) and value is not None else self.value(value)
             for key, value in attributes.items()
         }
+
+
+def redactor_from_rules_file(path: Path | str) -> Redactor:
+    """Extra rules from a JSON file: ``{"keys": [...], "patterns": [...], "mask_emails": false}``."""
+    try:
+        rules = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(rules, dict):
+            raise ValueError("the top level must be an object")
+        keys = [str(k) for k in rules.get("keys", [])]
+        patterns = [str(p) for p in rules.get("patterns", [])]
+        for pattern in patterns:
+            re.compile(pattern)
+        return Redactor(keys, patterns, mask_emails=bool(rules.get("mask_emails", False)))
+    except (OSError, ValueError, re.error) as exc:
+        raise ValueError(f"redaction rules {path}: {exc}") from exc

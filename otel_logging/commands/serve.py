@@ -29,7 +29,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-request-bytes", type=parse_size, default=64 << 20, help="largest request accepted (64MiB)")
     p.add_argument("--workers", type=int, default=16, help="gRPC worker threads")
     p.add_argument("--grace", type=float, default=30.0, help="seconds to drain in-flight requests on stop")
+    _add_security_options(p)
     p.set_defaults(func=_serve)
+
+
+def _add_security_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("security and limits (see docs/SECURITY.md)")
+    g.add_argument("--auth-token-file", type=Path, help="bearer tokens, one per line; re-read on SIGHUP")
+    g.add_argument("--tls-cert", type=Path, help="server certificate (PEM) for gRPC and HTTP")
+    g.add_argument("--tls-key", type=Path, help="server private key (PEM)")
+    g.add_argument("--tls-client-ca", type=Path, help="require client certificates signed by this CA (mutual TLS)")
+    g.add_argument("--redact", action="store_true", help="mask secrets in every record before it is stored")
+    g.add_argument("--redact-rules", type=Path, help='extra redaction rules (JSON: {"keys": [], "patterns": []})')
+    g.add_argument("--max-records-per-request", type=int, default=100_000, help="larger requests are refused")
+    g.add_argument("--max-attribute-length", type=int, help="truncate longer string values (flagged)")
+    g.add_argument("--max-new-apps-per-minute", type=int, help="limit how fast new app files may appear")
+
+
+def _security_settings(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "auth_token_file": args.auth_token_file,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
+        "tls_client_ca": args.tls_client_ca,
+        "redact": args.redact,
+        "redact_rules": args.redact_rules,
+        "max_records_per_request": args.max_records_per_request,
+        "max_attribute_length": args.max_attribute_length,
+        "max_new_apps_per_minute": args.max_new_apps_per_minute,
+    }
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -49,11 +77,12 @@ def _serve(args: argparse.Namespace) -> int:
         max_request_bytes=args.max_request_bytes,
         grpc_workers=args.workers,
         shutdown_grace_s=args.grace,
+        **_security_settings(args),  # type: ignore[arg-type]
     )
     try:
         service = CentralService(settings)
         ports = service.start()
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         print(f"otel-logging serve: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
@@ -63,6 +92,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: service.reload())
     announcement = {
         "event": "listening",
         "grpc": f"{ports.host}:{ports.grpc}",

@@ -15,8 +15,8 @@ class Failure(enum.Enum):
     TOO_LARGE = (grpc.StatusCode.RESOURCE_EXHAUSTED, 413)
     UNSUPPORTED_MEDIA = (grpc.StatusCode.INVALID_ARGUMENT, 415)
     UNAUTHENTICATED = (grpc.StatusCode.UNAUTHENTICATED, 401)
-    UNAVAILABLE = (grpc.StatusCode.UNAVAILABLE, 503)  # retryable: a sink cannot take records
-    SHUTTING_DOWN = (grpc.StatusCode.UNAVAILABLE, 503)
+    RATE_LIMITED = (grpc.StatusCode.RESOURCE_EXHAUSTED, 429)  # retryable, with a retry hint
+    UNAVAILABLE = (grpc.StatusCode.UNAVAILABLE, 503)  # retryable: a sink cannot take records, or shutting down
 
     @property
     def grpc_code(self) -> grpc.StatusCode:

@@ -21,6 +21,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 
 from otel_logging.receiver.errors import ExportError, Failure
+from otel_logging.receiver.limits import NewAppLimiter, RecordProcessor
 from otel_logging.receiver.metrics import ServiceMetrics
 from otel_logging.record import convert_request
 from otel_logging.sinks import Sink, SinkError
@@ -79,9 +80,20 @@ def parse_json(payload: bytes) -> ExportLogsServiceRequest:
 class LogsExporter:
     """Converts requests to canonical records and hands them to the sinks."""
 
-    def __init__(self, sinks: list[Sink], metrics: ServiceMetrics) -> None:
+    def __init__(
+        self,
+        sinks: list[Sink],
+        metrics: ServiceMetrics,
+        *,
+        processors: list[RecordProcessor] | None = None,
+        max_records_per_request: int | None = None,
+        new_app_limiter: NewAppLimiter | None = None,
+    ) -> None:
         self.sinks = sinks
         self.metrics = metrics
+        self.processors = processors or []
+        self.max_records_per_request = max_records_per_request
+        self.new_app_limiter = new_app_limiter
         self._closing = threading.Event()
 
     def close(self) -> None:
@@ -91,10 +103,30 @@ class LogsExporter:
     def export(self, request: ExportLogsServiceRequest, transport: str) -> ExportOutcome:
         if self._closing.is_set():
             self.metrics.add("otel_logging_requests_total", transport=transport, outcome="unavailable")
-            raise ExportError(Failure.SHUTTING_DOWN, "the service is shutting down; retry", retry_after_s=1)
+            raise ExportError(Failure.UNAVAILABLE, "the service is shutting down; retry", retry_after_s=1)
+        limit = self.max_records_per_request
+        if limit is not None:
+            count = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
+            if count > limit:
+                self.metrics.add("otel_logging_requests_total", transport=transport, outcome="invalid")
+                raise ExportError(
+                    Failure.TOO_LARGE, f"{count} log records in one request; at most {limit} are accepted"
+                )
         conversion = convert_request(request)
         received = conversion.accepted + conversion.rejected
         self.metrics.add("otel_logging_records_received_total", received)
+        if self.new_app_limiter is not None:
+            try:
+                self.new_app_limiter.admit(list(conversion.by_service))
+            except ExportError:
+                self.metrics.add("otel_logging_requests_total", transport=transport, outcome="rate_limited")
+                raise
+        if self.processors:
+            for records in conversion.by_service.values():
+                for i, record in enumerate(records):
+                    for process in self.processors:
+                        record = process(record)
+                    records[i] = record
         try:
             for sink in self.sinks:
                 sink.write(conversion.by_service)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.rpc.error_details_pb2 import RetryInfo
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from otel_logging.receiver.auth import TokenAuthenticator
 from otel_logging.receiver.errors import ExportError
 from otel_logging.receiver.export import LogsExporter, parse_protobuf
 
@@ -18,11 +23,37 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """Server certificate and key (PEM); with ``client_ca``, clients must present a certificate it signed."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+
+def retry_metadata(retry_after_s: int) -> tuple[tuple[str, str | bytes], ...]:
+    """``google.rpc.RetryInfo`` (read by OTLP exporters) plus a plain ``retry-after``."""
+    info = RetryInfo(retry_delay=Duration(seconds=retry_after_s)).SerializeToString()
+    return (("google.rpc.retryinfo-bin", info), ("retry-after", str(retry_after_s)))
+
+
 class GrpcFrontEnd:
     """Serves OTLP logs over gRPC; parsing errors become INVALID_ARGUMENT, not INTERNAL."""
 
-    def __init__(self, exporter: LogsExporter, host: str, port: int, *, max_request_bytes: int, workers: int) -> None:
+    def __init__(
+        self,
+        exporter: LogsExporter,
+        host: str,
+        port: int,
+        *,
+        max_request_bytes: int,
+        workers: int,
+        authenticator: TokenAuthenticator | None = None,
+        tls: TlsFiles | None = None,
+    ) -> None:
         self.exporter = exporter
+        self.authenticator = authenticator
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
             options=[
@@ -42,17 +73,28 @@ class GrpcFrontEnd:
         self.server.add_generic_rpc_handlers((handler,))
         self.health = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        self.port = self.server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if tls is None:
+            self.port = self.server.add_insecure_port(address)
+        else:
+            credentials = grpc.ssl_server_credentials(
+                [(tls.key.read_bytes(), tls.cert.read_bytes())],
+                root_certificates=tls.client_ca.read_bytes() if tls.client_ca else None,
+                require_client_auth=tls.client_ca is not None,
+            )
+            self.port = self.server.add_secure_port(address, credentials)
         if self.port == 0:
             raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port} (address in use?)")
 
     def _export(self, payload: bytes, context: grpc.ServicerContext) -> bytes:
         try:
+            if self.authenticator is not None:
+                self.authenticator.check(dict(context.invocation_metadata()).get("authorization"))
             request = parse_protobuf(payload)
             outcome = self.exporter.export(request, transport="grpc")
         except ExportError as exc:
             if exc.retry_after_s is not None:
-                context.set_trailing_metadata((("retry-after", str(exc.retry_after_s)),))
+                context.set_trailing_metadata(retry_metadata(exc.retry_after_s))
             context.abort(exc.failure.grpc_code, exc.message)
         return outcome.response().SerializeToString()
 

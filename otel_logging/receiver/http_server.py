@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
 import zlib
 from http import HTTPStatus
@@ -12,6 +13,7 @@ from typing import ClassVar
 import orjson
 from google.protobuf import json_format
 
+from otel_logging.receiver.auth import TokenAuthenticator
 from otel_logging.receiver.errors import ExportError, Failure
 from otel_logging.receiver.export import LogsExporter, parse_json, parse_protobuf
 from otel_logging.receiver.metrics import ServiceMetrics
@@ -35,6 +37,7 @@ class _Handler(BaseHTTPRequestHandler):
     max_request_bytes: ClassVar[int]
     healthy: ClassVar[threading.Event]
     in_flight: ClassVar[InFlight]
+    authenticator: ClassVar[TokenAuthenticator | None]
     timeout = 60  # idle keep-alive connections end after this many seconds
 
     def log_message(self, format: str, *args: object) -> None:
@@ -55,6 +58,12 @@ class _Handler(BaseHTTPRequestHandler):
             ok = self.healthy.is_set()
             self._send(200 if ok else 503, b"ok\n" if ok else b"shutting down\n", "text/plain")
         elif path == "/metrics":
+            if self.authenticator is not None:
+                try:
+                    self.authenticator.check(self.headers.get("Authorization"))
+                except ExportError as exc:
+                    self._send(401, f"{exc.message}\n".encode(), "text/plain", {"WWW-Authenticate": "Bearer"})
+                    return
             self._send(200, self.metrics.render().encode(), "text/plain; version=0.0.4")
         else:
             self._send(404, b"not found\n", "text/plain")
@@ -118,6 +127,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._read_body()
                 self._send(404, b"not found\n", "text/plain")
                 return
+            if self.authenticator is not None:
+                try:
+                    self.authenticator.check(self.headers.get("Authorization"))
+                except ExportError:
+                    self.close_connection = True  # don't read a body we won't use
+                    raise
             body = self._decompress(self._read_body())
             if content_type == PROTOBUF:
                 request = parse_protobuf(body)
@@ -132,7 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
         except ExportError as exc:
             if exc.failure in (Failure.MALFORMED, Failure.TOO_LARGE, Failure.UNSUPPORTED_MEDIA):
                 self.metrics.add("otel_logging_requests_total", transport="http", outcome="invalid")
-            headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+            headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else {}
+            if exc.failure is Failure.UNAUTHENTICATED:
+                headers["WWW-Authenticate"] = "Bearer"
             self._send_status(exc.failure.http_status, exc.message, reply_type, headers)
             return
         response = outcome.response()
@@ -162,6 +179,17 @@ _GRPC_CODE_FOR_HTTP = {
     HTTPStatus.TOO_MANY_REQUESTS: 8,
     HTTPStatus.SERVICE_UNAVAILABLE: 14,
 }
+
+
+def server_tls_context(cert: str, key: str, client_ca: str | None) -> ssl.SSLContext:
+    """TLS 1.2+ for OTLP/HTTP; with ``client_ca``, a client certificate it signed is required."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    if client_ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(client_ca)
+    return context
 
 
 class InFlight:
@@ -195,6 +223,8 @@ class HttpFrontEnd:
         port: int,
         *,
         max_request_bytes: int,
+        authenticator: TokenAuthenticator | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.healthy = threading.Event()
         self.in_flight = InFlight()
@@ -207,9 +237,14 @@ class HttpFrontEnd:
                 "max_request_bytes": max_request_bytes,
                 "healthy": self.healthy,
                 "in_flight": self.in_flight,
+                "authenticator": authenticator,
             },
         )
         self.server = _Server((host, port), handler)
+        if tls_context is not None:
+            self.server.socket = tls_context.wrap_socket(
+                self.server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self.port = self.server.server_address[1]
         self._thread: threading.Thread | None = None
 

@@ -7,10 +7,18 @@ import threading
 from dataclasses import dataclass
 
 from otel_logging.config import ServeSettings
+from otel_logging.receiver.auth import TokenAuthenticator
 from otel_logging.receiver.export import LogsExporter
-from otel_logging.receiver.grpc_server import GrpcFrontEnd
-from otel_logging.receiver.http_server import HttpFrontEnd
+from otel_logging.receiver.grpc_server import GrpcFrontEnd, TlsFiles
+from otel_logging.receiver.http_server import HttpFrontEnd, server_tls_context
+from otel_logging.receiver.limits import (
+    NewAppLimiter,
+    RecordProcessor,
+    redacting_processor,
+    truncating_processor,
+)
 from otel_logging.receiver.metrics import ServiceMetrics
+from otel_logging.redaction import Redactor, redactor_from_rules_file
 from otel_logging.sinks import Sink
 from otel_logging.sinks.files import FileSink, RotationPolicy
 
@@ -42,13 +50,27 @@ class CentralService:
             fsync=settings.fsync,
         )
         self.sinks: list[Sink] = [self.file_sink, *(extra_sinks or [])]
-        self.exporter = LogsExporter(self.sinks, self.metrics)
+        self.authenticator = TokenAuthenticator(settings.auth_token_file) if settings.auth_token_file else None
+        tls = None
+        if settings.tls_cert or settings.tls_key:
+            if not (settings.tls_cert and settings.tls_key):
+                raise ValueError("TLS needs both --tls-cert and --tls-key")
+            tls = TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+        self.exporter = LogsExporter(
+            self.sinks,
+            self.metrics,
+            processors=_record_processors(settings),
+            max_records_per_request=settings.max_records_per_request,
+            new_app_limiter=_new_app_limiter(settings),
+        )
         self.grpc = GrpcFrontEnd(
             self.exporter,
             settings.host,
             settings.port,
             max_request_bytes=settings.max_request_bytes,
             workers=settings.grpc_workers,
+            authenticator=self.authenticator,
+            tls=tls,
         )
         self.http: HttpFrontEnd | None = None
         if settings.http_port is not None and settings.http_port >= 0:
@@ -58,9 +80,20 @@ class CentralService:
                 settings.host,
                 settings.http_port,
                 max_request_bytes=settings.max_request_bytes,
+                authenticator=self.authenticator,
+                tls_context=server_tls_context(
+                    str(tls.cert), str(tls.key), str(tls.client_ca) if tls.client_ca else None
+                )
+                if tls
+                else None,
             )
         self._stopped = threading.Event()
         self._housekeeper: threading.Thread | None = None
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the auth token file (the current tokens stay if it is broken)."""
+        if self.authenticator is not None:
+            self.authenticator.reload()
 
     def start(self) -> BoundPorts:
         self.grpc.start()
@@ -91,3 +124,22 @@ class CentralService:
         self.exporter.close()
         for sink in self.sinks:
             sink.close()
+
+
+def _record_processors(settings: ServeSettings) -> list[RecordProcessor]:
+    processors: list[RecordProcessor] = []
+    if settings.redact or settings.redact_rules:
+        redactor = redactor_from_rules_file(settings.redact_rules) if settings.redact_rules else Redactor()
+        processors.append(redacting_processor(redactor))
+    if settings.max_attribute_length:
+        processors.append(truncating_processor(settings.max_attribute_length))
+    return processors
+
+
+def _new_app_limiter(settings: ServeSettings) -> NewAppLimiter | None:
+    if not settings.max_new_apps_per_minute:
+        return None
+    existing = (
+        {p.name.split(".", 1)[0] for p in settings.log_dir.glob("*.jsonl")} if settings.log_dir.exists() else set()
+    )
+    return NewAppLimiter(settings.max_new_apps_per_minute, known=existing)
