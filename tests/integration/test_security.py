@@ -239,5 +239,3 @@ def test_request_limits_answer_with_the_proper_status_and_a_retry_hint(tmp_path:
 def test_serve_refuses_half_a_tls_configuration(tmp_path: Path, pki: Pki) -> None:
     with pytest.raises(AssertionError, match="needs both --tls-cert and --tls-key"):
         start_serve(tmp_path / "logs", "--tls-cert", str(pki.server_cert))
-
-
