@@ -59,7 +59,8 @@ _TEXT_PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
 ]
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 # Cheap pre-check: most messages contain none of these and skip the regexes entirely.
-_TRIGGER = re.compile(r"(?i)private key|bearer|basic |eyJ|AKIA|ASIA|" + _KEY_VALUE_WORDS + r"|\d{4}")
+# (Case-insensitive alternations are slow in ``re``: the words are searched in lowercased text.)
+_TRIGGER_WORDS = r"private key|bearer|basic |eyj|akia|asia|" + _KEY_VALUE_WORDS + r"|\d{4}[ -]?\d{4}"
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -97,13 +98,17 @@ class Redactor:
         self._patterns = list(_TEXT_PATTERNS)
         for i, pattern in enumerate(extra_patterns):
             self._patterns.append((f"custom_{i}", re.compile(pattern), MASK))
-        trigger = _TRIGGER.pattern
-        if extra_patterns:
-            trigger = "|".join([trigger, *extra_patterns])
+        extra_triggers = list(extra_patterns)
         if mask_emails:
             self._patterns.append(("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), MASK))
-            trigger += "|@"
-        self._trigger = re.compile(trigger)
+            extra_triggers.append("@")
+        self._trigger_lower = re.compile(_TRIGGER_WORDS)
+        self._trigger_extra = re.compile("|".join(extra_triggers)) if extra_triggers else None
+
+    def _triggered(self, value: str) -> bool:
+        if self._trigger_lower.search(value.lower()):
+            return True
+        return self._trigger_extra is not None and self._trigger_extra.search(value) is not None
 
     def is_sensitive_key(self, key: str) -> bool:
         cached = self._key_cache.get(key)
@@ -116,7 +121,7 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """Mask secrets inside free text."""
-        if not self._trigger.search(value):
+        if not self._triggered(value):
             return value
         for _, pattern, replacement in self._patterns:
             value = pattern.sub(replacement, value)
@@ -133,7 +138,17 @@ class Redactor:
         return value
 
     def mapping(self, attributes: dict[str, Any]) -> dict[str, Any]:
-        """Mask values under sensitive keys and secrets inside the other values."""
+        """Mask values under sensitive keys and secrets inside the other values.
+
+        Returns ``attributes`` itself when nothing needs masking (the common case).
+        """
+        search = self._triggered
+        for key, value in attributes.items():
+            kind = type(value)
+            if self.is_sensitive_key(key) or (kind is str and search(value)) or kind in (dict, list, tuple):
+                break
+        else:
+            return attributes
         return {
             key: MASK if self.is_sensitive_key(key) and value is not None else self.value(value)
             for key, value in attributes.items()

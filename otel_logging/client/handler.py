@@ -1,27 +1,47 @@
 """The stdlib ``logging`` handler: records -> OpenTelemetry log records.
 
 It is the handler of ``opentelemetry-instrumentation-logging`` (the SDK's own is deprecated),
-with three changes: ``extra`` values are cleaned once into valid attribute values, secrets
-are masked (``redact=True``), and records of the export machinery itself (OpenTelemetry,
-gRPC, otel-logging, or anything logged on the export thread) are never exported, so a down
-receiver cannot cause recursion.
+with these changes: ``extra`` values are cleaned once into valid attribute values, secrets
+are masked (``redact=True``), records of the export machinery itself (OpenTelemetry, gRPC,
+otel-logging, or anything logged on the export thread) are never exported, so a down
+receiver cannot cause recursion, and no per-handler lock is taken.
+
+Fast path: while the provider's only processor is our ``ReliableBatchProcessor``, a record
+becomes one compact entry handed straight to it (no SDK ``LogRecord``, no second attribute
+cleaning, no copies). As soon as another processor is added to the provider, every record
+takes the standard SDK path again, so other SDK processors see every record.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from itertools import islice
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry._logs import LoggerProvider
+from opentelemetry.instrumentation.log_utils import std_to_otel
 from opentelemetry.instrumentation.logging.handler import LoggingHandler as InstrumentationLoggingHandler
+from opentelemetry.trace import get_current_span
 
 from otel_logging.client.attributes import clean_mapping, clean_value
 from otel_logging.client.guard import export_guard, is_internal_logger
 from otel_logging.redaction import Redactor
 
+if TYPE_CHECKING:
+    from otel_logging.client.processor import ReliableBatchProcessor
+
 # Added to every stdlib record by the logging instrumentation's trace-context injection;
 # the OTel record carries trace_id/span_id natively, so they are not repeated as attributes.
 _INJECTED = ("otelSpanID", "otelTraceID", "otelTraceSampled", "otelServiceName")
+
+# Every attribute a stdlib LogRecord has by itself; what remains in ``record.__dict__`` is ``extra``.
+_STANDARD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", *_INJECTED}
+# LogRecord.__init__ sets these first, in this order; factories and ``extra`` add keys after them.
+_INIT_FIELD_COUNT = len(vars(logging.makeLogRecord({})))
+_PRIMITIVES = (str, int, float, bool)
+_SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+_EVENT_KEYS = ("otel.event.name", "event.name")
 
 
 class OtelLoggingHandler(InstrumentationLoggingHandler):
@@ -33,6 +53,29 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
     ) -> None:
         super().__init__(level=level, logger_provider=logger_provider)
         self.redactor = redactor
+        self._processor: ReliableBatchProcessor | None = None
+        self._provider_processors: Any = None
+        self._severities: dict[tuple[int, str], tuple[int, str]] = {}
+
+    def enable_fast_path(self, processor: ReliableBatchProcessor) -> None:
+        """Hand records straight to ``processor`` while it is the provider's only processor."""
+        self._processor = processor
+        self._provider_processors = getattr(self._logger_provider, "_multi_log_record_processor", None)
+
+    def _fast_path(self) -> ReliableBatchProcessor | None:
+        processor = self._processor
+        if processor is None or self._provider_processors is None:
+            return None
+        registered = self._provider_processors._log_record_processors
+        return processor if len(registered) == 1 and registered[0] is processor else None
+
+    def _severity(self, levelno: int, levelname: str) -> tuple[int, str]:
+        key = (levelno, levelname)
+        severity = self._severities.get(key)
+        if severity is None:
+            severity = (std_to_otel(levelno).value, _SEVERITY_TEXT.get(levelname, levelname))
+            self._severities[key] = severity
+        return severity
 
     def _get_attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
         attributes, event_name = super()._get_attributes(record)
@@ -71,6 +114,59 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
         if export_guard.active or is_internal_logger(record.name):
             return
         try:
-            super().emit(record)
+            processor = self._fast_path()
+            if processor is None or record.exc_info or self.formatter is not None:
+                super().emit(record)  # the standard SDK path
+            else:
+                processor.enqueue(self._entry(record))
         except Exception:
             self.handleError(record)
+
+    def _entry(self, record: logging.LogRecord) -> tuple:
+        msg = record.msg
+        if record.args:
+            body: Any = record.getMessage()
+        elif type(msg) is str:
+            body = msg
+        else:
+            body = clean_value(msg)
+        fields = record.__dict__
+        attributes: dict[str, Any] | None = (
+            {k: v for k, v in islice(fields.items(), _INIT_FIELD_COUNT, None) if k not in _STANDARD_FIELDS}
+            if len(fields) > _INIT_FIELD_COUNT
+            else None
+        )
+        event_name = None
+        if attributes:
+            for value in attributes.values():
+                if type(value) not in _PRIMITIVES:
+                    attributes = clean_mapping(attributes)
+                    break
+            if _EVENT_KEYS[0] in attributes or _EVENT_KEYS[1] in attributes:
+                event_name = attributes.pop(_EVENT_KEYS[0], None)
+                deprecated = attributes.pop(_EVENT_KEYS[1], None)
+                event_name = str(event_name or deprecated)
+        redactor = self.redactor
+        if redactor is not None:
+            body = redactor.text(body) if type(body) is str else redactor.value(body)
+            if attributes:
+                attributes = redactor.mapping(attributes)
+        if fields.get("otelTraceID") == "0":  # the trace-context injection found no span: skip the lookup
+            trace_id = span_id = flags = 0
+        else:
+            span_context = get_current_span().get_span_context()
+            trace_id, span_id, flags = span_context.trace_id, span_context.span_id, int(span_context.trace_flags)
+        number, text = self._severity(record.levelno, record.levelname)
+        return (
+            int(record.created * 1e9),
+            time.time_ns(),
+            number,
+            text,
+            body,
+            attributes or None,
+            trace_id,
+            span_id,
+            flags,
+            record.name,
+            event_name,
+        )

@@ -10,7 +10,11 @@ SDK ``LogRecordProcessor`` too, with an explicit loss policy:
   records fill the queue; once it is full they are dropped, counted, and reported once
   on stderr (and again, with the total, at shutdown);
 - ``os.fork()``: the parent flushes what it has before forking; the child starts with an
-  empty queue, a fresh exporter (new gRPC channel) and its own worker thread.
+  empty queue, a fresh transport (new gRPC channel) and its own worker thread.
+
+It queues compact entries (``client/entry.py``): our handler enqueues them directly, and
+records emitted through the SDK ``Logger`` API arrive through ``on_emit``. The worker
+encodes a whole batch to one OTLP request (``client/encoder.py``) and sends the bytes.
 """
 
 from __future__ import annotations
@@ -22,14 +26,25 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
+from otel_logging.client.encoder import BatchEncoder
+from otel_logging.client.entry import LogEntry, entry_from_sdk
 from otel_logging.client.guard import export_guard
+from otel_logging.client.transport import SendOutcome
 
-ExporterFactory = Callable[[], LogRecordExporter]
+
+class Transport(Protocol):
+    last_error: str
+
+    def send(self, payload: bytes) -> SendOutcome: ...
+
+    def close(self) -> None: ...
+
+
+TransportFactory = Callable[[], Transport]
 
 
 @dataclass(slots=True)
@@ -43,7 +58,8 @@ class ProcessorStats:
 class ReliableBatchProcessor(LogRecordProcessor):
     def __init__(
         self,
-        exporter_factory: ExporterFactory,
+        transport_factory: TransportFactory,
+        encoder: BatchEncoder,
         *,
         max_queue_size: int = 20_000,
         max_export_batch_size: int = 1024,
@@ -51,7 +67,8 @@ class ReliableBatchProcessor(LogRecordProcessor):
         export_timeout_ms: int = 30_000,
         target: str = "the receiver",
     ) -> None:
-        self._exporter_factory = exporter_factory
+        self._transport_factory = transport_factory
+        self._encoder = encoder
         self._max_queue = max(1, max_queue_size)
         self._batch_size = max(1, min(max_export_batch_size, self._max_queue))
         self._delay_s = schedule_delay_ms / 1000
@@ -62,8 +79,8 @@ class ReliableBatchProcessor(LogRecordProcessor):
             os.register_at_fork(before=self._before_fork, after_in_child=self._after_fork_in_child)
 
     def _init_state(self) -> None:
-        self._exporter = self._exporter_factory()
-        self._queue: collections.deque[ReadableLogRecord] = collections.deque()
+        self._transport = self._transport_factory()
+        self._queue: collections.deque[LogEntry] = collections.deque()
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the worker waits here
         self._room = threading.Condition(self._lock)  # producers wait here for room
@@ -75,6 +92,7 @@ class ReliableBatchProcessor(LogRecordProcessor):
         self._flush_upto = 0
         self._healthy = True
         self._reported_loss = False
+        self._reported_rejection = False
         self._shutdown = False
         self._stop_worker = False
         self._worker = threading.Thread(target=self._run, name="otel-logging-export", daemon=True)
@@ -82,16 +100,13 @@ class ReliableBatchProcessor(LogRecordProcessor):
 
     # -- producer side ---------------------------------------------------------------
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        """Records emitted through the SDK ``Logger`` API (not through our handler)."""
         if export_guard.active:
             return  # a record emitted by the export path itself: never feed it back
-        record = log_record.log_record
-        record.context = Context()  # the span context was already read; don't keep it alive
-        readable = ReadableLogRecord(
-            log_record=record,
-            resource=log_record.resource,
-            instrumentation_scope=log_record.instrumentation_scope,
-            limits=log_record.limits,
-        )
+        self.enqueue(entry_from_sdk(log_record))
+
+    def enqueue(self, entry: LogEntry) -> None:
+        """Queue one entry; waits for room while the receiver accepts exports."""
         with self._lock:
             if self._shutdown:
                 self._drop_locked(1, "after shutdown")
@@ -105,16 +120,19 @@ class ReliableBatchProcessor(LogRecordProcessor):
                 if self._shutdown:
                     self._drop_locked(1, "after shutdown")
                     return
-            self._queue.append(readable)
+            self._queue.append(entry)
             self._emitted += 1
             if len(self._queue) >= self._batch_size:
                 self._work.notify()
 
-    def _drop_locked(self, count: int, why: str) -> None:
+    def _drop_locked(self, count: int, why: str, rejection: bool = False) -> None:
         self._dropped += count
         self._settled += count
         self._done.notify_all()
-        if not self._reported_loss:
+        if rejection and not self._reported_rejection:
+            self._reported_rejection = True
+            _report(f"otel-logging: {count} log record(s) dropped because {why}")
+        elif not rejection and not self._reported_loss:
             self._reported_loss = True
             _report(
                 f"otel-logging: dropping log records ({why}; target {self._target}). "
@@ -137,21 +155,31 @@ class ReliableBatchProcessor(LogRecordProcessor):
                     self._work.wait(remaining if self._queue and remaining > 0 else self._delay_s or 0.05)
                 if self._stop_worker and not self._queue:
                     return
-                batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+                popleft = self._queue.popleft
+                batch = [popleft() for _ in range(min(self._batch_size, len(self._queue)))]
                 self._room.notify_all()
+            try:
+                payload = self._encoder.encode(batch)
+            except Exception as exc:  # an encoding bug must not kill the worker or lose the others
+                with self._lock:
+                    self._drop_locked(len(batch), f"they could not be encoded ({exc!r})")
+                continue
             while True:
-                try:
-                    result = self._exporter.export(batch)
-                except Exception as exc:  # an exporter bug must not kill the worker
-                    _report(f"otel-logging: export failed: {exc!r}")
-                    result = LogRecordExportResult.FAILURE
-                if result == LogRecordExportResult.SUCCESS:
+                outcome = self._transport.send(payload)
+                if outcome is SendOutcome.SENT:
                     with self._lock:
                         self._healthy = True
                         self._exported += len(batch)
                         self._settled += len(batch)
                         self._done.notify_all()
                     backoff = 0.5
+                    break
+                if outcome is SendOutcome.REJECTED:
+                    with self._lock:
+                        self._healthy = True  # the receiver answers; it refused this batch
+                        self._drop_locked(
+                            len(batch), f"the receiver refused them: {self._transport.last_error}", rejection=True
+                        )
                     break
                 with self._lock:
                     self._healthy = False
@@ -194,10 +222,7 @@ class ReliableBatchProcessor(LogRecordProcessor):
             self._work.notify_all()
             self._room.notify_all()
         self._worker.join(self._shutdown_timeout_s + 5)
-        try:
-            self._exporter.shutdown()
-        except Exception:
-            pass
+        self._transport.close()
         if self._dropped:
             _report(
                 f"otel-logging: {self._dropped} log record(s) were dropped in this process, "

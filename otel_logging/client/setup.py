@@ -20,9 +20,10 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs import LoggingHandler as SdkLoggingHandler
 from opentelemetry.sdk.resources import Resource
 
-from otel_logging.client.exporter import build_exporter
+from otel_logging.client.encoder import BatchEncoder
 from otel_logging.client.handler import OtelLoggingHandler
 from otel_logging.client.processor import ProcessorStats, ReliableBatchProcessor
+from otel_logging.client.transport import GrpcTransport
 from otel_logging.config import ClientSettings, resolve_client_settings
 from otel_logging.redaction import Redactor
 
@@ -133,9 +134,11 @@ def setup(
         if existing is not None:
             handle = LoggingHandle(settings, get_logger_provider(), None, None, reused_handler=existing)
         else:
-            provider = LoggerProvider(resource=Resource.create(settings.resource_attributes))
+            resource = Resource.create(settings.resource_attributes)
+            provider = LoggerProvider(resource=resource)
             processor = ReliableBatchProcessor(
-                lambda: build_exporter(settings),
+                lambda: GrpcTransport(settings),
+                BatchEncoder(resource.attributes, resource.schema_url),
                 max_queue_size=settings.max_queue_size,
                 max_export_batch_size=settings.max_export_batch_size,
                 schedule_delay_ms=settings.schedule_delay_ms,
@@ -150,6 +153,7 @@ def setup(
                 logger_provider=provider,
                 redactor=redactor if settings.redact else None,
             )
+            handler.enable_fast_path(processor)
             root.addHandler(handler)
             if root.getEffectiveLevel() > settings.level:
                 root.setLevel(settings.level)

@@ -6,37 +6,42 @@ import threading
 
 import pytest
 from opentelemetry._logs import LogRecord
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.sdk._logs import ReadWriteLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 
+from otel_logging.client.encoder import BatchEncoder
 from otel_logging.client.processor import ReliableBatchProcessor
+from otel_logging.client.transport import SendOutcome
 from tests.support.procs import wait_for
 
 
-class RecordingExporter(LogRecordExporter):
-    """Stands in for the network in these unit tests; the integration tests use the real receiver."""
+class RecordingExporter:
+    """A transport standing in for the network in these unit tests (integration tests use the real receiver)."""
 
     def __init__(self) -> None:
         self.bodies: list[object] = []
         self.fail = threading.Event()
-        self.gate = threading.Event()
-        self.gate.set()
+        self.refuse = threading.Event()
         self.calls = 0
+        self.last_error = ""
 
-    def export(self, batch):  # type: ignore[override]
+    def send(self, payload: bytes) -> SendOutcome:
         self.calls += 1
-        self.gate.wait(30)
         if self.fail.is_set():
-            return LogRecordExportResult.FAILURE
-        self.bodies.extend(r.log_record.body for r in batch)
-        return LogRecordExportResult.SUCCESS
+            self.last_error = "UNAVAILABLE: test"
+            return SendOutcome.RETRY
+        if self.refuse.is_set():
+            self.last_error = "INVALID_ARGUMENT: test"
+            return SendOutcome.REJECTED
+        request = ExportLogsServiceRequest.FromString(payload)
+        for rl in request.resource_logs:
+            for sl in rl.scope_logs:
+                self.bodies.extend(r.body.int_value for r in sl.log_records)
+        return SendOutcome.SENT
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         pass
-
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return True
 
 
 RESOURCE = Resource.create({})
@@ -49,7 +54,7 @@ def record(i: int) -> ReadWriteLogRecord:
 def make(exporter: RecordingExporter, **kw) -> ReliableBatchProcessor:
     options = {"max_queue_size": 256, "max_export_batch_size": 64, "schedule_delay_ms": 10, "export_timeout_ms": 5000}
     options.update(kw)
-    return ReliableBatchProcessor(lambda: exporter, **options)
+    return ReliableBatchProcessor(lambda: exporter, BatchEncoder({"service.name": "t"}), **options)
 
 
 def test_burst_far_larger_than_the_queue_loses_nothing_and_keeps_order() -> None:
@@ -97,13 +102,29 @@ def test_records_logged_by_the_export_thread_are_not_fed_back() -> None:
     processor: ReliableBatchProcessor
 
     class LoggingExporter(RecordingExporter):
-        def export(self, batch):  # type: ignore[override]
+        def send(self, payload: bytes) -> SendOutcome:
             processor.on_emit(record(-1))  # e.g. a warning logged while exporting
-            return super().export(batch)
+            return super().send(payload)
 
     exporter = LoggingExporter()
     processor = make(exporter)
     processor.on_emit(record(1))
     assert processor.force_flush(10_000)
     assert exporter.bodies == [1]
+    processor.shutdown()
+
+
+def test_a_batch_the_receiver_refuses_is_dropped_counted_and_reported(capfd: pytest.CaptureFixture[str]) -> None:
+    exporter = RecordingExporter()
+    exporter.refuse.set()
+    processor = make(exporter)
+    for i in range(5):
+        processor.on_emit(record(i))
+    assert processor.force_flush(10_000)
+    exporter.refuse.clear()
+    processor.on_emit(record(99))
+    assert processor.force_flush(10_000)
+    assert exporter.bodies == [99]
+    assert processor.stats().dropped == 5
+    assert "refused them: INVALID_ARGUMENT" in capfd.readouterr().err
     processor.shutdown()

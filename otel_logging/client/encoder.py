@@ -1,0 +1,102 @@
+"""Encoding a batch of log entries straight to one OTLP ``ExportLogsServiceRequest``.
+
+The resource is encoded once; entries are grouped by scope (logger name) in one pass;
+each record is filled in place in the request (no intermediate objects).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourcePb
+
+from otel_logging.client.attributes import clean_value
+from otel_logging.client.entry import LogEntry
+
+_INT64_MIN = -(1 << 63)
+_INT64_MAX = (1 << 63) - 1
+
+
+def set_any_value(target: AnyValue, value: Any) -> None:
+    """Fill an AnyValue in place from a Python value (cleaned values never raise)."""
+    kind = type(value)
+    if kind is str:
+        target.string_value = value
+    elif kind is bool:
+        target.bool_value = value
+    elif kind is int:
+        if _INT64_MIN <= value <= _INT64_MAX:
+            target.int_value = value
+        else:
+            target.string_value = str(value)
+    elif kind is float:
+        target.double_value = value
+    elif value is None:
+        return
+    elif kind is bytes:
+        target.bytes_value = value
+    elif isinstance(value, Mapping):
+        values = target.kvlist_value.values
+        for key, item in value.items():
+            kv = values.add()
+            kv.key = key if type(key) is str else str(key)
+            set_any_value(kv.value, item)
+    elif isinstance(value, (list, tuple)):
+        array = target.array_value.values
+        for item in value:
+            set_any_value(array.add(), item)
+    else:
+        set_any_value(target, clean_value(value))
+
+
+class BatchEncoder:
+    def __init__(self, resource_attributes: Mapping[str, Any], resource_schema_url: str = "") -> None:
+        self._resource = ResourcePb()
+        for key, value in resource_attributes.items():
+            kv = self._resource.attributes.add()
+            kv.key = key
+            set_any_value(kv.value, value)
+        self._schema_url = resource_schema_url
+
+    def encode(self, entries: Sequence[LogEntry]) -> bytes:
+        request = ExportLogsServiceRequest()
+        resource_logs = request.resource_logs.add()
+        resource_logs.resource.CopyFrom(self._resource)
+        if self._schema_url:
+            resource_logs.schema_url = self._schema_url
+        scopes: dict[str, Any] = {}
+        for time_ns, observed_ns, number, text, body, attributes, trace_id, span_id, flags, scope, event in entries:
+            records = scopes.get(scope)
+            if records is None:
+                scope_logs = resource_logs.scope_logs.add()
+                scope_logs.scope.name = scope
+                records = scopes[scope] = scope_logs.log_records
+            record = records.add(
+                time_unix_nano=time_ns,
+                observed_time_unix_nano=observed_ns,
+                severity_number=number,
+                severity_text=text,
+            )
+            if type(body) is str:
+                record.body.string_value = body
+            elif body is not None:
+                set_any_value(record.body, body)
+            if attributes:
+                pairs = record.attributes
+                for key, value in attributes.items():
+                    kv = pairs.add()
+                    kv.key = key
+                    if type(value) is str:
+                        kv.value.string_value = value
+                    else:
+                        set_any_value(kv.value, value)
+            if trace_id:
+                record.trace_id = trace_id.to_bytes(16, "big")
+                record.span_id = span_id.to_bytes(8, "big")
+                record.flags = flags
+            if event:
+                record.event_name = event
+        return request.SerializeToString()
