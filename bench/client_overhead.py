@@ -100,10 +100,13 @@ def main() -> None:
             results = {}
             for variant in ("stdlib-plain", "stdlib-json", "stock-otel", "otel_logging"):
                 results[variant] = run_variant(variant, n, serve.grpc_endpoint, Path(tmp) / f"{variant}.log")
-                print(f"{variant:13s} {results[variant]['cpu_us']:7.1f} us/rec CPU  {results[variant]['wall_s']:6.1f} s wall")
+                cpu_us, wall_s = results[variant]["cpu_us"], results[variant]["wall_s"]
+                print(f"{variant:13s} {cpu_us:7.1f} us/rec CPU  {wall_s:6.1f} s wall")
             stock_arrived = count_lines(serve.app_file("bench-stock"))
             ours_arrived = count_lines(serve.app_file("bench-ours"))
-            print(f"arrived: stock-otel {stock_arrived}/{n} ({n - stock_arrived} lost), otel_logging {ours_arrived}/{n}")
+            print(
+                f"arrived: stock-otel {stock_arrived}/{n} ({n - stock_arrived} lost), otel_logging {ours_arrived}/{n}"
+            )
         finally:
             serve.stop()
     ours, base, stock = (results[v]["cpu_us"] for v in ("otel_logging", "stdlib-json", "stock-otel"))
