@@ -64,6 +64,41 @@ class LoggingHandle:
 
 _state_lock = threading.RLock()
 _current: LoggingHandle | None = None
+_config_functions_wrapped = False
+
+
+def _keep_handler_across_logging_config() -> None:
+    """``dictConfig``/``fileConfig``/``basicConfig(force=True)`` after ``setup()`` keep our handler.
+
+    They reset the root logger's handlers; the current handler is taken out before and put
+    back after (as opentelemetry-instrumentation-logging does for its own handler).
+    """
+    global _config_functions_wrapped
+    if _config_functions_wrapped:
+        return
+    _config_functions_wrapped = True
+    import logging.config
+
+    def wrap(function: Any) -> Any:
+        def configure(*args: Any, **kwargs: Any) -> Any:
+            handle = _current
+            handler = handle.handler if handle is not None else None
+            root = logging.getLogger()
+            removed = handler is not None and handler in root.handlers
+            if removed:
+                root.removeHandler(handler)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                if removed and handler not in root.handlers:
+                    root.addHandler(handler)
+
+        configure.__wrapped__ = function  # type: ignore[attr-defined]
+        return configure
+
+    logging.config.dictConfig = wrap(logging.config.dictConfig)
+    logging.config.fileConfig = wrap(logging.config.fileConfig)
+    logging.basicConfig = wrap(logging.basicConfig)
 
 
 def _existing_otel_handler() -> logging.Handler | None:
@@ -155,6 +190,7 @@ def setup(
             )
             handler.enable_fast_path(processor)
             root.addHandler(handler)
+            _keep_handler_across_logging_config()
             if root.getEffectiveLevel() > settings.level:
                 root.setLevel(settings.level)
             _set_global_provider_once(provider)

@@ -277,3 +277,26 @@ def test_records_arrive_without_an_explicit_flush(serve: ServeProcess) -> None:
         assert proc.poll() is None  # the app had not exited: the record came without a flush
     finally:
         proc.communicate("\n", timeout=30)
+
+
+def test_dict_config_after_setup_keeps_exporting_once(serve: ServeProcess) -> None:
+    result = run_app(
+        app(
+            """
+            import logging, logging.config, sys, otel_logging
+            h = otel_logging.setup("dictconfig", sys.argv[1])
+            logging.config.dictConfig({
+                "version": 1,
+                "handlers": {"console": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}},
+                "root": {"level": "INFO", "handlers": ["console"]},
+            })
+            logging.basicConfig(force=True, level=logging.INFO)
+            for i in range(50):
+                logging.getLogger("after").info("m%d", i)
+            assert h.force_flush(30)
+            """
+        ),
+        serve.grpc_endpoint,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [r["body"] for r in read_jsonl(serve.app_file("dictconfig"))] == [f"m{i}" for i in range(50)]
