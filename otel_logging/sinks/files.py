@@ -3,6 +3,10 @@
 A write puts the whole request's lines for one app into the file with one ``write``
 call on an unbuffered descriptor, so they are in the OS before the caller replies.
 With ``fsync=True`` they are on stable storage too.
+
+A write that fails part-way (disk full, file size limit, I/O error) is cut back to the
+file's previous size before the error is raised, so no torn line stays behind; a file
+whose last line was torn by a crash mid-write (never acknowledged) is repaired when opened.
 """
 
 from __future__ import annotations
@@ -48,6 +52,19 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def _complete_size(fd: int, size: int, block: int = 1 << 16) -> int:
+    """The size of the file up to and including its last newline (0 if it has none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - block)
+        chunk = os.pread(fd, end - start, start)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return start + newline + 1
+        end = start
+    return 0
+
+
 class AppFile:
     """The open file of one app, with its rotation state. Callers hold ``lock``."""
 
@@ -64,19 +81,43 @@ class AppFile:
         self._open()
 
     def _open(self) -> None:
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
         self._size = os.fstat(self._fd).st_size
+        if self._size and os.pread(self._fd, 1, self._size - 1) != b"\n":
+            self._drop_torn_tail()
         self._opened_at = time.time()
+
+    def _drop_torn_tail(self) -> None:
+        """Cut a last line without its newline: a write cut short by a crash, never acknowledged."""
+        complete = _complete_size(self._fd, self._size)
+        os.ftruncate(self._fd, complete)
+        _log.warning("%s: removed a torn last line of %d bytes (an unfinished write)", self.path, self._size - complete)
+        self._size = complete
 
     def write(self, data: bytes) -> None:
         if self._fd < 0:
             self._open()
-        _write_all(self._fd, data)
-        if self.fsync:
-            os.fsync(self._fd)
+        try:
+            _write_all(self._fd, data)
+            if self.fsync:
+                os.fsync(self._fd)
+        except OSError:
+            self._undo_failed_write()
+            raise
         self._size += len(data)
         if self._due_for_rotation():
-            self.rotate()
+            try:
+                self.rotate()
+            except OSError as exc:  # the records are written; a failed rotation must not fail the request
+                _log.warning("could not rotate %s: %s", self.path, exc)
+
+    def _undo_failed_write(self) -> None:
+        """Cut the file back to its size before the failed write, so no partial line stays."""
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError as exc:
+            _log.warning("%s: could not remove a partial write (%s); it is repaired on reopen", self.path, exc)
+            self.close()
 
     def _due_for_rotation(self) -> bool:
         policy = self.policy
