@@ -1,0 +1,224 @@
+"""The Logstash transport against a real json_lines TCP peer running as its own process.
+
+The peer (``tests/support/jsonl_peer.py``) appends every complete line it reads to a file.
+Records carry a sequence number; a test counts the unique ones and reports duplicates.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from otel_logging.sinks.logstash import LogstashTls, LogstashTransport, LogstashUnavailable
+from tests.support.certs import Pki, make_pki
+from tests.support.procs import PYTHON, REPO, child_env, free_port, read_jsonl, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Peer:
+    proc: subprocess.Popen[bytes]
+    port: int
+    out: Path
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def lines(self) -> list[dict]:
+        return read_jsonl(self.out)
+
+
+@dataclass
+class PeerFactory:
+    directory: Path
+    started: list[Peer] = field(default_factory=list)
+
+    def start(self, *args: str, port: int = 0, out: Path | None = None) -> Peer:
+        out = out or self.directory / f"received-{len(self.started)}.jsonl"
+        command = [PYTHON, "-m", "tests.support.jsonl_peer", "--port", str(port), "--out", str(out), *args]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=REPO, env=child_env())
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            proc.kill()
+            raise AssertionError(f"the json_lines peer did not start: {command}")
+        peer = Peer(proc, json.loads(line)["port"], out)
+        self.started.append(peer)
+        return peer
+
+
+@pytest.fixture
+def peers(tmp_path: Path) -> Iterator[PeerFactory]:
+    factory = PeerFactory(tmp_path)
+    yield factory
+    for peer in factory.started:
+        peer.kill()
+
+
+def numbered_lines(start: int, count: int) -> list[bytes]:
+    return [
+        json.dumps({"seq": i, "body": f"record {i} " + "x" * 200, "service": "shop"}).encode()
+        for i in range(start, start + count)
+    ]
+
+
+@dataclass
+class Sender:
+    """Sends numbered batches, retrying each until confirmed: what the durable queue does."""
+
+    transport: LogstashTransport
+    total: int
+    batch: int = 100
+    failures: int = 0
+    sent: int = 0
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for start in range(0, self.total, self.batch):
+                lines = numbered_lines(start, min(self.batch, self.total - start))
+                while True:
+                    try:
+                        self.transport.send(lines)
+                        break
+                    except LogstashUnavailable:
+                        self.failures += 1
+                self.sent = start + len(lines)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def start(self) -> Sender:
+        threading.Thread(target=self.run, daemon=True).start()
+        return self
+
+
+def delivery_report(lines: list[dict], total: int) -> tuple[set[int], int]:
+    counts = Counter(line["seq"] for line in lines)
+    missing = set(range(total)) - set(counts)
+    duplicates = sum(c - 1 for c in counts.values())
+    print(f"received {len(lines)} lines, {len(counts)} unique of {total}, {duplicates} duplicates")
+    return missing, duplicates
+
+
+def test_batches_arrive_in_order_once(peers: PeerFactory) -> None:
+    peer = peers.start()
+    transport = LogstashTransport("127.0.0.1", peer.port)
+    sender = Sender(transport, 10_000)
+    sender.run()
+    assert sender.error is None and sender.failures == 0
+    lines = wait_for(lambda: len(peer.lines()) >= 10_000 and peer.lines(), 30, what="10,000 lines at the peer")
+    assert [line["seq"] for line in lines] == list(range(10_000))
+    assert transport.stats.connects == 1
+    transport.close()
+
+
+def test_connection_resets_mid_stream_lose_nothing(peers: PeerFactory) -> None:
+    total = 30_000
+    peer = peers.start("--drop-after", "4000", "--drops", "3")
+    transport = LogstashTransport("127.0.0.1", peer.port, backoff_initial_s=0.01)
+    sender = Sender(transport, total).start()
+    assert sender.done.wait(120), f"sender stuck at {sender.sent}"
+    assert sender.error is None
+    missing, duplicates = delivery_report(wait_for(lambda: _complete(peer, total), 30, what="all records"), total)
+    assert not missing
+    assert duplicates <= transport.stats.replayed_lines + sender.failures * sender.batch
+    assert transport.stats.disconnects >= 3, transport.stats
+    print(f"transport: {transport.stats}")
+    transport.close()
+
+
+def _complete(peer: Peer, total: int) -> list[dict] | None:
+    lines = peer.lines()
+    return lines if len({line["seq"] for line in lines}) >= total else None
+
+
+def test_peer_down_then_up_loses_nothing(peers: PeerFactory) -> None:
+    total = 40_000
+    first = peers.start()
+    port, out = first.port, first.out
+    transport = LogstashTransport("127.0.0.1", port, backoff_initial_s=0.05, backoff_max_s=0.5)
+    sender = Sender(transport, total, batch=200).start()
+    wait_for(lambda: len(first.lines()) > 5_000, 60, what="the first records at the peer")
+    first.kill()  # SIGKILL mid-stream: whatever it had not read is gone
+    wait_for(lambda: sender.failures >= 3, 30, what="the sender to notice that the peer is down")
+    assert not sender.done.is_set()
+    second = peers.start(port=port, out=out)
+    assert sender.done.wait(120), f"sender stuck at {sender.sent}"
+    assert sender.error is None
+    missing, duplicates = delivery_report(wait_for(lambda: _complete(second, total), 30, what="all records"), total)
+    assert not missing
+    assert duplicates <= transport.stats.replayed_lines + sender.failures * sender.batch
+    assert transport.stats.connects >= 2 and transport.stats.connect_failures >= 1, transport.stats
+    transport.close()
+
+
+def test_write_to_a_vanished_peer_is_not_counted_delivered(peers: PeerFactory) -> None:
+    peer = peers.start()
+    transport = LogstashTransport("127.0.0.1", peer.port, ack_timeout_s=5, backoff_initial_s=0.01)
+    transport.send(numbered_lines(0, 10))
+    peer.kill()
+    with pytest.raises(LogstashUnavailable):
+        transport.send(numbered_lines(10, 10))
+    with pytest.raises(LogstashUnavailable, match="cannot connect"):
+        transport.send(numbered_lines(10, 10))
+    transport.close()
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return make_pki(tmp_path / "pki")
+
+
+def test_tls_with_client_certificate(peers: PeerFactory, pki: Pki) -> None:
+    tls_args = ("--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key), "--tls-ca", str(pki.ca_cert))
+    peer = peers.start(*tls_args, "--drop-after", "1500", "--drops", "1")
+    tls = LogstashTls(ca_file=pki.ca_cert, cert_file=pki.client_cert, key_file=pki.client_key, server_name="localhost")
+    transport = LogstashTransport("127.0.0.1", peer.port, tls=tls, backoff_initial_s=0.01)
+    sender = Sender(transport, 5_000).start()
+    assert sender.done.wait(60) and sender.error is None
+    missing, _ = delivery_report(wait_for(lambda: _complete(peer, 5_000), 30, what="all records over TLS"), 5_000)
+    assert not missing
+    assert transport.stats.disconnects >= 1
+    transport.close()
+
+
+def test_tls_refuses_an_untrusted_server(peers: PeerFactory, pki: Pki, tmp_path: Path) -> None:
+    other = make_pki(tmp_path / "other-pki")
+    peer = peers.start("--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key))
+    transport = LogstashTransport("127.0.0.1", peer.port, tls=LogstashTls(ca_file=other.ca_cert))
+    with pytest.raises(LogstashUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        transport.send(numbered_lines(0, 1))
+    transport.close()
+    assert peer.lines() == []
+
+
+def test_tls_without_the_required_client_certificate_delivers_nothing(peers: PeerFactory, pki: Pki) -> None:
+    tls_args = ("--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key), "--tls-ca", str(pki.ca_cert))
+    peer = peers.start(*tls_args)
+    transport = LogstashTransport("127.0.0.1", peer.port, tls=LogstashTls(ca_file=pki.ca_cert), ack_timeout_s=5)
+    with pytest.raises(LogstashUnavailable):
+        transport.send(numbered_lines(0, 5))
+    transport.close()
+    assert peer.lines() == []
+
+
+def test_unused_port_is_reported_with_the_address() -> None:
+    port = free_port()
+    transport = LogstashTransport("127.0.0.1", port)
+    with pytest.raises(LogstashUnavailable, match=f"127.0.0.1:{port}: cannot connect"):
+        transport.send(numbered_lines(0, 1))
+    transport.close()
