@@ -5,4 +5,5 @@ Add a subcommand by writing its module and naming it in ``COMMANDS``.
 
 COMMANDS = [
     "serve",
+    "kibana",
 ]
