@@ -5,5 +5,6 @@ Add a subcommand by writing its module and naming it in ``COMMANDS``.
 
 COMMANDS = [
     "serve",
+    "aggregate",
     "kibana",
 ]

@@ -1,0 +1,119 @@
+"""Destinations for ``LogAggregator.add_handler``: the ``Sink`` protocol, and adapters to it.
+
+``FileRotatingHandler`` writes canonical JSON lines to one file with numbered backups
+(``F``, ``F.1`` .. ``F.<backup_count>``), using the standard library's rotation; it is also an
+ordinary ``logging`` handler. ``as_sink`` accepts anything with ``write(by_service)`` (every sink
+of ``otel_logging.sinks``), an object exposing such a sink as ``.sink``, or a plain
+``logging.Handler`` (fed ``LogRecord`` objects rebuilt from the canonical records).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from datetime import datetime
+from typing import Any
+
+from otel_logging.record import Record, to_json_line
+from otel_logging.sinks import Sink, SinkError
+
+_STDLIB_LEVELS = (
+    (21, logging.CRITICAL),
+    (17, logging.ERROR),
+    (13, logging.WARNING),
+    (9, logging.INFO),
+    (1, logging.DEBUG),
+)
+
+
+class FileRotatingHandler(logging.handlers.RotatingFileHandler):
+    """Canonical records as JSON lines in ``filename``, rotated at ``max_bytes`` keeping ``backup_count`` files."""
+
+    def __init__(
+        self, filename: str, max_bytes: int = 10 << 20, backup_count: int = 5, encoding: str = "utf-8"
+    ) -> None:
+        super().__init__(filename, maxBytes=max_bytes, backupCount=backup_count, encoding=encoding, delay=False)
+        self.name = f"file:{filename}"
+
+    def write(self, by_service: dict[str, list[Record]]) -> None:
+        """Append the records; rotate before a line that would take the file past ``max_bytes``."""
+        self.acquire()
+        try:
+            if self.stream is None:
+                self.stream = self._open()
+            stream = self.stream
+            size = stream.tell()
+            pending: list[bytes] = []
+            for records in by_service.values():
+                for record in records:
+                    line = to_json_line(record)
+                    if self.maxBytes and size and size + len(line) > self.maxBytes:
+                        stream.write(b"".join(pending).decode("utf-8"))
+                        pending = []
+                        self.doRollover()
+                        stream = self.stream
+                        size = 0
+                    pending.append(line)
+                    size += len(line)
+            stream.write(b"".join(pending).decode("utf-8"))
+            stream.flush()
+        except OSError as exc:
+            raise SinkError(f"cannot write {self.baseFilename}: {exc.strerror or exc}") from exc
+        finally:
+            self.release()
+
+
+class LoggingHandlerSink:
+    """Feeds canonical records to a standard ``logging.Handler`` as ``LogRecord`` objects."""
+
+    def __init__(self, handler: logging.Handler) -> None:
+        self.handler = handler
+        self.name = f"logging:{type(handler).__name__}"
+
+    def write(self, by_service: dict[str, list[Record]]) -> None:
+        for records in by_service.values():
+            for record in records:
+                self.handler.handle(to_log_record(record))
+
+    def close(self) -> None:
+        self.handler.close()
+
+
+def to_log_record(record: Record) -> logging.LogRecord:
+    number = record.get("severity_number", 0)
+    levelno = next((level for floor, level in _STDLIB_LEVELS if number >= floor), logging.NOTSET)
+    try:
+        created = datetime.fromisoformat(record["@timestamp"][:26] + "+00:00").timestamp()
+    except (KeyError, ValueError):
+        created = None
+    fields: dict[str, Any] = {
+        "name": record.get("logger") or "root",
+        "levelno": levelno,
+        "levelname": logging.getLevelName(levelno),
+        "msg": record.get("body"),
+        "args": None,
+        "service": record.get("service"),
+        "otel_attributes": record.get("attributes", {}),
+    }
+    log_record = logging.makeLogRecord(fields)
+    if created is not None:
+        log_record.created = created
+        log_record.msecs = (created - int(created)) * 1000
+    return log_record
+
+
+def as_sink(handler: Any) -> Sink:
+    """The ``Sink`` behind ``handler`` (see the module docstring); ``TypeError`` for anything else."""
+    if callable(getattr(handler, "write", None)) and callable(getattr(handler, "close", None)):
+        if not hasattr(handler, "name") or not handler.name:
+            handler.name = type(handler).__name__
+        return handler
+    inner = getattr(handler, "sink", None)
+    if inner is not None and callable(getattr(inner, "write", None)):
+        return inner
+    if isinstance(handler, logging.Handler):
+        return LoggingHandlerSink(handler)
+    raise TypeError(
+        f"{type(handler).__name__} is not a destination: pass a sink with write(by_service) and close(), "
+        "or a logging.Handler"
+    )

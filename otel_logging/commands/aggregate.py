@@ -1,0 +1,123 @@
+"""``otel-logging aggregate``: ship existing log files and directories to the sinks, resumably."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import orjson
+
+from otel_logging.ingest.formats import FORMATS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "aggregate",
+        help="read existing log files into canonical records and ship them (resumable)",
+        description="Read log files and directories (plain or .gz) into canonical records and send them to the "
+        "per-app files, Elasticsearch and/or Logstash. A checkpoint makes a second run send only what is new.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="log files and/or directories")
+    p.add_argument("--app", required=True, help="service.name of the records (unless a line names its own)")
+    p.add_argument("--recursive", "-r", action="store_true", help="descend into sub-directories")
+    p.add_argument("--glob", help="only files whose name matches, e.g. '*.log*' (in directories; default: all)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep tailing: appended lines, new and rotated files")
+    p.add_argument("--format", default="auto", choices=FORMATS, help="force a format (default: detect per file)")
+    p.add_argument(
+        "--pattern", help="regex with named groups, or a logging format string like '%%(asctime)s %%(message)s'"
+    )
+    p.add_argument("--timezone", default="UTC", help="zone of timestamps that name none (IANA name, default UTC)")
+    p.add_argument("--log-dir", type=Path, help="write per-app files <dir>/<app>.jsonl (default ./logs if no other)")
+    p.add_argument("--output-file", type=Path, help="also write every record to this JSON-lines file (rotated)")
+    p.add_argument("--output-max-bytes", type=int, default=100 << 20, help="rotate --output-file at this size")
+    p.add_argument("--output-backups", type=int, default=5, help="rotated --output-file copies to keep")
+    p.add_argument("--es-url", help="also send to Elasticsearch at this URL, e.g. http://127.0.0.1:9200")
+    p.add_argument("--es-index", help="Elasticsearch index or data stream (default: logs-<app>-default)")
+    p.add_argument("--logstash", metavar="HOST:PORT", help="also send to Logstash's tcp json_lines input")
+    p.add_argument("--checkpoint", type=Path, help="checkpoint file (default: under ~/.local/state/otel-logging)")
+    p.add_argument("--retry-for", type=float, default=60.0, help="seconds to retry a refusing sink before stopping")
+    p.add_argument("--poll-interval", type=float, default=0.25, help="--follow: seconds between checks for changes")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=_aggregate)
+
+
+def _sinks(args: argparse.Namespace) -> tuple[list, list[str]]:
+    from otel_logging.aggregation_handlers import FileRotatingHandler
+    from otel_logging.ingest.destinations import elasticsearch_sink, logstash_sink
+    from otel_logging.sinks.files import FileSink
+
+    sinks: list = []
+    written: list[str] = []
+    log_dir = args.log_dir
+    if log_dir is None and not (args.output_file or args.es_url or args.logstash):
+        log_dir = Path("logs")
+    if log_dir is not None:
+        sinks.append(FileSink(log_dir))
+        written.append(str(log_dir))
+    if args.output_file is not None:
+        sinks.append(FileRotatingHandler(str(args.output_file), args.output_max_bytes, args.output_backups))
+        written.append(str(args.output_file))
+    if args.es_url:
+        sinks.append(elasticsearch_sink(args.es_url, args.es_index))
+    if args.logstash:
+        from otel_logging.sinks.logstash import parse_address
+
+        sinks.append(logstash_sink(*parse_address(args.logstash)))
+    return sinks, written
+
+
+def _aggregate(args: argparse.Namespace) -> int:
+    from otel_logging.aggregation import default_checkpoint_path
+    from otel_logging.ingest.engine import IngestOptions, Ingestor
+    from otel_logging.ingest.progress import Progress
+
+    try:
+        sinks, written = _sinks(args)
+        options = IngestOptions(
+            service=args.app,
+            format=args.format,
+            pattern=args.pattern,
+            timezone=args.timezone,
+            recursive=args.recursive,
+            glob=args.glob,
+            checkpoint_path=args.checkpoint or default_checkpoint_path(args.app),
+            retry_for_s=args.retry_for,
+            poll_interval_s=args.poll_interval,
+            exclude=frozenset(os.path.abspath(p) for p in written),
+        )
+        ingestor = Ingestor(sinks, options, Progress(sys.stderr, enabled=sys.stderr.isatty() and not args.json))
+    except (ValueError, OSError, RuntimeError) as exc:
+        print(f"otel-logging aggregate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.follow:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            signal.signal(signal.SIGINT, lambda *_: stop.set())
+            if args.json:
+                sys.stdout.write(orjson.dumps({"event": "following", "paths": args.paths}).decode() + "\n")
+                sys.stdout.flush()
+            summary = ingestor.follow(args.paths, stop)
+        else:
+            summary = ingestor.run(args.paths)
+    finally:
+        ingestor.progress.close()
+        ingestor.close()
+    for report in summary.failed:
+        print(f"otel-logging aggregate: {report.path}: {report.error}", file=sys.stderr)
+    if summary.delivery_error:
+        print(f"otel-logging aggregate: {summary.delivery_error}", file=sys.stderr)
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary.to_dict()).decode() + "\n")
+    elif not sys.stderr.isatty():
+        data = summary.to_dict()
+        print(
+            f"otel-logging aggregate: {data['records']} records from {data['files']} files "
+            f"({data['files_failed']} failed) in {data['seconds']} s",
+            file=sys.stderr,
+        )
+    return summary.exit_code()

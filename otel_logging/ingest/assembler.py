@@ -1,0 +1,135 @@
+"""Lines -> complete records: multi-line entries joined, unmatched lines kept on their own.
+
+A text record owns the lines that follow it when they are indented, or form a Python traceback
+(``Traceback (most recent call last):`` ... ``ValueError: ...``, chained ones included). The
+traceback becomes ``exception.stacktrace/type/message`` attributes, as ``otel_logging.setup()``
+records exceptions; other continuation lines are appended to the body. A line that no parser
+accepts and that continues nothing becomes its own record: raw text as body, ``otel_logging.unparsed``
+true. Blank lines outside a traceback carry nothing and are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from otel_logging.ingest.formats import LineParser
+from otel_logging.ingest.records import UNPARSED, RecordContext, exception_attributes
+from otel_logging.record import Record
+
+_TRACEBACK_STARTS = (
+    "Traceback (most recent call last):",
+    "Stack (most recent call last):",
+    "Exception Group Traceback",
+)
+_CHAIN_LINES = (
+    "During handling of the above exception, another exception occurred:",
+    "The above exception was the direct cause of the following exception:",
+)
+_EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(?::|$)")
+
+
+class Assembler:
+    """Feeds lines (with their byte offsets) through the parsers; emits finished records into ``out``."""
+
+    def __init__(self, primary: LineParser, fallbacks: list[LineParser], ctx: RecordContext) -> None:
+        self.primary = primary
+        self.fallbacks = fallbacks
+        self.ctx = ctx
+        self.pending: Record | None = None
+        self.pending_offset = -1  # byte offset where the pending record starts
+        self._continuation: list[str] = []
+        self._traceback_at = -1  # index in _continuation where a traceback starts
+        self._in_traceback = False
+        self.records = 0
+        self.unparsed = 0
+
+    def feed(self, line: bytes, offset: int, out: list[Any]) -> None:
+        """One line without its ending, starting at byte ``offset`` of the file."""
+        if self.pending is not None and self._continues(line):
+            return
+        if not line or line.isspace():
+            return
+        parsed = self.primary.parse(line, offset)
+        parser = self.primary
+        if parsed is None:
+            for fallback in self.fallbacks:
+                parsed = fallback.parse(line, offset)
+                if parsed is not None:
+                    parser = fallback
+                    break
+        if self.pending is not None:
+            self._finish(out)
+        if parsed is None:
+            self._unparsed(line, offset, out)
+        elif parser.multiline and type(parsed) is dict:
+            self.pending = parsed
+            self.pending_offset = offset
+        elif type(parsed) is list:
+            out.extend(parsed)
+            self.records += len(parsed)
+        else:
+            out.append(parsed)
+            self.records += 1
+
+    def _continues(self, line: bytes) -> bool:
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        if self._in_traceback:
+            if not text or text[0].isspace() or text in _CHAIN_LINES or text.startswith(_TRACEBACK_STARTS):
+                self._continuation.append(text)
+                return True
+            if _EXCEPTION_LINE.match(text):
+                self._continuation.append(text)
+                return True
+            return False
+        if text.startswith(_TRACEBACK_STARTS):
+            self._traceback_at = len(self._continuation)
+            self._in_traceback = True
+            self._continuation.append(text)
+            return True
+        if text and text[0].isspace() and not text.isspace():
+            self._continuation.append(text)
+            return True
+        return False
+
+    def _finish(self, out: list[Any]) -> None:
+        record = self.pending
+        assert record is not None
+        if self._continuation:
+            lines = self._continuation
+            cut = self._traceback_at if self._traceback_at >= 0 else len(lines)
+            if cut:
+                body = record["body"]
+                record["body"] = "\n".join([body if isinstance(body, str) else str(body), *lines[:cut]])
+            if cut < len(lines):
+                stacktrace = "\n".join(lines[cut:]).rstrip()
+                attributes = record["attributes"]
+                extra = exception_attributes(stacktrace)
+                # keep the file attributes last, as on every other record
+                path, uid = attributes.pop("log.file.path", None), attributes.pop("log.record.uid", None)
+                attributes.update(extra)
+                if path is not None:
+                    attributes["log.file.path"] = path
+                    attributes["log.record.uid"] = uid
+            self._continuation = []
+            self._traceback_at = -1
+        self._in_traceback = False
+        out.append(record)
+        self.records += 1
+        self.pending = None
+        self.pending_offset = -1
+
+    def _unparsed(self, line: bytes, offset: int, out: list[Any]) -> None:
+        text = line.decode("utf-8", "replace").rstrip("\r")
+        last = self.primary.last_time_ns
+        for fallback in self.fallbacks:
+            if fallback.last_time_ns is not None and (last is None or fallback.last_time_ns > last):
+                last = fallback.last_time_ns
+        out.append(self.ctx.make(last, (0, ""), text, "", {UNPARSED: True}, offset))
+        self.records += 1
+        self.unparsed += 1
+
+    def flush(self, out: list[Any]) -> None:
+        """End of input: the pending record is complete."""
+        if self.pending is not None:
+            self._finish(out)

@@ -1,0 +1,383 @@
+"""The aggregation engine: files -> canonical records -> every sink, with checkpoints.
+
+One pass (``run``) reads each file from its checkpoint to its end. ``follow`` keeps going:
+it re-scans the paths, reads what was appended, picks up new files, drains a file that was
+rotated away (renamed or deleted while open) before letting it go, and starts again from 0 on
+a file that was truncated. A batch is committed to the checkpoint only after every sink took it.
+A file that cannot be read is reported and skipped; the others go on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from otel_logging.ingest.assembler import Assembler
+from otel_logging.ingest.checkpoint import Checkpoints
+from otel_logging.ingest.discovery import discover
+from otel_logging.ingest.formats import FORMATS, compile_pattern, detect_format, make_parser
+from otel_logging.ingest.progress import Progress
+from otel_logging.ingest.records import RecordContext
+from otel_logging.ingest.source import FileError, FileSource
+from otel_logging.ingest.timestamps import TimestampParser, load_zone
+from otel_logging.record import Record
+from otel_logging.sinks import Sink, SinkError
+
+SAMPLE_BYTES = 64 << 10
+SAMPLE_LINES = 50
+
+
+class DeliveryFailed(RuntimeError):
+    """A sink kept refusing records; the checkpoint stays before them, so a new run resends them."""
+
+
+@dataclass(slots=True)
+class IngestOptions:
+    service: str
+    format: str = "auto"
+    pattern: str | None = None
+    timezone: str = "UTC"
+    recursive: bool = False
+    glob: str | None = None
+    checkpoint_path: Path | None = None
+    retry_for_s: float = 60.0  # how long a refusing sink is retried before the run stops
+    flush_after_s: float = 1.0  # --follow: finish an entry (maybe a traceback) after this much quiet
+    poll_interval_s: float = 0.25
+    exclude: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"unknown format {self.format!r}: choose one of {', '.join(FORMATS)}")
+        if self.format == "pattern" and not self.pattern:
+            raise ValueError("--format pattern needs --pattern")
+
+
+@dataclass(slots=True)
+class FileReport:
+    path: str
+    status: str = "ok"  # ok | error | unchanged
+    format: str = ""
+    records: int = 0
+    unparsed: int = 0
+    bytes: int = 0
+    error: str = ""
+
+
+@dataclass(slots=True)
+class Summary:
+    service: str
+    files: list[FileReport] = field(default_factory=list)
+    seconds: float = 0.0
+    delivery_error: str = ""
+
+    @property
+    def records(self) -> int:
+        return sum(f.records for f in self.files)
+
+    @property
+    def failed(self) -> list[FileReport]:
+        return [f for f in self.files if f.status == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.delivery_error
+
+    def exit_code(self) -> int:
+        """0 everything shipped; 1 some files could not be read; 3 a sink refused records."""
+        if self.delivery_error:
+            return 3
+        return 1 if self.failed else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        total_bytes = sum(f.bytes for f in self.files)
+        return {
+            "event": "aggregated",
+            "service": self.service,
+            "ok": self.ok,
+            "files": len(self.files),
+            "files_failed": len(self.failed),
+            "records": self.records,
+            "unparsed": sum(f.unparsed for f in self.files),
+            "bytes": total_bytes,
+            "seconds": round(self.seconds, 3),
+            "records_per_s": round(self.records / self.seconds) if self.seconds > 0 else 0,
+            "errors": [{"path": f.path, "error": f.error} for f in self.failed],
+            "delivery_error": self.delivery_error,
+            "file_reports": [asdict(f) for f in self.files],
+        }
+
+
+class Ingestor:
+    """Reads files into records and hands them to ``sinks``; one instance per app."""
+
+    def __init__(self, sinks: list[Sink], options: IngestOptions, progress: Progress | None = None) -> None:
+        self.sinks = sinks
+        self.options = options
+        self.progress = progress or Progress(enabled=False)
+        self.zone = load_zone(options.timezone)
+        self.pattern: re.Pattern[str] | None = compile_pattern(options.pattern) if options.pattern else None
+        self.checkpoints = Checkpoints(options.checkpoint_path)
+        self._lock = threading.Lock()  # one batch at a time reaches the sinks and the checkpoint
+        self.stop_event = threading.Event()
+        exclude = set(options.exclude)
+        if options.checkpoint_path is not None:
+            exclude.add(os.path.abspath(options.checkpoint_path))
+        self._exclude = frozenset(exclude)
+
+    # --- one pass ------------------------------------------------------------------------------
+
+    def run(self, paths: list[str]) -> Summary:
+        """Read every file named by ``paths`` from its checkpoint to its end."""
+        started = time.monotonic()
+        summary = Summary(self.options.service)
+        found = discover(paths, recursive=self.options.recursive, glob=self.options.glob, exclude=self._exclude)
+        for path, reason in found.missing:
+            summary.files.append(FileReport(path, status="error", error=reason))
+        self.progress.plan(len(found.files), self._pending_bytes(found.files))
+        try:
+            for path in found.files:
+                summary.files.append(self.ingest_file(path))
+                self.progress.file_done()
+        except DeliveryFailed as exc:
+            summary.delivery_error = str(exc)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def ingest_file(self, path: str) -> FileReport:
+        """Read one file from its checkpoint to its end (raises ``DeliveryFailed`` if a sink refuses)."""
+        report = FileReport(path)
+        try:
+            source = self.open_source(path, report)
+        except FileError as exc:
+            report.status, report.error = "error", exc.reason
+            return report
+        try:
+            if source.complete:
+                report.status = "unchanged"
+                return report
+            while True:
+                out: list[Record] = []
+                nbytes = source.read_batch(out, final=True)
+                self.ship(source, out, report, nbytes)
+                if not nbytes:
+                    break
+        except FileError as exc:
+            report.status, report.error = "error", exc.reason
+        finally:
+            source.close()
+        return report
+
+    # --- building blocks -----------------------------------------------------------------------
+
+    def open_source(self, path: str, report: FileReport) -> FileSource:
+        source = FileSource.open(path, self.checkpoints)
+        try:
+            name = self.options.format
+            if name == "auto":
+                name = detect_format(self._sample(source), self.pattern)
+            report.format = name
+            ctx = RecordContext(self.options.service, path, f"{source.state.dev}-{source.state.ino}")
+            timestamps = TimestampParser(self.zone)
+            primary = make_parser(name, ctx, timestamps, self.pattern)
+            fallbacks = []
+            if self.options.format == "auto":
+                others = ["jsonl", "seed", "stdlib"]
+                fallbacks = [make_parser(n, ctx, timestamps) for n in others if n != name]
+            source.assembler = Assembler(primary, fallbacks, ctx)
+        except FileError:
+            source.close()
+            raise
+        except (OSError, EOFError) as exc:
+            source.close()
+            raise FileError(path, f"cannot read the start of the file: {exc}") from exc
+        return source
+
+    def _sample(self, source: FileSource) -> list[bytes]:
+        if source.compressed:
+            import gzip
+
+            with gzip.open(source.path, "rb") as f:
+                head = f.read(SAMPLE_BYTES)
+        else:
+            head = os.pread(source.raw_fd, SAMPLE_BYTES, 0)
+        if b"\0" in head[:8192]:
+            raise FileError(source.path, "binary file (NUL bytes near the start): not a log file, skipped")
+        return head.split(b"\n")[:SAMPLE_LINES]
+
+    def ship(self, source: FileSource, records: list[Record], report: FileReport, nbytes: int) -> None:
+        """Hand ``records`` to every sink, then move the file's checkpoint past them."""
+        assembler = source.assembler
+        assert assembler is not None
+        with self._lock:
+            if records:
+                by_service: dict[str, list[Record]] = {}
+                service = self.options.service
+                batch = by_service[service] = []
+                for record in records:
+                    if record["service"] == service:
+                        batch.append(record)
+                    else:
+                        by_service.setdefault(record["service"], []).append(record)
+                if not batch:
+                    del by_service[service]
+                self._deliver(by_service)
+            before = source.state.offset
+            state = source.state_for_commit()
+            if state.offset != before or records or state.done:
+                self.checkpoints.commit(state)
+        report.records += len(records)
+        report.unparsed = assembler.unparsed
+        report.bytes += nbytes
+        self.progress.advance(nbytes, len(records))
+
+    def _deliver(self, by_service: dict[str, list[Record]]) -> None:
+        waiting = list(self.sinks)
+        deadline = time.monotonic() + self.options.retry_for_s
+        delay = 0.2
+        while waiting:
+            sink = waiting[0]
+            try:
+                sink.write(by_service)
+                waiting.pop(0)
+            except SinkError as exc:
+                if time.monotonic() >= deadline or self.stop_event.is_set():
+                    raise DeliveryFailed(
+                        f"sink {getattr(sink, 'name', sink)!r} refused records for "
+                        f"{self.options.retry_for_s:.0f}s: {exc}; fix it and run again (the checkpoint resumes here)"
+                    ) from exc
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _pending_bytes(self, files: list[str]) -> int:
+        total = 0
+        for path in files:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            state = self.checkpoints.files.get(f"{st.st_dev}:{st.st_ino}")
+            total += max(st.st_size - (state.offset if state and not path.endswith(".gz") else 0), 0)
+        return total
+
+    # --- follow --------------------------------------------------------------------------------
+
+    def follow(self, paths: list[str], stop: threading.Event | None = None) -> Summary:
+        """Tail ``paths`` until ``stop`` is set: appended lines, new files, rotation, truncation."""
+        follower = Follower(self, paths)
+        if stop is not None:
+            self.stop_event = stop
+        return follower.run()
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+
+class Follower:
+    """The state of one ``--follow`` run: the open files and what was reported about each path."""
+
+    def __init__(self, ingestor: Ingestor, paths: list[str]) -> None:
+        self.ingestor = ingestor
+        self.paths = paths
+        self.sources: dict[str, FileSource] = {}  # by dev:ino
+        self.reports: dict[str, FileReport] = {}  # by dev:ino (or path for errors)
+        self.failed: dict[str, tuple[int, int, float]] = {}  # path -> the stat it failed with
+        self.summary = Summary(ingestor.options.service)
+
+    def run(self) -> Summary:
+        started = time.monotonic()
+        stop = self.ingestor.stop_event
+        try:
+            while True:
+                self.scan()
+                busy = self.read_all()
+                if stop.is_set():
+                    break
+                if not busy:
+                    stop.wait(self.ingestor.options.poll_interval_s)
+        except DeliveryFailed as exc:
+            self.summary.delivery_error = str(exc)
+        finally:
+            for source in self.sources.values():
+                source.close()
+            self.sources.clear()
+        self.summary.files = list(self.reports.values())
+        self.summary.seconds = time.monotonic() - started
+        return self.summary
+
+    def scan(self) -> None:
+        options = self.ingestor.options
+        found = discover(self.paths, recursive=options.recursive, glob=options.glob, exclude=self.ingestor._exclude)
+        for path in found.files:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            key = f"{st.st_dev}:{st.st_ino}"
+            if key in self.sources:
+                continue
+            signature = (st.st_dev, st.st_ino, st.st_mtime)
+            if self.failed.get(path) == signature:
+                continue  # reported already; tried again when the file changes
+            report = self.reports.get(key) or FileReport(path)
+            try:
+                source = self.ingestor.open_source(path, report)
+            except FileError as exc:
+                self.failed[path] = signature
+                self.reports[path] = FileReport(path, status="error", error=exc.reason)
+                continue
+            self.failed.pop(path, None)
+            self.reports.pop(path, None)
+            if source.complete:
+                source.close()
+                report.status = "unchanged"
+                self.reports.setdefault(key, report)
+                continue
+            self.sources[source.state.key] = source
+            self.reports[source.state.key] = report
+            self.ingestor.progress.plan(len(self.sources), self.ingestor.progress.total_bytes + st.st_size)
+
+    def read_all(self) -> bool:
+        """Read what is new in every open file; True when some file had more than one chunk to read."""
+        busy = False
+        options = self.ingestor.options
+        for key, source in list(self.sources.items()):
+            report = self.reports[key]
+            try:
+                for _ in range(16):  # a few chunks per file per round, so one big file does not starve the rest
+                    out: list[Record] = []
+                    nbytes = source.read_batch(out, final=False)
+                    if out or nbytes:
+                        self.ingestor.ship(source, out, report, nbytes)
+                    if not nbytes:
+                        break
+                else:
+                    busy = True
+                    continue
+                if source.truncated():
+                    self._finish(key, source, report)
+                    continue  # the next scan opens it again, from 0
+                if source.replaced_or_gone():
+                    self._finish(key, source, report)  # rotated away and read to its end
+                    continue
+                if source.has_buffered() and time.monotonic() - source.last_growth >= options.flush_after_s:
+                    out = []
+                    source.finish(out)
+                    self.ingestor.ship(source, out, report, 0)
+            except FileError as exc:
+                report.status, report.error = "error", exc.reason
+                source.close()
+                del self.sources[key]
+        return busy
+
+    def _finish(self, key: str, source: FileSource, report: FileReport) -> None:
+        out: list[Record] = []
+        source.finish(out)
+        self.ingestor.ship(source, out, report, 0)
+        source.close()
+        del self.sources[key]
