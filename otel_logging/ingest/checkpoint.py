@@ -3,9 +3,12 @@
 A file is the same file when its device and inode match *and* the first bytes it had when the
 checkpoint was taken are still its first bytes. So a file renamed by rotation keeps its offset
 under its new name, a new file that reuses an inode starts from 0, and a file that shrank below
-its offset (truncated) starts again from 0. The offset only moves after the sinks accepted the
-records before it, and the checkpoint is replaced atomically (write aside, fsync, rename): the
-reader never skips a line and never sends a committed line again.
+its offset (truncated) starts again from 0.
+
+The offset only moves after the sinks accepted the records before it. The new checkpoint is
+written aside and fsynced *before* the records go to the sinks, and only renamed into place
+after they accepted them, so the gap in which a ``kill -9`` leads to a batch being sent twice is
+one ``rename`` long; a crash at any other moment neither skips nor repeats a line.
 """
 
 from __future__ import annotations
@@ -79,14 +82,31 @@ class Checkpoints:
         return state
 
     def commit(self, state: FileState) -> None:
+        self.prepare(state)
+        self.publish()
+
+    def prepare(self, state: FileState) -> None:
+        """Write the checkpoint with ``state`` aside (durably); ``publish`` makes it the checkpoint."""
         self.files[state.key] = state
-        self.save()
+        self._write_aside()
+
+    def publish(self) -> None:
+        if self.path is not None:
+            os.replace(self._partial_path(), self.path)
 
     def forget(self, key: str) -> None:
         if self.files.pop(key, None) is not None:
             self.save()
 
     def save(self) -> None:
+        self._write_aside()
+        self.publish()
+
+    def _partial_path(self) -> Path:
+        assert self.path is not None
+        return self.path.with_name(f".{self.path.name}.partial")
+
+    def _write_aside(self) -> None:
         if self.path is None:
             return
         document: dict[str, Any] = {
@@ -106,9 +126,7 @@ class Checkpoints:
             ],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f".{self.path.name}.partial")
-        with open(partial, "wb") as f:
+        with open(self._partial_path(), "wb") as f:
             f.write(orjson.dumps(document, option=orjson.OPT_INDENT_2))
             f.flush()
             os.fsync(f.fileno())
-        os.replace(partial, self.path)

@@ -214,26 +214,32 @@ class Ingestor:
         assembler = source.assembler
         assert assembler is not None
         with self._lock:
-            if records:
-                by_service: dict[str, list[Record]] = {}
-                service = self.options.service
-                batch = by_service[service] = []
-                for record in records:
-                    if record["service"] == service:
-                        batch.append(record)
-                    else:
-                        by_service.setdefault(record["service"], []).append(record)
-                if not batch:
-                    del by_service[service]
-                self._deliver(by_service)
             before = source.state.offset
             state = source.state_for_commit()
-            if state.offset != before or records or state.done:
-                self.checkpoints.commit(state)
+            moved = state.offset != before or bool(records) or state.done
+            if moved:
+                self.checkpoints.prepare(state)
+            if records:
+                self._deliver(self._by_service(records))
+            if moved:
+                self.checkpoints.publish()
         report.records += len(records)
         report.unparsed = assembler.unparsed
         report.bytes += nbytes
         self.progress.advance(nbytes, len(records))
+
+    def _by_service(self, records: list[Record]) -> dict[str, list[Record]]:
+        service = self.options.service
+        batch: list[Record] = []
+        by_service: dict[str, list[Record]] = {service: batch}
+        for record in records:
+            if record["service"] == service:
+                batch.append(record)
+            else:
+                by_service.setdefault(record["service"], []).append(record)
+        if not batch:
+            del by_service[service]
+        return by_service
 
     def _deliver(self, by_service: dict[str, list[Record]]) -> None:
         waiting = list(self.sinks)

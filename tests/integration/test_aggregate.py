@@ -1,0 +1,302 @@
+"""``otel-logging aggregate`` as a subprocess over generated directories, and the LogAggregator API."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import signal
+import subprocess
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.procs import PYTHON, REPO, ServeProcess, child_env, count_lines, read_jsonl, run_app, wait_for
+
+pytestmark = pytest.mark.integration
+
+_BODY = re.compile(r"msg (\S+) (\d+)")
+
+
+def stdlib_lines(tag: str, start: int, count: int, traceback_every: int = 0) -> str:
+    out = []
+    for i in range(start, start + count):
+        level = "ERROR" if traceback_every and i % traceback_every == 0 else "INFO"
+        out.append(
+            f"2024-03-01 10:{i // 60 % 60:02d}:{i % 60:02d},{i % 1000:03d} - app.{tag} - {level} - msg {tag} {i}"
+        )
+        if level == "ERROR":
+            out.append("Traceback (most recent call last):")
+            out.append(f'  File "/srv/{tag}.py", line {i}, in handler')
+            out.append(f"ValueError: failure {i}")
+    return "".join(line + "\n" for line in out)
+
+
+def aggregate(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-m", "otel_logging", "aggregate", *args],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
+
+
+def summary_of(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def bodies(path: Path) -> Counter[tuple[str, int]]:
+    found: Counter[tuple[str, int]] = Counter()
+    for record in read_jsonl(path):
+        match = _BODY.fullmatch(str(record["body"]))
+        if match:
+            found[(match.group(1), int(match.group(2)))] += 1
+    return found
+
+
+def expected(tag: str, start: int, count: int) -> Counter[tuple[str, int]]:
+    return Counter({(tag, i): 1 for i in range(start, start + count)})
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> dict[str, Path]:
+    d = {"src": tmp_path / "src", "out": tmp_path / "out", "ck": tmp_path / "state" / "ck.json"}
+    d["src"].mkdir()
+    return d
+
+
+def base_args(d: dict[str, Path]) -> list[str]:
+    return ["--app", "legacy", "--log-dir", str(d["out"]), "--checkpoint", str(d["ck"]), "--json"]
+
+
+def test_directory_counts_and_a_second_run_sends_nothing_twice(dirs: dict[str, Path]) -> None:
+    src = dirs["src"]
+    (src / "web.log").write_text(stdlib_lines("web", 0, 500, traceback_every=50))
+    (src / "nested").mkdir()
+    (src / "nested" / "db.log").write_text(stdlib_lines("db", 0, 300))
+    with gzip.open(src / "nested" / "old.log.gz", "wt") as f:
+        f.write(stdlib_lines("old", 0, 200))
+    json_lines = [
+        {"event": f"msg js {i}", "level": "info", "timestamp": f"2024-03-01T10:00:{i % 60:02d}Z"} for i in range(100)
+    ]
+    (src / "structlog.json").write_text("".join(json.dumps(x) + "\n" for x in json_lines))
+    (src / "notes.txt").write_text("ignored by the glob\n")
+    args = [str(src), "--recursive", "--glob", "*.*[gn]*", *base_args(dirs)]
+
+    first = aggregate(*args)
+    assert first.returncode == 0, first.stderr
+    summary = summary_of(first)
+    assert summary["ok"] and summary["files"] == 4 and summary["records"] == 1100
+    assert summary["unparsed"] == 0
+    out_file = dirs["out"] / "legacy.jsonl"
+    got = bodies(out_file)
+    assert got == expected("web", 0, 500) + expected("db", 0, 300) + expected("old", 0, 200) + expected("js", 0, 100)
+    tracebacks = [r for r in read_jsonl(out_file) if "exception.stacktrace" in r["attributes"]]
+    assert len(tracebacks) == 10 and all(r["attributes"]["exception.type"] == "ValueError" for r in tracebacks)
+
+    second = aggregate(*args)
+    assert second.returncode == 0, second.stderr
+    assert summary_of(second)["records"] == 0
+    assert count_lines(out_file) == 1100
+
+    with open(src / "web.log", "a") as f:
+        f.write(stdlib_lines("web", 500, 25))
+    third = aggregate(*args)
+    assert summary_of(third)["records"] == 25
+    assert bodies(out_file) == got + expected("web", 500, 25)
+
+
+def test_rotation_and_truncation_between_runs(dirs: dict[str, Path]) -> None:
+    src = dirs["src"]
+    live = src / "app.log"
+    live.write_text(stdlib_lines("a", 0, 100))
+    args = [str(src), *base_args(dirs)]
+    assert summary_of(aggregate(*args))["records"] == 100
+
+    with open(live, "a") as f:  # more lines, then logrotate-style rename and a fresh file
+        f.write(stdlib_lines("a", 100, 40))
+    live.rename(src / "app.log.1")
+    live.write_text(stdlib_lines("b", 0, 30))
+    second = summary_of(aggregate(*args))
+    assert second["records"] == 70, second
+    out_file = dirs["out"] / "legacy.jsonl"
+    assert bodies(out_file) == expected("a", 0, 140) + expected("b", 0, 30)
+
+    live.write_text(stdlib_lines("c", 0, 5))  # truncated and rewritten, shorter than before
+    third = summary_of(aggregate(*args))
+    assert third["records"] == 5
+    assert bodies(out_file) == expected("a", 0, 140) + expected("b", 0, 30) + expected("c", 0, 5)
+
+
+def test_per_file_errors_are_reported_and_the_rest_is_shipped(dirs: dict[str, Path]) -> None:
+    src = dirs["src"]
+    (src / "good.log").write_text(stdlib_lines("g", 0, 10))
+    os.mkfifo(src / "pipe.log")
+    (src / "image.log").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8)
+    result = aggregate(str(src), str(src / "missing.log"), *base_args(dirs), timeout=60)
+    assert result.returncode == 1, result.stderr
+    summary = summary_of(result)
+    assert summary["records"] == 10 and not summary["ok"]
+    errors = {Path(e["path"]).name: e["error"] for e in summary["errors"]}
+    assert "regular file" in errors["pipe.log"]
+    assert "binary" in errors["image.log"]
+    assert "no such file" in errors["missing.log"]
+    assert "pipe.log" in result.stderr and "image.log" in result.stderr
+    assert bodies(dirs["out"] / "legacy.jsonl") == expected("g", 0, 10)
+
+
+def test_permission_denied_is_reported(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ok.log").write_text(stdlib_lines("ok", 0, 3))
+    secret = src / "secret.log"
+    secret.write_text(stdlib_lines("s", 0, 3))
+    secret.chmod(0o000)
+    # root reads any file; without the capabilities that let it bypass permissions it is refused like anyone
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    out = tmp_path / "out"
+    args = [str(src), "--app", "p", "--log-dir", str(out), "--checkpoint", str(out / "ck.json"), "--json"]
+    result = subprocess.run(
+        [*prefix, PYTHON, "-m", "otel_logging", "aggregate", *args],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode == 1, result.stderr
+    summary = summary_of(result)
+    assert summary["records"] == 3
+    assert [Path(e["path"]).name for e in summary["errors"]] == ["secret.log"]
+    assert "permission denied" in summary["errors"][0]["error"]
+
+
+def test_vanishing_file_is_reported(tmp_path: Path) -> None:
+    from otel_logging.aggregation import LogAggregator
+
+    gone = tmp_path / "gone.log"
+    gone.write_text(stdlib_lines("x", 0, 1))
+    aggregator = LogAggregator("v", files_dir=tmp_path / "out", checkpoint=tmp_path / "ck.json")
+    gone.unlink()  # removed between being listed and being opened
+    report = aggregator.aggregate_log_file(gone)
+    assert report.status == "error" and "vanished" in report.error
+
+
+def test_kill_9_mid_file_then_resume_has_no_gaps_and_no_duplicates(dirs: dict[str, Path]) -> None:
+    src = dirs["src"]
+    total = 300_000
+    with open(src / "big.log", "w") as f:
+        for start in range(0, total, 10_000):
+            f.write(stdlib_lines("big", start, 10_000, traceback_every=997))
+    out_file = dirs["out"] / "legacy.jsonl"
+    command = [PYTHON, "-m", "otel_logging", "aggregate", str(src), *base_args(dirs)]
+    proc = subprocess.Popen(command, env=child_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: count_lines(out_file) > total // 4, timeout=120, what="a quarter of the file shipped")
+    finally:
+        proc.kill()
+        proc.wait(30)
+    shipped_before = count_lines(out_file)
+    assert 0 < shipped_before < total, "killed too late to test a resume"
+    result = aggregate(str(src), *base_args(dirs))
+    assert result.returncode == 0, result.stderr
+    got = bodies(out_file)
+    assert sum(got.values()) == total
+    assert got == expected("big", 0, total)  # every line once: no gap, no duplicate
+
+
+def test_follow_picks_up_appends_new_files_rotation_and_truncation(dirs: dict[str, Path]) -> None:
+    src = dirs["src"]
+    live = src / "app.log"
+    live.write_text(stdlib_lines("f", 0, 10))
+    out_file = dirs["out"] / "legacy.jsonl"
+    command = [PYTHON, "-m", "otel_logging", "aggregate", str(src), "--follow", "--poll-interval", "0.05"]
+    proc = subprocess.Popen(
+        [*command, *base_args(dirs)],
+        env=child_env(),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["event"] == "following"
+
+        def have(counter: Counter[tuple[str, int]]) -> bool:
+            return bodies(out_file) == counter
+
+        want = expected("f", 0, 10)
+        wait_for(lambda: have(want), timeout=30, what="the initial lines")
+        with open(live, "a") as f:  # appended lines
+            f.write(stdlib_lines("f", 10, 5))
+        want += expected("f", 10, 5)
+        wait_for(lambda: have(want), timeout=30, what="appended lines")
+
+        (src / "new.log").write_text(stdlib_lines("n", 0, 7))  # a new file
+        want += expected("n", 0, 7)
+        wait_for(lambda: have(want), timeout=30, what="the new file")
+
+        with open(live, "a") as f:  # written just before rotation: must be read from the renamed file
+            f.write(stdlib_lines("f", 15, 3))
+        live.rename(src / "app.log.1")
+        live.write_text(stdlib_lines("r", 0, 4))
+        want += expected("f", 15, 3) + expected("r", 0, 4)
+        wait_for(lambda: have(want), timeout=30, what="lines around the rotation")
+
+        with open(src / "new.log", "w") as f:  # copytruncate style: truncated, then written again
+            f.write(stdlib_lines("t", 0, 2))
+        want += expected("t", 0, 2)
+        wait_for(lambda: have(want), timeout=30, what="lines after truncation")
+
+        with open(live, "a") as f:  # a traceback arriving in pieces stays one record
+            f.write(stdlib_lines("r", 4, 1, traceback_every=1)[:-20])
+            f.flush()
+            time.sleep(0.2)  # not a synchronisation: the pieces must arrive in two reads
+            f.write(stdlib_lines("r", 4, 1, traceback_every=1)[-20:])
+        want += expected("r", 4, 1)
+        wait_for(lambda: have(want), timeout=30, what="the traceback record")
+        last = read_jsonl(out_file)[-1]
+        assert last["attributes"]["exception.message"] == "failure 4"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["records"] == sum(want.values())
+
+
+def test_aggregated_records_have_the_shape_the_receiver_writes(tmp_path: Path, serve: ServeProcess) -> None:
+    result = run_app(
+        textwrap.dedent(
+            """
+            import logging, sys
+            import otel_logging
+            handle = otel_logging.setup("shape", sys.argv[1])
+            logging.getLogger("shape.logger").warning("from the receiver", extra={"n": 1})
+            assert handle.force_flush(30)
+            """
+        ),
+        serve.grpc_endpoint,
+    )
+    assert result.returncode == 0, result.stderr
+    (received,) = wait_for(lambda: read_jsonl(serve.app_file("shape")), timeout=30, what="the receiver's record")
+    src = tmp_path / "old.log"
+    src.write_text("2024-03-01 10:00:00,123 - shape.logger - WARNING - from a file\n")
+    out = aggregate(str(src), "--app", "shape", "--log-dir", str(tmp_path / "agg"), "--checkpoint", str(tmp_path / "c"))
+    assert out.returncode == 0, out.stderr
+    (aggregated,) = read_jsonl(tmp_path / "agg" / "shape.jsonl")
+    assert list(aggregated) == list(received)
+    for key, value in received.items():
+        assert type(aggregated[key]) is type(value), key
+    for key in ("severity_text", "severity_number", "logger", "service"):
+        assert aggregated[key] == received[key]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", aggregated["@timestamp"])
+    assert aggregated["resource"]["service.name"] == received["resource"]["service.name"]
