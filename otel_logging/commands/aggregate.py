@@ -41,6 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", type=Path, help="checkpoint file (default: under ~/.local/state/otel-logging)")
     p.add_argument("--retry-for", type=float, default=60.0, help="seconds to retry a refusing sink before stopping")
     p.add_argument("--poll-interval", type=float, default=0.25, help="--follow: seconds between checks for changes")
+    p.add_argument(
+        "--multiline-timeout", type=float, default=1.0, help="--follow: a record is complete after this many quiet s"
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_aggregate)
 
@@ -87,6 +90,7 @@ def _aggregate(args: argparse.Namespace) -> int:
             checkpoint_path=args.checkpoint or default_checkpoint_path(args.app),
             retry_for_s=args.retry_for,
             poll_interval_s=args.poll_interval,
+            flush_after_s=args.multiline_timeout,
             exclude=frozenset(os.path.abspath(p) for p in written),
         )
         ingestor = Ingestor(sinks, options, Progress(sys.stderr, enabled=sys.stderr.isatty() and not args.json))

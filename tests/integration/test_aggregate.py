@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import textwrap
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -218,6 +217,7 @@ def test_follow_picks_up_appends_new_files_rotation_and_truncation(dirs: dict[st
     live.write_text(stdlib_lines("f", 0, 10))
     out_file = dirs["out"] / "legacy.jsonl"
     command = [PYTHON, "-m", "otel_logging", "aggregate", str(src), "--follow", "--poll-interval", "0.05"]
+    command += ["--multiline-timeout", "0.5"]  # the traceback pieces below arrive well within it
     proc = subprocess.Popen(
         [*command, *base_args(dirs)],
         env=child_env(),
@@ -259,7 +259,8 @@ def test_follow_picks_up_appends_new_files_rotation_and_truncation(dirs: dict[st
         with open(live, "a") as f:  # a traceback arriving in pieces stays one record
             f.write(stdlib_lines("r", 4, 1, traceback_every=1)[:-20])
             f.flush()
-            time.sleep(0.2)  # not a synchronisation: the pieces must arrive in two reads
+            size = live.stat().st_size
+            wait_for(lambda: read_position(proc.pid, live) == size, timeout=30, what="the first piece read")
             f.write(stdlib_lines("r", 4, 1, traceback_every=1)[-20:])
         want += expected("r", 4, 1)
         wait_for(lambda: have(want), timeout=30, what="the traceback record")
@@ -271,6 +272,20 @@ def test_follow_picks_up_appends_new_files_rotation_and_truncation(dirs: dict[st
     assert proc.returncode == 0, stderr
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["records"] == sum(want.values())
+
+
+def read_position(pid: int, path: Path) -> int:
+    """Where process ``pid`` is reading ``path`` (from /proc), or -1 if it has no such file open."""
+    target = os.stat(path)
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            st = os.stat(f"/proc/{pid}/fd/{fd}")
+            if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino):
+                with open(f"/proc/{pid}/fdinfo/{fd}") as info:
+                    return int(info.readline().split()[1])
+        except OSError:
+            continue
+    return -1
 
 
 def test_aggregated_records_have_the_shape_the_receiver_writes(tmp_path: Path, serve: ServeProcess) -> None:
