@@ -1,0 +1,167 @@
+"""Aggregation throughput: a generated mixed-format log directory -> canonical records -> per-app files.
+
+The directory (``--size-mb``, default 200) holds stdlib text logs with tracebacks (60%), python-json-logger
+lines (20%), structlog lines (10%) and the seed server's text format (10%); ``--mix stdlib`` makes it
+stdlib text only. Two readers go over the same files, in the same run, after a warm-up read:
+
+    naive       for line in f: json.loads(line) for JSON lines, line.split(" - ", 3) for text lines
+                (no timestamps, no records, no output): the baseline of the ratio
+    aggregate   otel_logging's Ingestor into a FileSink (detection, multi-line, timestamps, canonical
+                records, JSON encoding, file writes, checkpoints)
+
+Usage: python bench/aggregate.py [--size-mb 200] [--mix mixed|stdlib] [--profile]
+Last line: aggregate: X MB/s, Y records/s; naive: Z MB/s; ratio X/Z
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from otel_logging.ingest.engine import IngestOptions, Ingestor  # noqa: E402
+from otel_logging.sinks.files import FileSink  # noqa: E402
+
+LOGGERS = ["app.web", "app.db", "app.auth", "app.billing.invoices", "worker"]
+WORDS = ["user", "order", "payment", "session", "cache", "request", "retry", "timeout", "invoice", "queue"]
+
+
+def _message(rng: random.Random, i: int) -> str:
+    return f"{rng.choice(WORDS)} {rng.choice(WORDS)} id={i} took {rng.randint(1, 900)}ms for {rng.choice(WORDS)}"
+
+
+def _stdlib(rng: random.Random, i: int, t: float) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) + f",{int(t * 1000) % 1000:03d}"
+    if i % 200 == 0:
+        return (
+            f"{stamp} - {rng.choice(LOGGERS)} - ERROR - {_message(rng, i)}\nTraceback (most recent call last):\n"
+            f'  File "/srv/app/handlers.py", line {i % 500}, in handle\n    result = process(request)\n'
+            f"ValueError: invalid literal for int() with base 10: '{i}'\n"
+        )
+    level = rng.choice(("INFO", "INFO", "INFO", "DEBUG", "WARNING"))
+    return f"{stamp} - {rng.choice(LOGGERS)} - {level} - {_message(rng, i)}\n"
+
+
+def _python_json(rng: random.Random, i: int, t: float) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t)) + f",{int(t * 1000) % 1000:03d}"
+    return json.dumps({"asctime": stamp, "levelname": "INFO", "name": rng.choice(LOGGERS),
+                       "message": _message(rng, i), "request_id": i, "user": "u" + str(i % 97)}) + "\n"  # fmt: skip
+
+
+def _structlog(rng: random.Random, i: int, t: float) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1e6) % 1000000:06d}Z"
+    return json.dumps({"event": _message(rng, i), "level": "info", "timestamp": stamp, "logger": "sl", "n": i}) + "\n"
+
+
+def _seed(rng: random.Random, i: int, t: float) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1e6) % 1000000:06d}"
+    return f"{stamp} - legacy-app - {rng.choice(LOGGERS)} - INFO - {_message(rng, i)}\n"
+
+
+def generate(directory: Path, size_mb: int, mix: str) -> int:
+    """Write the files; returns the number of log entries."""
+    rng = random.Random(7)
+    shares = {"stdlib": 1.0} if mix == "stdlib" else {"stdlib": 0.6, "pyjson": 0.2, "structlog": 0.1, "seed": 0.1}
+    makers = {"stdlib": _stdlib, "pyjson": _python_json, "structlog": _structlog, "seed": _seed}
+    entries = 0
+    for kind, share in shares.items():
+        target = int(size_mb * share * (1 << 20))
+        files = max(1, int(size_mb * share // 50))
+        for n in range(files):
+            t = 1_709_280_000.0
+            written = 0
+            with open(directory / f"{kind}-{n}.log", "w") as f:
+                chunk: list[str] = []
+                while written < target // files:
+                    t += 0.0137
+                    entry = makers[kind](rng, entries, t)
+                    chunk.append(entry)
+                    written += len(entry)
+                    entries += 1
+                    if len(chunk) == 10_000:
+                        f.write("".join(chunk))
+                        chunk = []
+                f.write("".join(chunk))
+    return entries
+
+
+def naive(directory: Path) -> int:
+    lines = 0
+    loads = json.loads
+    for path in sorted(directory.iterdir()):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("{"):
+                    loads(line)
+                else:
+                    line.split(" - ", 3)
+                lines += 1
+    return lines
+
+
+def aggregate(directory: Path, out: Path, checkpoint: Path) -> int:
+    options = IngestOptions(service="bench", checkpoint_path=checkpoint)
+    ingestor = Ingestor([FileSink(out)], options)
+    summary = ingestor.run([str(directory)])
+    ingestor.close()
+    assert summary.ok, summary.to_dict()
+    return summary.records
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-mb", type=int, default=200)
+    parser.add_argument("--mix", choices=("mixed", "stdlib"), default="mixed")
+    parser.add_argument("--profile", action="store_true", help="print where the aggregation spends its time")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-aggregate-"))
+    try:
+        src = work / "src"
+        src.mkdir()
+        started = time.perf_counter()
+        entries = generate(src, args.size_mb, args.mix)
+        size = sum(p.stat().st_size for p in src.iterdir())
+        mb = size / (1 << 20)
+        print(f"generated {mb:.0f} MB, {entries:,} entries ({args.mix}) in {time.perf_counter() - started:.1f} s")
+        naive(src)  # warm the page cache
+        started = time.perf_counter()
+        lines = naive(src)
+        naive_s = time.perf_counter() - started
+        print(
+            f"naive:     {lines:,} lines in {naive_s:.2f} s = {mb / naive_s:.1f} MB/s, {lines / naive_s:,.0f} lines/s"
+        )
+        profiler = cProfile.Profile() if args.profile else None
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        records = aggregate(src, work / "out", work / "ck.json")
+        if profiler:
+            profiler.disable()
+        agg_s = time.perf_counter() - started
+        out_mb = sum(p.stat().st_size for p in (work / "out").iterdir()) / (1 << 20)
+        print(f"aggregate: {records:,} records in {agg_s:.2f} s = {mb / agg_s:.1f} MB/s in, {out_mb:.0f} MB written")
+        assert records == entries, (records, entries)
+        if profiler:
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+        print(
+            f"aggregate: {mb / agg_s:.1f} MB/s, {records / agg_s:,.0f} records/s; "
+            f"naive: {mb / naive_s:.1f} MB/s; ratio {naive_s / agg_s:.2f}"
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        os.sync()
+
+
+if __name__ == "__main__":
+    main()
