@@ -176,7 +176,9 @@ class LogstashTransport:
             self._send_confirmed(sock, payload)
         except (OSError, LogstashUnavailable) as exc:
             self._drop_connection(orderly=False)
+            self._back_off()
             raise LogstashUnavailable(f"Logstash {self.name}: batch not confirmed ({exc}); will retry") from exc
+        self._backoff_s = 0.0
         self._remember(payload, len(lines))
         self.stats.batches += 1
         self.stats.lines += len(lines)
@@ -206,17 +208,19 @@ class LogstashTransport:
             sock = self._open()
         except (OSError, ssl.SSLError) as exc:
             self.stats.connect_failures += 1
-            self._backoff_s = min(self.backoff_max_s, max(self.backoff_initial_s, self._backoff_s * 2))
-            self._next_attempt = time.monotonic() + self._backoff_s
+            self._back_off()
             raise LogstashUnavailable(
                 f"Logstash {self.name}: cannot connect ({exc}); next attempt in {self._backoff_s:.1f}s. "
                 "Check that Logstash runs a tcp input with codec json_lines on this address."
             ) from exc
-        self._backoff_s = 0.0
-        self._next_attempt = 0.0
         self.stats.connects += 1
         self._sock = sock
         return sock
+
+    def _back_off(self) -> None:
+        """The next connection attempt waits: initial, doubling per failure in a row, at most max."""
+        self._backoff_s = min(self.backoff_max_s, max(self.backoff_initial_s, self._backoff_s * 2))
+        self._next_attempt = time.monotonic() + self._backoff_s
 
     def _open(self) -> socket.socket:
         raw = socket.create_connection((self.host, self.port), timeout=self.connect_timeout_s)

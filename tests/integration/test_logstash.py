@@ -7,6 +7,7 @@ Records carry a sequence number; a test counts the unique ones and reports dupli
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import threading
@@ -19,7 +20,7 @@ import pytest
 
 from otel_logging.sinks.logstash import LogstashTls, LogstashTransport, LogstashUnavailable
 from tests.support.certs import Pki, make_pki
-from tests.support.procs import PYTHON, REPO, child_env, free_port, read_jsonl, wait_for
+from tests.support.procs import PYTHON, REPO, child_env, free_port, read_jsonl, run_app, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -222,3 +223,74 @@ def test_unused_port_is_reported_with_the_address() -> None:
     with pytest.raises(LogstashUnavailable, match=f"127.0.0.1:{port}: cannot connect"):
         transport.send(numbered_lines(0, 1))
     transport.close()
+
+
+HANDLER_APP = """
+import logging, sys
+from otel_logging.handlers_logstash import LogstashHandler
+
+handler = LogstashHandler("127.0.0.1", int(sys.argv[1]), service_name="seed-app")
+log = logging.getLogger("shop.cart")
+log.setLevel(logging.DEBUG)
+log.addHandler(handler)
+log.info("added %s", "apple", extra={"user_id": 42, "tags": ["a", "b"], "price": 1.5})
+try:
+    1 / 0
+except ZeroDivisionError:
+    log.exception("checkout failed")
+for i in range(int(sys.argv[2])):
+    log.debug("line %d", i, extra={"seq": i})
+print("emitted", flush=True)
+assert handler.flush(30), "not flushed"
+print(handler.sent, handler.dropped, handler.transport.stats.connect_failures)
+handler.close()
+"""
+
+
+def test_logstash_handler_sends_canonical_records(peers: PeerFactory) -> None:
+    peer = peers.start()
+    result = run_app(HANDLER_APP, str(peer.port), "1000")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["emitted", "1002", "0", "0"]
+    lines = peer.lines()
+    assert len(lines) == 1002
+    first, failure = lines[0], lines[1]
+    assert set(first) == {
+        "@timestamp", "observed_timestamp", "severity_text", "severity_number", "body", "logger", "service",
+        "attributes", "resource",
+    }  # fmt: skip
+    assert first["body"] == "added apple" and first["logger"] == "shop.cart" and first["service"] == "seed-app"
+    assert (first["severity_text"], first["severity_number"]) == ("INFO", 9)
+    assert first["attributes"]["user_id"] == 42 and first["attributes"]["tags"] == ["a", "b"]
+    assert first["attributes"]["price"] == 1.5 and first["attributes"]["code.function.name"] == "<module>"
+    assert first["resource"] == {"service.name": "seed-app"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", first["@timestamp"])
+    assert (failure["severity_text"], failure["severity_number"]) == ("ERROR", 17)
+    assert failure["attributes"]["exception.type"] == "ZeroDivisionError"
+    assert "ZeroDivisionError: division by zero" in failure["attributes"]["exception.stacktrace"]
+    assert [line["attributes"]["seq"] for line in lines[2:]] == list(range(1000))
+    assert lines[2]["severity_text"] == "DEBUG" and lines[2]["severity_number"] == 5
+
+
+def test_logstash_handler_waits_for_a_late_logstash(peers: PeerFactory, tmp_path: Path) -> None:
+    port = free_port()
+    app = subprocess.Popen(
+        [PYTHON, "-c", HANDLER_APP, str(port), "3000"],
+        cwd=REPO,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert app.stdout is not None
+        assert app.stdout.readline() == "emitted\n"  # logged while nothing listens on the port
+        peer = peers.start(port=port, out=tmp_path / "late.jsonl")
+        stdout, stderr = app.communicate(timeout=60)
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert app.returncode == 0, stderr
+    sent, dropped, connect_failures = stdout.split()
+    assert (sent, dropped) == ("3002", "0") and int(connect_failures) >= 1
+    assert len(peer.lines()) == 3002
