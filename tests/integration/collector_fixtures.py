@@ -64,15 +64,20 @@ class CollectorProcess:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
 
-    def metric(self, name: str) -> float:
-        """Sum of a metric of the collector's own telemetry over all its label sets (0 when absent)."""
+    def metric(self, name: str, default: float | None = None) -> float:
+        """Sum of a metric of the collector's own telemetry over all its label sets (``default`` if absent)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
             text = response.read().decode()
-        total = 0.0
-        for line in text.splitlines():
-            if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " "):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+        values = [
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " ")
+        ]
+        if not values:
+            if default is not None:
+                return default
+            raise AssertionError(f"the collector reports no metric {name!r}")
+        return sum(values)
 
     def stop(self, timeout: float = 30) -> int:
         if self.proc.poll() is None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
+import grpc
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -24,7 +27,7 @@ from tests.integration.collector_fixtures import (  # noqa: F401 - the fixtures 
     collector_binary_fixture,
     run_collector_fixture,
 )
-from tests.support.procs import free_port, read_jsonl, run_app, start_serve, wait_for
+from tests.support.procs import ServeProcess, free_port, read_jsonl, run_app, start_serve, wait_for
 
 # The first test to use the collector may build it from an empty cache (minutes).
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
@@ -204,7 +207,250 @@ def test_gateway_passes_every_field_through(run_collector: RunCollector, tmp_pat
         assert (http_record["body"], http_record["logger"]) == ("over http", "http.scope")
         assert (http_record["scope_version"], http_record["scope_attributes"]) == ("3.1", {"scope.team": "search"})
         assert (http_record["trace_id"], http_record["span_id"]) == (bytes(range(16)).hex(), bytes(range(8)).hex())
-        assert gateway.metric("otelcol_exporter_send_failed_log_records_total") == 0
+        assert gateway.metric("otelcol_exporter_sent_log_records") == 6  # 5 from the app, 1 over HTTP
     finally:
         direct.stop()
         behind.stop()
+
+
+# ------------------------------------------------------------------------------------------------ agent
+
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+SPAN_ID = "00f067aa0ba902b7"
+
+
+def agent_env(log_glob: Path, storage: Path, receiver_port: int) -> dict[str, str]:
+    return {
+        "AGENT_LOG_GLOB": str(log_glob),
+        "AGENT_STORAGE_DIR": str(storage),
+        "OTEL_LOGGING_RECEIVER": f"127.0.0.1:{receiver_port}",
+    }
+
+
+def append(path: Path, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
+
+
+def test_agent_tails_a_growing_file_and_parses_each_format(
+    run_collector: RunCollector, tmp_path: Path, serve: ServeProcess
+) -> None:
+    app_logs = tmp_path / "app-logs"
+    app_logs.mkdir()
+    log_file = app_logs / "billing.log"
+    append(log_file, "")
+    run_collector(["agent.yaml"], agent_env(app_logs / "*.log", tmp_path / "agent-state", serve.grpc_port))
+
+    json_line = {
+        "time": "2026-01-02T03:04:05.123456789Z",
+        "level": "WARNING",
+        "logger": "billing.invoices",
+        "message": "invoice overdue",
+        "trace_id": TRACE_ID,
+        "span_id": SPAN_ID,
+        "invoice.id": 1234,
+        "amount": 99.5,
+        "paid": False,
+        "customer": {"tier": "gold"},
+    }
+    append(log_file, json.dumps(json_line) + "\n")
+    first = wait_for(lambda: read_jsonl(serve.app_file("billing")), 30, what="the first line in billing.jsonl")
+
+    # The file grows while the agent runs: plain text in the OpenTelemetry instrumentation format.
+    append(
+        log_file,
+        f"2026-01-02 03:04:06,250 ERROR [billing.payments] [pay.py:17] [trace_id={TRACE_ID} span_id={SPAN_ID} "
+        "resource.service.name=billing trace_sampled=True] - card declined\n"
+        "2026-01-02 03:04:07,000 INFO [billing.payments] [pay.py:30] [trace_id=0 span_id=0 "
+        "resource.service.name=billing trace_sampled=False] - retry scheduled\n"
+        "2026-01-02 03:04:08,500 CRITICAL [billing] - crashed\n"
+        "Traceback (most recent call last):\n"
+        '  File "pay.py", line 40, in charge\n'
+        "ZeroDivisionError: division by zero\n"
+        "{not json at all\n"
+        "2026-01-02 03:04:09,000 INFO [billing] - last line\n",
+    )
+    records = wait_for(
+        lambda: len(rs := read_jsonl(serve.app_file("billing"))) >= 6 and rs, 30, what="6 records in billing.jsonl"
+    )
+    assert len(records) == 6
+    assert records[0] == first[0]
+    by_body = {r["body"] if isinstance(r["body"], str) else json.dumps(r["body"]): r for r in records}
+    assert set(by_body) == {
+        "invoice overdue",
+        "card declined",
+        "retry scheduled",
+        'crashed\nTraceback (most recent call last):\n  File "pay.py", line 40, in charge\n'
+        "ZeroDivisionError: division by zero",
+        "{not json at all",
+        "last line",
+    }
+    for record in records:
+        assert record["service"] == "billing"
+        assert record["resource"] == {"service.name": "billing"}
+        assert record["attributes"]["log.file.name"] == "billing.log"
+
+    overdue = by_body["invoice overdue"]
+    assert overdue["@timestamp"] == "2026-01-02T03:04:05.123456789Z"
+    assert (overdue["severity_text"], overdue["severity_number"]) == ("WARNING", 13)
+    assert overdue["logger"] == "billing.invoices"
+    assert (overdue["trace_id"], overdue["span_id"]) == (TRACE_ID, SPAN_ID)
+    assert overdue["attributes"] == {
+        "log.file.name": "billing.log",
+        "invoice.id": 1234,
+        "amount": 99.5,
+        "paid": False,
+        "customer": {"tier": "gold"},
+    }
+
+    declined = by_body["card declined"]
+    assert declined["@timestamp"] == "2026-01-02T03:04:06.250000000Z"
+    assert (declined["severity_text"], declined["severity_number"]) == ("ERROR", 17)
+    assert (declined["logger"], declined["trace_id"], declined["span_id"]) == ("billing.payments", TRACE_ID, SPAN_ID)
+    assert declined["attributes"] == {"log.file.name": "billing.log"}
+
+    retry = by_body["retry scheduled"]
+    assert "trace_id" not in retry and "span_id" not in retry
+    assert (retry["severity_number"], retry["@timestamp"]) == (9, "2026-01-02T03:04:07.000000000Z")
+
+    crashed = next(r for r in records if r["body"].startswith("crashed"))
+    assert (crashed["severity_text"], crashed["severity_number"], crashed["logger"]) == ("CRITICAL", 21, "billing")
+
+    raw = by_body["{not json at all"]
+    assert raw["severity_number"] == 0 and raw["logger"] == ""
+
+
+def json_lines(first: int, count: int) -> str:
+    return "".join(
+        json.dumps({"time": "2026-01-02T03:04:05Z", "level": "INFO", "logger": "outage", "message": f"line {i}"}) + "\n"
+        for i in range(first, first + count)
+    )
+
+
+def wait_until_read(agent: CollectorProcess, lines: int) -> None:
+    """Until the agent's file receiver has taken ``lines`` records from the file (since it started)."""
+    metric = "otelcol_receiver_accepted_log_records"
+    wait_for(lambda: agent.metric(metric, default=0) >= lines, 30, what=f"the agent to read {lines} lines")
+
+
+def wait_until_queued(agent: CollectorProcess) -> None:
+    wait_for(lambda: agent.metric("otelcol_exporter_queue_size", default=0) > 0, 30, what="a non-empty sending queue")
+
+
+def test_agent_loses_nothing_while_the_receiver_is_down_for_30_s(run_collector: RunCollector, tmp_path: Path) -> None:
+    """Receiver stopped for 30 s while the app keeps logging and the agent restarts once; then the receiver
+    comes back on the same port: every line arrives (the sending queue and the file offsets are on disk)."""
+    port = free_port()
+    log_dir = tmp_path / "logs"
+    serve = start_serve(log_dir, grpc_port=port)
+    app_logs = tmp_path / "app-logs"
+    app_logs.mkdir()
+    log_file = app_logs / "orders.log"
+    env = agent_env(app_logs / "*.log", tmp_path / "agent-state", port)
+    agent = run_collector(["agent.yaml"], env)
+    bodies = lambda: [r["body"] for r in read_jsonl(log_dir / "orders.jsonl")]  # noqa: E731
+
+    append(log_file, json_lines(0, 100))
+    wait_for(lambda: len(bodies()) >= 100, 30, what="100 lines before the outage")
+    assert serve.stop() == 0
+    down_at = time.monotonic()
+
+    written, read_by_this_agent, restarted = 100, 0, False
+    while time.monotonic() - down_at < 30:
+        append(log_file, json_lines(written, 25))
+        written += 25
+        wait_until_read(agent, written - read_by_this_agent)
+        if not restarted and time.monotonic() - down_at >= 15:
+            # What the agent holds for the receiver is on disk: it survives an agent restart.
+            wait_until_queued(agent)
+            assert agent.stop() == 0
+            read_by_this_agent = written
+            agent = run_collector(["agent.yaml"], env)
+            restarted = True
+    assert restarted and bodies() == [f"line {i}" for i in range(100)]
+
+    serve = start_serve(log_dir, grpc_port=port)
+    try:
+        append(log_file, json_lines(written, 25))
+        written += 25
+        back_at = time.monotonic()
+        wait_for(lambda: len(set(bodies())) >= written, 120, what=f"all {written} lines after the receiver is back")
+        print(f"{written} lines; all arrived {time.monotonic() - back_at:.1f} s after the receiver came back")
+        got = bodies()
+        assert set(got) == {f"line {i}" for i in range(written)}
+        assert len(got) == written, f"{len(got) - written} duplicates"
+    finally:
+        serve.stop()
+
+
+# ---------------------------------------------------------------------------------------- load balancing
+
+LB_SERVICES = [f"app-{k:02d}" for k in range(12)]
+
+
+def lb_request(round_no: int, per_service: int) -> ExportLogsServiceRequest:
+    """One request with records of every service, as a gateway in front of many apps receives them."""
+    return ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=Resource(attributes=[KeyValue(key="service.name", value=str_value(service))]),
+                scope_logs=[
+                    ScopeLogs(
+                        scope=InstrumentationScope(name="lb.test"),
+                        log_records=[
+                            LogRecord(
+                                time_unix_nano=time.time_ns(),
+                                severity_number=9,
+                                body=str_value(f"{service} round {round_no} #{i}"),
+                            )
+                            for i in range(per_service)
+                        ],
+                    )
+                ],
+            )
+            for service in LB_SERVICES
+        ]
+    )
+
+
+def test_load_balancer_keeps_each_app_on_one_receiver(run_collector: RunCollector, tmp_path: Path) -> None:
+    receivers = [start_serve(tmp_path / f"receiver-{n}") for n in (1, 2)]
+    try:
+        grpc_port = free_port()
+        lb = run_collector(
+            ["loadbalancing.yaml"],
+            {
+                "LB_GRPC_ENDPOINT": f"127.0.0.1:{grpc_port}",
+                "LB_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
+                "LB_RECEIVERS": "[" + ", ".join(f"127.0.0.1:{r.grpc_port}" for r in receivers) + "]",
+            },
+        )
+        rounds, per_service = 4, 10
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            stub = LogsServiceStub(channel)
+            for round_no in range(rounds):
+                stub.Export(lb_request(round_no, per_service), timeout=10)
+        expected_per_app = rounds * per_service
+        total = expected_per_app * len(LB_SERVICES)
+
+        def arrived() -> int:
+            return sum(len(read_jsonl(r.app_file(s))) for r in receivers for s in LB_SERVICES)
+
+        wait_for(lambda: arrived() >= total, 30, what=f"{total} records on the two receivers")
+        placement: dict[str, list[int]] = {}
+        for service in LB_SERVICES:
+            holders = [n for n, r in enumerate(receivers) if r.app_file(service).exists()]
+            assert len(holders) == 1, f"{service} is on receivers {holders}"
+            bodies = [rec["body"] for rec in read_jsonl(receivers[holders[0]].app_file(service))]
+            assert sorted(bodies) == sorted(
+                f"{service} round {k} #{i}" for k in range(rounds) for i in range(per_service)
+            )
+            placement.setdefault(str(holders[0]), []).append(int(service[-2:]))
+        assert arrived() == total
+        # Both receivers take a share (12 apps all hashed to one of two receivers: about 1 run in 2,000).
+        assert len(placement) == 2, placement
+        print(f"apps per receiver: {placement}")
+        assert lb.metric("otelcol_exporter_sent_log_records") >= total
+    finally:
+        for receiver in receivers:
+            receiver.stop()
