@@ -26,6 +26,8 @@ _CHAIN_LINES = (
     "During handling of the above exception, another exception occurred:",
     "The above exception was the direct cause of the following exception:",
 )
+_BLANK = frozenset(" \t\f\v\r")
+_MAY_CONTINUE = _BLANK | {"T", "S", "E"}  # first letters of indented lines and of _TRACEBACK_STARTS
 _EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(?::|$)")
 
 
@@ -44,11 +46,12 @@ class Assembler:
         self.records = 0
         self.unparsed = 0
 
-    def feed(self, line: bytes, offset: int, out: list[Any]) -> None:
+    def feed(self, line: str, offset: int, out: list[Any]) -> None:
         """One line without its ending, starting at byte ``offset`` of the file."""
-        if self.pending is not None and self._continues(line):
+        pending = self.pending
+        if pending is not None and line and (self._in_traceback or line[0] in _MAY_CONTINUE) and self._continues(line):
             return
-        if not line or line.isspace():
+        if not line or (line[0] in _BLANK and line.isspace()):
             return
         parsed = self.primary.parse(line, offset)
         parser = self.primary
@@ -58,8 +61,13 @@ class Assembler:
                 if parsed is not None:
                     parser = fallback
                     break
-        if self.pending is not None:
-            self._finish(out)
+        if pending is not None:
+            if self._continuation:
+                self._finish(out)
+            else:
+                out.append(pending)
+                self.records += 1
+                self.pending = None
         if parsed is None:
             self._unparsed(line, offset, out)
         elif parser.multiline and type(parsed) is dict:
@@ -72,8 +80,7 @@ class Assembler:
             out.append(parsed)
             self.records += 1
 
-    def _continues(self, line: bytes) -> bool:
-        text = line.decode("utf-8", "replace").rstrip("\r")
+    def _continues(self, text: str) -> bool:
         if self._in_traceback:
             if not text or text[0].isspace() or text in _CHAIN_LINES or text.startswith(_TRACEBACK_STARTS):
                 self._continuation.append(text)
@@ -87,7 +94,7 @@ class Assembler:
             self._in_traceback = True
             self._continuation.append(text)
             return True
-        if text and text[0].isspace() and not text.isspace():
+        if text[0].isspace() and not text.isspace():
             self._continuation.append(text)
             return True
         return False
@@ -119,8 +126,7 @@ class Assembler:
         self.pending = None
         self.pending_offset = -1
 
-    def _unparsed(self, line: bytes, offset: int, out: list[Any]) -> None:
-        text = line.decode("utf-8", "replace").rstrip("\r")
+    def _unparsed(self, text: str, offset: int, out: list[Any]) -> None:
         last = self.primary.last_time_ns
         for fallback in self.fallbacks:
             if fallback.last_time_ns is not None and (last is None or fallback.last_time_ns > last):

@@ -214,15 +214,18 @@ class Ingestor:
         assembler = source.assembler
         assert assembler is not None
         with self._lock:
-            before = source.state.offset
             state = source.state_for_commit()
-            moved = state.offset != before or bool(records) or state.done
-            if moved:
+            # a batch with records is always committed; a skip (blank lines, a sparse hole) once the file is at its end
+            commit = bool(records) or (
+                nbytes == 0 and (state.offset != source.committed_offset or state.done != source.committed_done)
+            )
+            if commit:
                 self.checkpoints.prepare(state)
             if records:
                 self._deliver(self._by_service(records))
-            if moved:
+            if commit:
                 self.checkpoints.publish()
+                source.committed_offset, source.committed_done = state.offset, state.done
         report.records += len(records)
         report.unparsed = assembler.unparsed
         report.bytes += nbytes

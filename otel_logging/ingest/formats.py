@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from otel_logging.ingest.records import RecordContext, exception_attributes, severity
+from otel_logging.ingest.records import SEVERITY_BY_NAME, RecordContext, exception_attributes, severity
 from otel_logging.ingest.timestamps import TimestampError, TimestampParser
 from otel_logging.receiver.errors import ExportError
 from otel_logging.receiver.export import parse_json
@@ -43,7 +43,7 @@ class LineParser:
         self.timestamps = timestamps
         self.last_time_ns: int | None = None  # of the latest parsed record, for unparsed lines
 
-    def parse(self, line: bytes, offset: int) -> Record | list[Record] | None:
+    def parse(self, line: str, offset: int) -> Record | list[Record] | None:
         raise NotImplementedError
 
     def _time(self, value: Any) -> int | None:
@@ -111,10 +111,10 @@ def _pop_first(obj: dict[str, Any], keys: tuple[str, ...]) -> Any:
 class JsonLinesParser(LineParser):
     name = "jsonl"
 
-    def parse(self, line: bytes, offset: int) -> Record | list[Record] | None:
-        if not line.startswith(b"{"):
+    def parse(self, line: str, offset: int) -> Record | list[Record] | None:
+        if line[:1] != "{":
             line = line.strip()
-            if not line.startswith(b"{"):
+            if line[:1] != "{":
                 return None
         try:
             obj = orjson.loads(line)
@@ -132,9 +132,9 @@ class JsonLinesParser(LineParser):
         keys = _STRUCTLOG_KEYS if flavour == "structlog" else _PY_JSON_KEYS if flavour != "json" else _GENERIC_KEYS
         return self._mapped(obj, offset, keys)
 
-    def _otlp(self, line: bytes) -> list[Record] | None:
+    def _otlp(self, line: str) -> list[Record] | None:
         try:
-            request = parse_json(line)
+            request = parse_json(line.encode("utf-8", "surrogatepass"))
         except ExportError:
             return None
         conversion = convert_request(request)
@@ -208,15 +208,14 @@ class RegexParser(LineParser):
         self._extra_groups = [g for g in groups if g not in used]
         self._match: Callable[[str], re.Match[str] | None] = regex.match
 
-    def parse(self, line: bytes, offset: int) -> Record | None:
-        text = line.decode("utf-8", "replace")
-        match = self._match(text)
+    def parse(self, line: str, offset: int) -> Record | None:
+        match = self._match(line)
         if match is None:
             return None
         get = match.group
         time_ns = self._time(get(self._time_group)) if self._time_group else None
         level = severity(get(self._level_group)) if self._level_group else (0, "")
-        body = get(self._message_group) if self._message_group else text
+        body = get(self._message_group) if self._message_group else line
         logger = (get(self._logger_group) or "") if self._logger_group else ""
         service = get(self._service_group) or None if self._service_group else None
         attributes: dict[str, Any] = {}
@@ -252,9 +251,8 @@ class StdlibParser(RegexParser):
         super().__init__(ctx, timestamps, STDLIB_REGEX, "stdlib")
         self._second: tuple[str, int] = ("", 0)
 
-    def parse(self, line: bytes, offset: int) -> Record | None:
-        text = line.decode("utf-8", "replace")
-        match = self._match(text)
+    def parse(self, line: str, offset: int) -> Record | None:
+        match = self._match(line)
         if match is None:
             return None
         asctime, logger, levelname, body = match.groups()
@@ -271,7 +269,7 @@ class StdlibParser(RegexParser):
         fraction = asctime[20:]
         time_ns = seconds_ns + int(fraction.ljust(9, "0")) if fraction else seconds_ns
         self.last_time_ns = time_ns
-        return self.ctx.make(time_ns, severity(levelname), body, logger, {}, offset)
+        return self.ctx.make(time_ns, SEVERITY_BY_NAME.get(levelname) or severity(levelname), body, logger, {}, offset)
 
 
 # --- user patterns -------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ for _names, _number, _text in (
         _SEVERITIES[_name] = (_number, _text)
         _SEVERITIES[_name.upper()] = (_number, _text)
         _SEVERITIES[_name.capitalize()] = (_number, _text)
+SEVERITY_BY_NAME = _SEVERITIES
 _STDLIB_NUMBERS = {
     0: (0, ""),
     10: (5, "DEBUG"),

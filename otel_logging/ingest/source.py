@@ -56,6 +56,8 @@ class FileSource:
         self.state = state
         self.compressed = compressed
         self.assembler: Assembler | None = None
+        self.committed_offset = state.offset
+        self.committed_done = state.done
         self.position = state.offset  # where the next unread byte of the (uncompressed) stream is
         self._partial = b""
         self._partial_offset = state.offset
@@ -144,24 +146,59 @@ class FileSource:
                 raise FileError(self.path, "binary file (NUL bytes near the start): not a log file, skipped")
         self.position += len(data)
         self.bytes_read += len(data)
+        skipped = 0
         buffer = self._partial + data if self._partial else data
-        lines = buffer.split(b"\n")
-        partial = lines.pop()
+        cut = buffer.rfind(b"\n")
         offset = self._partial_offset
-        feed = assembler.feed
-        for line in lines:
-            next_offset = offset + len(line) + 1
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            feed(line, offset, out)
-            offset = next_offset
-        if len(partial) > MAX_LINE_BYTES:
-            feed(partial, offset, out)
+        if cut < 0:
+            complete, partial = b"", buffer
+        else:
+            complete, partial = buffer[:cut], buffer[cut + 1 :]
+            feed = assembler.feed
+            if complete.isascii():  # one decode for the chunk; characters are bytes, so offsets stay exact
+                text = complete.decode("ascii")
+                crlf = "\r" in text
+                nul = "\0" in text
+                for line in text.split("\n"):
+                    next_offset = offset + len(line) + 1
+                    if crlf and line[-1:] == "\r":
+                        line = line[:-1]
+                    if nul:
+                        line = line.strip("\0")  # zero-filled runs (preallocation, a crash) are not log data
+                    feed(line, offset, out)
+                    offset = next_offset
+            else:
+                for raw_line in complete.split(b"\n"):
+                    next_offset = offset + len(raw_line) + 1
+                    feed(raw_line.strip(b"\0").decode("utf-8", "replace").removesuffix("\r"), offset, out)
+                    offset = next_offset
+        if partial and partial[0] == 0 and not partial.strip(b"\0"):
+            offset += len(partial)  # a run of zero bytes (a hole in a sparse file): skipped
+            partial = b""
+            skipped = self._skip_hole(offset) - offset
+            offset += skipped
+        elif len(partial) > MAX_LINE_BYTES:
+            assembler.feed(partial.decode("utf-8", "replace"), offset, out)
             offset += len(partial)
             partial = b""
         self._partial = partial
         self._partial_offset = offset
-        return len(data)
+        return len(data) + skipped
+
+    def _skip_hole(self, offset: int) -> int:
+        """Jump over the rest of a hole in a sparse file instead of reading its zeros."""
+        if self.compressed or not hasattr(os, "SEEK_DATA"):
+            return offset
+        try:
+            data_at = os.lseek(self.raw_fd, self.position, os.SEEK_DATA)
+        except OSError:  # ENXIO: no data after this point; or not supported
+            return offset
+        if data_at > self.position:
+            self.fh.seek(data_at)
+            offset += data_at - self.position
+            self.bytes_read += data_at - self.position
+            self.position = data_at
+        return offset
 
     def finish(self, out: list[Record]) -> None:
         """Treat what is buffered as complete: the unterminated last line and the pending entry."""
@@ -169,7 +206,7 @@ class FileSource:
         assert assembler is not None
         assembler.ctx.set_observed(time.time_ns())
         if self._partial:
-            assembler.feed(self._partial.rstrip(b"\r"), self._partial_offset, out)
+            assembler.feed(self._partial.decode("utf-8", "replace").removesuffix("\r"), self._partial_offset, out)
             self._partial_offset += len(self._partial)
             self._partial = b""
         assembler.flush(out)
