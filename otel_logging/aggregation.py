@@ -40,6 +40,19 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    """The seed's remote handlers, from the modules that implement them (imported on first use)."""
+    if name == "LogstashHandler":
+        from otel_logging.handlers_logstash import LogstashHandler
+
+        return LogstashHandler
+    if name == "ElasticsearchHandler":
+        from otel_logging.handlers import ElasticsearchHandler  # type: ignore[import-not-found,unused-ignore]
+
+        return ElasticsearchHandler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def default_checkpoint_path(app_name: str) -> Path:
     """``$OTEL_LOGGING_STATE_DIR`` (else ``$XDG_STATE_HOME/otel-logging``, else ``~/.local/state/otel-logging``)."""
     base = os.environ.get("OTEL_LOGGING_STATE_DIR")

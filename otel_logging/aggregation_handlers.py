@@ -1,6 +1,8 @@
 """Destinations for ``LogAggregator.add_handler``: the ``Sink`` protocol, and adapters to it.
 
-``FileRotatingHandler`` writes canonical JSON lines to one file with numbered backups
+``LogstashHandler`` (``otel_logging.handlers_logstash``) buffers and sends on a thread of its own;
+``ConfirmedHandlerSink`` makes each write wait for its confirmation, so the checkpoint only moves past
+records Logstash has. ``FileRotatingHandler`` writes canonical JSON lines to one file with numbered backups
 (``F``, ``F.1`` .. ``F.<backup_count>``), using the standard library's rotation; it is also an
 ordinary ``logging`` handler. ``as_sink`` accepts anything with ``write(by_service)`` (every sink
 of ``otel_logging.sinks``), an object exposing such a sink as ``.sink``, or a plain
@@ -102,8 +104,34 @@ def to_log_record(record: Record) -> logging.LogRecord:
     return log_record
 
 
+class ConfirmedHandlerSink:
+    """A handler that buffers in memory and sends on its own thread (``LogstashHandler``), made synchronous:
+    records go in pieces that fit its buffer, and ``write`` returns once ``flush`` saw them confirmed."""
+
+    def __init__(self, handler: Any, timeout_s: float = 30.0) -> None:
+        self.handler = handler
+        self.name = getattr(handler, "name", None) or type(handler).__name__
+        self.piece = max(1, int(handler.max_buffer) // 2)
+        self.timeout_s = timeout_s
+
+    def write(self, by_service: dict[str, list[Record]]) -> None:
+        for service, records in by_service.items():
+            for i in range(0, len(records), self.piece):
+                dropped = getattr(self.handler, "dropped", 0)
+                self.handler.write({service: records[i : i + self.piece]})
+                if getattr(self.handler, "dropped", 0) != dropped:
+                    raise SinkError(f"{self.name} dropped records (its buffer was full); they will be sent again")
+                if not self.handler.flush(self.timeout_s):
+                    raise SinkError(f"{self.name} did not confirm records within {self.timeout_s:.0f}s; retrying")
+
+    def close(self) -> None:
+        self.handler.close()
+
+
 def as_sink(handler: Any) -> Sink:
     """The ``Sink`` behind ``handler`` (see the module docstring); ``TypeError`` for anything else."""
+    if hasattr(handler, "max_buffer") and callable(getattr(handler, "write", None)):
+        return ConfirmedHandlerSink(handler)
     if callable(getattr(handler, "write", None)) and callable(getattr(handler, "close", None)):
         if not hasattr(handler, "name") or not handler.name:
             handler.name = type(handler).__name__

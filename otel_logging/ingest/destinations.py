@@ -1,8 +1,13 @@
-"""Remote destinations for aggregation, built from the project's own sinks.
+"""Remote destinations for aggregation, built on the project's own sink modules.
 
-Elasticsearch and Logstash are shipped by ``otel_logging.sinks.elasticsearch`` and
-``otel_logging.sinks.logstash`` (through the durable queue); this module only constructs them
-from command-line style settings.
+Aggregation needs no durable queue in front of a remote destination: the log files and the
+checkpoint already are one. So a destination's ``write`` sends and waits for the destination's
+confirmation; when it cannot, it raises ``SinkError``, the engine retries with backoff, and the
+checkpoint stays before the batch until it is confirmed.
+
+- Logstash: ``otel_logging.sinks.logstash.LogstashTransport`` (TCP json_lines; a batch counts as
+  sent once Logstash's TCP stack acknowledged it and the connection is still up).
+- Elasticsearch: ``otel_logging.sinks.elasticsearch`` (bulk into data streams) once it is present.
 """
 
 from __future__ import annotations
@@ -10,11 +15,42 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from otel_logging.record import Record, to_json_line
 from otel_logging.sinks import Sink
+
+LOGSTASH_PIECE = 2_000  # lines per confirmed send: bounds what a retry sends again
 
 
 class DestinationUnavailable(RuntimeError):
     """The sink module for a destination is not part of this installation."""
+
+
+class LogstashDestination:
+    """Canonical records to Logstash, each piece confirmed before ``write`` returns."""
+
+    def __init__(self, host: str, port: int, **transport_options: Any) -> None:
+        from otel_logging.sinks.logstash import LogstashTransport
+
+        self.transport = LogstashTransport(host, port, **transport_options)
+        self.name = f"logstash:{self.transport.name}"
+        self._confirmed: tuple[int, int] = (0, 0)  # (id of the batch, lines of it already confirmed)
+
+    def write(self, by_service: dict[str, list[Record]]) -> None:
+        lines = [to_json_line(record) for records in by_service.values() for record in records]
+        batch_id, done = self._confirmed
+        start = done if batch_id == id(by_service) else 0  # a retry of the same batch resumes after its last piece
+        for i in range(start, len(lines), LOGSTASH_PIECE):
+            self.transport.send(lines[i : i + LOGSTASH_PIECE])  # raises LogstashUnavailable (a SinkError)
+            self._confirmed = (id(by_service), i + LOGSTASH_PIECE)
+        self._confirmed = (0, 0)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def logstash_sink(host: str, port: int) -> Sink:
+    """A sink sending JSON lines to Logstash's ``tcp`` input at ``host:port``."""
+    return LogstashDestination(host, port)
 
 
 def _module(name: str) -> Any:
@@ -31,12 +67,3 @@ def elasticsearch_sink(url: str, index: str | None = None) -> Sink:
     if factory is None:
         raise DestinationUnavailable("otel_logging.sinks.elasticsearch has no sink_from_url(url, index) yet")
     return factory(url, index)
-
-
-def logstash_sink(host: str, port: int) -> Sink:
-    """A sink sending JSON lines to Logstash's ``tcp`` input at ``host:port``."""
-    module = _module("logstash")
-    factory = getattr(module, "sink_from_address", None)
-    if factory is None:
-        raise DestinationUnavailable("otel_logging.sinks.logstash has no sink_from_address(host, port) yet")
-    return factory(host, port)

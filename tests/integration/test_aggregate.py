@@ -343,3 +343,36 @@ def test_a_2gb_sparse_file_is_streamed_in_bounded_memory(dirs: dict[str, Path]) 
     assert bodies(dirs["out"] / "legacy.jsonl") == expected("head", 0, 20_000) + expected("tail", 0, 1_000)
     peak_mb = int(result.stderr.split("VmHWM:")[1].split()[0]) / 1024
     assert peak_mb < 250, f"peak RSS {peak_mb:.0f} MB for a 2 GiB file"
+
+
+@pytest.fixture
+def logstash_peer(tmp_path: Path) -> Any:
+    out = tmp_path / "logstash-received.jsonl"
+    command = [PYTHON, "-m", "tests.support.jsonl_peer", "--port", "0", "--out", str(out)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=REPO, env=child_env())
+    assert proc.stdout is not None
+    port = json.loads(proc.stdout.readline())["port"]
+    yield port, out
+    proc.kill()
+    proc.wait(10)
+
+
+def test_logstash_destination_from_the_cli_and_the_seed_handler(dirs: dict[str, Path], logstash_peer: Any) -> None:
+    port, received = logstash_peer
+    src = dirs["src"]
+    (src / "a.log").write_text(stdlib_lines("ls", 0, 5_000, traceback_every=100))
+    result = aggregate(str(src), "--logstash", f"127.0.0.1:{port}", *base_args(dirs))
+    assert result.returncode == 0, result.stderr
+    assert summary_of(result)["records"] == 5_000
+    assert bodies(received) == expected("ls", 0, 5_000)  # confirmed before the command returned
+    assert bodies(dirs["out"] / "legacy.jsonl") == expected("ls", 0, 5_000)
+
+    from otel_logging.aggregation import LogAggregator, LogstashHandler
+
+    (src / "b.log").write_text(stdlib_lines("api", 0, 30_000))
+    aggregator = LogAggregator("legacy", checkpoint=dirs["ck"])
+    aggregator.add_handler(LogstashHandler("127.0.0.1", port, service_name="legacy", max_buffer=1_000))
+    report = aggregator.aggregate_log_file(src / "b.log")
+    aggregator.close()
+    assert report.status == "ok" and report.records == 30_000
+    assert bodies(received) == expected("ls", 0, 5_000) + expected("api", 0, 30_000)
