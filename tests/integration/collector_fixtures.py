@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import REPO, free_port, wait_for
+from tests.support.procs import REPO, ServeProcess, free_port, start_serve, wait_for
 
 CONFIG_DIR = REPO / "collector-config"
 BUILD_SCRIPT = REPO / "scripts" / "build-collector.sh"
@@ -130,3 +130,22 @@ def run_collector_fixture(collector_binary: Path, tmp_path: Path) -> Iterator[Ru
     for collector in started:
         if collector.proc.poll() is None:
             collector.stop()
+
+
+StartReceiver = Callable[..., ServeProcess]
+
+
+@pytest.fixture(name="start_receiver")
+def start_receiver_fixture() -> Iterator[StartReceiver]:
+    """``start_receiver(log_dir, grpc_port=0)`` starts ``otel-logging serve``; all are stopped after the test."""
+    started: list[ServeProcess] = []
+
+    def start(log_dir: Path, grpc_port: int = 0) -> ServeProcess:
+        receiver = start_serve(log_dir, grpc_port=grpc_port)
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        if receiver.proc.poll() is None:
+            receiver.stop()

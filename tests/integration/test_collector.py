@@ -24,10 +24,12 @@ from tests.integration.collector_fixtures import (  # noqa: F401 - the fixtures 
     CONFIG_DIR,
     CollectorProcess,
     RunCollector,
+    StartReceiver,
     collector_binary_fixture,
     run_collector_fixture,
+    start_receiver_fixture,
 )
-from tests.support.procs import ServeProcess, free_port, read_jsonl, run_app, start_serve, wait_for
+from tests.support.procs import ServeProcess, free_port, read_jsonl, run_app, wait_for
 
 # The first test to use the collector may build it from an empty cache (minutes).
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
@@ -124,93 +126,91 @@ def run_gateway_app(endpoint: str) -> None:
     assert json.loads(result.stdout.splitlines()[-1]) == {"flushed": True}, result.stdout + result.stderr
 
 
-def test_gateway_passes_every_field_through(run_collector: RunCollector, tmp_path: Path) -> None:
-    direct = start_serve(tmp_path / "direct")
-    behind = start_serve(tmp_path / "behind-gateway")
-    try:
-        grpc_port, http_port = free_port(), free_port()
-        gateway = run_collector(
-            ["gateway.yaml"],
-            {
-                "GATEWAY_GRPC_ENDPOINT": f"127.0.0.1:{grpc_port}",
-                "GATEWAY_HTTP_ENDPOINT": f"127.0.0.1:{http_port}",
-                "OTEL_LOGGING_RECEIVER": f"127.0.0.1:{behind.grpc_port}",
-            },
-        )
-        run_gateway_app(direct.grpc_endpoint)
-        run_gateway_app(f"http://127.0.0.1:{grpc_port}")
-        expected = read_jsonl(direct.app_file("gateway-app"))
-        assert len(expected) == 5
-        got = wait_for(
-            lambda: len(records := read_jsonl(behind.app_file("gateway-app"))) >= 5 and records,
-            30,
-            what="5 records through the gateway",
-        )
-        by_body = {json.dumps(r["body"], sort_keys=True): r for r in got}
-        assert len(got) == len(by_body) == 5
-        for want in expected:
-            have = by_body[json.dumps(want["body"], sort_keys=True)]
-            assert set(have) == set(want)
-            for key in want:
-                if key != "observed_timestamp":  # set by the SDK at emit time: differs between the two runs
-                    assert have[key] == want[key], f"{key} of {want['body']!r}"
-            assert have["observed_timestamp"].endswith("Z")
-        span_record = by_body[json.dumps("inside a span")]
-        assert span_record["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
-        assert span_record["span_id"] == "b7ad6b7169203331"
-        assert span_record["logger"] == "shop.checkout"
-        assert span_record["@timestamp"].startswith("2025-11-24T16:00:")
-        assert span_record["resource"]["deployment.environment.name"] == "test"
-        assert span_record["resource"]["service.version"] == "1.2.3"
-        typed = by_body[json.dumps("typed attributes")]["attributes"]
-        assert (typed["order.id"], typed["amount"], typed["paid"], typed["tags"]) == (42, 9.5, True, ["a", "b"])
-        api = by_body[json.dumps({"structured": [1, "two", {"three": 3.0}]}, sort_keys=True)]
-        assert (api["logger"], api["attributes"]) == ("shop.api", {"via": "logs-api"})
-        assert "exception.stacktrace" in by_body[json.dumps("with a traceback")]["attributes"]
+def test_gateway_passes_every_field_through(
+    run_collector: RunCollector, start_receiver: StartReceiver, tmp_path: Path
+) -> None:
+    direct = start_receiver(tmp_path / "direct")
+    behind = start_receiver(tmp_path / "behind-gateway")
+    grpc_port, http_port = free_port(), free_port()
+    gateway = run_collector(
+        ["gateway.yaml"],
+        {
+            "GATEWAY_GRPC_ENDPOINT": f"127.0.0.1:{grpc_port}",
+            "GATEWAY_HTTP_ENDPOINT": f"127.0.0.1:{http_port}",
+            "OTEL_LOGGING_RECEIVER": f"127.0.0.1:{behind.grpc_port}",
+        },
+    )
+    run_gateway_app(direct.grpc_endpoint)
+    run_gateway_app(f"http://127.0.0.1:{grpc_port}")
+    expected = read_jsonl(direct.app_file("gateway-app"))
+    assert len(expected) == 5
+    got = wait_for(
+        lambda: len(records := read_jsonl(behind.app_file("gateway-app"))) >= 5 and records,
+        30,
+        what="5 records through the gateway",
+    )
+    by_body = {json.dumps(r["body"], sort_keys=True): r for r in got}
+    assert len(got) == len(by_body) == 5
+    for want in expected:
+        have = by_body[json.dumps(want["body"], sort_keys=True)]
+        assert set(have) == set(want)
+        for key in want:
+            if key != "observed_timestamp":  # set by the SDK at emit time: differs between the two runs
+                assert have[key] == want[key], f"{key} of {want['body']!r}"
+        assert have["observed_timestamp"].endswith("Z")
+    span_record = by_body[json.dumps("inside a span")]
+    assert span_record["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert span_record["span_id"] == "b7ad6b7169203331"
+    assert span_record["logger"] == "shop.checkout"
+    assert span_record["@timestamp"].startswith("2025-11-24T16:00:")
+    assert span_record["resource"]["deployment.environment.name"] == "test"
+    assert span_record["resource"]["service.version"] == "1.2.3"
+    typed = by_body[json.dumps("typed attributes")]["attributes"]
+    assert (typed["order.id"], typed["amount"], typed["paid"], typed["tags"]) == (42, 9.5, True, ["a", "b"])
+    api = by_body[json.dumps({"structured": [1, "two", {"three": 3.0}]}, sort_keys=True)]
+    assert (api["logger"], api["attributes"]) == ("shop.api", {"via": "logs-api"})
+    assert "exception.stacktrace" in by_body[json.dumps("with a traceback")]["attributes"]
 
-        # The gateway's OTLP/HTTP side (POST /v1/logs, protobuf) reaches the receiver too.
-        request = ExportLogsServiceRequest(
-            resource_logs=[
-                ResourceLogs(
-                    resource=Resource(attributes=[KeyValue(key="service.name", value=str_value("http-app"))]),
-                    scope_logs=[
-                        ScopeLogs(
-                            scope=InstrumentationScope(
-                                name="http.scope",
-                                version="3.1",
-                                attributes=[KeyValue(key="scope.team", value=str_value("search"))],
-                            ),
-                            log_records=[
-                                LogRecord(
-                                    time_unix_nano=1_764_000_000_000_000_001,
-                                    severity_number=9,
-                                    severity_text="INFO",
-                                    body=str_value("over http"),
-                                    trace_id=bytes(range(16)),
-                                    span_id=bytes(range(8)),
-                                )
-                            ],
-                        )
-                    ],
-                )
-            ]
-        )
-        post = urllib.request.Request(
-            f"http://127.0.0.1:{http_port}/v1/logs",
-            data=request.SerializeToString(),
-            headers={"Content-Type": "application/x-protobuf"},
-        )
-        with urllib.request.urlopen(post, timeout=10) as response:
-            assert response.status == 200
-        (http_record,) = wait_for(lambda: read_jsonl(behind.app_file("http-app")), 30, what="the OTLP/HTTP record")
-        assert http_record["@timestamp"] == "2025-11-24T16:00:00.000000001Z"
-        assert (http_record["body"], http_record["logger"]) == ("over http", "http.scope")
-        assert (http_record["scope_version"], http_record["scope_attributes"]) == ("3.1", {"scope.team": "search"})
-        assert (http_record["trace_id"], http_record["span_id"]) == (bytes(range(16)).hex(), bytes(range(8)).hex())
-        assert gateway.metric("otelcol_exporter_sent_log_records") == 6  # 5 from the app, 1 over HTTP
-    finally:
-        direct.stop()
-        behind.stop()
+    # The gateway's OTLP/HTTP side (POST /v1/logs, protobuf) reaches the receiver too.
+    request = ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=Resource(attributes=[KeyValue(key="service.name", value=str_value("http-app"))]),
+                scope_logs=[
+                    ScopeLogs(
+                        scope=InstrumentationScope(
+                            name="http.scope",
+                            version="3.1",
+                            attributes=[KeyValue(key="scope.team", value=str_value("search"))],
+                        ),
+                        log_records=[
+                            LogRecord(
+                                time_unix_nano=1_764_000_000_000_000_001,
+                                severity_number=9,
+                                severity_text="INFO",
+                                body=str_value("over http"),
+                                trace_id=bytes(range(16)),
+                                span_id=bytes(range(8)),
+                            )
+                        ],
+                    )
+                ],
+            )
+        ]
+    )
+    post = urllib.request.Request(
+        f"http://127.0.0.1:{http_port}/v1/logs",
+        data=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+    )
+    with urllib.request.urlopen(post, timeout=10) as response:
+        assert response.status == 200
+    (http_record,) = wait_for(lambda: read_jsonl(behind.app_file("http-app")), 30, what="the OTLP/HTTP record")
+    assert http_record["@timestamp"] == "2025-11-24T16:00:00.000000001Z"
+    assert (http_record["body"], http_record["logger"]) == ("over http", "http.scope")
+    assert (http_record["scope_version"], http_record["scope_attributes"]) == ("3.1", {"scope.team": "search"})
+    assert (http_record["trace_id"], http_record["span_id"]) == (bytes(range(16)).hex(), bytes(range(8)).hex())
+    assert gateway.metric("otelcol_exporter_sent_log_records") == 6  # 5 from the app, 1 over HTTP
 
 
 # ------------------------------------------------------------------------------------------------ agent
@@ -337,12 +337,14 @@ def wait_until_queued(agent: CollectorProcess) -> None:
     wait_for(lambda: agent.metric("otelcol_exporter_queue_size", default=0) > 0, 30, what="a non-empty sending queue")
 
 
-def test_agent_loses_nothing_while_the_receiver_is_down_for_30_s(run_collector: RunCollector, tmp_path: Path) -> None:
+def test_agent_loses_nothing_while_the_receiver_is_down_for_30_s(
+    run_collector: RunCollector, start_receiver: StartReceiver, tmp_path: Path
+) -> None:
     """Receiver stopped for 30 s while the app keeps logging and the agent restarts once; then the receiver
     comes back on the same port: every line arrives (the sending queue and the file offsets are on disk)."""
     port = free_port()
     log_dir = tmp_path / "logs"
-    serve = start_serve(log_dir, grpc_port=port)
+    serve = start_receiver(log_dir, grpc_port=port)
     app_logs = tmp_path / "app-logs"
     app_logs.mkdir()
     log_file = app_logs / "orders.log"
@@ -370,18 +372,15 @@ def test_agent_loses_nothing_while_the_receiver_is_down_for_30_s(run_collector: 
             restarted = True
     assert restarted and bodies() == [f"line {i}" for i in range(100)]
 
-    serve = start_serve(log_dir, grpc_port=port)
-    try:
-        append(log_file, json_lines(written, 25))
-        written += 25
-        back_at = time.monotonic()
-        wait_for(lambda: len(set(bodies())) >= written, 120, what=f"all {written} lines after the receiver is back")
-        print(f"{written} lines; all arrived {time.monotonic() - back_at:.1f} s after the receiver came back")
-        got = bodies()
-        assert set(got) == {f"line {i}" for i in range(written)}
-        assert len(got) == written, f"{len(got) - written} duplicates"
-    finally:
-        serve.stop()
+    start_receiver(log_dir, grpc_port=port)
+    append(log_file, json_lines(written, 25))
+    written += 25
+    back_at = time.monotonic()
+    wait_for(lambda: len(set(bodies())) >= written, 120, what=f"all {written} lines after the receiver is back")
+    print(f"{written} lines; all arrived {time.monotonic() - back_at:.1f} s after the receiver came back")
+    got = bodies()
+    assert set(got) == {f"line {i}" for i in range(written)}
+    assert len(got) == written, f"{len(got) - written} duplicates"
 
 
 # ---------------------------------------------------------------------------------------- load balancing
@@ -414,44 +413,40 @@ def lb_request(round_no: int, per_service: int) -> ExportLogsServiceRequest:
     )
 
 
-def test_load_balancer_keeps_each_app_on_one_receiver(run_collector: RunCollector, tmp_path: Path) -> None:
-    receivers = [start_serve(tmp_path / f"receiver-{n}") for n in (1, 2)]
-    try:
-        grpc_port = free_port()
-        lb = run_collector(
-            ["loadbalancing.yaml"],
-            {
-                "LB_GRPC_ENDPOINT": f"127.0.0.1:{grpc_port}",
-                "LB_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
-                "LB_RECEIVERS": "[" + ", ".join(f"127.0.0.1:{r.grpc_port}" for r in receivers) + "]",
-            },
-        )
-        rounds, per_service = 4, 10
-        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
-            stub = LogsServiceStub(channel)
-            for round_no in range(rounds):
-                stub.Export(lb_request(round_no, per_service), timeout=10)
-        expected_per_app = rounds * per_service
-        total = expected_per_app * len(LB_SERVICES)
+def test_load_balancer_keeps_each_app_on_one_receiver(
+    run_collector: RunCollector, start_receiver: StartReceiver, tmp_path: Path
+) -> None:
+    receivers = [start_receiver(tmp_path / f"receiver-{n}") for n in (1, 2)]
+    grpc_port = free_port()
+    lb = run_collector(
+        ["loadbalancing.yaml"],
+        {
+            "LB_GRPC_ENDPOINT": f"127.0.0.1:{grpc_port}",
+            "LB_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
+            "LB_RECEIVERS": "[" + ", ".join(f"127.0.0.1:{r.grpc_port}" for r in receivers) + "]",
+        },
+    )
+    rounds, per_service = 4, 10
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        stub = LogsServiceStub(channel)
+        for round_no in range(rounds):
+            stub.Export(lb_request(round_no, per_service), timeout=10)
+    expected_per_app = rounds * per_service
+    total = expected_per_app * len(LB_SERVICES)
 
-        def arrived() -> int:
-            return sum(len(read_jsonl(r.app_file(s))) for r in receivers for s in LB_SERVICES)
+    def arrived() -> int:
+        return sum(len(read_jsonl(r.app_file(s))) for r in receivers for s in LB_SERVICES)
 
-        wait_for(lambda: arrived() >= total, 30, what=f"{total} records on the two receivers")
-        placement: dict[str, list[int]] = {}
-        for service in LB_SERVICES:
-            holders = [n for n, r in enumerate(receivers) if r.app_file(service).exists()]
-            assert len(holders) == 1, f"{service} is on receivers {holders}"
-            bodies = [rec["body"] for rec in read_jsonl(receivers[holders[0]].app_file(service))]
-            assert sorted(bodies) == sorted(
-                f"{service} round {k} #{i}" for k in range(rounds) for i in range(per_service)
-            )
-            placement.setdefault(str(holders[0]), []).append(int(service[-2:]))
-        assert arrived() == total
-        # Both receivers take a share (16 apps all hashed to one of two receivers: about 1 run in 30,000).
-        assert len(placement) == 2, placement
-        print(f"apps per receiver: {placement}")
-        assert lb.metric("otelcol_exporter_sent_log_records") >= total
-    finally:
-        for receiver in receivers:
-            receiver.stop()
+    wait_for(lambda: arrived() >= total, 30, what=f"{total} records on the two receivers")
+    placement: dict[str, list[int]] = {}
+    for service in LB_SERVICES:
+        holders = [n for n, r in enumerate(receivers) if r.app_file(service).exists()]
+        assert len(holders) == 1, f"{service} is on receivers {holders}"
+        bodies = [rec["body"] for rec in read_jsonl(receivers[holders[0]].app_file(service))]
+        assert sorted(bodies) == sorted(f"{service} round {k} #{i}" for k in range(rounds) for i in range(per_service))
+        placement.setdefault(str(holders[0]), []).append(int(service[-2:]))
+    assert arrived() == total
+    # Both receivers take a share (16 apps all hashed to one of two receivers: about 1 run in 30,000).
+    assert len(placement) == 2, placement
+    print(f"apps per receiver: {placement}")
+    assert lb.metric("otelcol_exporter_sent_log_records") >= total
