@@ -80,6 +80,8 @@ class LogAggregator:
         glob: str | None = None,
         recursive: bool = False,
         progress: Progress | None = None,
+        poll_interval_s: float = 0.25,
+        multiline_timeout_s: float = 1.0,
     ) -> None:
         self.app_name = app_name
         self.log_dir = Path(log_dir) if log_dir is not None else None
@@ -100,6 +102,8 @@ class LogAggregator:
             glob=glob,
             checkpoint_path=Path(checkpoint) if checkpoint is not None else default_checkpoint_path(app_name),
             exclude=frozenset(exclude),
+            poll_interval_s=poll_interval_s,
+            flush_after_s=multiline_timeout_s,
         )
         self._ingestor = Ingestor(self.sinks, self.options, progress)
 

@@ -309,6 +309,8 @@ class Follower:
                     break
                 if not busy:
                     stop.wait(self.ingestor.options.poll_interval_s)
+            for key, source in list(self.sources.items()):  # stopping: what is buffered counts as complete
+                self._finish(key, source, self.reports[key])
         except DeliveryFailed as exc:
             self.summary.delivery_error = str(exc)
         finally:

@@ -376,3 +376,61 @@ def test_logstash_destination_from_the_cli_and_the_seed_handler(dirs: dict[str, 
     aggregator.close()
     assert report.status == "ok" and report.records == 30_000
     assert bodies(received) == expected("ls", 0, 5_000) + expected("api", 0, 30_000)
+
+
+def readme_python_blocks(section: str) -> list[str]:
+    text = (REPO / "README.md").read_text()
+    start = text.index(f"## {section}\n")
+    end = text.find("\n## ", start + 1)
+    return re.findall(r"```python\n(.*?)```", text[start : end if end > 0 else None], re.DOTALL)
+
+
+def test_readme_seed_api_examples_run_as_written(tmp_path: Path) -> None:
+    old = tmp_path / "old-logs"
+    old.mkdir()
+    with gzip.open(old / "billing.log.1.gz", "wt") as f:
+        f.write(stdlib_lines("gz", 0, 40, traceback_every=10))
+    (old / "billing.log").write_text(stdlib_lines("live", 0, 25))
+    blocks = readme_python_blocks("Log aggregation")
+    assert len(blocks) == 2
+    env = child_env(OTEL_LOGGING_STATE_DIR=str(tmp_path / "state"))
+
+    def run(code: str) -> str:
+        result = subprocess.run(
+            [PYTHON, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert run(blocks[0]).split() == ["40", "25", "0"]
+    assert bodies(tmp_path / "logs" / "billing.jsonl") == expected("gz", 0, 40) + expected("live", 0, 25)
+    assert bodies(tmp_path / "aggregated.jsonl") == expected("gz", 0, 40) + expected("live", 0, 25)
+    assert run(blocks[0]).split() == ["0", "0", "0"]  # resumable: nothing is sent twice
+
+    with open(old / "billing.log", "a") as f:
+        f.write(stdlib_lines("live", 25, 5))
+    assert run(blocks[1]).split() == ["5"]  # the app's checkpoint is shared: only the new lines
+    assert bodies(tmp_path / "billing-all.jsonl") == expected("live", 25, 5)
+
+
+def test_configure_log_aggregation_follows_in_the_background_until_stopped(tmp_path: Path) -> None:
+    from otel_logging.aggregation import configure_log_aggregation
+
+    src = tmp_path / "app-logs"
+    src.mkdir()
+    (src / "app.log").write_text(stdlib_lines("bg", 0, 3))
+    output = tmp_path / "all.jsonl"
+    stop = configure_log_aggregation(
+        "bg", src, output_file=output, checkpoint=tmp_path / "ck.json", poll_interval_s=0.05, multiline_timeout_s=0.1
+    )
+    with stop:
+        wait_for(lambda: bodies(output) == expected("bg", 0, 3), timeout=30, what="the existing lines")
+        with open(src / "app.log", "a") as f:
+            f.write(stdlib_lines("bg", 3, 4))
+        (src / "second.log").write_text(stdlib_lines("two", 0, 2))
+        wait_for(
+            lambda: bodies(output) == expected("bg", 0, 7) + expected("two", 0, 2), timeout=30, what="the new lines"
+        )
+        assert stop.thread is not None and stop.thread.is_alive()
+    assert stop.thread is not None and not stop.thread.is_alive()
+    assert stop.summary is not None and stop.summary.records == 9
