@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -73,9 +74,19 @@ def _sinks(args: argparse.Namespace) -> tuple[list, list[str]]:
     return sinks, written
 
 
+def _follow(args: argparse.Namespace, ingestor: Any) -> Any:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.json:
+        sys.stdout.write(orjson.dumps({"event": "following", "paths": args.paths}).decode() + "\n")
+        sys.stdout.flush()
+    return ingestor.follow(args.paths, stop)
+
+
 def _aggregate(args: argparse.Namespace) -> int:
     from otel_logging.aggregation import default_checkpoint_path
-    from otel_logging.ingest.engine import IngestOptions, Ingestor
+    from otel_logging.ingest.engine import IngestOptions, Ingestor, fewer_gc_passes
     from otel_logging.ingest.progress import Progress
 
     try:
@@ -98,16 +109,8 @@ def _aggregate(args: argparse.Namespace) -> int:
         print(f"otel-logging aggregate: {exc}", file=sys.stderr)
         return 2
     try:
-        if args.follow:
-            stop = threading.Event()
-            signal.signal(signal.SIGTERM, lambda *_: stop.set())
-            signal.signal(signal.SIGINT, lambda *_: stop.set())
-            if args.json:
-                sys.stdout.write(orjson.dumps({"event": "following", "paths": args.paths}).decode() + "\n")
-                sys.stdout.flush()
-            summary = ingestor.follow(args.paths, stop)
-        else:
-            summary = ingestor.run(args.paths)
+        with fewer_gc_passes():
+            summary = _follow(args, ingestor) if args.follow else ingestor.run(args.paths)
     finally:
         ingestor.progress.close()
         ingestor.close()

@@ -249,7 +249,7 @@ class StdlibParser(RegexParser):
 
     def __init__(self, ctx: RecordContext, timestamps: TimestampParser) -> None:
         super().__init__(ctx, timestamps, STDLIB_REGEX, "stdlib")
-        self._second: tuple[str, int] = ("", 0)
+        self._seconds: dict[str, int] = {}
 
     def parse(self, line: str, offset: int) -> Record | None:
         match = self._match(line)
@@ -257,19 +257,23 @@ class StdlibParser(RegexParser):
             return None
         asctime, logger, levelname, body = match.groups()
         prefix = asctime[:19]
-        second = self._second
-        if second[0] == prefix:
-            seconds_ns = second[1]
-        else:
+        seconds_ns = self._seconds.get(prefix)
+        if seconds_ns is None:
             try:
                 seconds_ns = self.timestamps.parse(prefix)
             except TimestampError:
                 return None
-            self._second = (prefix, seconds_ns)
+            if len(self._seconds) >= 100_000:
+                self._seconds.clear()
+            self._seconds[prefix] = seconds_ns
         fraction = asctime[20:]
-        time_ns = seconds_ns + int(fraction.ljust(9, "0")) if fraction else seconds_ns
+        if len(fraction) == 3:
+            time_ns = seconds_ns + int(fraction) * 1_000_000
+        else:
+            time_ns = seconds_ns + int(fraction.ljust(9, "0")) if fraction else seconds_ns
         self.last_time_ns = time_ns
-        return self.ctx.make(time_ns, SEVERITY_BY_NAME.get(levelname) or severity(levelname), body, logger, {}, offset)
+        level = SEVERITY_BY_NAME.get(levelname) or severity(levelname)
+        return self.ctx.make(time_ns, level, body, logger, {}, offset)
 
 
 # --- user patterns -------------------------------------------------------------------------------
