@@ -72,7 +72,9 @@ if ((update_modules)); then
   # The builder's own `go mod tidy` fails on a test-only import of the file exporter that the proxy refuses;
   # go.mod is written before that, and `go mod tidy -e` completes it. The checksum database has no entry
   # for the ebpf-profiler pseudo-version the elasticsearch exporter v0.156.0 pulls in.
-  (cd "$work" && "$builder" --config "$MANIFEST" --skip-compilation >&2) || log "builder's tidy failed as expected; completing with go mod tidy -e"
+  if ! (cd "$work" && "$builder" --config "$MANIFEST" --skip-compilation >&2); then
+    log "the builder's own tidy failed (expected, see above); completing with go mod tidy -e"
+  fi
   (cd "$src" && GONOSUMDB=go.opentelemetry.io/ebpf-profiler go mod tidy -e >&2)
   cp "$src/go.mod" "$src/go.sum" "$CONFIG_DIR/"
   log "wrote $CONFIG_DIR/go.mod and go.sum; commit them"

@@ -320,6 +320,73 @@ def test_agent_tails_a_growing_file_and_parses_each_format(
     assert raw["severity_number"] == 0 and raw["logger"] == ""
 
 
+PLAIN_FILE_APP = r"""
+import json, logging, sys, time
+from opentelemetry import trace
+from opentelemetry.instrumentation.logging import LoggingInstrumentor
+from opentelemetry.instrumentation.logging.constants import DEFAULT_LOGGING_FORMAT
+from opentelemetry.sdk.trace import TracerProvider
+
+trace.set_tracer_provider(TracerProvider())
+# otelTraceID, otelSpanID, ... on every record, as otel_logging.setup() also does
+LoggingInstrumentor().instrument(inject_trace_context=True, enable_log_auto_instrumentation=False)
+handler = logging.FileHandler(sys.argv[1])
+formatter = logging.Formatter(DEFAULT_LOGGING_FORMAT)
+formatter.converter = time.gmtime  # the agent reads these times as UTC (AGENT_LOG_TIMEZONE)
+handler.setFormatter(formatter)
+log = logging.getLogger("inventory.sync")
+log.addHandler(handler)
+log.setLevel(logging.INFO)
+seen = []
+class Remember(logging.Filter):
+    def filter(self, record):
+        seen.append({"second": int(record.created), "ms": int(record.msecs)})  # what %(asctime)s shows
+        return True
+log.addFilter(Remember())
+log.info("sync started")
+with trace.get_tracer("inventory").start_as_current_span("sync") as span:
+    log.warning("stock low for %s", "sku-1")
+    try:
+        {}["missing"]
+    except KeyError:
+        log.exception("lookup failed")
+    ids = {"trace_id": format(span.get_span_context().trace_id, "032x"),
+           "span_id": format(span.get_span_context().span_id, "016x")}
+log.info("sync done")
+print(json.dumps({"ids": ids, "seen": seen}))
+"""
+
+
+def test_agent_ships_a_python_apps_plain_log_file(
+    run_collector: RunCollector, serve: ServeProcess, tmp_path: Path
+) -> None:
+    """A real Python app logs with OpenTelemetry's logging format into inventory.log while the agent tails it."""
+    app_logs = tmp_path / "app-logs"
+    app_logs.mkdir()
+    run_collector(["agent.yaml"], agent_env(app_logs / "*.log", tmp_path / "agent-state", serve.grpc_port))
+    result = run_app(PLAIN_FILE_APP, str(app_logs / "inventory.log"))
+    assert result.returncode == 0, result.stderr
+    app = json.loads(result.stdout)
+    records = wait_for(lambda: len(rs := read_jsonl(serve.app_file("inventory"))) >= 4 and rs, 30, what="4 records")
+    assert [r["body"].splitlines()[0] for r in records] == [
+        "sync started",
+        "stock low for sku-1",
+        "lookup failed",
+        "sync done",
+    ]
+    assert "KeyError: 'missing'" in records[2]["body"] and "Traceback" in records[2]["body"]
+    assert [r["severity_text"] for r in records] == ["INFO", "WARNING", "ERROR", "INFO"]
+    assert [r["severity_number"] for r in records] == [9, 13, 17, 9]
+    for record, seen in zip(records, app["seen"], strict=True):
+        assert record["logger"] == "inventory.sync"
+        assert record["service"] == "inventory"
+        second = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seen["second"]))
+        assert record["@timestamp"] == f"{second}.{seen['ms']:03d}000000Z"
+    for record in records[1:3]:
+        assert (record["trace_id"], record["span_id"]) == (app["ids"]["trace_id"], app["ids"]["span_id"])
+    assert "trace_id" not in records[0] and "trace_id" not in records[3]
+
+
 def json_lines(first: int, count: int) -> str:
     return "".join(
         json.dumps({"time": "2026-01-02T03:04:05Z", "level": "INFO", "logger": "outage", "message": f"line {i}"}) + "\n"
