@@ -299,6 +299,7 @@ class Ingestor:
         return follower.run()
 
     def close(self) -> None:
+        self.checkpoints.close()
         for sink in self.sinks:
             sink.close()
 

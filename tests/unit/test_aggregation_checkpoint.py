@@ -1,0 +1,75 @@
+"""The aggregation checkpoint: snapshot + journal, torn commits, only delivered state is stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from otel_logging.ingest import checkpoint as checkpoint_module
+from otel_logging.ingest.checkpoint import Checkpoints, FileState, fingerprint_of
+
+
+def state(ino: int, offset: int, head: bytes = b"2024-03-01 first line\n") -> FileState:
+    return FileState(f"/logs/{ino}.log", 1, ino, fingerprint_of(head), len(head), offset, offset)
+
+
+def test_commits_survive_a_restart_through_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "ck.json"
+    checkpoints = Checkpoints(path)
+    checkpoints.commit(state(10, 100))
+    checkpoints.commit(state(11, 5))
+    checkpoints.commit(state(10, 250))
+    assert not path.exists() and checkpoints.journal_path.read_bytes().count(b"\n") == 3
+    reloaded = Checkpoints(path)  # as after kill -9: no close, no snapshot
+    assert reloaded.lookup(1, 10, b"2024-03-01 first line\nmore").offset == 250  # type: ignore[union-attr]
+    assert reloaded.lookup(1, 11, b"2024-03-01 first line\n").offset == 5  # type: ignore[union-attr]
+    reloaded.close()
+    assert path.exists() and checkpoints.journal_path.read_bytes() == b""
+    assert Checkpoints(path).files["1:10"].offset == 250
+
+
+def test_identity_needs_the_same_first_bytes(tmp_path: Path) -> None:
+    checkpoints = Checkpoints(tmp_path / "ck.json")
+    checkpoints.commit(state(10, 100))
+    assert checkpoints.lookup(1, 10, b"2024-03-01 other line\n") is None  # inode reused by another file
+    assert checkpoints.lookup(1, 10, b"2024-03") is None  # shorter than the fingerprint: rewritten
+    assert checkpoints.lookup(2, 10, b"2024-03-01 first line\n") is None  # another device
+
+
+def test_a_torn_last_commit_is_ignored_and_the_journal_restarts_clean(tmp_path: Path) -> None:
+    path = tmp_path / "ck.json"
+    checkpoints = Checkpoints(path)
+    checkpoints.commit(state(10, 100))
+    with open(checkpoints.journal_path, "ab") as f:
+        f.write(b'{"path": "/logs/10.log", "dev": 1, "ino": 10, "offs')
+    reloaded = Checkpoints(path)
+    assert reloaded.files["1:10"].offset == 100
+    assert reloaded.journal_path.read_bytes() == b""  # compacted into the snapshot
+
+
+def test_state_not_yet_delivered_is_never_stored(tmp_path: Path) -> None:
+    path = tmp_path / "ck.json"
+    checkpoints = Checkpoints(path)
+    checkpoints.commit(state(10, 100))
+    in_flight = state(10, 900)
+    checkpoints.prepare(in_flight)  # the batch then fails to reach a sink: publish never happens
+    checkpoints.close()
+    assert Checkpoints(path).files["1:10"].offset == 100
+
+
+def test_journal_is_compacted_periodically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checkpoint_module, "COMPACT_EVERY", 10)
+    path = tmp_path / "ck.json"
+    checkpoints = Checkpoints(path)
+    for ino in range(25):
+        checkpoints.commit(state(ino, ino))
+    assert checkpoints.journal_path.read_bytes().count(b"\n") == 5
+    assert len(Checkpoints(path).files) == 25
+
+
+def test_a_damaged_checkpoint_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "ck.json"
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="move both aside"):
+        Checkpoints(path)
