@@ -434,3 +434,32 @@ def test_configure_log_aggregation_follows_in_the_background_until_stopped(tmp_p
         assert stop.thread is not None and stop.thread.is_alive()
     assert stop.thread is not None and not stop.thread.is_alive()
     assert stop.summary is not None and stop.summary.records == 9
+
+
+def test_progress_bar_on_a_terminal(dirs: dict[str, Path]) -> None:
+    import pty
+
+    src = dirs["src"]
+    (src / "one.log").write_text(stdlib_lines("p", 0, 2_000))
+    (src / "two.log").write_text(stdlib_lines("q", 0, 1_000))
+    master, slave = pty.openpty()
+    command = [PYTHON, "-m", "otel_logging", "aggregate", str(src), "--app", "legacy", "--log-dir", str(dirs["out"])]
+    proc = subprocess.Popen(
+        [*command, "--checkpoint", str(dirs["ck"])], env=child_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=slave
+    )
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.wait(60) == 0
+    text = seen.decode()
+    last = text.rstrip().split("\r")[-1]
+    assert "files 2/2" in last and "3,000 records" in last and "/s" in last and "ETA 0:00:00" in last, text
+    assert "[####################]" in last
