@@ -143,6 +143,7 @@ class Ingestor:
         exclude = set(options.exclude)
         if options.checkpoint_path is not None:
             exclude.add(os.path.abspath(options.checkpoint_path))
+            exclude.add(os.path.abspath(options.checkpoint_path) + ".journal")
         self._exclude = frozenset(exclude)
 
     # --- one pass ------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ for _names, _number, _text in (
         _SEVERITIES[_name.upper()] = (_number, _text)
         _SEVERITIES[_name.capitalize()] = (_number, _text)
 SEVERITY_BY_NAME = _SEVERITIES
+_MAX_NS = 253402300799 * 1_000_000_000
 _STDLIB_NUMBERS = {
     0: (0, ""),
     10: (5, "DEBUG"),
@@ -115,8 +116,11 @@ class RecordContext:
             service = self.service
         else:
             resource = {**resource, "service.name": service}
+        # the record's RFC 3339 time covers 1970..9999; outside that, the observed time stands in
+        in_range = time_ns is not None and 0 <= time_ns <= _MAX_NS
+        timestamp = rfc3339_nanos(time_ns) if in_range else self.observed  # type: ignore[arg-type]
         return {
-            "@timestamp": rfc3339_nanos(time_ns) if time_ns is not None else self.observed,
+            "@timestamp": timestamp,
             "observed_timestamp": self.observed,
             "severity_text": level[1],
             "severity_number": level[0],

@@ -363,3 +363,10 @@ def test_invalid_utf8_is_kept_with_replacement_characters(tmp_path: Path) -> Non
 def test_unknown_zone_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown time zone"):
         Ingestor([], IngestOptions(service="a", timezone="Mars/Olympus"))
+
+
+def test_timestamps_outside_1970_9999_fall_back_to_the_observed_time(tmp_path: Path) -> None:
+    path = write(tmp_path, "old.log", "1901-01-01 00:00:00,000 - a - INFO - before the epoch\n")
+    (record,) = ingest(path)
+    assert record["body"] == "before the epoch"
+    assert record["@timestamp"] == record["observed_timestamp"]
