@@ -110,6 +110,11 @@ def start_collector(
     except BaseException:
         collector.stop()
         raise
+    # `validate` is silent about them: deprecated component names only show when the collector starts.
+    deprecated = [line for line in collector.log().splitlines() if "deprecated" in line]
+    if deprecated:
+        collector.stop()
+        raise AssertionError(f"collector {configs} warns: {deprecated}")
     return collector
 
 
