@@ -53,14 +53,17 @@ class Assembler:
             return
         if not line or (line[0] in _BLANK and line.isspace()):
             return
-        parsed = self.primary.parse(line, offset)
         parser = self.primary
-        if parsed is None:
-            for fallback in self.fallbacks:
-                parsed = fallback.parse(line, offset)
-                if parsed is not None:
-                    parser = fallback
-                    break
+        try:
+            parsed = parser.parse(line, offset)
+            if parsed is None:
+                for fallback in self.fallbacks:
+                    parsed = fallback.parse(line, offset)
+                    if parsed is not None:
+                        parser = fallback
+                        break
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError):
+            parsed = None  # a line shaped like a format with values it cannot hold: kept raw, flagged
         if pending is not None:
             if self._continuation:
                 self._finish(out)

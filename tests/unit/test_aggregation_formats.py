@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from otel_logging.ingest.engine import IngestOptions, Ingestor
@@ -370,3 +372,38 @@ def test_timestamps_outside_1970_9999_fall_back_to_the_observed_time(tmp_path: P
     (record,) = ingest(path)
     assert record["body"] == "before the epoch"
     assert record["@timestamp"] == record["observed_timestamp"]
+
+
+_LINE_PIECES = st.sampled_from(
+    [
+        "2024-03-01 10:00:00,123 - a - INFO - ",
+        "2024-13-45T99:00:00 - x - y - ERROR - ",
+        "Traceback (most recent call last):",
+        "  File ",
+        "ValueError: ",
+        '{"event": ',
+        '{"levelname": 5, "message": [1], "asctime": 1e300}',
+        '{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"traceId": "zz"}]}]}]}',
+        '{"@timestamp": null, "log.level": {}, "error": {"stack_trace": 3}}',
+        "",
+        " ",
+        "\t",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lines=st.lists(
+        st.tuples(_LINE_PIECES, st.text(st.characters(blacklist_characters="\x00"), max_size=20)).map("".join),
+        max_size=12,
+    )
+)
+def test_any_input_gives_records_and_never_fails_the_file(tmp_path: Path, lines: list[str]) -> None:
+    path = tmp_path / "fuzz.log"
+    path.write_text("\n".join(lines), encoding="utf-8", errors="surrogatepass")
+    records = ingest(path)
+    for record in records:
+        assert list(record)[:9] == CANONICAL_KEYS
+    if any(line.strip() for line in lines):
+        assert records
