@@ -50,6 +50,10 @@ class CentralService:
             fsync=settings.fsync,
         )
         self.sinks: list[Sink] = [self.file_sink, *(extra_sinks or [])]
+        for sink in self.sinks:
+            samples = getattr(sink, "metric_samples", None)  # remote sinks: queue counters on /metrics
+            if samples is not None:
+                self.metrics.add_source(samples)
         self.authenticator = TokenAuthenticator(settings.auth_token_file) if settings.auth_token_file else None
         tls = None
         if settings.tls_cert or settings.tls_key:
