@@ -80,9 +80,15 @@ class CollectorProcess:
         return sum(values)
 
     def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then SIGKILL after ``timeout`` (an exporter still retrying an unreachable peer can hold
+        the shutdown for minutes)."""
         if self.proc.poll() is None:
             self.proc.terminate()
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(10)
 
 
 def start_collector(

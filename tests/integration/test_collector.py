@@ -212,6 +212,47 @@ def test_gateway_passes_every_field_through(
     assert gateway.metric("otelcol_exporter_sent_log_records") == 6  # 5 from the app, 1 over HTTP
 
 
+def test_gateway_elasticsearch_addon_leaves_the_receivers_copy_alone(
+    run_collector: RunCollector, start_receiver: StartReceiver, tmp_path: Path
+) -> None:
+    """With gateway-elasticsearch.yaml and Elasticsearch unreachable, records still reach otel-logging, and the
+    data stream routing attributes of the Elasticsearch pipeline do not leak into them."""
+    receiver = start_receiver(tmp_path / "logs")
+    grpc_port = free_port()
+    gateway = run_collector(
+        ["gateway.yaml", "gateway-elasticsearch.yaml"],
+        {
+            "GATEWAY_GRPC_ENDPOINT": f"127.0.0.1:{grpc_port}",
+            "GATEWAY_HTTP_ENDPOINT": f"127.0.0.1:{free_port()}",
+            "OTEL_LOGGING_RECEIVER": f"127.0.0.1:{receiver.grpc_port}",
+            "ELASTICSEARCH_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        },
+    )
+    resource = Resource(
+        attributes=[
+            KeyValue(key="service.name", value=str_value("Billing-API")),
+            KeyValue(key="host.name", value=str_value("web-1")),
+        ]
+    )
+    request = ExportLogsServiceRequest(
+        resource_logs=[
+            ResourceLogs(
+                resource=resource,
+                scope_logs=[ScopeLogs(log_records=[LogRecord(body=str_value(f"r{i}")) for i in range(20)])],
+            )
+        ]
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        LogsServiceStub(channel).Export(request, timeout=10)
+    records = wait_for(
+        lambda: len(rs := read_jsonl(receiver.app_file("Billing-API"))) >= 20 and rs, 30, what="20 records"
+    )
+    assert [r["body"] for r in records] == [f"r{i}" for i in range(20)]
+    assert all(r["resource"] == {"service.name": "Billing-API", "host.name": "web-1"} for r in records)
+    assert gateway.metric("otelcol_exporter_sent_log_records") == 20  # to otel-logging; Elasticsearch is down
+    gateway.stop(timeout=1)  # no need to wait for the Elasticsearch exporter to give up
+
+
 # ------------------------------------------------------------------------------------------------ agent
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
