@@ -242,3 +242,10 @@ class ServeSettings:
     max_records_per_request: int | None = 100_000
     max_attribute_length: int | None = None
     max_new_apps_per_minute: int | None = None
+    # Logstash export (otel_logging/sinks/logstash.py): HOST:PORT targets, each with its own durable queue
+    logstash: list[str] = field(default_factory=list)
+    logstash_tls: bool = False
+    logstash_tls_ca: Path | None = None
+    logstash_tls_cert: Path | None = None
+    logstash_tls_key: Path | None = None
+    logstash_tls_server_name: str | None = None

@@ -12,6 +12,7 @@ import orjson
 
 from otel_logging.commands.units import parse_duration, parse_size
 from otel_logging.config import DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, ServeSettings
+from otel_logging.sinks import Sink
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=16, help="gRPC worker threads")
     p.add_argument("--grace", type=float, default=30.0, help="seconds to drain in-flight requests on stop")
     _add_security_options(p)
+    _add_logstash_options(p)
     p.set_defaults(func=_serve)
 
 
@@ -60,6 +62,47 @@ def _security_settings(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def _add_logstash_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Logstash export (tcp input, json_lines codec)")
+    g.add_argument(
+        "--logstash", action="append", default=[], metavar="HOST:PORT", help="send every record here (repeatable)"
+    )
+    g.add_argument("--logstash-tls", action="store_true", help="use TLS, trusting the system's CAs")
+    g.add_argument("--logstash-tls-ca", type=Path, help="use TLS, trusting this CA (PEM)")
+    g.add_argument("--logstash-tls-cert", type=Path, help="client certificate (PEM) if Logstash requires one")
+    g.add_argument("--logstash-tls-key", type=Path, help="private key (PEM) of the client certificate")
+    g.add_argument("--logstash-tls-server-name", help="name to verify in Logstash's certificate (default: HOST)")
+
+
+def _logstash_settings(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "logstash": list(args.logstash),
+        "logstash_tls": args.logstash_tls,
+        "logstash_tls_ca": args.logstash_tls_ca,
+        "logstash_tls_cert": args.logstash_tls_cert,
+        "logstash_tls_key": args.logstash_tls_key,
+        "logstash_tls_server_name": args.logstash_tls_server_name,
+    }
+
+
+def logstash_sinks(settings: ServeSettings) -> list[Sink]:
+    """One durable-queue sink per ``--logstash`` target."""
+    from otel_logging.sinks.logstash import LogstashTls, logstash_sink, parse_address, sink_name
+
+    names = [sink_name(*parse_address(address)) for address in settings.logstash]
+    if len(set(names)) != len(names):
+        raise ValueError(f"--logstash: the same target is given twice ({', '.join(settings.logstash)})")
+    tls = None
+    if settings.logstash_tls or settings.logstash_tls_ca or settings.logstash_tls_cert:
+        tls = LogstashTls(
+            ca_file=settings.logstash_tls_ca,
+            cert_file=settings.logstash_tls_cert,
+            key_file=settings.logstash_tls_key,
+            server_name=settings.logstash_tls_server_name,
+        )
+    return [logstash_sink(a, settings.log_dir, tls=tls, fsync=settings.fsync) for a in settings.logstash]
+
+
 def _serve(args: argparse.Namespace) -> int:
     from otel_logging.receiver.service import CentralService
 
@@ -78,9 +121,10 @@ def _serve(args: argparse.Namespace) -> int:
         grpc_workers=args.workers,
         shutdown_grace_s=args.grace,
         **_security_settings(args),  # type: ignore[arg-type]
+        **_logstash_settings(args),  # type: ignore[arg-type]
     )
     try:
-        service = CentralService(settings)
+        service = CentralService(settings, extra_sinks=logstash_sinks(settings))
         ports = service.start()
     except (OSError, ValueError) as exc:
         print(f"otel-logging serve: {exc}", file=sys.stderr)

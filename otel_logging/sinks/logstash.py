@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import re
 import socket
 import ssl
 import struct
@@ -37,9 +38,11 @@ import termios
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_logging.queue import DEFAULT_MAX_BYTES, DeliveryResult, QueuedSink
 from otel_logging.sinks import SinkError
 
 _log = logging.getLogger("otel_logging.sinks.logstash")
@@ -289,3 +292,50 @@ class LogstashTransport:
             if self._closed.wait(pause):
                 raise LogstashUnavailable("transport is closed")
             pause = min(pause * 2, 0.05)
+
+
+# -- the sink: the transport as the ``deliver`` of a durable queue --------------------------
+
+
+def logstash_deliver(transport: LogstashTransport) -> Callable[[list[bytes]], DeliveryResult]:
+    """``deliver`` for ``QueuedSink``: the whole batch is confirmed, or the whole batch is retried."""
+
+    def deliver(lines: list[bytes]) -> DeliveryResult:
+        try:
+            transport.send(lines)
+        except LogstashUnavailable as exc:
+            return DeliveryResult.retry_all(len(lines), str(exc))
+        return DeliveryResult.delivered()
+
+    return deliver
+
+
+def sink_name(host: str, port: int) -> str:
+    """The queue directory name of a target: ``logstash-<host>-<port>`` with only safe characters."""
+    return "logstash-" + re.sub(r"[^A-Za-z0-9._-]+", "_", f"{host}-{port}").strip("._")
+
+
+def logstash_sink(
+    address: str,
+    log_dir: Path,
+    *,
+    tls: LogstashTls | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    fsync: bool = False,
+) -> QueuedSink:
+    """A ``QueuedSink`` under ``<log-dir>/_queue/logstash-<host>-<port>/`` delivering to ``HOST:PORT``.
+
+    Records are appended to the queue before the receiver answers; the sink's thread sends them
+    in order and retries (with the queue's backoff) until Logstash confirms each batch.
+    """
+    host, port = parse_address(address)
+    # The queue owns the retry backoff; the transport reconnects at once when asked.
+    transport = LogstashTransport(host, port, tls=tls, backoff_initial_s=0.0, backoff_max_s=0.0)
+    return QueuedSink(
+        sink_name(host, port),
+        log_dir,
+        logstash_deliver(transport),
+        max_bytes=max_bytes,
+        fsync=fsync,
+        on_close=transport.close,
+    )

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import threading
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import pytest
 
 from otel_logging.sinks.logstash import LogstashTls, LogstashTransport, LogstashUnavailable
 from tests.support.certs import Pki, make_pki
-from tests.support.procs import PYTHON, REPO, child_env, free_port, read_jsonl, run_app, wait_for
+from tests.support.procs import PYTHON, REPO, child_env, free_port, read_jsonl, run_app, start_serve, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -294,3 +295,111 @@ def test_logstash_handler_waits_for_a_late_logstash(peers: PeerFactory, tmp_path
     sent, dropped, connect_failures = stdout.split()
     assert (sent, dropped) == ("3002", "0") and int(connect_failures) >= 1
     assert len(peer.lines()) == 3002
+
+
+SERVE_APP = """
+import logging, sys
+import otel_logging
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+trace.set_tracer_provider(TracerProvider())
+handle = otel_logging.setup(sys.argv[2], sys.argv[1])
+log = logging.getLogger("shop.orders")
+with trace.get_tracer("t").start_as_current_span("checkout"):
+    log.warning("with a span", extra={"order": {"id": 7, "lines": [1, 2]}, "paid": True})
+for i in range(int(sys.argv[3])):
+    log.info("order %d", i, extra={"seq": i, "total": i / 2})
+assert handle.force_flush(60)
+"""
+
+
+def _by_seq(records: list[dict]) -> dict[object, dict]:
+    return {record["attributes"].get("seq", "span"): record for record in records}
+
+
+def test_serve_forwards_every_record_to_logstash_unchanged(peers: PeerFactory, tmp_path: Path) -> None:
+    peer = peers.start()
+    service = start_serve(tmp_path / "logs", "--logstash", f"127.0.0.1:{peer.port}")
+    try:
+        result = run_app(SERVE_APP, service.grpc_endpoint, "shop-api", "2000")
+        assert result.returncode == 0, result.stderr
+        received = wait_for(lambda: len(peer.lines()) >= 2001 and peer.lines(), 60, what="2,001 records at the peer")
+    finally:
+        service.stop()
+    written = read_jsonl(service.app_file("shop-api"))
+    assert len(written) == 2001 and len(received) == 2001
+    # The record Logstash gets is the record of the per-app file, field for field.
+    assert _by_seq(received) == _by_seq(written)
+    span_record = _by_seq(received)["span"]
+    assert re.fullmatch(r"[0-9a-f]{32}", span_record["trace_id"]) and span_record["attributes"]["order"]["id"] == 7
+
+
+def test_serve_keeps_records_while_logstash_is_down(peers: PeerFactory, tmp_path: Path) -> None:
+    total = 20_000
+    first = peers.start()
+    port, out = first.port, first.out
+    service = start_serve(tmp_path / "logs", "--logstash", f"127.0.0.1:{port}")
+    try:
+        result = run_app(SERVE_APP, service.grpc_endpoint, "burst", "2000")
+        assert result.returncode == 0, result.stderr
+        wait_for(lambda: len(first.lines()) >= 2001, 60, what="the first records at the peer")
+        first.kill()
+        result = run_app(SERVE_APP, service.grpc_endpoint, "burst", str(total))  # accepted while Logstash is down
+        assert result.returncode == 0, result.stderr
+        assert len(read_jsonl(service.app_file("burst"))) == 2001 + total + 1
+        second = peers.start(port=port, out=out)
+        expected = 2001 + total + 1
+        received = wait_for(lambda: len(second.lines()) >= expected and second.lines(), 120, what="every record")
+    finally:
+        service.stop()
+    written = read_jsonl(service.app_file("burst"))
+    keys = Counter(json.dumps(r, sort_keys=True) for r in received)
+    assert set(keys) == {json.dumps(r, sort_keys=True) for r in written}
+    print(f"{len(written)} written, {len(received)} received by Logstash, {len(received) - len(keys)} duplicates")
+
+
+def test_serve_to_logstash_over_mutual_tls_with_metrics(peers: PeerFactory, pki: Pki, tmp_path: Path) -> None:
+    tls_args = ("--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key), "--tls-ca", str(pki.ca_cert))
+    peer = peers.start(*tls_args)
+    service = start_serve(
+        tmp_path / "logs",
+        *("--logstash", f"localhost:{peer.port}", "--logstash-tls-ca", str(pki.ca_cert)),
+        *("--logstash-tls-cert", str(pki.client_cert), "--logstash-tls-key", str(pki.client_key)),
+    )
+    try:
+        result = run_app(SERVE_APP, service.grpc_endpoint, "tls-app", "500")
+        assert result.returncode == 0, result.stderr
+        received = wait_for(lambda: len(peer.lines()) >= 501 and peer.lines(), 60, what="501 records over TLS")
+        sink = f'sink="logstash-localhost-{peer.port}"'
+        metrics = wait_for(
+            lambda: (m := _metrics(service.http_url)) and f"otel_logging_sink_records_sent_total{{{sink}}} 501" in m,
+            30,
+            what="the sink's counters on /metrics",
+        )
+        assert f"otel_logging_sink_queue_bytes{{{sink}}} 0" in _metrics(service.http_url), metrics
+    finally:
+        service.stop()
+    assert _by_seq(received) == _by_seq(read_jsonl(service.app_file("tls-app")))
+
+
+def _metrics(url: str) -> str:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as response:
+        return response.read().decode()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--logstash", "127.0.0.1:notaport"), "port 'notaport' is not a number"),
+        (("--logstash", "h:5000", "--logstash", "h:5000"), "the same target is given twice"),
+        (("--logstash", "h:5000", "--logstash-tls-ca", "/nonexistent/ca.pem"), "CA file '/nonexistent/ca.pem'"),
+    ],
+)
+def test_serve_refuses_bad_logstash_options(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    result = run_app(
+        "import sys; from otel_logging.cli import main; sys.exit(main(sys.argv[1:]))",
+        *("serve", "--port", "0", "--http-port", "-1", "--log-dir", str(tmp_path / "logs"), *args),
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
