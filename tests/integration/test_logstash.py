@@ -403,3 +403,23 @@ def test_serve_refuses_bad_logstash_options(tmp_path: Path, args: tuple[str, ...
     )
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_serve_survives_connection_resets_mid_stream(peers: PeerFactory, tmp_path: Path) -> None:
+    peer = peers.start("--drop-after", "3000", "--drops", "2")
+    service = start_serve(tmp_path / "logs", "--logstash", f"127.0.0.1:{peer.port}")
+    try:
+        result = run_app(SERVE_APP, service.grpc_endpoint, "resets", "10000")
+        assert result.returncode == 0, result.stderr
+        written = read_jsonl(service.app_file("resets"))
+        want = {json.dumps(r, sort_keys=True) for r in written}
+
+        def all_arrived() -> list[dict] | None:
+            lines = peer.lines()
+            return lines if want <= {json.dumps(r, sort_keys=True) for r in lines} else None
+
+        received = wait_for(all_arrived, 60, what="every record after two connection resets")
+    finally:
+        service.stop()
+    print(f"{len(written)} written, {len(received)} received, {len(received) - len(want)} duplicates")
+    assert len(written) == 10_001
