@@ -423,3 +423,24 @@ def test_serve_survives_connection_resets_mid_stream(peers: PeerFactory, tmp_pat
         service.stop()
     print(f"{len(written)} written, {len(received)} received, {len(received) - len(want)} duplicates")
     assert len(written) == 10_001
+
+
+def test_a_stalled_peer_does_not_get_a_batch_counted_delivered(peers: PeerFactory) -> None:
+    peer = peers.start()
+    transport = LogstashTransport("127.0.0.1", peer.port, write_timeout_s=1.0, ack_timeout_s=1.0)
+    transport.send(numbered_lines(0, 10))
+    wait_for(lambda: len(peer.lines()) == 10, 10, what="the first 10 lines")
+    big = numbered_lines(10, 100_000)  # about 24 MB: more than the kernel buffers on both sides hold
+    peer.proc.send_signal(signal.SIGSTOP)  # the peer stops reading; its TCP stack stops acknowledging
+    try:
+        with pytest.raises(LogstashUnavailable, match="not confirmed"):
+            transport.send(big)
+        assert transport.stats.lines == 10
+    finally:
+        peer.proc.send_signal(signal.SIGCONT)
+    transport.send(big)  # on a new connection, once the peer reads again
+    missing, duplicates = delivery_report(wait_for(lambda: _complete(peer, 100_010), 60, what="all lines"), 100_010)
+    assert not missing
+    assert duplicates < len(big)  # only the part of the unconfirmed batch that got through, sent again
+    assert transport.stats.lines == 100_010 and transport.stats.connects == 2
+    transport.close()
