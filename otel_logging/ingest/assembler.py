@@ -130,10 +130,10 @@ class Assembler:
         self.pending_offset = -1
 
     def _unparsed(self, text: str, offset: int, out: list[Any]) -> None:
-        last = self.primary.last_time_ns
-        for fallback in self.fallbacks:
-            if fallback.last_time_ns is not None and (last is None or fallback.last_time_ns > last):
-                last = fallback.last_time_ns
+        last = self.primary.last_timestamp
+        for fallback in self.fallbacks:  # RFC 3339 UTC texts of one width: the greatest is the latest
+            if fallback.last_timestamp is not None and (last is None or fallback.last_timestamp > last):
+                last = fallback.last_timestamp
         out.append(self.ctx.make(last, (0, ""), text, "", {UNPARSED: True}, offset))
         self.records += 1
         self.unparsed += 1

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from otel_logging.ingest.records import SEVERITY_BY_NAME, RecordContext, exception_attributes, severity
+from otel_logging.ingest.records import SEVERITY_BY_NAME, RecordContext, exception_attributes, severity, stamp
 from otel_logging.ingest.timestamps import TimestampError, TimestampParser
 from otel_logging.receiver.errors import ExportError
 from otel_logging.receiver.export import parse_json
@@ -41,12 +41,13 @@ class LineParser:
     def __init__(self, ctx: RecordContext, timestamps: TimestampParser) -> None:
         self.ctx = ctx
         self.timestamps = timestamps
-        self.last_time_ns: int | None = None  # of the latest parsed record, for unparsed lines
+        self.last_timestamp: str | None = None  # of the latest parsed record, for unparsed lines
 
     def parse(self, line: str, offset: int) -> Record | list[Record] | None:
         raise NotImplementedError
 
-    def _time(self, value: Any) -> int | None:
+    def _time(self, value: Any) -> str | None:
+        """A timestamp field's value -> the record's RFC 3339 UTC text (``None`` if absent or unreadable)."""
         try:
             if isinstance(value, str):
                 ns = self.timestamps.parse(value)
@@ -54,10 +55,12 @@ class LineParser:
                 ns = TimestampParser.from_epoch(value)
             else:
                 return None
-        except TimestampError:
+        except (TimestampError, OverflowError, ValueError):
             return None
-        self.last_time_ns = ns
-        return ns
+        text = stamp(ns)
+        if text is not None:
+            self.last_timestamp = text
+        return text
 
 
 # --- JSON lines -------------------------------------------------------------------------------
@@ -143,19 +146,19 @@ class JsonLinesParser(LineParser):
 
     def _mapped(self, obj: dict[str, Any], offset: int, keys: tuple[tuple[str, ...], ...]) -> Record:
         time_keys, level_keys, message_keys, logger_keys, exception_keys = keys
-        time_ns = self._time(_pop_first(obj, time_keys))
+        timestamp = self._time(_pop_first(obj, time_keys))
         level = severity(_pop_first(obj, level_keys))
         body = _pop_first(obj, message_keys)
         logger = _pop_first(obj, logger_keys)
         stack = _pop_first(obj, exception_keys) if exception_keys else None
-        if body is None and not time_ns and not level[0]:
+        if body is None and not timestamp and not level[0]:
             body, obj = obj, {}  # not a logger's object: keep it whole as a structured body
         if isinstance(stack, str) and stack:
             obj.update(exception_attributes(stack))
-        return self.ctx.make(time_ns, level, body, logger if isinstance(logger, str) else "", obj, offset)
+        return self.ctx.make(timestamp, level, body, logger if isinstance(logger, str) else "", obj, offset)
 
     def _ecs(self, obj: dict[str, Any], offset: int) -> Record:
-        time_ns = self._time(obj.pop("@timestamp", None))
+        timestamp = self._time(obj.pop("@timestamp", None))
         level = severity(obj.pop("log.level", None))
         body = obj.pop("message", None)
         logger = obj.pop("log.logger", None)
@@ -177,7 +180,7 @@ class JsonLinesParser(LineParser):
             for key in ("type", "message"):
                 if isinstance(obj.get(f"error.{key}"), str):
                     obj[f"exception.{key}"] = obj.pop(f"error.{key}")
-        return self.ctx.make(time_ns, level, body, logger if isinstance(logger, str) else "", obj, offset)
+        return self.ctx.make(timestamp, level, body, logger if isinstance(logger, str) else "", obj, offset)
 
 
 # --- text ----------------------------------------------------------------------------------------
@@ -213,7 +216,7 @@ class RegexParser(LineParser):
         if match is None:
             return None
         get = match.group
-        time_ns = self._time(get(self._time_group)) if self._time_group else None
+        timestamp = self._time(get(self._time_group)) if self._time_group else None
         level = severity(get(self._level_group)) if self._level_group else (0, "")
         body = get(self._message_group) if self._message_group else line
         logger = (get(self._logger_group) or "") if self._logger_group else ""
@@ -223,7 +226,7 @@ class RegexParser(LineParser):
             value = get(group)
             if value is not None:
                 attributes[group] = _number(value)
-        return self.ctx.make(time_ns, level, body, logger, attributes, offset, service)
+        return self.ctx.make(timestamp, level, body, logger, attributes, offset, service)
 
 
 def _number(value: str) -> Any:
@@ -249,7 +252,7 @@ class StdlibParser(RegexParser):
 
     def __init__(self, ctx: RecordContext, timestamps: TimestampParser) -> None:
         super().__init__(ctx, timestamps, STDLIB_REGEX, "stdlib")
-        self._seconds: dict[str, int] = {}
+        self._seconds: dict[str, str] = {}  # local "YYYY-MM-DD HH:MM:SS" -> UTC "YYYY-MM-DDTHH:MM:SS" ("" out of range)
 
     def parse(self, line: str, offset: int) -> Record | None:
         match = self._match(line)
@@ -257,23 +260,25 @@ class StdlibParser(RegexParser):
             return None
         asctime, logger, levelname, body = match.groups()
         prefix = asctime[:19]
-        seconds_ns = self._seconds.get(prefix)
-        if seconds_ns is None:
+        utc_second = self._seconds.get(prefix)
+        if utc_second is None:
             try:
                 seconds_ns = self.timestamps.parse(prefix)
             except TimestampError:
-                return None
+                return None  # no such date: not this format after all
+            text = stamp(seconds_ns)
+            utc_second = text[:19] if text else ""
             if len(self._seconds) >= 100_000:
                 self._seconds.clear()
-            self._seconds[prefix] = seconds_ns
-        fraction = asctime[20:]
-        if len(fraction) == 3:
-            time_ns = seconds_ns + int(fraction) * 1_000_000
+            self._seconds[prefix] = utc_second
+        if utc_second:
+            fraction = asctime[20:]
+            timestamp: str | None = f"{utc_second}.{fraction:0<9}Z"
+            self.last_timestamp = timestamp
         else:
-            time_ns = seconds_ns + int(fraction.ljust(9, "0")) if fraction else seconds_ns
-        self.last_time_ns = time_ns
+            timestamp = None
         level = SEVERITY_BY_NAME.get(levelname) or severity(levelname)
-        return self.ctx.make(time_ns, level, body, logger, {}, offset)
+        return self.ctx.make(timestamp, level, body, logger, {}, offset)
 
 
 # --- user patterns -------------------------------------------------------------------------------

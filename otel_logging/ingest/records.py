@@ -101,7 +101,7 @@ class RecordContext:
 
     def make(
         self,
-        time_ns: int | None,
+        timestamp: str | None,
         level: tuple[int, str],
         body: Any,
         logger: str,
@@ -109,6 +109,7 @@ class RecordContext:
         offset: int,
         service: str | None = None,
     ) -> Record:
+        """A canonical record; ``timestamp`` is RFC 3339 UTC (see ``stamp``), ``None`` for the observed time."""
         attributes[FILE_PATH] = self.path
         attributes[RECORD_UID] = f"{self.uid_prefix}:{offset}"
         resource = self.resource
@@ -116,11 +117,8 @@ class RecordContext:
             service = self.service
         else:
             resource = {**resource, "service.name": service}
-        # the record's RFC 3339 time covers 1970..9999; outside that, the observed time stands in
-        in_range = time_ns is not None and 0 <= time_ns <= _MAX_NS
-        timestamp = rfc3339_nanos(time_ns) if in_range else self.observed  # type: ignore[arg-type]
         return {
-            "@timestamp": timestamp,
+            "@timestamp": timestamp or self.observed,
             "observed_timestamp": self.observed,
             "severity_text": level[1],
             "severity_number": level[0],
@@ -130,3 +128,10 @@ class RecordContext:
             "attributes": attributes,
             "resource": resource,
         }
+
+
+def stamp(time_ns: int | None) -> str | None:
+    """Nanoseconds -> the record's RFC 3339 UTC text; ``None`` outside 1970..9999 (the observed time stands in)."""
+    if time_ns is None or not 0 <= time_ns <= _MAX_NS:
+        return None
+    return rfc3339_nanos(time_ns)
