@@ -20,7 +20,14 @@ from typing import Any
 
 import orjson
 
-from otel_logging.ingest.records import SEVERITY_BY_NAME, RecordContext, exception_attributes, severity, stamp
+from otel_logging.ingest.records import (
+    SEVERITY_BY_NAME,
+    UNPARSED,
+    RecordContext,
+    exception_attributes,
+    severity,
+    stamp,
+)
 from otel_logging.ingest.timestamps import TimestampError, TimestampParser
 from otel_logging.receiver.errors import ExportError
 from otel_logging.receiver.export import parse_json
@@ -129,19 +136,22 @@ class JsonLinesParser(LineParser):
         if flavour == "canonical":
             return obj
         if flavour == "otlp":
-            return self._otlp(line)
+            return self._otlp(line, offset)
         if flavour == "ecs":
             return self._ecs(obj, offset)
         keys = _STRUCTLOG_KEYS if flavour == "structlog" else _PY_JSON_KEYS if flavour != "json" else _GENERIC_KEYS
         return self._mapped(obj, offset, keys)
 
-    def _otlp(self, line: str) -> list[Record] | None:
+    def _otlp(self, line: str, offset: int) -> list[Record] | None:
         try:
             request = parse_json(line.encode("utf-8", "surrogatepass"))
         except ExportError:
             return None
         conversion = convert_request(request)
         records = [r for rs in conversion.by_service.values() for r in rs]
+        if conversion.rejected:  # the line is kept too, raw and flagged, so the refused records are not lost
+            attributes = {UNPARSED: True, "otel_logging.error": conversion.message()}
+            records.append(self.ctx.make(None, (0, ""), line, "", attributes, offset))
         return records
 
     def _mapped(self, obj: dict[str, Any], offset: int, keys: tuple[tuple[str, ...], ...]) -> Record:

@@ -291,6 +291,18 @@ def test_otlp_json_lines_from_the_collector_file_exporter(tmp_path: Path) -> Non
         }
 
 
+def test_otlp_records_the_converter_refuses_are_kept_as_the_raw_line(tmp_path: Path) -> None:
+    good = {"timeUnixNano": "1709287200000000000", "body": {"stringValue": "fine"}}
+    bad = {"timeUnixNano": "1709287200000000000", "body": {"stringValue": "bad"}, "spanId": "abcd"}  # 2 bytes
+    line = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [good, bad]}]}]})
+    records = ingest(write(tmp_path, "otlp.json", line + "\n"))
+    (fine,) = [r for r in records if r["body"] == "fine"]
+    (kept,) = [r for r in records if r is not fine]
+    assert fine["service"] == "unknown_service"
+    assert kept["body"] == line and kept["attributes"][UNPARSED] is True
+    assert "span_id has 2 bytes" in kept["attributes"]["otel_logging.error"]
+
+
 def _base64_ids(request: dict[str, Any]) -> dict[str, Any]:
     import base64
     import copy
