@@ -444,3 +444,28 @@ def test_a_stalled_peer_does_not_get_a_batch_counted_delivered(peers: PeerFactor
     assert duplicates < len(big)  # only the part of the unconfirmed batch that got through, sent again
     assert transport.stats.lines == 100_010 and transport.stats.connects == 2
     transport.close()
+
+
+def test_records_queued_for_logstash_survive_kill_9_of_the_service(peers: PeerFactory, tmp_path: Path) -> None:
+    port = free_port()  # Logstash is not there yet: everything stays in the queue
+    log_dir = tmp_path / "logs"
+    service = start_serve(log_dir, "--logstash", f"127.0.0.1:{port}")
+    result = run_app(SERVE_APP, service.grpc_endpoint, "crashy", "5000")
+    assert result.returncode == 0, result.stderr
+    assert service.stop(signal.SIGKILL) == -signal.SIGKILL
+    written = read_jsonl(service.app_file("crashy"))
+    assert len(written) == 5001
+    assert any((log_dir / "_queue" / f"logstash-127.0.0.1-{port}").glob("*.seg"))
+    peer = peers.start(port=port)
+    restarted = start_serve(log_dir, "--logstash", f"127.0.0.1:{port}")
+    try:
+        want = {json.dumps(r, sort_keys=True) for r in written}
+
+        def all_arrived() -> list[dict] | None:
+            lines = peer.lines()
+            return lines if want <= {json.dumps(r, sort_keys=True) for r in lines} else None
+
+        received = wait_for(all_arrived, 60, what="the queued records after the restart")
+    finally:
+        restarted.stop()
+    print(f"{len(written)} written before kill -9, {len(received)} received after the restart")
