@@ -30,6 +30,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # a reply is headers then body: don't hold the body for a delayed ACK
     server_version = "otel-logging"
     sys_version = ""
     exporter: ClassVar[LogsExporter]
@@ -110,6 +111,8 @@ class _Handler(BaseHTTPRequestHandler):
             data = decompressor.decompress(body, self.max_request_bytes + 1)
         except (zlib.error, gzip.BadGzipFile) as exc:
             raise ExportError(Failure.MALFORMED, f"bad gzip body: {exc}") from exc
+        if not decompressor.eof and len(data) <= self.max_request_bytes and not decompressor.unconsumed_tail:
+            raise ExportError(Failure.MALFORMED, "bad gzip body: the stream ends before its end marker (truncated?)")
         if len(data) > self.max_request_bytes or decompressor.unconsumed_tail:
             raise ExportError(Failure.TOO_LARGE, f"decompressed body exceeds {self.max_request_bytes} bytes")
         return data
