@@ -42,7 +42,7 @@ class BatchTemplate:
     identified by its ``resource.batch`` and ``attributes.seq``.
     """
 
-    def __init__(self, service: str, size: int) -> None:
+    def __init__(self, service: str, size: int, body: str = "o") -> None:
         self.service = service
         self.size = size
         scope_logs = ScopeLogs()
@@ -51,7 +51,7 @@ class BatchTemplate:
             scope_logs.log_records.append(
                 LogRecord(
                     severity_number=9,
-                    body=AnyValue(string_value="o"),
+                    body=AnyValue(string_value=body),
                     attributes=[KeyValue(key="seq", value=AnyValue(int_value=seq))],
                 )
             )
@@ -91,9 +91,12 @@ _BATCH = re.compile(rb'"batch":(\d+)')
 def lines_per_batch(path: Path) -> Counter[int]:
     """How many lines of each ``resource.batch`` a file holds (a fast scan, no JSON parsing)."""
     counts: Counter[int] = Counter()
+    rest = b""
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(64 << 20), b""):
-            counts.update(int(m) for m in _BATCH.findall(chunk))
+            whole, _, rest = (rest + chunk).rpartition(b"\n")  # scan whole lines only
+            counts.update(int(m) for m in _BATCH.findall(whole))
+    counts.update(int(m) for m in _BATCH.findall(rest))
     return counts
 
 
