@@ -7,4 +7,5 @@ COMMANDS = [
     "serve",
     "aggregate",
     "kibana",
+    "dashboard",
 ]

@@ -1,0 +1,123 @@
+"""``otel-logging dashboard``: the Streamlit log dashboard over the per-app files (or Elasticsearch)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import orjson
+
+DEFAULT_PORT = 8050
+PASSWORD_ENV = "OTEL_LOGGING_DASHBOARD_PASSWORD"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("dashboard", help="serve the Streamlit log dashboard")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT}, 0 = any free)")
+    p.add_argument("--log-dir", type=Path, default=Path("logs"), help="directory of the per-app files")
+    p.add_argument(
+        "--es-url", help="also offer Elasticsearch (index pattern logs-*) as a source, e.g. http://127.0.0.1:9200"
+    )
+    p.add_argument(
+        "--no-password",
+        action="store_true",
+        help=f"allow binding a non-loopback address without ${PASSWORD_ENV} (anyone who can reach it reads the logs)",
+    )
+    p.set_defaults(func=_dashboard)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    password = os.environ.get(PASSWORD_ENV) or None
+    if not _is_loopback(args.host) and password is None and not args.no_password:
+        print(
+            f"otel-logging dashboard: binding {args.host} exposes the logs; set ${PASSWORD_ENV} to require a "
+            "password (or pass --no-password to accept that)",
+            file=sys.stderr,
+        )
+        return 2
+    log_dir = args.log_dir.resolve()
+    if log_dir.exists() and not log_dir.is_dir():
+        print(f"otel-logging dashboard: --log-dir {log_dir} is not a directory", file=sys.stderr)
+        return 2
+    port = args.port or _free_port(args.host)
+    script = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_main.py"
+    env = dict(os.environ)
+    env["OTEL_LOGGING_DASHBOARD_LOG_DIR"] = str(log_dir)
+    if args.es_url:
+        env["OTEL_LOGGING_DASHBOARD_ES_URL"] = args.es_url
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(script),
+        "--server.address",
+        args.host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--server.fileWatcherType",
+        "none",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.enableXsrfProtection",
+        "true",
+        "--global.developmentMode",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+    ]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    stop = {"signal": 0}
+
+    def forward(signum: int, _frame: object) -> None:
+        stop["signal"] = signum
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    url_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    url = f"http://{url_host}:{port}"
+    if _wait_healthy(f"{url}/_stcore/health", proc):
+        print(orjson.dumps({"event": "listening", "url": url, "log_dir": str(log_dir)}).decode(), flush=True)
+    code = proc.wait()
+    return 0 if stop["signal"] else code
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False

@@ -1,0 +1,353 @@
+"""The Streamlit page: sidebar filters kept in the URL, then one view (records, charts, patterns, trace, context).
+
+Configuration comes from the environment set by ``otel-logging dashboard``:
+``OTEL_LOGGING_DASHBOARD_LOG_DIR``, ``OTEL_LOGGING_DASHBOARD_ES_URL`` and, optionally,
+``OTEL_LOGGING_DASHBOARD_PASSWORD``. The page reads logs only through the query layer.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import streamlit as st
+
+from otel_logging.dashboard import views
+from otel_logging.dashboard.filters import LEVELS, PRESET_LABELS, UNSET_LEVEL, FieldRef, FilterError, LogFilter
+from otel_logging.dashboard.query import LogSource, QueryError, open_source
+from otel_logging.dashboard.state import PAGE_SIZES, VIEWS, ViewState
+
+ENV_LOG_DIR = "OTEL_LOGGING_DASHBOARD_LOG_DIR"
+ENV_ES_URL = "OTEL_LOGGING_DASHBOARD_ES_URL"
+ENV_PASSWORD = "OTEL_LOGGING_DASHBOARD_PASSWORD"
+COMMON_ZONES = ("UTC", "Europe/London", "Europe/Paris", "America/New_York", "America/Los_Angeles", "Asia/Tokyo")
+VIEW_LABELS = {"records": "Records", "charts": "Charts", "patterns": "Patterns", "trace": "Trace", "context": "Context"}
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    log_dir: Path
+    es_url: str | None
+    password: str | None
+
+    @classmethod
+    def from_env(cls) -> DashboardConfig:
+        return cls(
+            log_dir=Path(os.environ.get(ENV_LOG_DIR, "logs")),
+            es_url=os.environ.get(ENV_ES_URL) or None,
+            password=os.environ.get(ENV_PASSWORD) or None,
+        )
+
+
+@st.cache_resource(show_spinner="Reading the log files ...")
+def _cached_source(kind: str, log_dir: str, es_url: str | None) -> LogSource:
+    if kind == "es":
+        return open_source(es_url=es_url)
+    return open_source(log_dir=Path(log_dir))
+
+
+def main() -> None:
+    st.set_page_config(page_title="otel-logging logs", layout="wide")
+    config = DashboardConfig.from_env()
+    if config.password and not _signed_in(config.password):
+        return
+    _load_state_once(config)
+    ss = st.session_state
+    try:
+        source = _cached_source(ss.w_source, str(config.log_dir), config.es_url)
+    except QueryError as exc:
+        st.error(str(exc))
+        return
+    try:
+        status = source.refresh()
+    except QueryError as exc:
+        st.error(str(exc))
+        status = source.status()
+    _sidebar(config, source)
+    state = _state_from_widgets()
+    _write_url(state)
+    try:
+        flt = state.to_filter()
+    except FilterError as exc:
+        st.error(str(exc))
+        return
+    if status.problems:
+        for problem in status.problems:
+            st.warning(problem)
+    _field_sidebar(source, flt, state)
+    st.segmented_control(
+        "View", VIEWS, key="w_view", format_func=VIEW_LABELS.get, label_visibility="collapsed", on_change=_keep_view
+    )
+    if state.live and state.view in ("records", "charts"):
+        st.fragment(run_every=f"{state.every}s")(_live_view)(source, state)
+    else:
+        _render_view(source, state, flt)
+
+
+def _live_view(source: LogSource, state: ViewState) -> None:
+    status = source.refresh()
+    stamp = status.last_updated.astimezone(state.zone()).strftime("%H:%M:%S") if status.last_updated else "-"
+    left, right = st.columns([5, 1])
+    left.caption(f"Live: refreshing every {state.every} s, last updated {stamp} ({status.bytes_read_last:,} new bytes)")
+    right.button("Pause", on_click=_pause_live, key="pause_live")
+    try:
+        _render_view(source, state, state.to_filter())
+    except FilterError as exc:
+        st.error(str(exc))
+
+
+def _render_view(source: LogSource, state: ViewState, flt: LogFilter) -> None:
+    try:
+        if state.view == "records":
+            views.records(source, state, flt)
+        elif state.view == "charts":
+            views.charts(source, state, flt)
+        elif state.view == "patterns":
+            views.patterns(source, state, flt)
+        elif state.view == "trace":
+            views.trace(source, state)
+        elif state.view == "context":
+            views.context(source, state)
+    except (QueryError, FilterError) as exc:
+        st.error(str(exc))
+
+
+def _signed_in(password: str) -> bool:
+    if st.session_state.get("signed_in"):
+        return True
+    st.title("otel-logging")
+    typed = st.text_input("Password", type="password", key="password_input")
+    if typed and hmac.compare_digest(typed.encode(), password.encode()):
+        st.session_state.signed_in = True
+        st.rerun()
+    if typed:
+        st.error("Wrong password.")
+    return False
+
+
+# -- state: URL <-> widgets -------------------------------------------------------------------
+
+
+def _load_state_once(config: DashboardConfig) -> None:
+    ss = st.session_state
+    if ss.get("state_loaded"):
+        return
+    params = {key: st.query_params.get_all(key) for key in st.query_params}
+    state = ViewState.from_params(params)
+    if state.source == "es" and not config.es_url:
+        state.source = "files"
+    if "tz" not in params:
+        state.tz = _browser_zone()
+    for name, value in vars(state).items():
+        ss[f"w_{name}"] = "\n".join(value) if name == "matches" else value
+    ss.state_loaded = True
+
+
+def _browser_zone() -> str:
+    try:
+        return st.context.timezone or "UTC"
+    except Exception:
+        return "UTC"
+
+
+def _state_from_widgets() -> ViewState:
+    ss = st.session_state
+    values = {name: ss.get(f"w_{name}") for name in vars(ViewState())}
+    values["matches"] = [line.strip() for line in (values["matches"] or "").splitlines() if line.strip()]
+    state = ViewState(**{k: v for k, v in values.items() if v is not None})
+    signature = (
+        state.source,
+        state.apps,
+        state.files,
+        state.levels,
+        state.services,
+        state.loggers,
+        state.range,
+        state.start,
+        state.end,
+        state.matches,
+        state.search,
+        state.regex,
+        state.size,
+    )
+    if ss.get("last_signature") not in (None, signature):
+        state.page = 1
+        ss.w_page = 1
+    ss.last_signature = signature
+    return state
+
+
+def _write_url(state: ViewState) -> None:
+    params = state.to_params()
+    current = {key: st.query_params.get_all(key) for key in st.query_params}
+    wanted = {key: value if isinstance(value, list) else [value] for key, value in params.items()}
+    if current != wanted:
+        st.query_params.from_dict(params)
+
+
+def _keep_view() -> None:
+    if st.session_state.get("w_view") is None:  # clicking the selected view again unselects it
+        st.session_state.w_view = "records"
+
+
+def _pause_live() -> None:
+    st.session_state.w_live = False
+
+
+# -- sidebar ----------------------------------------------------------------------------------
+
+
+def _sidebar(config: DashboardConfig, source: LogSource) -> None:
+    ss = st.session_state
+    bar = st.sidebar
+    bar.title("otel-logging")
+    if config.es_url:
+        bar.radio(
+            "Source",
+            ("files", "es"),
+            key="w_source",
+            horizontal=True,
+            format_func={"files": "Log files", "es": "Elasticsearch"}.get,
+        )
+    status = source.status()
+    bar.caption(_status_line(status))
+    apps = source.apps()
+    app_names = [a.app for a in apps]
+    bar.multiselect("Apps", _with(app_names, ss.w_apps), key="w_apps", placeholder="all apps")
+    if ss.w_source == "files":
+        chosen = set(ss.w_apps) or set(app_names)
+        names = [name for a in apps if a.app in chosen for name in a.files]
+        bar.multiselect("Files", _with(names, ss.w_files), key="w_files", placeholder="all their files")
+    bar.selectbox("Time range", list(PRESET_LABELS), key="w_range", format_func=PRESET_LABELS.get)
+    zones = _with(list(COMMON_ZONES), [ss.w_tz])
+    bar.selectbox("Time zone", zones, key="w_tz")
+    if ss.w_range == "abs":
+        left, right = bar.columns(2)
+        left.text_input("From", key="w_start", placeholder="2026-11-25T09:00")
+        right.text_input("To", key="w_end", placeholder="2026-11-25T18:00")
+    bar.text_input("Search the message", key="w_search", placeholder="substring (case-insensitive)")
+    bar.toggle("Regular expression", key="w_regex")
+    facet_filter = _facet_filter()
+    _counted_multiselect(source, facet_filter, "Levels", "levels", "level", [*LEVELS, UNSET_LEVEL])
+    _counted_multiselect(source, facet_filter, "Services", "services", "service")
+    _counted_multiselect(source, facet_filter, "Loggers", "loggers", "logger")
+    bar.text_area("Field filters", key="w_matches", placeholder="field=value, one per line\nattributes.order_id=42")
+    left, right = bar.columns(2)
+    left.toggle("Live", key="w_live", help="refresh reading only what was appended")
+    right.number_input("every (s)", min_value=1, max_value=3600, key="w_every", disabled=not ss.w_live)
+    bar.selectbox("Rows per page", PAGE_SIZES, key="w_size")
+
+
+def _counted_multiselect(
+    source: LogSource, flt: LogFilter | None, label: str, name: str, fld: str, fixed: list[str] | None = None
+) -> None:
+    """A multiselect whose options show their record counts under the rest of the filter.
+
+    The counts change the options' labels, which gives Streamlit a new widget; the selection is
+    therefore kept in ``w_<name>`` and handed to each new widget as its default.
+    """
+    ss = st.session_state
+    counts = _counts(source, flt, fld, name)
+    current = list(ss.get(f"w_{name}") or [])
+    options = _with(fixed if fixed is not None else list(counts), current)
+    ss[f"w_{name}"] = st.sidebar.multiselect(
+        label,
+        options,
+        default=current,
+        format_func=lambda v: _with_count(v, counts),
+        placeholder=f"all {label.lower()}",
+    )
+
+
+def _facet_filter() -> LogFilter | None:
+    """The current filter, used for the counts next to each level / service / logger."""
+    try:
+        return _state_from_session().to_filter()
+    except FilterError:
+        return None
+
+
+def _state_from_session() -> ViewState:
+    ss = st.session_state
+    values = {name: ss.get(f"w_{name}") for name in vars(ViewState())}
+    values["matches"] = [line.strip() for line in (values["matches"] or "").splitlines() if line.strip()]
+    return ViewState(**{k: v for k, v in values.items() if v is not None})
+
+
+def _counts(source: LogSource, flt: LogFilter | None, fld: str, own: str) -> dict[str, int]:
+    """Counts of ``fld`` under the filter without the field's own selection (so other choices stay visible)."""
+    if flt is None:
+        return {}
+    from dataclasses import replace
+
+    try:
+        rows = source.top_values(replace(flt, **{own: ()}), FieldRef(fld), limit=200)
+    except (QueryError, FilterError):
+        return {}
+    return {row.value: row.count for row in rows}
+
+
+def _with(options: list[str], selected: list[str]) -> list[str]:
+    return options + [v for v in selected if v not in options]
+
+
+def _with_count(value: str, counts: dict[str, int]) -> str:
+    return f"{value} ({counts[value]:,})" if value in counts else value
+
+
+def _status_line(status: object) -> str:
+    from otel_logging.dashboard.query import SourceStatus
+
+    assert isinstance(status, SourceStatus)
+    parts = [f"{status.records:,} records"]
+    if status.files:
+        parts.append(f"{status.files} files")
+    if status.malformed:
+        parts.append(f"{status.malformed:,} malformed lines skipped")
+    if status.last_updated:
+        parts.append("read " + status.last_updated.astimezone(UTC).strftime("%H:%M:%S UTC"))
+    return " · ".join(parts)
+
+
+def _field_sidebar(source: LogSource, flt: LogFilter, state: ViewState) -> None:
+    bar = st.sidebar
+    bar.divider()
+    bar.subheader("Field values")
+    try:
+        names = source.field_names(flt)
+    except QueryError as exc:
+        bar.caption(str(exc))
+        return
+    names = _with(names, [state.field])
+    bar.selectbox("Field", names, key="w_field")
+    try:
+        from otel_logging.dashboard.filters import parse_field
+
+        values = source.top_values(flt, parse_field(state.field), limit=10)
+    except (QueryError, FilterError) as exc:
+        bar.caption(str(exc))
+        return
+    if not values:
+        bar.caption("no values under the current filter")
+    total = sum(v.count for v in values) or 1
+    for i, item in enumerate(values):
+        left, right = bar.columns([4, 1])
+        left.caption(f"{item.value[:60]} · {item.count:,} ({100 * item.count / total:.0f}%)")
+        right.button(
+            "+", key=f"add_field_{i}", on_click=_add_match, args=(f"{state.field}={item.value}",), help="filter on it"
+        )
+
+
+def _add_match(text: str) -> None:
+    ss = st.session_state
+    lines = [line for line in (ss.get("w_matches") or "").splitlines() if line.strip()]
+    if text not in lines:
+        lines.append(text)
+    ss.w_matches = "\n".join(lines)
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

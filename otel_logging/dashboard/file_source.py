@@ -1,0 +1,583 @@
+"""The files source: the per-app JSONL files, loaded into an in-memory DuckDB table.
+
+DuckDB's JSON reader parses the files column by column (no Python dict per record) into one
+table; every query of the page is SQL over that table with the filter pushed into WHERE.
+Each file is read once: a refresh reads only the bytes appended since the last one (up to the
+last complete line), follows a rotation by the file's inode, recognises a rotated file that
+was gzip-compressed as the one already read, and drops the records of deleted files.
+Lines that are not log records (not JSON, or no record field at all) are counted and skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from otel_logging.dashboard.filters import (
+    ERROR_LEVELS,
+    LEVEL_ALIASES,
+    LEVEL_RANGES,
+    TOP_LEVEL_FIELDS,
+    UNSET_LEVEL,
+    FieldRef,
+    LogFilter,
+)
+from otel_logging.dashboard.logfiles import LogFile, list_log_files
+from otel_logging.dashboard.patterns import template_sql
+from otel_logging.dashboard.query import (
+    CSV_COLUMNS,
+    AppFiles,
+    ExportFormat,
+    Hit,
+    Page,
+    PatternGroup,
+    QueryError,
+    SourceStatus,
+    ValueCount,
+    Volume,
+    VolumeBucket,
+)
+from otel_logging.record import to_json_line
+
+# The record's keys in canonical order, with the DuckDB type each is read as.
+RECORD_COLUMNS: dict[str, str] = {
+    "@timestamp": "VARCHAR",
+    "observed_timestamp": "VARCHAR",
+    "severity_text": "VARCHAR",
+    "severity_number": "INTEGER",
+    "body": "JSON",
+    "logger": "VARCHAR",
+    "service": "VARCHAR",
+    "attributes": "JSON",
+    "resource": "JSON",
+    "trace_id": "VARCHAR",
+    "span_id": "VARCHAR",
+    "event_name": "VARCHAR",
+    "flags": "BIGINT",
+    "scope_version": "VARCHAR",
+    "scope_attributes": "JSON",
+    "dropped_attributes_count": "BIGINT",
+}
+JSON_COLUMNS = frozenset(name for name, kind in RECORD_COLUMNS.items() if kind == "JSON")
+_REQUIRED = ("@timestamp", "observed_timestamp", "severity_text", "severity_number", "body", "logger", "service")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _level_sql() -> str:
+    ranges = " ".join(
+        f"WHEN severity_number BETWEEN {low} AND {high} THEN '{name}'" for name, (low, high) in LEVEL_RANGES.items()
+    )
+    aliases = " ".join(f"WHEN upper(severity_text) = '{alias}' THEN '{name}'" for alias, name in LEVEL_ALIASES.items())
+    return f"CASE {ranges} {aliases} ELSE '{UNSET_LEVEL}' END"
+
+
+_READ_COLUMNS = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in RECORD_COLUMNS.items()) + "}"
+_MALFORMED = " AND ".join(f"{_q(name)} IS NULL" for name in _REQUIRED)
+_SELECT_RECORD = ", ".join(_q(name) for name in RECORD_COLUMNS)
+_HIT_COLUMNS = f"file_name, row_no, level, {_SELECT_RECORD}"
+
+_CREATE = f"""
+CREATE TABLE logs (
+    file_id INTEGER, row_no BIGINT, ts TIMESTAMP, level VARCHAR, message VARCHAR,
+    {", ".join(f"{_q(name)} {kind}" for name, kind in RECORD_COLUMNS.items())}
+);
+CREATE TABLE files (file_id INTEGER PRIMARY KEY, name VARCHAR, app VARCHAR);
+CREATE VIEW hits AS SELECT l.*, f.name AS file_name FROM logs l JOIN files f USING (file_id);
+"""
+
+# One INSERT for every new chunk of every file: rows keep their file order (row_no).
+_INSERT = f"""
+INSERT INTO logs SELECT
+    m.file_id, m.first_row + r.rn - min(r.rn) OVER (PARTITION BY r.file_index) + 1,
+    coalesce(try_cast(r."@timestamp" AS TIMESTAMPTZ), try_cast(r.observed_timestamp AS TIMESTAMPTZ))::TIMESTAMP,
+    {_level_sql()},
+    CASE WHEN json_type(r.body) = 'VARCHAR' THEN r.body ->> '$' ELSE r.body::VARCHAR END,
+    {", ".join("r." + _q(name) for name in RECORD_COLUMNS)}
+FROM (
+    SELECT row_number() OVER () AS rn, file_index::BIGINT AS file_index, {_SELECT_RECORD}
+    FROM read_json($paths, format = 'newline_delimited', columns = {_READ_COLUMNS}, ignore_errors = true,
+                   compression = 'auto', maximum_object_size = 67108864)
+) r
+JOIN (SELECT unnest($indexes) AS file_index, unnest($file_ids) AS file_id, unnest($first_rows) AS first_row) m
+USING (file_index)
+"""
+_NEW_ROWS = f"""
+SELECT l.file_id, count(*), count(*) FILTER (WHERE {_MALFORMED})
+FROM logs l JOIN (SELECT unnest($file_ids) AS file_id, unnest($first_rows) AS first_row) m
+ON l.file_id = m.file_id AND l.row_no > m.first_row
+GROUP BY l.file_id
+"""
+
+
+@dataclass(slots=True)
+class _FileState:
+    file_id: int
+    name: str
+    app: str
+    key: tuple[int, int]
+    offset: int  # bytes read (always at a line boundary); for a .gz file: its whole size
+    rows: int  # rows numbered so far (records and malformed lines)
+    records: int
+    malformed: int
+    compressed: bool
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """Bytes of one file to load: the file itself (or a copy of its new range) and the offset after it."""
+
+    state: _FileState
+    path: Path
+    end: int
+    scratch: bool
+
+
+class FileSource:
+    """Canonical records of every per-app file in ``log_dir``."""
+
+    def __init__(self, log_dir: Path | str, *, min_refresh_interval_s: float = 1.0, threads: int | None = None) -> None:
+        self.log_dir = Path(log_dir).resolve()
+        self.min_refresh_interval_s = min_refresh_interval_s
+        self._con = duckdb.connect(":memory:")
+        self._con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            self._con.execute(f"SET threads = {int(threads)}")
+        self._con.execute(_CREATE)
+        self._lock = threading.Lock()
+        self._files: dict[tuple[int, int], _FileState] = {}
+        self._next_id = 1
+        self._status = SourceStatus(description=f"files in {self.log_dir}")
+        self._last_refresh = 0.0
+        self._scratch = Path(tempfile.mkdtemp(prefix="otel-logging-dashboard-"))
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def refresh(self, force: bool = False) -> SourceStatus:
+        with self._lock:
+            if not force and time.monotonic() - self._last_refresh < self.min_refresh_interval_s:
+                return self._status
+            bytes_read = self._sync(list_log_files(self.log_dir))
+            self._last_refresh = time.monotonic()
+            states = self._files.values()
+            self._status = SourceStatus(
+                description=f"files in {self.log_dir}",
+                records=sum(s.records for s in states),
+                files=len(self._files),
+                malformed=sum(s.malformed for s in states),
+                last_updated=datetime.now(UTC),
+                bytes_read_last=bytes_read,
+                problems=self._status.problems[-5:] if bytes_read == 0 else [],
+            )
+            if not self.log_dir.is_dir():
+                self._status.problems = [f"log directory {self.log_dir} does not exist (yet)"]
+            return self._status
+
+    def status(self) -> SourceStatus:
+        return self._status
+
+    def _sync(self, listing: list[LogFile]) -> int:
+        present = {f.key: f for f in listing}
+        vanished = {key: state for key, state in self._files.items() if key not in present}
+        chunks: list[_Chunk] = []
+        for log_file in listing:
+            state = self._files.get(log_file.key)
+            if state is None:
+                state = self._adopt_compressed(log_file, vanished)
+            if state is None:
+                state = self._new_state(log_file)
+            state.name = log_file.name
+            if state.compressed and state.offset:
+                continue  # a compressed file never changes
+            if log_file.size < state.offset:  # truncated or replaced in place: read it again
+                self._drop(state)
+                del self._files[log_file.key]
+                state = self._new_state(log_file)
+            chunk = self._plan_read(log_file, state)
+            if chunk is not None:
+                chunks.append(chunk)
+        for key, state in vanished.items():
+            if key in self._files:
+                self._drop(state)
+                del self._files[key]
+        self._con.execute("DELETE FROM files")
+        rows = [(s.file_id, s.name, s.app) for s in self._files.values()]
+        if rows:
+            self._con.executemany("INSERT INTO files VALUES (?, ?, ?)", rows)
+        return self._load(chunks)
+
+    def _adopt_compressed(self, log_file: LogFile, vanished: dict[tuple[int, int], _FileState]) -> _FileState | None:
+        """A ``.gz`` that replaced a rotated file already read carries the same records."""
+        if not log_file.compressed:
+            return None
+        for key, state in list(vanished.items()):
+            if state.name + ".gz" == log_file.name and state.offset:
+                del self._files[key]
+                del vanished[key]
+                state.key = log_file.key
+                state.compressed = True
+                state.offset = log_file.size
+                self._files[log_file.key] = state
+                return state
+        return None
+
+    def _new_state(self, log_file: LogFile) -> _FileState:
+        state = _FileState(self._next_id, log_file.name, log_file.app, log_file.key, 0, 0, 0, 0, log_file.compressed)
+        self._next_id += 1
+        self._files[log_file.key] = state
+        return state
+
+    def _drop(self, state: _FileState) -> None:
+        self._con.execute("DELETE FROM logs WHERE file_id = ?", [state.file_id])
+
+    def _plan_read(self, log_file: LogFile, state: _FileState) -> _Chunk | None:
+        """What to load of ``log_file``: its complete lines after ``state.offset``."""
+        try:
+            if log_file.compressed:
+                return _Chunk(state, log_file.path, log_file.size, scratch=False)
+            end = _last_line_end(log_file.path, state.offset, log_file.size)
+            if end <= state.offset:
+                return None
+            if state.offset == 0 and end == log_file.size and log_file.rotated:
+                return _Chunk(state, log_file.path, end, scratch=False)
+            # A growing file: copy exactly the new complete lines, so a line being written is not half-read.
+            copy = self._scratch / f"{state.file_id}-{state.offset}.jsonl"
+            _copy_range(log_file.path, copy, state.offset, end)
+            return _Chunk(state, copy, end, scratch=True)
+        except OSError as exc:
+            self._status.problems.append(f"could not read {log_file.name}: {exc}")
+            return None
+
+    def _load(self, chunks: list[_Chunk]) -> int:
+        """Load every chunk in one statement; count and drop the lines that are not records."""
+        if not chunks:
+            return 0
+        con = self._con
+        file_ids = [c.state.file_id for c in chunks]
+        first_rows = [c.state.rows for c in chunks]
+        try:
+            con.execute(
+                _INSERT,
+                {
+                    "paths": [str(c.path) for c in chunks],
+                    "indexes": list(range(len(chunks))),
+                    "file_ids": file_ids,
+                    "first_rows": first_rows,
+                },
+            )
+            counts = con.execute(_NEW_ROWS, {"file_ids": file_ids, "first_rows": first_rows}).fetchall()
+            if any(malformed for _, _, malformed in counts):
+                con.execute(f"DELETE FROM logs WHERE {_MALFORMED}")
+        except duckdb.Error as exc:
+            names = ", ".join(c.state.name for c in chunks)
+            self._status.problems.append(f"could not load {names}: {exc}")
+            return 0
+        finally:
+            for chunk in chunks:
+                if chunk.scratch:
+                    chunk.path.unlink(missing_ok=True)
+        by_file = {file_id: (rows, malformed) for file_id, rows, malformed in counts}
+        consumed = 0
+        for chunk in chunks:
+            state = chunk.state
+            rows, malformed = by_file.get(state.file_id, (0, 0))
+            state.rows += rows
+            state.records += rows - malformed
+            state.malformed += malformed
+            consumed += chunk.end - state.offset
+            state.offset = chunk.end
+        return consumed
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def _run(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        try:
+            return self._con.cursor().execute(sql, params or []).fetchall()
+        except duckdb.InvalidInputException as exc:
+            raise QueryError(_explain(exc)) from exc
+        except duckdb.Error as exc:
+            raise QueryError(f"query failed: {exc}") from exc
+
+    def apps(self) -> list[AppFiles]:
+        grouped: dict[str, list[str]] = {}
+        for log_file in list_log_files(self.log_dir):
+            grouped.setdefault(log_file.app, []).append(log_file.name)
+        return [AppFiles(app, names) for app, names in sorted(grouped.items())]
+
+    def count(self, flt: LogFilter) -> int:
+        where, params = where_sql(flt)
+        return int(self._run(f"SELECT count(*) FROM logs WHERE {where}", params)[0][0])
+
+    def time_bounds(self, flt: LogFilter) -> tuple[datetime | None, datetime | None]:
+        where, params = where_sql(flt)
+        low, high = self._run(f"SELECT min(ts), max(ts) FROM logs WHERE {where}", params)[0]
+        return _utc(low), _utc(high)
+
+    def page(self, flt: LogFilter, offset: int = 0, limit: int = 100) -> Page:
+        where, params = where_sql(flt)
+        total = int(self._run(f"SELECT count(*) FROM logs WHERE {where}", params)[0][0])
+        rows = self._run(
+            f"SELECT {_HIT_COLUMNS} FROM hits WHERE {where} "
+            "ORDER BY ts DESC NULLS LAST, file_id DESC, row_no DESC LIMIT ? OFFSET ?",
+            [*params, int(limit), int(offset)],
+        )
+        return Page([_hit(row) for row in rows], total, offset, limit)
+
+    def volume(self, flt: LogFilter, bucket_seconds: int) -> Volume:
+        where, params = where_sql(flt)
+        rows = self._run(
+            f"SELECT time_bucket(to_seconds(?), ts) AS bucket, level, count(*) FROM logs "
+            f"WHERE ts IS NOT NULL AND {where} GROUP BY ALL ORDER BY bucket, level",
+            [int(bucket_seconds), *params],
+        )
+        return Volume(bucket_seconds, [VolumeBucket(_utc(b) or datetime.min, lv, int(n)) for b, lv, n in rows])
+
+    def top_values(self, flt: LogFilter, fld: FieldRef, limit: int = 10) -> list[ValueCount]:
+        expr, fparams = field_sql(fld)
+        where, params = where_sql(flt)
+        rows = self._run(
+            f"SELECT v, count(*) AS n FROM (SELECT {expr} AS v FROM logs WHERE {where}) "
+            "WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ?",
+            [*fparams, *params, int(limit)],
+        )
+        return [ValueCount(str(v), int(n)) for v, n in rows]
+
+    def field_names(self, flt: LogFilter) -> list[str]:
+        where, params = where_sql(flt)
+        names = list(TOP_LEVEL_FIELDS)
+        for column in ("attributes", "resource"):
+            rows = self._run(
+                f"SELECT DISTINCT unnest(json_keys({column})) AS k FROM "
+                f"(SELECT {column} FROM logs WHERE {where} LIMIT 20000) ORDER BY k",
+                params,
+            )
+            names.extend(f"{column}.{k}" for (k,) in rows)
+        return names
+
+    def patterns(self, flt: LogFilter, limit: int = 50) -> list[PatternGroup]:
+        where, params = where_sql(flt)
+        low, high = flt.start_utc, flt.end_utc
+        if low is None or high is None:
+            bounds = self.time_bounds(flt)
+            low, high = low or bounds[0], high or bounds[1]
+        if low is None or high is None:
+            return []
+        middle = (low + (high - low) / 2).replace(tzinfo=None)
+        rows = self._run(
+            f"SELECT template, count(*) AS n, min(ts), max(ts), "
+            f"count(*) FILTER (WHERE ts >= ?) - count(*) FILTER (WHERE ts < ?) AS growth, any_value(message) "
+            f"FROM (SELECT {template_sql('message')} AS template, ts, message FROM logs WHERE {where}) "
+            "GROUP BY template ORDER BY growth DESC, n DESC, template LIMIT ?",
+            [middle, middle, *params, int(limit)],
+        )
+        return [PatternGroup(t, int(n), _utc(first), _utc(last), int(g), ex or "") for t, n, first, last, g, ex in rows]
+
+    def trace(self, trace_id: str, limit: int = 10_000) -> list[Hit]:
+        rows = self._run(
+            f"SELECT {_HIT_COLUMNS} FROM hits WHERE trace_id = ? ORDER BY ts, file_id, row_no LIMIT ?",
+            [trace_id.strip().lower(), int(limit)],
+        )
+        return [_hit(row) for row in rows]
+
+    def context(self, ref: str, before: int = 10, after: int = 10) -> list[Hit]:
+        name, sep, row_text = ref.rpartition(":")
+        if not sep or not row_text.isdigit():
+            raise QueryError(f"{ref!r} is not a record reference (<file name>:<row>)")
+        row_no = int(row_text)
+        found = self._run("SELECT file_id FROM files WHERE name = ?", [name])
+        if not found:
+            raise QueryError(f"no file {name!r} in {self.log_dir}: it may have been rotated or deleted")
+        file_id = found[0][0]
+        older = self._run(
+            f"SELECT {_HIT_COLUMNS} FROM hits WHERE file_id = ? AND row_no <= ? ORDER BY row_no DESC LIMIT ?",
+            [file_id, row_no, int(before) + 1],
+        )
+        newer = self._run(
+            f"SELECT {_HIT_COLUMNS} FROM hits WHERE file_id = ? AND row_no > ? ORDER BY row_no LIMIT ?",
+            [file_id, row_no, int(after)],
+        )
+        return [_hit(row) for row in reversed(older)] + [_hit(row) for row in newer]
+
+    def export(self, flt: LogFilter, fmt: ExportFormat) -> Iterator[bytes]:
+        where, params = where_sql(flt)
+        cursor = self._con.cursor()
+        cursor.execute(
+            f"SELECT {_HIT_COLUMNS} FROM hits WHERE {where} ORDER BY ts DESC NULLS LAST, file_id DESC, row_no DESC",
+            params,
+        )
+        if fmt == "csv":
+            yield from _csv_chunks(cursor)
+            return
+        while batch := cursor.fetchmany(5000):
+            yield b"".join(to_json_line(_hit(row).record) for row in batch)
+
+    def error_rate(self, flt: LogFilter) -> float:
+        where, params = where_sql(flt)
+        levels = ", ".join(f"'{lv}'" for lv in ERROR_LEVELS)
+        total, errors = self._run(
+            f"SELECT count(*), count(*) FILTER (WHERE level IN ({levels})) FROM logs WHERE {where}", params
+        )[0]
+        return errors / total if total else 0.0
+
+    def close(self) -> None:
+        self._con.close()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def where_sql(flt: LogFilter) -> tuple[str, list[Any]]:
+    """The WHERE clause (over table ``logs``) and its parameters for ``flt``."""
+    clauses: list[str] = ["TRUE"]
+    params: list[Any] = []
+
+    def any_of(expr: str, values: tuple[str, ...]) -> None:
+        clauses.append(f"{expr} IN ({', '.join('?' for _ in values)})")
+        params.extend(values)
+
+    if flt.apps:
+        marks = ", ".join("?" for _ in flt.apps)
+        clauses.append(f"file_id IN (SELECT file_id FROM files WHERE app IN ({marks}))")
+        params.extend(flt.apps)
+    if flt.files:
+        marks = ", ".join("?" for _ in flt.files)
+        clauses.append(f"file_id IN (SELECT file_id FROM files WHERE name IN ({marks}))")
+        params.extend(flt.files)
+    if flt.levels:
+        any_of("level", flt.levels)
+    if flt.services:
+        any_of("service", flt.services)
+    if flt.loggers:
+        any_of("logger", flt.loggers)
+    if flt.start_utc is not None:
+        clauses.append("ts >= ?")
+        params.append(flt.start_utc.replace(tzinfo=None))
+    if flt.end_utc is not None:
+        clauses.append("ts < ?")
+        params.append(flt.end_utc.replace(tzinfo=None))
+    for match in flt.fields:
+        expr, fparams = field_sql(match.field)
+        clauses.append(f"{expr} = ?")
+        params.extend([*fparams, match.value])
+    if flt.search:
+        if flt.regex:
+            clauses.append("regexp_matches(message, ?)")
+            params.append("(?i)" + flt.search)
+        else:
+            clauses.append("contains(lower(message), ?)")
+            params.append(flt.search.lower())
+    return " AND ".join(clauses), params
+
+
+def field_sql(fld: FieldRef) -> tuple[str, list[Any]]:
+    """A text-valued SQL expression for a field, and its parameters."""
+    if not fld.key:
+        if fld.column not in TOP_LEVEL_FIELDS:
+            raise QueryError(f"unknown field {fld.column!r}")
+        return f"CAST({_q(fld.column)} AS VARCHAR)", []
+    flat = '$."' + fld.key.replace('"', '\\"') + '"'
+    nested = "$" + "".join('."' + part.replace('"', '\\"') + '"' for part in fld.key.split("."))
+    column = _q(fld.column)
+    if flat == nested:
+        return f"json_extract_string({column}, ?)", [flat]
+    return f"coalesce(json_extract_string({column}, ?), json_extract_string({column}, ?))", [flat, nested]
+
+
+def _hit(row: tuple[Any, ...]) -> Hit:
+    file_name, row_no, level, *values = row
+    record: dict[str, Any] = {}
+    for name, value in zip(RECORD_COLUMNS, values, strict=True):
+        if value is None and name not in _REQUIRED:
+            continue
+        record[name] = orjson.loads(value) if name in JSON_COLUMNS and value is not None else value
+    return Hit(record, level, f"{file_name}:{row_no}")
+
+
+def _csv_chunks(cursor: duckdb.DuckDBPyConnection) -> Iterator[bytes]:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    while batch := cursor.fetchmany(5000):
+        for row in batch:
+            hit = _hit(row)
+            rec = hit.record
+            writer.writerow(
+                [
+                    rec.get("@timestamp"),
+                    hit.level,
+                    rec.get("severity_text"),
+                    rec.get("service"),
+                    rec.get("logger"),
+                    hit.message,
+                    rec.get("trace_id", ""),
+                    rec.get("span_id", ""),
+                    orjson.dumps(rec.get("attributes") or {}).decode(),
+                ]
+            )
+        yield buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode()
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _explain(exc: duckdb.Error) -> str:
+    text = str(exc)
+    if "regex" in text.lower() or "regular expression" in text.lower():
+        return f"bad regular expression: {text}"
+    return f"query failed: {text}"
+
+
+def _last_line_end(path: Path, start: int, size: int, block: int = 1 << 16) -> int:
+    """The offset just after the last newline in ``[start, size)``, or ``start`` if there is none."""
+    with open(path, "rb") as f:
+        end = size
+        while end > start:
+            low = max(start, end - block)
+            f.seek(low)
+            chunk = f.read(end - low)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                return low + newline + 1
+            end = low
+    return start
+
+
+def _copy_range(source: Path, target: Path, start: int, end: int) -> None:
+    """Copy bytes ``[start, end)`` of ``source`` to a new file ``target`` (in the kernel when it can)."""
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        offset = start
+        try:
+            while offset < end:
+                copied = os.copy_file_range(src.fileno(), dst.fileno(), end - offset, offset)
+                if copied == 0:
+                    break
+                offset += copied
+        except OSError:  # file systems without copy_file_range: plain reads
+            src.seek(offset)
+            while offset < end:
+                data = src.read(min(1 << 20, end - offset))
+                if not data:
+                    break
+                dst.write(data)
+                offset += len(data)

@@ -1,0 +1,195 @@
+"""What the user asked to see: the filter every query of the dashboard takes.
+
+A ``LogFilter`` is source-neutral: the file source turns it into SQL, the Elasticsearch
+source into query DSL. Times are aware datetimes (any zone); sources compare in UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+# OpenTelemetry severity numbers: 1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN, 17-20 ERROR, 21-24 FATAL.
+LEVELS: tuple[str, ...] = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
+UNSET_LEVEL = "UNSET"
+LEVEL_RANGES: dict[str, tuple[int, int]] = {name: (1 + 4 * i, 4 + 4 * i) for i, name in enumerate(LEVELS)}
+# Severity texts of records without a severity number, mapped onto the six levels.
+LEVEL_ALIASES: dict[str, str] = {
+    **{name: name for name in LEVELS},
+    "WARNING": "WARN",
+    "CRITICAL": "FATAL",
+    "FATAL": "FATAL",
+    "ERR": "ERROR",
+    "NOTSET": UNSET_LEVEL,
+}
+ERROR_LEVELS: tuple[str, ...] = ("ERROR", "FATAL")
+
+# Top-level record fields that a field filter or the field sidebar can name directly.
+TOP_LEVEL_FIELDS: tuple[str, ...] = (
+    "service",
+    "logger",
+    "level",
+    "severity_text",
+    "severity_number",
+    "trace_id",
+    "span_id",
+    "event_name",
+    "scope_version",
+    "message",
+)
+MAP_FIELDS: tuple[str, ...] = ("attributes", "resource", "scope_attributes")
+
+
+class FilterError(ValueError):
+    """A filter the user typed that cannot be applied (the message says what to change)."""
+
+
+def level_of(severity_number: int | None, severity_text: str | None) -> str:
+    """The level a record is filed under (the same rule as the sources' level column)."""
+    if severity_number:
+        for name, (low, high) in LEVEL_RANGES.items():
+            if low <= severity_number <= high:
+                return name
+    return LEVEL_ALIASES.get((severity_text or "").upper(), UNSET_LEVEL)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRef:
+    """A record field: a top-level column, or a key inside attributes / resource / scope_attributes."""
+
+    column: str  # a TOP_LEVEL_FIELDS name or a MAP_FIELDS name
+    key: str = ""  # the key inside a map column ("" for a top-level column)
+
+    @property
+    def name(self) -> str:
+        return f"{self.column}.{self.key}" if self.key else self.column
+
+
+def parse_field(text: str) -> FieldRef:
+    """``service``, ``attributes.http.status_code``, ``resource.host.name``; a bare key means an attribute."""
+    name = text.strip()
+    if not name:
+        raise FilterError("empty field name: write a field such as service, logger or attributes.order_id")
+    if name in TOP_LEVEL_FIELDS:
+        return FieldRef(name)
+    if name == "body":
+        return FieldRef("message")
+    head, dot, rest = name.partition(".")
+    if dot and head in MAP_FIELDS and rest:
+        return FieldRef(head, rest)
+    if name in MAP_FIELDS:
+        raise FilterError(f"field {name!r} is a map: name a key inside it, e.g. {name}.some_key")
+    return FieldRef("attributes", name)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldMatch:
+    """``field = value``: the field's value, as text, equals ``value``."""
+
+    field: FieldRef
+    value: str
+
+
+def parse_field_match(text: str) -> FieldMatch:
+    """Parse ``field=value`` (spaces around ``=`` allowed; the value may contain ``=``)."""
+    name, eq, value = text.partition("=")
+    if not eq:
+        raise FilterError(f"{text!r} is not field=value: write e.g. attributes.order_id=42")
+    return FieldMatch(parse_field(name), value.strip())
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    """Every condition of a query. Empty tuples mean "no condition"."""
+
+    apps: tuple[str, ...] = ()  # file stems (per-app files) or, for Elasticsearch, service names
+    files: tuple[str, ...] = ()  # file names under the log directory (files source only)
+    levels: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+    loggers: tuple[str, ...] = ()
+    start: datetime | None = None  # inclusive
+    end: datetime | None = None  # exclusive
+    fields: tuple[FieldMatch, ...] = ()
+    search: str = ""
+    regex: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise FilterError(f"{name} time {value} has no time zone")
+        unknown = [lv for lv in self.levels if lv not in LEVELS and lv != UNSET_LEVEL]
+        if unknown:
+            raise FilterError(f"unknown level(s) {unknown}: choose from {', '.join(LEVELS)}")
+        if self.regex and self.search:
+            check_regex(self.search)
+
+    @property
+    def start_utc(self) -> datetime | None:
+        return self.start.astimezone(UTC) if self.start else None
+
+    @property
+    def end_utc(self) -> datetime | None:
+        return self.end.astimezone(UTC) if self.end else None
+
+    def with_time(self, start: datetime | None, end: datetime | None) -> LogFilter:
+        return replace(self, start=start, end=end)
+
+
+def check_regex(pattern: str) -> None:
+    """Reject a pattern both Python and RE2 (DuckDB) would refuse, with the reason."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise FilterError(f"bad regular expression {pattern!r}: {exc}") from exc
+
+
+# Relative time presets, as shown to the user and kept in the URL.
+PRESETS: dict[str, timedelta | None] = {
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "all": None,
+}
+PRESET_LABELS: dict[str, str] = {
+    "15m": "Last 15 minutes",
+    "1h": "Last hour",
+    "6h": "Last 6 hours",
+    "24h": "Last 24 hours",
+    "7d": "Last 7 days",
+    "30d": "Last 30 days",
+    "all": "All time",
+    "abs": "Absolute range",
+}
+
+# Chart bucket sizes in seconds; the smallest giving at most ``max_buckets`` buckets is used.
+BUCKET_LADDER_S: tuple[int, ...] = (
+    1,
+    5,
+    10,
+    30,
+    60,
+    300,
+    600,
+    1800,
+    3600,
+    3 * 3600,
+    6 * 3600,
+    12 * 3600,
+    86400,
+    7 * 86400,
+    30 * 86400,
+)
+
+
+def choose_bucket(start: datetime, end: datetime, max_buckets: int = 120) -> int:
+    """Bucket size (seconds) so that ``[start, end)`` has at most ``max_buckets`` buckets."""
+    span = max((end - start).total_seconds(), 1.0)
+    for size in BUCKET_LADDER_S:
+        if span / size <= max_buckets:
+            return size
+    return BUCKET_LADDER_S[-1]

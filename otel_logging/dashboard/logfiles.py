@@ -1,0 +1,80 @@
+"""The per-app files under a log directory: ``<app>.jsonl`` and rotated ``<app>.<stamp>.jsonl[.gz]``.
+
+Only regular files directly inside the directory are ever listed or opened: no symlinks, no
+subdirectories, no name the browser made up.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+_NAME = re.compile(r"(?P<app>[A-Za-z0-9_-][A-Za-z0-9._-]*?)(?P<stamp>\.\d{8}T\d{6}\.\d{6}Z)?\.jsonl(?P<gz>\.gz)?")
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    path: Path
+    name: str
+    app: str
+    rotated: bool  # a rotated file never grows
+    compressed: bool
+    size: int
+    device: int
+    inode: int
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.device, self.inode)
+
+
+def parse_name(name: str) -> tuple[str, bool, bool] | None:
+    """``(app, rotated, compressed)`` for a per-app file name, else None."""
+    match = _NAME.fullmatch(name)
+    if match is None:
+        return None
+    return match["app"], match["stamp"] is not None, match["gz"] is not None
+
+
+def list_log_files(log_dir: Path) -> list[LogFile]:
+    """Every per-app file directly in ``log_dir`` (missing directory: none)."""
+    found: list[LogFile] = []
+    try:
+        entries = list(os.scandir(log_dir))
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        parsed = parse_name(entry.name)
+        if parsed is None:
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        app, rotated, compressed = parsed
+        path = Path(entry.path)
+        found.append(
+            LogFile(path, entry.name, app, rotated or compressed, compressed, info.st_size, info.st_dev, info.st_ino)
+        )
+    found.sort(key=lambda f: (f.app, f.rotated, _reverse(f.name)))
+    return found
+
+
+def _reverse(name: str) -> tuple[int, ...]:
+    return tuple(-ord(c) for c in name)
+
+
+def file_in_dir(log_dir: Path, name: str) -> Path:
+    """The path of the per-app file ``name`` in ``log_dir``; ValueError for anything else."""
+    if "/" in name or "\\" in name or "\0" in name or parse_name(name) is None:
+        raise ValueError(f"{name!r} is not a per-app log file name")
+    path = log_dir / name
+    info = path.lstat()
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{name!r} is not a regular file in {log_dir}")
+    return path

@@ -1,0 +1,160 @@
+"""The page's state, kept in the URL's query parameters so that a view can be shared.
+
+``ViewState`` is what the widgets show; ``to_params`` / ``from_params`` map it to and from the
+query string; ``to_filter`` resolves it (relative time presets included) into a ``LogFilter``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from otel_logging.dashboard.filters import PRESETS, FilterError, LogFilter, parse_field_match
+
+VIEWS: tuple[str, ...] = ("records", "charts", "patterns", "trace", "context")
+PAGE_SIZES: tuple[int, ...] = (50, 100, 250, 500)
+LOCAL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+@dataclass
+class ViewState:
+    source: str = "files"  # "files" or "es"
+    apps: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    levels: list[str] = field(default_factory=list)
+    services: list[str] = field(default_factory=list)
+    loggers: list[str] = field(default_factory=list)
+    range: str = "all"  # a PRESETS key, or "abs"
+    start: str = ""  # absolute range, local time in ``tz``: YYYY-MM-DDTHH:MM[:SS]
+    end: str = ""
+    tz: str = "UTC"
+    matches: list[str] = field(default_factory=list)  # field=value
+    search: str = ""
+    regex: bool = False
+    page: int = 1
+    size: int = 100
+    view: str = "records"
+    trace: str = ""
+    ctx: str = ""  # <file name>:<row>
+    field: str = "service"
+    live: bool = False
+    every: int = 5
+
+    def zone(self) -> ZoneInfo:
+        return zone_named(self.tz)
+
+    def to_filter(self, now: datetime | None = None) -> LogFilter:
+        """The filter this state asks for; relative ranges end at ``now``."""
+        start, end = self.time_range(now)
+        return LogFilter(
+            apps=tuple(self.apps),
+            files=tuple(self.files),
+            levels=tuple(self.levels),
+            services=tuple(self.services),
+            loggers=tuple(self.loggers),
+            start=start,
+            end=end,
+            fields=tuple(parse_field_match(text) for text in self.matches if text.strip()),
+            search=self.search,
+            regex=self.regex,
+        )
+
+    def time_range(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
+        if self.range == "abs":
+            zone = self.zone()
+            start = parse_local(self.start, zone) if self.start else None
+            end = parse_local(self.end, zone) if self.end else None
+            if start and end and start >= end:
+                raise FilterError(f"the range starts ({self.start}) at or after it ends ({self.end})")
+            return start, end
+        if self.range not in PRESETS:
+            raise FilterError(f"unknown time range {self.range!r}: choose one of {', '.join(PRESETS)} or abs")
+        span = PRESETS[self.range]
+        if span is None:
+            return None, None
+        now = now or datetime.now(UTC)
+        return now - span, None
+
+    def to_params(self) -> dict[str, str | list[str]]:
+        """Query parameters for every value that differs from the default."""
+        default = ViewState()
+        params: dict[str, str | list[str]] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value == getattr(default, f.name):
+                continue
+            key = _PARAM_NAMES.get(f.name, f.name)
+            if isinstance(value, list):
+                params[key] = [str(v) for v in value]
+            elif isinstance(value, bool):
+                params[key] = "1" if value else "0"
+            else:
+                params[key] = str(value)
+        return params
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Sequence[str]]) -> ViewState:
+        """Read a state from query parameters (each key to its list of values); bad values fall back."""
+        state = cls()
+        for f in fields(cls):
+            values = list(params.get(_PARAM_NAMES.get(f.name, f.name), []))
+            if not values:
+                continue
+            current = getattr(state, f.name)
+            if isinstance(current, list):
+                setattr(state, f.name, [v for v in values if v])
+            elif isinstance(current, bool):
+                setattr(state, f.name, values[-1] in ("1", "true", "yes", "on"))
+            elif isinstance(current, int):
+                try:
+                    setattr(state, f.name, int(values[-1]))
+                except ValueError:
+                    pass
+            else:
+                setattr(state, f.name, values[-1])
+        state.page = max(1, state.page)
+        state.size = state.size if state.size in PAGE_SIZES else 100
+        state.every = min(max(1, state.every), 3600)
+        state.view = state.view if state.view in VIEWS else "records"
+        return state
+
+
+# Short, readable names in the URL.
+_PARAM_NAMES = {
+    "apps": "app",
+    "files": "file",
+    "levels": "level",
+    "services": "service",
+    "loggers": "logger",
+    "start": "from",
+    "end": "to",
+    "matches": "f",
+    "search": "q",
+    "regex": "re",
+}
+
+
+def zone_named(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise FilterError(f"unknown time zone {name!r}: use an IANA name such as Europe/Paris") from exc
+
+
+def parse_local(text: str, zone: ZoneInfo) -> datetime:
+    """``YYYY-MM-DDTHH:MM[:SS]`` (or with a space) in ``zone``; an explicit offset wins."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace(" ", "T"))
+    except ValueError as exc:
+        raise FilterError(f"{text!r} is not a date and time: write e.g. 2026-11-25T14:30") from exc
+    return value if value.tzinfo else value.replace(tzinfo=zone)
+
+
+def format_local(value: datetime | None, zone: ZoneInfo, with_fraction: bool = False) -> str:
+    if value is None:
+        return ""
+    local = value.astimezone(zone)
+    text = local.strftime(LOCAL_TIME_FORMAT)
+    return f"{text}.{local.microsecond:06d}" if with_fraction else text

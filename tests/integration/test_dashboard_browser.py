@@ -1,0 +1,132 @@
+"""The dashboard in a real browser: ``otel-logging dashboard`` on a free port, headless Chromium via Playwright."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from otel_logging.record import to_json_lines
+from tests.support.generated_logs import make_record, write_app_logs
+from tests.support.procs import PYTHON, REPO, child_env
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = REPO / "docs" / "img"
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+GRID = '[data-testid="stDataFrame"] table[role="grid"]'
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    subprocess.run(["bash", str(REPO / "scripts" / "install-chromium.sh")], check=True, timeout=900)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three apps of generated records, plus one checkout trace across two services."""
+    directory = tmp_path_factory.mktemp("dashboard") / "logs"
+    now = datetime.now(UTC)
+    write_app_logs(directory, apps=3, per_app=2000, end=now - timedelta(minutes=1))
+    steps = [
+        ("app00", ("INFO", 9), "checkout started for cart 7", "shop.checkout"),
+        ("app01", ("ERROR", 17), "checkout failed for cart 7: payment declined", "pay.gateway"),
+        ("app00", ("ERROR", 17), "checkout failed for cart 7: giving up", "shop.checkout"),
+        ("app01", ("INFO", 9), "checkout failed for cart 7 was retried", "pay.gateway"),
+    ]
+    for i, (app, level, body, logger) in enumerate(steps):
+        record = make_record(
+            app, now - timedelta(seconds=30 - i), level=level, body=body, logger=logger, trace_id=TRACE_ID
+        )
+        with open(directory / f"{app}.jsonl", "ab") as f:
+            f.write(to_json_lines([record]))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(log_dir: Path) -> Iterator[str]:
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "otel_logging", "dashboard", "--port", "0", "--log-dir", str(log_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=child_env(),
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # the command prints its "listening" line once Streamlit answers
+    if not line:
+        proc.kill()
+        raise AssertionError(f"dashboard did not start: {proc.stderr.read().decode(errors='replace')}")
+    info = json.loads(line)
+    assert info["event"] == "listening"
+    yield info["url"]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+
+
+def _grid_text(page) -> str:  # type: ignore[no-untyped-def]
+    return page.inner_text(GRID)
+
+
+def test_level_filter_search_and_trace_view(chromium: str, dashboard_url: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(dashboard_url)
+            summary = page.get_by_test_id("records-summary")
+            expect(summary).to_contain_text("6,004 records match", timeout=60_000)
+
+            # Level filter through the multiselect, then a search typed into the sidebar.
+            page.locator('[data-testid="stMultiSelect"]', has_text="Levels").click()
+            page.get_by_role("option", name="ERROR").first.click()
+            page.keyboard.press("Escape")
+            expect(summary).not_to_contain_text("6,004 records", timeout=30_000)
+            search = page.get_by_label("Search the message")
+            search.fill("checkout failed")
+            search.press("Enter")
+            expect(summary).to_contain_text("2 records match", timeout=30_000)
+
+            grid = page.locator(GRID)
+            expect(grid).to_contain_text("checkout failed for cart 7: giving up")
+            text = _grid_text(page)
+            assert "checkout failed for cart 7: payment declined" in text
+            assert "was retried" not in text  # INFO: filtered out by the level
+            assert "checkout started" not in text  # does not match the search
+            query = parse_qs(urlparse(page.url).query)
+            assert query["level"] == ["ERROR"]
+            assert query["q"] == ["checkout failed"]
+            page.screenshot(path=str(SCREENSHOTS / "dashboard-records.png"))
+
+            # Select the newest row (click its row marker) and open its trace.
+            box = page.locator('[data-testid="stDataFrame"]').bounding_box()
+            assert box is not None
+            page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)
+            page.get_by_role("button", name="Open trace").click()
+            trace_summary = page.get_by_test_id("trace-summary")
+            expect(trace_summary).to_contain_text(f"Trace {TRACE_ID}: 4 records from 2 service(s)", timeout=30_000)
+            expect(page.locator(GRID)).to_contain_text("checkout started for cart 7")
+            assert parse_qs(urlparse(page.url).query)["trace"] == [TRACE_ID]
+            page.screenshot(path=str(SCREENSHOTS / "dashboard-trace.png"))
+        finally:
+            browser.close()
