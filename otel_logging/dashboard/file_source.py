@@ -306,10 +306,16 @@ class FileSource:
     def _run(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         try:
             return self._con.cursor().execute(sql, params or []).fetchall()
-        except duckdb.InvalidInputException as exc:
-            raise QueryError(_explain(exc)) from exc
         except duckdb.Error as exc:
             raise QueryError(f"query failed: {exc}") from exc
+
+    def _where(self, flt: LogFilter) -> tuple[str, list[Any]]:
+        if flt.regex and flt.search:
+            try:
+                self._con.cursor().execute("SELECT regexp_matches('', ?)", ["(?i)" + flt.search]).fetchall()
+            except duckdb.Error as exc:
+                raise QueryError(f"bad regular expression {flt.search!r}: {exc}") from exc
+        return where_sql(flt)
 
     def apps(self) -> list[AppFiles]:
         grouped: dict[str, list[str]] = {}
@@ -318,16 +324,16 @@ class FileSource:
         return [AppFiles(app, names) for app, names in sorted(grouped.items())]
 
     def count(self, flt: LogFilter) -> int:
-        where, params = where_sql(flt)
+        where, params = self._where(flt)
         return int(self._run(f"SELECT count(*) FROM logs WHERE {where}", params)[0][0])
 
     def time_bounds(self, flt: LogFilter) -> tuple[datetime | None, datetime | None]:
-        where, params = where_sql(flt)
+        where, params = self._where(flt)
         low, high = self._run(f"SELECT min(ts), max(ts) FROM logs WHERE {where}", params)[0]
         return _utc(low), _utc(high)
 
     def page(self, flt: LogFilter, offset: int = 0, limit: int = 100) -> Page:
-        where, params = where_sql(flt)
+        where, params = self._where(flt)
         total = int(self._run(f"SELECT count(*) FROM logs WHERE {where}", params)[0][0])
         rows = self._run(
             f"SELECT {_HIT_COLUMNS} FROM hits WHERE {where} "
@@ -337,7 +343,7 @@ class FileSource:
         return Page([_hit(row) for row in rows], total, offset, limit)
 
     def volume(self, flt: LogFilter, bucket_seconds: int) -> Volume:
-        where, params = where_sql(flt)
+        where, params = self._where(flt)
         rows = self._run(
             f"SELECT time_bucket(to_seconds(?), ts) AS bucket, level, count(*) FROM logs "
             f"WHERE ts IS NOT NULL AND {where} GROUP BY ALL ORDER BY bucket, level",
@@ -347,7 +353,7 @@ class FileSource:
 
     def top_values(self, flt: LogFilter, fld: FieldRef, limit: int = 10) -> list[ValueCount]:
         expr, fparams = field_sql(fld)
-        where, params = where_sql(flt)
+        where, params = self._where(flt)
         rows = self._run(
             f"SELECT v, count(*) AS n FROM (SELECT {expr} AS v FROM logs WHERE {where}) "
             "WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ?",
@@ -356,7 +362,7 @@ class FileSource:
         return [ValueCount(str(v), int(n)) for v, n in rows]
 
     def field_names(self, flt: LogFilter) -> list[str]:
-        where, params = where_sql(flt)
+        where, params = self._where(flt)
         names = list(TOP_LEVEL_FIELDS)
         for column in ("attributes", "resource"):
             rows = self._run(
@@ -368,7 +374,7 @@ class FileSource:
         return names
 
     def patterns(self, flt: LogFilter, limit: int = 50) -> list[PatternGroup]:
-        where, params = where_sql(flt)
+        where, params = self._where(flt)
         low, high = flt.start_utc, flt.end_utc
         if low is None or high is None:
             bounds = self.time_bounds(flt)
@@ -412,7 +418,7 @@ class FileSource:
         return [_hit(row) for row in reversed(older)] + [_hit(row) for row in newer]
 
     def export(self, flt: LogFilter, fmt: ExportFormat) -> Iterator[bytes]:
-        where, params = where_sql(flt)
+        where, params = self._where(flt)
         cursor = self._con.cursor()
         cursor.execute(
             f"SELECT {_HIT_COLUMNS} FROM hits WHERE {where} ORDER BY ts DESC NULLS LAST, file_id DESC, row_no DESC",
@@ -425,7 +431,7 @@ class FileSource:
             yield b"".join(to_json_line(_hit(row).record) for row in batch)
 
     def error_rate(self, flt: LogFilter) -> float:
-        where, params = where_sql(flt)
+        where, params = self._where(flt)
         levels = ", ".join(f"'{lv}'" for lv in ERROR_LEVELS)
         total, errors = self._run(
             f"SELECT count(*), count(*) FILTER (WHERE level IN ({levels})) FROM logs WHERE {where}", params
@@ -539,13 +545,6 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _explain(exc: duckdb.Error) -> str:
-    text = str(exc)
-    if "regex" in text.lower() or "regular expression" in text.lower():
-        return f"bad regular expression: {text}"
-    return f"query failed: {text}"
 
 
 def _last_line_end(path: Path, start: int, size: int, block: int = 1 << 16) -> int:
