@@ -121,6 +121,10 @@ def records(source: LogSource, state: ViewState, flt: LogFilter) -> None:
             st.info("No records match these filters. Widen the time range or remove a filter.")
         return
     pages = max(1, -(-page.total // state.size))
+    if state.page > pages:  # past the end (the data shrank, or a hand-made URL): show the last page
+        state.page = pages
+        st.session_state.w_page = pages
+        page = source.page(flt, offset=(pages - 1) * state.size, limit=state.size)
     first = page.offset + 1
     last = page.offset + len(page.hits)
     st.markdown(
@@ -181,8 +185,16 @@ def charts(source: LogSource, state: ViewState, flt: LogFilter) -> None:
     bucket = choose_bucket(start, end)
     volume = source.volume(flt, bucket)
     frame = pd.DataFrame(
-        [{"t": _wall_ms(b.start, zone), "level": b.level, "count": b.count} for b in volume.buckets],
-        columns=["t", "level", "count"],
+        [
+            {
+                "t": _wall_ms(b.start, zone),
+                "time": b.start.astimezone(zone).strftime(LOCAL_TIME_FORMAT),
+                "level": b.level,
+                "count": b.count,
+            }
+            for b in volume.buckets
+        ],
+        columns=["t", "time", "level", "count"],
     )
     st.caption(f"{_bucket_label(bucket)} buckets, times in {zone.key}. Drag across the bars to narrow the time range.")
     brush = alt.selection_interval(encodings=["x"], name="brush")
@@ -195,7 +207,7 @@ def charts(source: LogSource, state: ViewState, flt: LogFilter) -> None:
             y=alt.Y("sum(count):Q", title="records"),
             color=alt.Color("level:N", scale=colours, sort=_LEVEL_ORDER),
             order=alt.Order("level:N"),
-            tooltip=[alt.Tooltip("t:T", format="%Y-%m-%d %H:%M:%S", scale=None), "level:N", "count:Q"],
+            tooltip=["time:N", "level:N", "count:Q"],
         )
         .add_params(brush)
         .properties(height=260)

@@ -1,0 +1,168 @@
+"""The Streamlit page through Streamlit's AppTest: widgets, URL state, views, errors, password."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from otel_logging.dashboard.app import ENV_LOG_DIR, ENV_PASSWORD
+from otel_logging.record import to_json_lines
+from tests.support.generated_logs import make_record
+from tests.support.procs import REPO
+
+ENTRY = str(REPO / "dashboards" / "streamlit_app.py")
+TRACE = "5b8aa5a2d2c872e8321cf37308d69df2"
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    at = lambda s: NOW - timedelta(seconds=s)  # noqa: E731
+    shop = [
+        make_record("shop", at(50), body="cart 1 created", logger="shop.cart", attributes={"user": "ann"}),
+        make_record("shop", at(40), level=("ERROR", 17), body="payment failed for order 9", logger="shop.pay"),
+        make_record("shop", at(30), level=("ERROR", 17), body="payment failed for order 10", trace_id=TRACE),
+        make_record("shop", at(20), level=("WARN", 13), body="stock low: 3 left", logger="shop.stock"),
+    ]
+    mail = [
+        make_record("mail", at(29), body="receipt queued", logger="mail.out", trace_id=TRACE),
+        make_record("mail", at(10), body="receipt sent", logger="mail.out", attributes={"user": "ann"}),
+    ]
+    (directory / "shop.jsonl").write_bytes(to_json_lines(shop))
+    (directory / "mail.jsonl").write_bytes(to_json_lines(mail))
+    monkeypatch.setenv(ENV_LOG_DIR, str(directory))
+    monkeypatch.delenv(ENV_PASSWORD, raising=False)
+    return directory
+
+
+def run_app(query: dict[str, str | list[str]] | None = None) -> AppTest:
+    app = AppTest.from_file(ENTRY, default_timeout=60)
+    app.query_params = dict(query or {})
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def markdown_text(app: AppTest) -> str:
+    return "\n".join(m.value for m in app.markdown)
+
+
+def widget(app: AppTest, kind: str, label: str) -> Callable:  # type: ignore[type-arg]
+    return next(w for w in getattr(app, kind) if w.label == label)
+
+
+def test_filters_come_from_the_url(log_dir: Path) -> None:
+    app = run_app({"level": "ERROR", "q": "PAYMENT"})
+    assert "2 records match" in markdown_text(app)
+    assert widget(app, "multiselect", "Levels").value == ["ERROR"]
+    assert app.text_input(key="w_search").value == "PAYMENT"
+    assert app.dataframe[0].value["message"].tolist() == ["payment failed for order 10", "payment failed for order 9"]
+
+
+def test_widgets_write_the_url(log_dir: Path) -> None:
+    app = run_app()
+    assert "6 records match" in markdown_text(app)
+    app.text_input(key="w_search").input("receipt").run()
+    assert "2 records match" in markdown_text(app)
+    widget(app, "multiselect", "Services").select("mail").run()
+    app.text_area(key="w_matches").input("user=ann").run()
+    assert "1 records match" in markdown_text(app)
+    assert app.query_params["q"] == ["receipt"] or app.query_params["q"] == "receipt"
+    assert app.dataframe[0].value["message"].tolist() == ["receipt sent"]
+    params = {k: v if isinstance(v, list) else [v] for k, v in app.query_params.items()}
+    assert params["service"] == ["mail"] and params["f"] == ["user=ann"]
+
+
+def test_counts_beside_levels_and_loggers(log_dir: Path) -> None:
+    app = run_app()
+    levels = widget(app, "multiselect", "Levels")
+    assert "ERROR (2)" in levels.options and "INFO (3)" in levels.options
+    loggers = widget(app, "multiselect", "Loggers")
+    assert "mail.out (2)" in loggers.options
+
+
+def test_bad_regex_and_bad_time_are_errors_not_tracebacks(log_dir: Path) -> None:
+    app = run_app({"q": "order (", "re": "1"})
+    assert any("bad regular expression" in e.value for e in app.error)
+    app = run_app({"range": "abs", "from": "yesterday"})
+    assert any("is not a date and time" in e.value for e in app.error)
+
+
+def test_empty_directory_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_LOG_DIR, str(tmp_path / "empty"))
+    monkeypatch.delenv(ENV_PASSWORD, raising=False)
+    app = run_app()
+    assert any("No log records yet" in i.value for i in app.info)
+
+
+def test_trace_view(log_dir: Path) -> None:
+    app = run_app({"view": "trace", "trace": TRACE})
+    assert f"Trace {TRACE}: 2 records from 2 service(s) (mail, shop)" in markdown_text(app)
+    assert app.dataframe[0].value["message"].tolist() == ["payment failed for order 10", "receipt queued"]
+
+
+def test_context_view_marks_the_record(log_dir: Path) -> None:
+    app = run_app({"view": "context", "ctx": "shop.jsonl:2"})
+    frame = app.dataframe[0].value
+    assert frame["message"].tolist()[:4] == [
+        "cart 1 created",
+        "payment failed for order 9",
+        "payment failed for order 10",
+        "stock low: 3 left",
+    ]
+    assert frame[""].tolist()[1] == "▶"
+
+
+def test_charts_and_patterns_views(log_dir: Path) -> None:
+    app = run_app({"view": "charts", "range": "1h"})
+    assert any("buckets" in c.value for c in app.caption)
+    app = run_app({"view": "patterns"})
+    templates = app.dataframe[0].value["template"].tolist()
+    assert "payment failed for order <num>" in templates
+
+
+def test_field_sidebar_adds_a_filter(log_dir: Path) -> None:
+    app = run_app({"field": "attributes.user"})
+    assert any("ann · 2" in c.value for c in app.sidebar.caption)
+    app.button(key="add_field_0").click().run()
+    assert app.text_area(key="w_matches").value == "attributes.user=ann"
+    assert "2 records match" in markdown_text(app)
+
+
+def test_pagination(log_dir: Path) -> None:
+    app = run_app({"size": "50"})
+    assert "page 1 of 1" in markdown_text(app)
+    app = run_app({"page": "9", "size": "50"})
+    assert "showing 1 to 6, newest first · page 1 of 1" in markdown_text(app)
+
+
+def test_password_guards_the_page(log_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_PASSWORD, "s3cret")
+    app = run_app()
+    assert "records match" not in markdown_text(app)
+    app.text_input(key="password_input").input("wrong").run()
+    assert any("Wrong password" in e.value for e in app.error)
+    app.text_input(key="password_input").input("s3cret").run()
+    assert "6 records match" in markdown_text(app)
+
+
+def test_older_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support.generated_logs import write_app_logs
+
+    write_app_logs(tmp_path / "many", apps=1, per_app=120)
+    monkeypatch.setenv(ENV_LOG_DIR, str(tmp_path / "many"))
+    monkeypatch.delenv(ENV_PASSWORD, raising=False)
+    app = run_app({"size": "50"})
+    newest = app.dataframe[0].value["time"].tolist()
+    app.button(key="page_next").click().run()
+    assert "showing 51 to 100, newest first · page 2 of 3" in markdown_text(app)
+    older = app.dataframe[0].value["time"].tolist()
+    assert max(older) <= min(newest)
+    params = {k: v if isinstance(v, list) else [v] for k, v in app.query_params.items()}
+    assert params["page"] == ["2"]
