@@ -11,9 +11,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY otel_logging ./otel_logging
 COPY dashboards ./dashboards
-# The dashboard's dependencies are an optional extra of the package.
-ARG EXTRAS=dashboard
-RUN pip install ".[${EXTRAS}]"
+RUN pip install .
 
 # An unprivileged user owning only the log directory.
 RUN useradd --system --uid 10001 --home-dir /var/lib/otel-logging otel \

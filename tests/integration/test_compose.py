@@ -18,7 +18,6 @@ import pytest
 import yaml
 
 from otel_logging.cli import build_parser
-from otel_logging.commands import COMMANDS
 from tests.support.procs import REPO, child_env
 
 pytestmark = pytest.mark.integration
@@ -29,6 +28,7 @@ SECRETS = {
     "KIBANA_SYSTEM_PASSWORD": "kibana-secret",
     "OTEL_LOGGING_ES_PASSWORD": "writer-secret",
     "KIBANA_ENCRYPTION_KEY": "k" * 32,
+    "OTEL_LOGGING_DASHBOARD_PASSWORD": "dashboard-secret",
 }
 ELASTIC_IMAGES = ("elasticsearch/elasticsearch", "kibana/kibana", "logstash/logstash")
 
@@ -178,8 +178,13 @@ def test_dashboard_reads_the_receivers_files(services: dict[str, Any]) -> None:
     assert _container_ports(services["dashboard"]) == {port}
     log_dir = command[command.index("--log-dir") + 1]
     assert log_dir == _serve_args(services, "otel-logging").log_dir.as_posix()
-    if "dashboard" in COMMANDS:  # the command line is the dashboard's own, once it is registered
-        assert build_parser().parse_args(command).command == "dashboard"
+    args = build_parser().parse_args(command)
+    assert args.command == "dashboard" and not args.no_password
+    assert (
+        services["dashboard"]["environment"]["OTEL_LOGGING_DASHBOARD_PASSWORD"]
+        == SECRETS["OTEL_LOGGING_DASHBOARD_PASSWORD"]
+    )
+    assert f"127.0.0.1:{port}/_stcore/health" in " ".join(services["dashboard"]["healthcheck"]["test"])
 
 
 def _pipeline() -> str:
