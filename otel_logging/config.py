@@ -232,6 +232,14 @@ class ServeSettings:
     max_request_bytes: int = 64 * 1024 * 1024
     grpc_workers: int = 16
     shutdown_grace_s: float = 30.0
+    # Elasticsearch export (otel_logging/sinks/elasticsearch.py); queue_max_bytes bounds each remote sink's queue
+    es_urls: list[str] = field(default_factory=list)
+    es_api_key: str | None = None
+    es_user: str | None = None
+    es_password: str | None = None  # from the environment (OTEL_LOGGING_ES_PASSWORD), never an argument
+    es_ca_cert: Path | None = None
+    es_namespace: str = "default"
+    queue_max_bytes: int = 1 << 30
     # security and limits (docs/SECURITY.md)
     auth_token_file: Path | None = None
     tls_cert: Path | None = None

@@ -42,3 +42,30 @@ def safe_app_name(service_name: str | None) -> str:
     cleaned = _ROTATED_SUFFIX.sub("", cleaned) or "app"
     suffix = "-" + _digest(service_name)
     return cleaned[: MAX_STEM_LENGTH - len(suffix)].rstrip(".") + suffix
+
+
+_NOT_DATASET = re.compile(r"[^a-z0-9._]")
+MAX_DATASET_LENGTH = 100
+
+
+def data_stream_dataset(service_name: str | None) -> str:
+    """The ``<dataset>`` of the data stream ``logs-<dataset>-<namespace>`` for ``service_name``.
+
+    Lower case, every character other than ``a-z``, ``0-9``, ``.`` and ``_`` replaced by ``_`` (``-``
+    separates the parts of a data stream name), at most 100 characters. The Logstash pipeline
+    (``logstash/pipeline``) applies the same rule, so both paths write to the same streams.
+    Different services may share a dataset (``my-app``, ``my_app``); their ``service`` field tells them apart.
+    """
+    if not service_name:
+        return DEFAULT_SERVICE_NAME
+    return _NOT_DATASET.sub("_", service_name.lower())[:MAX_DATASET_LENGTH]
+
+
+def data_stream_namespace(namespace: str) -> str:
+    """Check a data stream namespace (``default``, ``prod``...): raises ValueError naming the rule broken."""
+    if not namespace or len(namespace) > MAX_DATASET_LENGTH or _NOT_DATASET.search(namespace):
+        raise ValueError(
+            f"data stream namespace {namespace!r} is not valid: use 1..{MAX_DATASET_LENGTH} characters "
+            "from a-z, 0-9, '.', '_' (no '-', no upper case)"
+        )
+    return namespace

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -30,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-request-bytes", type=parse_size, default=64 << 20, help="largest request accepted (64MiB)")
     p.add_argument("--workers", type=int, default=16, help="gRPC worker threads")
     p.add_argument("--grace", type=float, default=30.0, help="seconds to drain in-flight requests on stop")
+    _add_elasticsearch_options(p)
     _add_security_options(p)
     _add_logstash_options(p)
     p.set_defaults(func=_serve)
@@ -103,9 +105,66 @@ def logstash_sinks(settings: ServeSettings) -> list[Sink]:
     return [logstash_sink(a, settings.log_dir, tls=tls, fsync=settings.fsync) for a in settings.logstash]
 
 
+def _add_elasticsearch_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("Elasticsearch export (data streams logs-<dataset>-<namespace>)")
+    g.add_argument("--es-url", action="append", default=[], metavar="URL", help="an Elasticsearch node (repeatable)")
+    g.add_argument("--es-api-key", help="API key (base64 'id:key' as Kibana shows it)")
+    g.add_argument("--es-user", help="user for basic auth; the password is read from $OTEL_LOGGING_ES_PASSWORD")
+    g.add_argument("--es-ca-cert", type=Path, help="CA certificate (PEM) to verify an https:// Elasticsearch")
+    g.add_argument("--es-namespace", default="default", help="data stream namespace (default: default)")
+    g.add_argument(
+        "--queue-max-bytes",
+        type=parse_size,
+        default=1 << 30,
+        help="undelivered bytes each remote sink's queue may hold (1GiB); when full, clients get a retryable 503",
+    )
+
+
+def _elasticsearch_settings(args: argparse.Namespace) -> dict[str, object]:
+    password = os.environ.get("OTEL_LOGGING_ES_PASSWORD")
+    if args.es_user and password is None:
+        raise ValueError("--es-user needs the password in the environment variable OTEL_LOGGING_ES_PASSWORD")
+    return {
+        "es_urls": list(args.es_url),
+        "es_api_key": args.es_api_key,
+        "es_user": args.es_user,
+        "es_password": password if args.es_user else None,
+        "es_ca_cert": args.es_ca_cert,
+        "es_namespace": args.es_namespace,
+        "queue_max_bytes": args.queue_max_bytes,
+    }
+
+
+def elasticsearch_sinks(settings: ServeSettings) -> list[Sink]:
+    """The Elasticsearch sink (durable queue under <log-dir>/_queue/elasticsearch/) if --es-url is given."""
+    sinks: list[Sink] = []
+    if settings.es_urls:
+        from otel_logging.sinks.elasticsearch import ElasticsearchOptions, elasticsearch_queued_sink
+
+        options = ElasticsearchOptions(
+            urls=tuple(settings.es_urls),
+            api_key=settings.es_api_key,
+            user=settings.es_user,
+            password=settings.es_password,
+            ca_cert=settings.es_ca_cert,
+            namespace=settings.es_namespace,
+        )
+        sinks.append(
+            elasticsearch_queued_sink(
+                options, settings.log_dir, max_bytes=settings.queue_max_bytes, fsync=settings.fsync
+            )
+        )
+    return sinks
+
+
 def _serve(args: argparse.Namespace) -> int:
     from otel_logging.receiver.service import CentralService
 
+    try:
+        es_settings = _elasticsearch_settings(args)
+    except ValueError as exc:
+        print(f"otel-logging serve: {exc}", file=sys.stderr)
+        return 2
     settings = ServeSettings(
         host=args.host,
         port=args.port,
@@ -121,10 +180,11 @@ def _serve(args: argparse.Namespace) -> int:
         grpc_workers=args.workers,
         shutdown_grace_s=args.grace,
         **_security_settings(args),  # type: ignore[arg-type]
+        **es_settings,  # type: ignore[arg-type]
         **_logstash_settings(args),  # type: ignore[arg-type]
     )
     try:
-        service = CentralService(settings, extra_sinks=logstash_sinks(settings))
+        service = CentralService(settings, extra_sinks=[*elasticsearch_sinks(settings), *logstash_sinks(settings)])
         ports = service.start()
     except (OSError, ValueError) as exc:
         print(f"otel-logging serve: {exc}", file=sys.stderr)

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Fetch, start and stop a single-node Elasticsearch on 127.0.0.1 for the tests and benchmarks.
+#
+#   scripts/elasticsearch.sh fetch                          download + unpack (cached); prints the ES home
+#   scripts/elasticsearch.sh start [--run-dir D] [--port P] start a node; prints run_dir=, url=, pid= lines
+#   scripts/elasticsearch.sh stop --run-dir D               stop the node of that run dir (data kept)
+#
+# The distribution is Maven Central's JDK-less integ-test-zip
+# (org.elasticsearch.distribution.integ-test-zip:elasticsearch:$OTEL_LOGGING_ES_VERSION:zip), fetched with
+# `mvn dependency:copy` into ${OTEL_LOGGING_CACHE:-<repo>/.cache}/elasticsearch. A new run dir (data, logs,
+# config) is made under /tmp per start unless --run-dir names an existing one (a restart keeps its data).
+# The JDK is found at run time: $ES_JAVA_HOME, else the default java, else a JDK under /usr/lib/jvm, whichever
+# is new enough for the version (8.x: 17+, 9.x: 21+). As root, the node runs as the system user
+# otel-logging-es (created here), since Elasticsearch refuses to run as root. Heap: $OTEL_LOGGING_ES_HEAP (512m).
+set -euo pipefail
+
+VERSION="${OTEL_LOGGING_ES_VERSION:-8.19.21}"
+HEAP="${OTEL_LOGGING_ES_HEAP:-512m}"
+ES_USER=otel-logging-es
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${OTEL_LOGGING_CACHE:-$REPO/.cache}/elasticsearch"
+HOME_DIR="$CACHE/elasticsearch-$VERSION"
+
+log() { echo "elasticsearch.sh: $*" >&2; }
+die() {
+  log "$*"
+  exit 1
+}
+
+fetch() {
+  if [[ -x "$HOME_DIR/bin/elasticsearch" ]]; then
+    echo "$HOME_DIR"
+    return
+  fi
+  command -v mvn >/dev/null || die "mvn is not on PATH; install Maven (apt-get install maven) and run again"
+  command -v unzip >/dev/null || die "unzip is not on PATH; install it (apt-get install unzip) and run again"
+  mkdir -p "$CACHE"
+  exec 8>"$CACHE/fetch.lock"
+  flock 8
+  if [[ ! -x "$HOME_DIR/bin/elasticsearch" ]]; then
+    local zip="$CACHE/elasticsearch-$VERSION.zip"
+    if [[ ! -s "$zip" ]]; then
+      log "downloading Elasticsearch $VERSION (integ-test-zip) from Maven Central"
+      mvn -q -B dependency:copy \
+        -Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$VERSION:zip" \
+        -DoutputDirectory="$CACHE/download" -Dmdep.overWriteReleases=true >&2 ||
+        die "could not download Elasticsearch $VERSION from Maven Central; set OTEL_LOGGING_ES_VERSION to another (e.g. 8.17.4)"
+      mv "$CACHE/download/elasticsearch-$VERSION.zip" "$zip"
+    fi
+    rm -rf "$CACHE/unpack"
+    mkdir -p "$CACHE/unpack"
+    unzip -q "$zip" -d "$CACHE/unpack"
+    mv "$CACHE/unpack/elasticsearch-$VERSION" "$HOME_DIR"
+    rm -rf "$CACHE/unpack"
+    chmod -R a+rX "$HOME_DIR"
+  fi
+  echo "$HOME_DIR"
+}
+
+java_major() { # java_major JAVA_HOME -> major version number (0 if unusable)
+  local out
+  out="$("$1/bin/java" -version 2>&1 | head -1)" || {
+    echo 0
+    return
+  }
+  sed -E 's/.*version "([0-9]+)(\.[0-9._]*)?.*/\1/' <<<"$out" | grep -E '^[0-9]+$' || echo 0
+}
+
+pick_java() {
+  local need=17
+  [[ "${VERSION%%.*}" -ge 9 ]] && need=21
+  local candidates=()
+  [[ -n "${ES_JAVA_HOME:-}" ]] && candidates+=("$ES_JAVA_HOME")
+  if command -v java >/dev/null; then
+    candidates+=("$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")")
+  fi
+  for d in /usr/lib/jvm/*/; do candidates+=("${d%/}"); done
+  for home in "${candidates[@]}"; do
+    [[ -x "$home/bin/java" ]] || continue
+    if [[ "$(java_major "$home")" -ge "$need" ]]; then
+      echo "$home"
+      return
+    fi
+  done
+  die "no Java $need+ found (tried \$ES_JAVA_HOME, java on PATH, /usr/lib/jvm/*); install one or set ES_JAVA_HOME"
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+as_es_user() {
+  if [[ "$(id -u)" -eq 0 ]]; then
+    runuser -u "$ES_USER" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+start() {
+  local run_dir="" port=""
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --run-dir) run_dir="$2"; shift 2 ;;
+      --port) port="$2"; shift 2 ;;
+      *) die "start: unknown argument '$1'" ;;
+    esac
+  done
+  local home java_home
+  home="$(fetch)"
+  java_home="$(pick_java)"
+  if [[ -z "$run_dir" ]]; then
+    run_dir="$(mktemp -d /tmp/otel-logging-es.XXXXXX)"
+  fi
+  mkdir -p "$run_dir/data" "$run_dir/logs"
+  chmod 755 "$run_dir"
+  if [[ ! -d "$run_dir/config" ]]; then
+    cp -r "$home/config" "$run_dir/config"
+  fi
+  [[ -n "$port" ]] || port="$(cat "$run_dir/port" 2>/dev/null || free_port)"
+  echo "$port" >"$run_dir/port"
+  if [[ "$(id -u)" -eq 0 ]]; then
+    id -u "$ES_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
+    chown -R "$ES_USER" "$run_dir"
+  fi
+  rm -f "$run_dir/pid"
+  log "starting Elasticsearch $VERSION on 127.0.0.1:$port with $java_home (run dir $run_dir)"
+  as_es_user env ES_JAVA_HOME="$java_home" ES_PATH_CONF="$run_dir/config" ES_TMPDIR="$run_dir/tmp" \
+    ES_JAVA_OPTS="-Xms$HEAP -Xmx$HEAP ${OTEL_LOGGING_ES_JAVA_OPTS:-}" \
+    bash -c 'mkdir -p "$ES_TMPDIR" && exec "$@"' _ "$home/bin/elasticsearch" -d -p "$run_dir/pid" \
+    -Ediscovery.type=single-node -Enetwork.host=127.0.0.1 -Ehttp.port="$port" -Etransport.port=0 \
+    -Expack.security.enabled=false -Expack.ml.enabled=false \
+    -Epath.data="$run_dir/data" -Epath.logs="$run_dir/logs" \
+    -Ecluster.routing.allocation.disk.threshold_enabled=false \
+    >"$run_dir/logs/stdout.log" 2>&1 ||
+    die "Elasticsearch did not start; see $run_dir/logs/stdout.log and $run_dir/logs/*.log"
+  echo "run_dir=$run_dir"
+  echo "url=http://127.0.0.1:$port"
+  echo "pid=$(cat "$run_dir/pid" 2>/dev/null || echo)"
+}
+
+stop() {
+  [[ "${1:-}" == "--run-dir" && -n "${2:-}" ]] || die "stop: needs --run-dir DIR"
+  local run_dir="$2" pid
+  pid="$(cat "$run_dir/pid" 2>/dev/null || true)"
+  [[ -n "$pid" ]] || return 0
+  kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 300); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  log "Elasticsearch (pid $pid) did not stop within 30 s; killing it"
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+case "${1:-}" in
+  fetch) fetch ;;
+  start) shift; start "$@" ;;
+  stop) shift; stop "$@" ;;
+  *)
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac

@@ -1,0 +1,277 @@
+"""Apps -> receiver -> durable queue -> a real Elasticsearch node (scripts/elasticsearch.sh).
+
+Each test writes to its own data streams (a unique namespace or service name): a data stream
+cannot be deleted on the test distribution.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from elasticsearch import Elasticsearch
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+from otel_logging.handlers import ElasticsearchHandler
+from otel_logging.names import data_stream_dataset
+from otel_logging.record import from_json_line
+from otel_logging.sinks.elasticsearch import document, document_id
+from tests.integration.es_fixtures import EsNode
+from tests.support.procs import ServeProcess, count_lines, run_app, start_serve, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def es_count(client: Elasticsearch, index: str) -> int:
+    client.options(ignore_status=404).indices.refresh(index=index)
+    response = client.options(ignore_status=404).count(index=index)
+    return int(response.body.get("count", 0)) if response.meta.status == 200 else 0
+
+
+def all_docs(client: Elasticsearch, index: str) -> dict[str, dict]:
+    client.cluster.health(index=index, wait_for_status="yellow", timeout="30s")
+    client.indices.refresh(index=index)
+    hits = client.search(index=index, size=10_000, query={"match_all": {}})["hits"]["hits"]
+    return {hit["_id"]: hit["_source"] for hit in hits}
+
+
+def metrics(service: ServeProcess) -> dict[str, float]:
+    with urllib.request.urlopen(f"{service.http_url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r'(otel_logging_sink_\w+)\{sink="elasticsearch"\} (\S+)', line)
+        if match:
+            values[match.group(1)] = float(match.group(2))
+    return values
+
+
+def post_otlp(service: ServeProcess, request: ExportLogsServiceRequest) -> int:
+    http_request = urllib.request.Request(
+        f"{service.http_url}/v1/logs",
+        data=request.SerializeToString(),
+        headers={"Content-Type": "application/x-protobuf"},
+        method="POST",
+    )
+    with urllib.request.urlopen(http_request, timeout=60) as response:
+        return response.status
+
+
+APP = """
+import logging, sys
+import otel_logging
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+trace.set_tracer_provider(TracerProvider())
+handle = otel_logging.setup(sys.argv[1], endpoint=sys.argv[2], resource_attributes={"deployment.environment": "test"})
+log = logging.getLogger("shop.orders")
+log.info("order %s placed", 17, extra={"order_id": 17, "amount": 12.5, "paid": True, "tags": ["a", "b"]})
+log.warning("stock low", extra={"item": {"sku": "X-1", "left": 2}})
+with trace.get_tracer("t").start_as_current_span("checkout"):
+    log.error("payment failed")
+try:
+    1 / 0
+except ZeroDivisionError:
+    log.exception("crash while totalling")
+logging.getLogger("shop.audit").debug("not sent: below the level")
+handle.force_flush()
+"""
+
+
+def test_app_records_reach_elasticsearch_with_every_field(tmp_path: Path, es_node: EsNode) -> None:
+    namespace = unique("t")
+    service = start_serve(tmp_path / "logs", "--es-url", es_node.url, "--es-namespace", namespace)
+    client = es_node.client()
+    try:
+        app = "Shop-API.v2"
+        result = run_app(APP, app, service.grpc_endpoint)
+        assert result.returncode == 0, result.stderr
+        app_file = service.app_file(app)
+        wait_for(lambda: count_lines(app_file) == 4, 30, what="4 records in the per-app file")
+        stream = f"logs-{data_stream_dataset(app)}-{namespace}"
+        assert stream == f"logs-shop_api.v2-{namespace}"
+        wait_for(lambda: es_count(client, stream) == 4, 60, what=f"4 documents in {stream}")
+        docs = all_docs(client, stream)
+        lines = [line for line in app_file.read_bytes().splitlines() if line]
+        for line in lines:
+            record = from_json_line(line)
+            assert docs[document_id(line)] == document(record), "the document differs from the per-app record"
+        by_body = {d["body"]: d for d in docs.values()}
+        placed = by_body["order 17 placed"]
+        assert placed["attributes"]["order_id"] == 17 and placed["attributes"]["tags"] == ["a", "b"]
+        assert placed["resource"]["deployment.environment"] == "test"
+        assert placed["service"] == app and placed["logger"] == "shop.orders"
+        assert re.fullmatch(r"[0-9a-f]{32}", by_body["payment failed"]["trace_id"])
+        assert "ZeroDivisionError" in by_body["crash while totalling"]["attributes"]["exception.stacktrace"]
+        # The mapping makes the fields searchable as documented.
+        client.indices.refresh(index=stream)
+        found = client.search(index=stream, query={"term": {"attributes.item.sku": "X-1"}})["hits"]["hits"]
+        assert [h["_source"]["body"] for h in found] == ["stock low"]
+        found = client.search(index=stream, query={"match": {"body": "payment"}})["hits"]["hits"]
+        assert len(found) == 1
+        assert client.count(index=stream, query={"term": {"severity_text": "ERROR"}})["count"] == 2
+        mapping = client.indices.get_mapping(index=stream)
+        properties = next(iter(mapping.body.values()))["mappings"]["properties"]
+        assert properties["@timestamp"]["type"] == "date_nanos"
+        assert properties["attributes"]["type"] == "flattened"
+        # The @timestamp keeps its nanoseconds.
+        hit = client.search(index=stream, size=1, sort=[{"@timestamp": "desc"}])["hits"]["hits"][0]
+        assert hit["_source"]["@timestamp"] == max(from_json_line(line)["@timestamp"] for line in lines)
+        counters = wait_for(lambda: (m := metrics(service)).get("otel_logging_sink_records_sent_total") == 4 and m, 10)
+        assert counters["otel_logging_sink_records_queued_total"] == 4
+        assert counters["otel_logging_sink_queue_bytes"] == 0
+    finally:
+        service.stop()
+        client.close()
+
+
+def test_documents_refused_for_their_content_go_to_the_dead_letter_file(tmp_path: Path, es_node: EsNode) -> None:
+    namespace = unique("t")
+    service = start_serve(tmp_path / "logs", "--es-url", es_node.url, "--es-namespace", namespace)
+    client = es_node.client()
+    try:
+        request = ExportLogsServiceRequest()
+        rl = request.resource_logs.add()
+        attr = rl.resource.attributes.add()
+        attr.key, attr.value.string_value = "service.name", "deadletters"
+        logs = rl.scope_logs.add()
+        logs.scope.name = "deep"
+        for i in range(3):
+            log = logs.log_records.add()
+            log.time_unix_nano = time.time_ns()
+            log.body.string_value = f"record {i}"
+            if i == 1:  # attributes nested 25 levels deep: more than the flattened field's depth limit (20)
+                value = log.attributes.add()
+                value.key = "deep"
+                inner = value.value
+                for _ in range(25):
+                    kv = inner.kvlist_value.values.add()
+                    kv.key = "x"
+                    inner = kv.value
+                inner.string_value = "bottom"
+        assert post_otlp(service, request) == 200
+        stream = f"logs-deadletters-{namespace}"
+        dead_file = tmp_path / "logs" / "_deadletter" / "elasticsearch.jsonl"
+        wait_for(lambda: count_lines(dead_file) == 1, 60, what="one dead letter")
+        wait_for(lambda: es_count(client, stream) == 2, 30, what="the other two records indexed")
+        (dead,) = [orjson.loads(line) for line in dead_file.read_bytes().splitlines()]
+        assert dead["record"]["body"] == "record 1"
+        assert "depth limit" in dead["reason"] and dead["reason"].startswith("400")
+        counters = metrics(service)
+        assert counters["otel_logging_sink_records_dead_lettered_total"] == 1
+        assert counters["otel_logging_sink_records_sent_total"] == 2
+    finally:
+        service.stop()
+        client.close()
+
+
+def numbered_request(start: int, count: int) -> bytes:
+    request = ExportLogsServiceRequest()
+    rl = request.resource_logs.add()
+    attr = rl.resource.attributes.add()
+    attr.key, attr.value.string_value = "service.name", "outage"
+    logs = rl.scope_logs.add()
+    logs.scope.name = "load"
+    now = time.time_ns()
+    for i in range(start, start + count):
+        log = logs.log_records.add()
+        log.time_unix_nano = now + i
+        log.severity_number = 9
+        log.severity_text = "INFO"
+        log.body.string_value = f"record {i}"
+        seq = log.attributes.add()
+        seq.key, seq.value.int_value = "seq", i
+    return request.SerializeToString()
+
+
+@pytest.mark.heavy
+def test_elasticsearch_down_60s_while_200k_records_flow_then_all_indexed_once(tmp_path: Path, es_node: EsNode) -> None:
+    total, per_request, outage_s = 200_000, 1000, 60.0
+    namespace = unique("t")
+    stream = f"logs-outage-{namespace}"
+    service = start_serve(tmp_path / "logs", "--es-url", es_node.url, "--es-namespace", namespace)
+    client = es_node.client()
+    try:
+        es_node.stop()
+        stopped_at = time.monotonic()
+        for n, start in enumerate(range(0, total, per_request)):
+            # Spread the records over the outage (pacing, not synchronisation).
+            time.sleep(max(0.0, stopped_at + n * (outage_s - 10) / (total / per_request) - time.monotonic()))
+            http_request = urllib.request.Request(
+                f"{service.http_url}/v1/logs",
+                data=numbered_request(start, per_request),
+                headers={"Content-Type": "application/x-protobuf"},
+                method="POST",
+            )
+            with urllib.request.urlopen(http_request, timeout=60) as response:
+                assert response.status == 200
+        assert count_lines(service.app_file("outage")) == total
+        during = metrics(service)
+        assert during["otel_logging_sink_records_queued_total"] == total
+        assert during["otel_logging_sink_records_sent_total"] == 0
+        assert during["otel_logging_sink_records_retried_total"] > 0
+        assert during["otel_logging_sink_queue_bytes"] > 0
+        time.sleep(max(0.0, stopped_at + outage_s - time.monotonic()))  # the outage lasts its full 60 s
+        es_node.start()
+        restarted_at = time.monotonic()
+        wait_for(lambda: metrics(service).get("otel_logging_sink_queue_bytes") == 0, 300, 0.5, what="the queue drained")
+        drained_s = time.monotonic() - restarted_at
+        indexed = es_count(client, stream)
+        seqs = client.search(
+            index=stream, size=0, aggs={"n": {"value_count": {"field": "attributes.seq"}}}, track_total_hits=True
+        )
+        after = metrics(service)
+        print(
+            f"outage: sent {total}, indexed {indexed} (duplicates {indexed - total}), "
+            f"retried {after['otel_logging_sink_records_retried_total']:.0f} record deliveries, "
+            f"queue drained {drained_s:.1f}s after Elasticsearch was back"
+        )
+        assert indexed == total, f"{indexed} documents for {total} records sent"
+        assert seqs["hits"]["total"]["value"] == total
+        assert after["otel_logging_sink_records_sent_total"] >= total
+        assert after["otel_logging_sink_records_dead_lettered_total"] == 0
+        queue_dir = tmp_path / "logs" / "_queue" / "elasticsearch"
+        assert len(list(queue_dir.glob("*.seg"))) <= 2, "acknowledged segments must be deleted"
+    finally:
+        if es_node.health() is None:
+            es_node.start()
+        service.stop()
+        client.close()
+
+
+def test_elasticsearch_handler_writes_to_the_logs_data_stream(es_node: EsNode) -> None:
+    client = es_node.client()
+    app = unique("seed-handler-")
+    handler = ElasticsearchHandler(client, index_name="logs", service_name=app)
+    logger = logging.getLogger(f"seed.{app}")
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        for i in range(5):
+            logger.info("seed record %d", i, extra={"i": i})
+        assert handler.flush(30)
+        stream = f"logs-{data_stream_dataset(app)}-default"
+        assert handler.data_stream == stream
+        assert es_count(client, "logs-*") >= 5
+        docs = sorted(all_docs(client, stream).values(), key=lambda d: d["attributes"]["i"])
+        assert [d["body"] for d in docs] == [f"seed record {i}" for i in range(5)]
+        assert {d["service"] for d in docs} == {app}
+        assert {d["logger"] for d in docs} == {f"seed.{app}"}
+        assert docs[0]["severity_text"] == "INFO" and docs[0]["severity_number"] == 9
+        assert handler.sent == 5 and handler.dropped == 0
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        client.close()
