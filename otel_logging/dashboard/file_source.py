@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from otel_logging.dashboard.export import export_chunks
 from otel_logging.dashboard.filters import (
     ERROR_LEVELS,
     LEVEL_ALIASES,
@@ -36,7 +37,6 @@ from otel_logging.dashboard.filters import (
 from otel_logging.dashboard.logfiles import LogFile, list_log_files
 from otel_logging.dashboard.patterns import template_sql
 from otel_logging.dashboard.query import (
-    CSV_COLUMNS,
     AppFiles,
     ExportFormat,
     Hit,
@@ -48,7 +48,6 @@ from otel_logging.dashboard.query import (
     Volume,
     VolumeBucket,
 )
-from otel_logging.record import to_json_line
 
 # The record's keys in canonical order, with the DuckDB type each is read as.
 RECORD_COLUMNS: dict[str, str] = {
@@ -424,11 +423,8 @@ class FileSource:
             f"SELECT {_HIT_COLUMNS} FROM hits WHERE {where} ORDER BY ts DESC NULLS LAST, file_id DESC, row_no DESC",
             params,
         )
-        if fmt == "csv":
-            yield from _csv_chunks(cursor)
-            return
-        while batch := cursor.fetchmany(5000):
-            yield b"".join(to_json_line(_hit(row).record) for row in batch)
+        batches = ([_hit(row) for row in batch] for batch in iter(lambda: cursor.fetchmany(5000), []))
+        yield from export_chunks(batches, fmt)
 
     def error_rate(self, flt: LogFilter) -> float:
         where, params = self._where(flt)
@@ -508,37 +504,6 @@ def _hit(row: tuple[Any, ...]) -> Hit:
             continue
         record[name] = orjson.loads(value) if name in JSON_COLUMNS and value is not None else value
     return Hit(record, level, f"{file_name}:{row_no}")
-
-
-def _csv_chunks(cursor: duckdb.DuckDBPyConnection) -> Iterator[bytes]:
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    while batch := cursor.fetchmany(5000):
-        for row in batch:
-            hit = _hit(row)
-            rec = hit.record
-            writer.writerow(
-                [
-                    rec.get("@timestamp"),
-                    hit.level,
-                    rec.get("severity_text"),
-                    rec.get("service"),
-                    rec.get("logger"),
-                    hit.message,
-                    rec.get("trace_id", ""),
-                    rec.get("span_id", ""),
-                    orjson.dumps(rec.get("attributes") or {}).decode(),
-                ]
-            )
-        yield buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue().encode()
 
 
 def _utc(value: datetime | None) -> datetime | None:

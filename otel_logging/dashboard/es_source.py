@@ -1,0 +1,365 @@
+"""The Elasticsearch source: the same queries through the query DSL over ``logs-*``.
+
+Field names are the canonical record's (the Elasticsearch sink indexes records as they are):
+``service``/``logger``/``trace_id``/``severity_text`` keywords, ``severity_number`` integer,
+``@timestamp`` date(_nanos), ``body`` text with a ``body.keyword`` sub-field (a structured body is
+its JSON text, the map itself in ``body_structured``), ``attributes``/``resource`` flattened.
+
+The query builders are plain functions of a ``LogFilter`` (unit-tested on their own); the class
+only sends them. Search: a case-insensitive wildcard on ``body.keyword`` or a phrase match on
+``body`` (long messages); regex: a Lucene ``regexp`` on ``body.keyword`` (Lucene syntax, anchored
+unless the pattern is wrapped, which ``regexp_query`` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from otel_logging.dashboard.export import export_chunks
+from otel_logging.dashboard.filters import (
+    LEVEL_ALIASES,
+    LEVEL_RANGES,
+    LEVELS,
+    TOP_LEVEL_FIELDS,
+    UNSET_LEVEL,
+    FieldRef,
+    LogFilter,
+    level_of,
+)
+from otel_logging.dashboard.patterns import template_of
+from otel_logging.dashboard.query import (
+    AppFiles,
+    ExportFormat,
+    Hit,
+    Page,
+    PatternGroup,
+    QueryError,
+    SourceStatus,
+    ValueCount,
+    Volume,
+    VolumeBucket,
+)
+
+INDEX_PATTERN = "logs-*"
+MAX_WINDOW = 10_000  # Elasticsearch's default index.max_result_window
+PATTERN_SAMPLE = 5_000
+_SORT_NEWEST = [{"@timestamp": {"order": "desc"}}]
+_SORT_OLDEST = [{"@timestamp": {"order": "asc"}}]
+_FIELD_PATHS = {"message": "body.keyword", "level": "severity_number"}
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def level_query(levels: tuple[str, ...]) -> dict[str, Any]:
+    """Records filed under any of ``levels`` (the number's range, or the text when the number is 0)."""
+    should: list[dict[str, Any]] = []
+    for level in levels:
+        if level in LEVEL_RANGES:
+            low, high = LEVEL_RANGES[level]
+            should.append({"range": {"severity_number": {"gte": low, "lte": high}}})
+        texts = [alias for alias, name in LEVEL_ALIASES.items() if name == level]
+        texts += [t.lower() for t in texts] + [t.capitalize() for t in texts]
+        no_number = {"bool": {"should": [{"term": {"severity_number": 0}}, _missing("severity_number")]}}
+        if level == UNSET_LEVEL:
+            known = [a for a in LEVEL_ALIASES if LEVEL_ALIASES[a] != UNSET_LEVEL]
+            known += [t.lower() for t in known] + [t.capitalize() for t in known]
+            should.append({"bool": {"filter": [no_number], "must_not": [{"terms": {"severity_text": known}}]}})
+        elif texts:
+            should.append({"bool": {"filter": [no_number, {"terms": {"severity_text": texts}}]}})
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def _missing(name: str) -> dict[str, Any]:
+    return {"bool": {"must_not": [{"exists": {"field": name}}]}}
+
+
+def _wildcard_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
+
+
+def search_query(text: str, regex: bool) -> dict[str, Any]:
+    if regex:
+        return {"regexp": {"body.keyword": {"value": regexp_value(text), "case_insensitive": True}}}
+    return {
+        "bool": {
+            "should": [
+                {"wildcard": {"body.keyword": {"value": f"*{_wildcard_escape(text)}*", "case_insensitive": True}}},
+                {"match_phrase": {"body": text}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+
+
+def regexp_value(pattern: str) -> str:
+    """A Lucene regexp (always anchored) matching anywhere unless the pattern itself uses ^ / $."""
+    head = pattern[1:] if pattern.startswith("^") else ".*" + pattern
+    return head[:-1] if head.endswith("$") and not head.endswith("\\$") else head + ".*"
+
+
+def field_path(fld: FieldRef) -> str:
+    if fld.key:
+        return f"{fld.column}.{fld.key}"
+    if fld.column not in TOP_LEVEL_FIELDS:
+        raise QueryError(f"unknown field {fld.column!r}")
+    return _FIELD_PATHS.get(fld.column, fld.column)
+
+
+def build_query(flt: LogFilter) -> dict[str, Any]:
+    """The ``query`` of a search for ``flt``."""
+    clauses: list[dict[str, Any]] = []
+    if flt.apps:
+        clauses.append({"terms": {"service": list(flt.apps)}})
+    if flt.services:
+        clauses.append({"terms": {"service": list(flt.services)}})
+    if flt.loggers:
+        clauses.append({"terms": {"logger": list(flt.loggers)}})
+    if flt.levels:
+        clauses.append(level_query(flt.levels))
+    if flt.start_utc or flt.end_utc:
+        bounds: dict[str, str] = {}
+        if flt.start_utc:
+            bounds["gte"] = _iso(flt.start_utc)
+        if flt.end_utc:
+            bounds["lt"] = _iso(flt.end_utc)
+        clauses.append({"range": {"@timestamp": bounds}})
+    for match in flt.fields:
+        if match.field.column == "level" and not match.field.key:
+            clauses.append(level_query((match.value.upper(),)))
+        else:
+            clauses.append({"term": {field_path(match.field): match.value}})
+    if flt.search:
+        clauses.append(search_query(flt.search, flt.regex))
+    return {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
+
+
+def level_filters() -> dict[str, Any]:
+    """A ``filters`` aggregation with one bucket per level."""
+    return {"filters": {"filters": {level: level_query((level,)) for level in (*LEVELS, UNSET_LEVEL)}}}
+
+
+def volume_aggs(bucket_seconds: int) -> dict[str, Any]:
+    return {
+        "volume": {
+            "date_histogram": {"field": "@timestamp", "fixed_interval": f"{int(bucket_seconds)}s", "min_doc_count": 1},
+            "aggs": {"levels": level_filters()},
+        }
+    }
+
+
+def top_values_aggs(fld: FieldRef, limit: int) -> dict[str, Any]:
+    if fld.column == "level" and not fld.key:
+        return {"top": level_filters()}
+    return {"top": {"terms": {"field": field_path(fld), "size": int(limit)}}}
+
+
+def hit_from_source(index: str, doc_id: str, source: dict[str, Any]) -> Hit:
+    """The canonical record of a document (a structured body restored from ``body_structured``)."""
+    record = dict(source)
+    structured = record.pop("body_structured", None)
+    if structured is not None:
+        record["body"] = structured
+    level = level_of(record.get("severity_number"), record.get("severity_text"))
+    return Hit(record, level, f"{index}/{doc_id}")
+
+
+class ElasticsearchSource:
+    """Canonical records in the data streams ``logs-*`` of one Elasticsearch cluster."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        index: str = INDEX_PATTERN,
+        client: Any = None,
+        request_timeout: float = 30,
+        max_window: int = MAX_WINDOW,
+    ) -> None:
+        if client is None:
+            from elasticsearch import Elasticsearch
+
+            client = Elasticsearch(url, request_timeout=request_timeout)
+        self.url = url
+        self.index = index
+        self.max_window = max_window  # the cluster's index.max_result_window: deeper pages use search_after
+        self._client = client
+        self._status = SourceStatus(description=f"Elasticsearch {url} ({index})")
+
+    def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
+        from elasticsearch import ApiError, TransportError
+
+        try:
+            response = fn(**kwargs)
+        except TransportError as exc:
+            raise QueryError(f"Elasticsearch at {self.url} is unreachable ({what}): {exc}") from exc
+        except ApiError as exc:
+            raise QueryError(f"Elasticsearch at {self.url} refused the {what} query: {exc}") from exc
+        return response.body if hasattr(response, "body") else response
+
+    def _search(self, what: str, **body: Any) -> dict[str, Any]:
+        return self._call(what, self._client.search, index=self.index, ignore_unavailable=True, **body)
+
+    def refresh(self) -> SourceStatus:
+        try:
+            count = self._call("count", self._client.count, index=self.index, ignore_unavailable=True)
+            self._status = SourceStatus(
+                description=self._status.description, records=int(count.get("count", 0)), last_updated=datetime.now(UTC)
+            )
+        except QueryError as exc:
+            self._status = SourceStatus(description=self._status.description, problems=[str(exc)])
+        return self._status
+
+    def status(self) -> SourceStatus:
+        return self._status
+
+    def apps(self) -> list[AppFiles]:
+        body = self._search("services", size=0, aggs={"services": {"terms": {"field": "service", "size": 1000}}})
+        return [AppFiles(b["key"], []) for b in body.get("aggregations", {}).get("services", {}).get("buckets", [])]
+
+    def count(self, flt: LogFilter) -> int:
+        return int(self._call("count", self._client.count, index=self.index, query=build_query(flt)).get("count", 0))
+
+    def time_bounds(self, flt: LogFilter) -> tuple[datetime | None, datetime | None]:
+        aggs = {"low": {"min": {"field": "@timestamp"}}, "high": {"max": {"field": "@timestamp"}}}
+        body = self._search("time bounds", size=0, query=build_query(flt), aggs=aggs)
+        values = body.get("aggregations", {})
+
+        def when(name: str) -> datetime | None:
+            ms = (values.get(name) or {}).get("value")
+            return datetime.fromtimestamp(ms / 1000, UTC) if ms is not None else None
+
+        return when("low"), when("high")
+
+    def page(self, flt: LogFilter, offset: int = 0, limit: int = 100) -> Page:
+        query = build_query(flt)
+        if offset + limit <= self.max_window:
+            body = self._search("page", query=query, sort=_SORT_NEWEST, from_=offset, size=limit, track_total_hits=True)
+            hits = [hit_from_source(h["_index"], h["_id"], h["_source"]) for h in body["hits"]["hits"]]
+            return Page(hits, int(body["hits"]["total"]["value"]), offset, limit)
+        skipped = 0
+        after: list[Any] | None = None
+        total = self.count(flt)
+        while skipped < offset:  # deep pages: walk with search_after
+            size = min(self.max_window, offset - skipped)
+            batch = self._search("page", query=query, sort=_SORT_NEWEST, size=size, search_after=after)["hits"]["hits"]
+            if not batch:
+                return Page([], total, offset, limit)
+            skipped += len(batch)
+            after = batch[-1]["sort"]
+        body = self._search("page", query=query, sort=_SORT_NEWEST, size=limit, search_after=after)
+        hits = [hit_from_source(h["_index"], h["_id"], h["_source"]) for h in body["hits"]["hits"]]
+        return Page(hits, total, offset, limit)
+
+    def volume(self, flt: LogFilter, bucket_seconds: int) -> Volume:
+        body = self._search("volume", size=0, query=build_query(flt), aggs=volume_aggs(bucket_seconds))
+        buckets: list[VolumeBucket] = []
+        for bucket in body.get("aggregations", {}).get("volume", {}).get("buckets", []):
+            start = datetime.fromtimestamp(bucket["key"] / 1000, UTC)
+            for level, item in bucket["levels"]["buckets"].items():
+                if item["doc_count"]:
+                    buckets.append(VolumeBucket(start, level, int(item["doc_count"])))
+        return Volume(bucket_seconds, buckets)
+
+    def top_values(self, flt: LogFilter, fld: FieldRef, limit: int = 10) -> list[ValueCount]:
+        body = self._search("top values", size=0, query=build_query(flt), aggs=top_values_aggs(fld, limit))
+        top = body.get("aggregations", {}).get("top", {})
+        buckets = top.get("buckets", [])
+        if isinstance(buckets, dict):  # the level filters
+            pairs = [(k, v["doc_count"]) for k, v in buckets.items() if v["doc_count"]]
+        else:
+            pairs = [(b.get("key_as_string", b["key"]), b["doc_count"]) for b in buckets]
+        pairs.sort(key=lambda p: (-p[1], str(p[0])))
+        return [ValueCount(str(k), int(n)) for k, n in pairs[:limit]]
+
+    def field_names(self, flt: LogFilter) -> list[str]:
+        body = self._search("fields", query=build_query(flt), size=200, _source=["attributes", "resource"])
+        keys: set[str] = set()
+        for hit in body["hits"]["hits"]:
+            for column in ("attributes", "resource"):
+                keys.update(f"{column}.{k}" for k in (hit["_source"].get(column) or {}))
+        return [*TOP_LEVEL_FIELDS, *sorted(keys)]
+
+    def patterns(self, flt: LogFilter, limit: int = 50) -> list[PatternGroup]:
+        """Templates of the newest ``PATTERN_SAMPLE`` matching records (grouped here, not in the cluster)."""
+        body = self._search(
+            "patterns",
+            query=build_query(flt),
+            sort=_SORT_NEWEST,
+            size=PATTERN_SAMPLE,
+            _source=["@timestamp", "body"],
+        )
+        hits = body["hits"]["hits"]
+        times = [datetime.fromisoformat(h["_source"]["@timestamp"]) for h in hits if h["_source"].get("@timestamp")]
+        if not times:
+            return []
+        low, high = flt.start_utc or min(times), flt.end_utc or max(times)
+        middle = low + (high - low) / 2
+        groups: dict[str, list[Any]] = {}
+        for hit in hits:
+            message = hit["_source"].get("body")
+            text = message if isinstance(message, str) else str(message)
+            when = datetime.fromisoformat(hit["_source"]["@timestamp"])
+            group = groups.setdefault(template_of(text), [0, when, when, 0, text])
+            group[0] += 1
+            group[1], group[2] = min(group[1], when), max(group[2], when)
+            group[3] += 1 if when >= middle else -1
+        ordered = sorted(groups.items(), key=lambda kv: (-kv[1][3], -kv[1][0], kv[0]))
+        return [PatternGroup(t, n, first, last, growth, ex) for t, (n, first, last, growth, ex) in ordered[:limit]]
+
+    def trace(self, trace_id: str, limit: int = 10_000) -> list[Hit]:
+        body = self._search(
+            "trace",
+            query={"term": {"trace_id": trace_id.strip().lower()}},
+            sort=_SORT_OLDEST,
+            size=min(limit, self.max_window),
+        )
+        return [hit_from_source(h["_index"], h["_id"], h["_source"]) for h in body["hits"]["hits"]]
+
+    def context(self, ref: str, before: int = 10, after: int = 10) -> list[Hit]:
+        index, sep, doc_id = ref.partition("/")
+        if not sep or not doc_id:
+            raise QueryError(f"{ref!r} is not a record reference (<index>/<id>)")
+        found = self._call("context", self._client.search, index=index, query={"ids": {"values": [doc_id]}}, size=1)[
+            "hits"
+        ]["hits"]
+        if not found:
+            raise QueryError(f"no record {ref!r} in Elasticsearch")
+        target = found[0]
+        stamp = target["_source"]["@timestamp"]
+        same_stream = {"term": {"service": target["_source"].get("service", "")}}
+        older = self._search(
+            "context",
+            query={"bool": {"filter": [same_stream, {"range": {"@timestamp": {"lt": stamp}}}]}},
+            sort=_SORT_NEWEST,
+            size=before,
+        )["hits"]["hits"]
+        newer = self._search(
+            "context",
+            query={"bool": {"filter": [same_stream, {"range": {"@timestamp": {"gt": stamp}}}]}},
+            sort=_SORT_OLDEST,
+            size=after,
+        )["hits"]["hits"]
+        ordered = [*reversed(older), target, *newer]
+        return [hit_from_source(h["_index"], h["_id"], h["_source"]) for h in ordered]
+
+    def export(self, flt: LogFilter, fmt: ExportFormat) -> Iterator[bytes]:
+        yield from export_chunks(self._all_hits(flt), fmt)
+
+    def _all_hits(self, flt: LogFilter, batch: int = 2000) -> Iterator[list[Hit]]:
+        query = build_query(flt)
+        after: list[Any] | None = None
+        while True:
+            hits = self._search("export", query=query, sort=_SORT_NEWEST, size=batch, search_after=after)["hits"][
+                "hits"
+            ]
+            if not hits:
+                return
+            yield [hit_from_source(h["_index"], h["_id"], h["_source"]) for h in hits]
+            after = hits[-1]["sort"]
+
+    def close(self) -> None:
+        self._client.close()
