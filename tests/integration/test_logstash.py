@@ -86,10 +86,16 @@ class Sender:
     sent: int = 0
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
+    pause_at: int | None = None  # stop after this many lines until ``resume`` is set
+    paused: threading.Event = field(default_factory=threading.Event)
+    resume: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
         try:
             for start in range(0, self.total, self.batch):
+                if start == self.pause_at:
+                    self.paused.set()
+                    self.resume.wait()
                 lines = numbered_lines(start, min(self.batch, self.total - start))
                 while True:
                     try:
@@ -153,9 +159,10 @@ def test_peer_down_then_up_loses_nothing(peers: PeerFactory) -> None:
     first = peers.start()
     port, out = first.port, first.out
     transport = LogstashTransport("127.0.0.1", port, backoff_initial_s=0.05, backoff_max_s=0.5)
-    sender = Sender(transport, total, batch=200).start()
-    wait_for(lambda: len(first.lines()) > 5_000, 60, what="the first records at the peer")
-    first.kill()  # SIGKILL mid-stream: whatever it had not read is gone
+    sender = Sender(transport, total, batch=200, pause_at=10_000).start()
+    assert sender.paused.wait(60), "the sender did not get through its first 10,000 lines"
+    sender.resume.set()
+    first.kill()  # SIGKILL while the sender is writing: whatever the peer had not read is gone
     wait_for(lambda: sender.failures >= 3, 30, what="the sender to notice that the peer is down")
     assert not sender.done.is_set()
     second = peers.start(port=port, out=out)
@@ -241,6 +248,11 @@ except ZeroDivisionError:
     log.exception("checkout failed")
 for i in range(int(sys.argv[2])):
     log.debug("line %d", i, extra={"seq": i})
+if len(sys.argv) > 3:  # Logstash is not there yet: wait until the handler has found that out
+    import time
+    deadline = time.monotonic() + 30
+    while not handler.transport.stats.connect_failures and time.monotonic() < deadline:
+        time.sleep(0.01)
 print("emitted", flush=True)
 assert handler.flush(30), "not flushed"
 print(handler.sent, handler.dropped, handler.transport.stats.connect_failures)
@@ -276,7 +288,7 @@ def test_logstash_handler_sends_canonical_records(peers: PeerFactory) -> None:
 def test_logstash_handler_waits_for_a_late_logstash(peers: PeerFactory, tmp_path: Path) -> None:
     port = free_port()
     app = subprocess.Popen(
-        [PYTHON, "-c", HANDLER_APP, str(port), "3000"],
+        [PYTHON, "-c", HANDLER_APP, str(port), "3000", "wait-for-a-failed-connect"],
         cwd=REPO,
         env=child_env(),
         stdout=subprocess.PIPE,
