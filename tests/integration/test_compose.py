@@ -96,6 +96,11 @@ def test_images_pinned_to_exact_versions(services: dict[str, Any]) -> None:
         if repository.endswith(ELASTIC_IMAGES):
             elastic_versions.add(tag)
     assert len(elastic_versions) == 1, f"Elasticsearch, Kibana and Logstash differ: {elastic_versions}"
+    # The version the test suite runs its real Elasticsearch node with (scripts/elasticsearch.sh).
+    tested = re.search(
+        r'VERSION="\$\{OTEL_LOGGING_ES_VERSION:-([0-9.]+)\}"', (REPO / "scripts" / "elasticsearch.sh").read_text()
+    )
+    assert tested and elastic_versions == {tested.group(1)}
 
 
 def test_ports_published_on_loopback_only(services: dict[str, Any]) -> None:
