@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output-max-bytes", type=int, default=100 << 20, help="rotate --output-file at this size")
     p.add_argument("--output-backups", type=int, default=5, help="rotated --output-file copies to keep")
     p.add_argument("--es-url", help="also send to Elasticsearch at this URL, e.g. http://127.0.0.1:9200")
-    p.add_argument("--es-index", help="Elasticsearch index or data stream (default: logs-<app>-default)")
+    p.add_argument("--es-index", help="data stream prefix: records go to <prefix>-<app>-default (default: logs)")
     p.add_argument("--logstash", metavar="HOST:PORT", help="also send to Logstash's tcp json_lines input")
     p.add_argument("--checkpoint", type=Path, help="checkpoint file (default: under ~/.local/state/otel-logging)")
     p.add_argument("--retry-for", type=float, default=60.0, help="seconds to retry a refusing sink before stopping")

@@ -7,7 +7,8 @@ checkpoint stays before the batch until it is confirmed.
 
 - Logstash: ``otel_logging.sinks.logstash.LogstashTransport`` (TCP json_lines; a batch counts as
   sent once Logstash's TCP stack acknowledged it and the connection is still up).
-- Elasticsearch: ``otel_logging.sinks.elasticsearch`` (bulk into data streams) once it is present.
+- Elasticsearch: ``otel_logging.sinks.elasticsearch.sink_from_url`` (bulk ``create`` into data streams
+  ``<prefix>-<dataset>-<namespace>``; document ids from the record, so a resend is stored once).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _module(name: str) -> Any:
 
 
 def elasticsearch_sink(url: str, index: str | None = None) -> Sink:
-    """A sink writing to the Elasticsearch at ``url`` (data streams ``logs-<app>-default`` unless ``index``)."""
+    """A sink writing to the Elasticsearch at ``url``: data streams ``<index or "logs">-<app>-default``."""
     module = _module("elasticsearch")
     factory = getattr(module, "sink_from_url", None)
     if factory is None:

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import textwrap
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,8 @@ def test_per_file_errors_are_reported_and_the_rest_is_shipped(dirs: dict[str, Pa
     (src / "good.log").write_text(stdlib_lines("g", 0, 10))
     os.mkfifo(src / "pipe.log")
     (src / "image.log").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8)
+    damaged = gzip.compress(stdlib_lines("z", 0, 50).encode())
+    (src / "cut.log.gz").write_bytes(damaged[: len(damaged) // 2])  # a .gz cut short (a copy that stopped)
     result = aggregate(str(src), str(src / "missing.log"), *base_args(dirs), timeout=60)
     assert result.returncode == 1, result.stderr
     summary = summary_of(result)
@@ -147,6 +150,7 @@ def test_per_file_errors_are_reported_and_the_rest_is_shipped(dirs: dict[str, Pa
     assert "regular file" in errors["pipe.log"]
     assert "binary" in errors["image.log"]
     assert "no such file" in errors["missing.log"]
+    assert "end-of-stream" in errors["cut.log.gz"]
     assert "pipe.log" in result.stderr and "image.log" in result.stderr
     assert bodies(dirs["out"] / "legacy.jsonl") == expected("g", 0, 10)
 
@@ -463,3 +467,38 @@ def test_progress_bar_on_a_terminal(dirs: dict[str, Path]) -> None:
     last = text.rstrip().split("\r")[-1]
     assert "files 2/2" in last and "3,000 records" in last and "/s" in last and "ETA 0:00:00" in last, text
     assert "[####################]" in last
+
+
+def test_elasticsearch_destination_on_a_real_node(dirs: dict[str, Path], es_node: Any) -> None:
+    from otel_logging.aggregation import ElasticsearchHandler, LogAggregator
+
+    prefix = f"agg{os.getpid()}{time.monotonic_ns() % 10**9}"
+    src = dirs["src"]
+    (src / "a.log").write_text(stdlib_lines("es", 0, 2_000, traceback_every=100))
+    args = [str(src), "--es-url", es_node.url, "--es-index", prefix, *base_args(dirs)]
+    first = aggregate(*args)
+    assert first.returncode == 0, first.stderr
+    assert summary_of(first)["records"] == 2_000
+    client = es_node.client()
+    client.indices.refresh(index=f"{prefix}-*")
+    assert client.count(index=f"{prefix}-*")["count"] == 2_000
+    hit = client.search(index=f"{prefix}-*", query={"match_phrase": {"body": "msg es 100"}})["hits"]["hits"][0]
+    document = hit["_source"]
+    assert document["severity_text"] == "ERROR" and document["service"] == "legacy"
+    assert document["attributes"]["exception.message"] == "failure 100"
+    assert document["@timestamp"] == "2024-03-01T10:01:40.100000000Z"
+
+    second = aggregate(*args)  # resumable: nothing is sent twice
+    assert summary_of(second)["records"] == 0
+    client.indices.refresh(index=f"{prefix}-*")
+    assert client.count(index=f"{prefix}-*")["count"] == 2_000
+
+    (src / "b.log").write_text(stdlib_lines("seed", 0, 300))  # the seed API with the seed's handler
+    aggregator = LogAggregator("legacy", checkpoint=dirs["ck"])
+    aggregator.add_handler(ElasticsearchHandler(client, index_name=prefix))
+    report = aggregator.aggregate_log_file(src / "b.log")
+    aggregator.close()
+    assert report.status == "ok" and report.records == 300
+    client = es_node.client()
+    client.indices.refresh(index=f"{prefix}-*")
+    assert client.count(index=f"{prefix}-*")["count"] == 2_300
