@@ -502,3 +502,41 @@ def test_elasticsearch_destination_on_a_real_node(dirs: dict[str, Path], es_node
     client = es_node.client()
     client.indices.refresh(index=f"{prefix}-*")
     assert client.count(index=f"{prefix}-*")["count"] == 2_300
+
+
+def test_configure_log_aggregation_ships_to_elasticsearch_and_logstash(
+    tmp_path: Path, es_node: Any, logstash_peer: Any
+) -> None:
+    from otel_logging.aggregation import configure_log_aggregation
+
+    port, received = logstash_peer
+    host, es_port = es_node.url.removeprefix("http://").rsplit(":", 1)
+    prefix = f"cfg{os.getpid()}{time.monotonic_ns() % 10**9}"
+    src = tmp_path / "app-logs"
+    src.mkdir()
+    (src / "app.log").write_text(stdlib_lines("cfg", 0, 50))
+    client = es_node.client()
+
+    def es_count() -> int:
+        client.indices.refresh(index=f"{prefix}-*", ignore_unavailable=True, allow_no_indices=True)
+        return client.count(index=f"{prefix}-*", ignore_unavailable=True, allow_no_indices=True)["count"]
+
+    stop = configure_log_aggregation(
+        "cfgapp",
+        str(src),
+        es_host=host,
+        es_port=int(es_port),
+        es_index=prefix,
+        logstash_host="127.0.0.1",
+        logstash_port=port,
+        output_file=str(tmp_path / "all.jsonl"),
+        checkpoint=tmp_path / "ck.json",
+        poll_interval_s=0.05,
+        multiline_timeout_s=0.1,
+    )
+    with stop:
+        with open(src / "app.log", "a") as f:
+            f.write(stdlib_lines("cfg", 50, 10))
+        wait_for(lambda: bodies(received) == expected("cfg", 0, 60), timeout=60, what="records at Logstash")
+        wait_for(lambda: es_count() == 60, timeout=60, what="records in Elasticsearch")
+    assert bodies(tmp_path / "all.jsonl") == expected("cfg", 0, 60)
