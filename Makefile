@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/otel-logging serve --log-dir $(LOG_DIR) --port $(GRPC_PORT) --http-port $(HTTP_PORT)
+	BIN=$(BIN) LOG_DIR=$(LOG_DIR) GRPC_PORT=$(GRPC_PORT) HTTP_PORT=$(HTTP_PORT) DASHBOARD_PORT=$(or $(DASHBOARD_PORT),8050) bash scripts/run.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -482,6 +482,9 @@ def test_many_generated_apps(tmp_path: Path) -> None:
     errors = src.count(LogFilter(levels=("ERROR",)))
     assert 0 < errors < generated.records
     assert sum(b.count for b in src.volume(LogFilter(levels=("ERROR",)), 60).buckets) == errors
+    for app in generated.apps:  # files loaded together keep their own line order (newest first = highest row)
+        rows = [int(h.ref.rsplit(":", 1)[1]) for h in src.page(LogFilter(apps=(app,)), limit=500).hits]
+        assert rows == list(range(500, 0, -1))
     hit = src.page(LogFilter(apps=("app02",)), limit=1).hits[0]
     assert re.fullmatch(r"app02\.jsonl:\d+", hit.ref)
     assert src.trace(hit.record["trace_id"])[0].record == hit.record
