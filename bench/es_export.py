@@ -1,0 +1,128 @@
+"""Throughput of our Elasticsearch export against a plain ``streaming_bulk`` of the same documents.
+
+Both write the same 100,000 canonical records into a local single-node Elasticsearch (started with
+scripts/elasticsearch.sh unless --es-url is given), each into a data stream of its own:
+
+- baseline: ``elasticsearch.helpers.streaming_bulk`` over a list of ready ``create`` actions (no
+  durable queue, no retries, no per-item handling; ids chosen by Elasticsearch);
+- ours: ``QueuedSink.write`` in requests of 1,000 records (JSON lines appended to the on-disk queue),
+  the delivery thread reading batches, building documents and ids, and bulk-sending them
+  (``ElasticsearchDelivery``), timed until the queue is empty; every document is then counted.
+
+    .venv/bin/python bench/es_export.py [--records 100000] [--es-url http://127.0.0.1:9200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from elasticsearch import Elasticsearch  # noqa: E402
+from elasticsearch.helpers import streaming_bulk  # noqa: E402
+
+from otel_logging.queue import QueuedSink  # noqa: E402
+from otel_logging.sinks.elasticsearch import (  # noqa: E402
+    DataStreamNames,
+    ElasticsearchDelivery,
+    ElasticsearchOptions,
+    document,
+    install_templates,
+)
+
+SCRIPT = REPO / "scripts" / "elasticsearch.sh"
+
+
+def make_records(count: int) -> list[dict]:
+    return [
+        {
+            "@timestamp": f"2026-01-02T03:{i // 60000 % 60:02d}:{i // 1000 % 60:02d}.{i % 1000:03d}456789Z",
+            "observed_timestamp": "2026-01-02T03:04:05.123456999Z",
+            "severity_text": "INFO",
+            "severity_number": 9,
+            "body": f"order {i} placed by user 42 with 3 items",
+            "logger": "shop.orders",
+            "service": "shop",
+            "attributes": {"order.id": i, "user.id": 42, "items": 3, "code.function.name": "place_order"},
+            "resource": {"service.name": "shop", "host.name": "web-1", "telemetry.sdk.language": "python"},
+        }
+        for i in range(count)
+    ]
+
+
+def count(client: Elasticsearch, index: str) -> int:
+    client.indices.refresh(index=index)
+    return int(client.count(index=index)["count"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--es-url", help="an Elasticsearch to use (default: start one with scripts/elasticsearch.sh)")
+    args = parser.parse_args()
+    run_dir = None
+    url = args.es_url
+    if url is None:
+        out = subprocess.run(["bash", str(SCRIPT), "start"], check=True, capture_output=True, text=True).stdout
+        values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        url, run_dir = values["url"], values["run_dir"]
+    try:
+        client = Elasticsearch(url, request_timeout=120)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                if client.cluster.health(wait_for_status="yellow", timeout="5s")["status"] in ("green", "yellow"):
+                    break
+            except Exception:
+                time.sleep(0.5)
+        records = make_records(args.records)
+        run = uuid.uuid4().hex[:8]
+        names = DataStreamNames("logs", f"bench{run}")
+        install_templates(client)
+
+        base_stream = f"logs-shop_baseline-bench{run}"
+        actions = [{"_op_type": "create", "_index": base_stream, "_source": document(r)} for r in records]
+        start = time.perf_counter()
+        for ok, item in streaming_bulk(client, actions, raise_on_error=False):
+            if not ok:
+                raise SystemExit(f"baseline: a document was refused: {item}")
+        baseline_s = time.perf_counter() - start
+        assert count(client, base_stream) == args.records
+        baseline = args.records / baseline_s
+        print(
+            f"baseline: plain streaming_bulk from a list: {args.records} docs in {baseline_s:.2f}s = {baseline:,.0f}/s"
+        )
+
+        with tempfile.TemporaryDirectory() as log_dir:
+            delivery = ElasticsearchDelivery(ElasticsearchOptions(urls=(url,)).client(), names)
+            sink = QueuedSink("elasticsearch", Path(log_dir), delivery)
+            start = time.perf_counter()
+            for i in range(0, args.records, 1000):
+                sink.write({"shop": records[i : i + 1000]})
+            if not sink.wait_idle(600):
+                raise SystemExit("ours: the queue did not drain within 600 s")
+            ours_s = time.perf_counter() - start
+            sink.close()
+        ours_stream = names("shop")
+        indexed = count(client, ours_stream)
+        assert indexed == args.records, f"ours: {indexed} documents for {args.records} records"
+        ours = args.records / ours_s
+        print(f"ours: QueuedSink + ElasticsearchDelivery: {args.records} docs in {ours_s:.2f}s = {ours:,.0f}/s")
+        client.close()
+    finally:
+        if run_dir is not None:
+            subprocess.run(["bash", str(SCRIPT), "stop", "--run-dir", run_dir], check=False)
+            subprocess.run(["rm", "-rf", run_dir], check=False)
+    print(f"ours/baseline throughput ratio: {ours / baseline:.2f} (documents/s, {args.records} records)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
