@@ -825,3 +825,35 @@ def http_post_with(serve: ServeProcess, body: bytes, headers: dict[str, str]) ->
         return response.status, response.read()
     finally:
         conn.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="receiver/http_server.py: ThreadingHTTPServer starts a thread per connection and reads each body whole, "
+    "with no limit on concurrent requests, so memory grows with concurrent uploads (200 x 8 MiB held 1.65 GiB); "
+    "remove this marker once the HTTP front end bounds them",
+)
+def test_concurrent_http_uploads_keep_memory_bounded(serve: ServeProcess) -> None:
+    uploads, bound_mb = 150, 512.0
+    body = memoryview(seq_request("uploads", 0, 1, body="u" * (8 << 20)))
+    head = f"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: {PROTOBUF}\r\nContent-Length: {len(body)}\r\n\r\n"
+    sockets = [socket.create_connection(("127.0.0.1", serve.http_port), timeout=5) for _ in range(uploads)]
+
+    def upload(sock: socket.socket) -> None:
+        try:
+            sock.sendall(head.encode())
+            sock.sendall(body[:-1])  # all but the last byte: the service holds what it has read
+        except OSError:
+            pass  # refused or not read (a bounded service): either way the upload is held back
+
+    threads = [threading.Thread(target=upload, args=(sock,)) for sock in sockets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    peak = peak_rss_mb(serve.proc.pid)
+    for sock in sockets:
+        sock.close()
+    print(f"HTTP_UPLOADS concurrent={uploads} size=8MiB peak_rss={peak:.0f}MiB bound={bound_mb:.0f}MiB")
+    assert serve.proc.poll() is None
+    assert peak < bound_mb
