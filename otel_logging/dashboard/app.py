@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import hmac
 import os
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC
 from pathlib import Path
 
 import streamlit as st
 
 from otel_logging.dashboard import views
-from otel_logging.dashboard.filters import LEVELS, PRESET_LABELS, UNSET_LEVEL, FieldRef, FilterError, LogFilter
-from otel_logging.dashboard.query import LogSource, QueryError, open_source
+from otel_logging.dashboard.filters import (
+    LEVELS,
+    PRESET_LABELS,
+    UNSET_LEVEL,
+    FieldRef,
+    FilterError,
+    LogFilter,
+    parse_field,
+)
+from otel_logging.dashboard.query import LogSource, QueryError, SourceStatus, open_source
 from otel_logging.dashboard.state import PAGE_SIZES, VIEWS, ViewState
 
 ENV_LOG_DIR = "OTEL_LOGGING_DASHBOARD_LOG_DIR"
@@ -154,10 +162,9 @@ def _browser_zone() -> str:
 
 
 def _state_from_widgets() -> ViewState:
+    """The state the widgets show; a changed filter sends the table back to page 1."""
     ss = st.session_state
-    values = {name: ss.get(f"w_{name}") for name in vars(ViewState())}
-    values["matches"] = [line.strip() for line in (values["matches"] or "").splitlines() if line.strip()]
-    state = ViewState(**{k: v for k, v in values.items() if v is not None})
+    state = _state_from_session()
     signature = (
         state.source,
         state.apps,
@@ -214,7 +221,10 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
         )
     status = source.status()
     bar.caption(_status_line(status))
-    apps = source.apps()
+    try:
+        apps = source.apps()
+    except QueryError:
+        apps = []  # the page shows the source's error
     app_names = [a.app for a in apps]
     bar.multiselect("Apps", _with(app_names, ss.w_apps), key="w_apps", placeholder="all apps")
     if ss.w_source == "files":
@@ -281,8 +291,6 @@ def _counts(source: LogSource, flt: LogFilter | None, fld: str, own: str) -> dic
     """Counts of ``fld`` under the filter without the field's own selection (so other choices stay visible)."""
     if flt is None:
         return {}
-    from dataclasses import replace
-
     try:
         rows = source.top_values(replace(flt, **{own: ()}), FieldRef(fld), limit=200)
     except (QueryError, FilterError):
@@ -298,10 +306,7 @@ def _with_count(value: str, counts: dict[str, int]) -> str:
     return f"{value} ({counts[value]:,})" if value in counts else value
 
 
-def _status_line(status: object) -> str:
-    from otel_logging.dashboard.query import SourceStatus
-
-    assert isinstance(status, SourceStatus)
+def _status_line(status: SourceStatus) -> str:
     parts = [f"{status.records:,} records"]
     if status.files:
         parts.append(f"{status.files} files")
@@ -324,8 +329,6 @@ def _field_sidebar(source: LogSource, flt: LogFilter, state: ViewState) -> None:
     names = _with(names, [state.field])
     bar.selectbox("Field", names, key="w_field")
     try:
-        from otel_logging.dashboard.filters import parse_field
-
         values = source.top_values(flt, parse_field(state.field), limit=10)
     except (QueryError, FilterError) as exc:
         bar.caption(str(exc))
@@ -347,7 +350,3 @@ def _add_match(text: str) -> None:
     if text not in lines:
         lines.append(text)
     ss.w_matches = "\n".join(lines)
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)

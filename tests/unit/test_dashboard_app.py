@@ -166,3 +166,14 @@ def test_older_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert max(older) <= min(newest)
     params = {k: v if isinstance(v, list) else [v] for k, v in app.query_params.items()}
     assert params["page"] == ["2"]
+
+
+def test_unreachable_elasticsearch_is_an_error_not_a_traceback(log_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from otel_logging.dashboard.app import ENV_ES_URL
+
+    monkeypatch.setenv(ENV_ES_URL, "http://127.0.0.1:9")
+    app = run_app({"source": "es"})
+    assert app.radio(key="w_source").value == "es"
+    assert any("unreachable" in w.value for w in [*app.warning, *app.error])
+    app.radio(key="w_source").set_value("files").run()
+    assert "6 records match" in markdown_text(app)
