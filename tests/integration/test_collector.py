@@ -209,7 +209,8 @@ def test_gateway_passes_every_field_through(
     assert (http_record["body"], http_record["logger"]) == ("over http", "http.scope")
     assert (http_record["scope_version"], http_record["scope_attributes"]) == ("3.1", {"scope.team": "search"})
     assert (http_record["trace_id"], http_record["span_id"]) == (bytes(range(16)).hex(), bytes(range(8)).hex())
-    assert gateway.metric("otelcol_exporter_sent_log_records") == 6  # 5 from the app, 1 over HTTP
+    # 5 from the app, 1 over HTTP (the counter moves once the receiver's answer is in: after the file write)
+    wait_for(lambda: gateway.metric("otelcol_exporter_sent_log_records") == 6, 10, what="6 records counted as sent")
 
 
 def test_gateway_elasticsearch_addon_leaves_the_receivers_copy_alone(
@@ -249,7 +250,8 @@ def test_gateway_elasticsearch_addon_leaves_the_receivers_copy_alone(
     )
     assert [r["body"] for r in records] == [f"r{i}" for i in range(20)]
     assert all(r["resource"] == {"service.name": "Billing-API", "host.name": "web-1"} for r in records)
-    assert gateway.metric("otelcol_exporter_sent_log_records") == 20  # to otel-logging; Elasticsearch is down
+    # All 20 sent to otel-logging; none can have gone to Elasticsearch, which is down.
+    wait_for(lambda: gateway.metric("otelcol_exporter_sent_log_records") == 20, 10, what="20 records counted as sent")
     gateway.stop(timeout=1)  # no need to wait for the Elasticsearch exporter to give up
 
 
@@ -556,4 +558,4 @@ def test_load_balancer_keeps_each_app_on_one_receiver(
     # Both receivers take a share (16 apps all hashed to one of two receivers: about 1 run in 30,000).
     assert len(placement) == 2, placement
     print(f"apps per receiver: {placement}")
-    assert lb.metric("otelcol_exporter_sent_log_records") >= total
+    wait_for(lambda: lb.metric("otelcol_exporter_sent_log_records") >= total, 10, what=f"{total} counted as sent")
