@@ -96,6 +96,8 @@ def main() -> None:
 
 
 def _live_view(source: LogSource, state: ViewState) -> None:
+    if not st.session_state.get("w_live"):  # paused from inside the fragment: redraw the whole page
+        st.rerun()
     status = source.refresh()
     stamp = status.last_updated.astimezone(state.zone()).strftime("%H:%M:%S") if status.last_updated else "-"
     left, right = st.columns([5, 1])

@@ -232,7 +232,7 @@ def charts(source: LogSource, state: ViewState, flt: LogFilter) -> None:
             alt.Chart(data, title=title)
             .mark_bar()
             .encode(x="count:Q", y=alt.Y("name:N", sort="-x", title=None), tooltip=["name", "count"])
-            .properties(height=260),
+            .properties(height=40 + 26 * max(len(data), 1)),
             width="stretch",
         )
 

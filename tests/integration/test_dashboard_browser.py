@@ -130,3 +130,53 @@ def test_level_filter_search_and_trace_view(chromium: str, dashboard_url: str) -
             page.screenshot(path=str(SCREENSHOTS / "dashboard-trace.png"))
         finally:
             browser.close()
+
+
+def test_charts_brush_narrows_the_time_range(chromium: str, dashboard_url: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(f"{dashboard_url}/?view=charts")
+            chart = page.locator('[data-testid="stVegaLiteChart"]').first
+            expect(chart.locator("canvas, svg").first).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("Top loggers")).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(SCREENSHOTS / "dashboard-charts.png"))
+            box = chart.bounding_box()
+            assert box is not None
+            y = box["y"] + box["height"] / 2
+            page.mouse.move(box["x"] + box["width"] * 0.45, y)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
+            page.mouse.up()
+            page.wait_for_url(lambda url: "range=abs" in url, timeout=30_000)
+            query = parse_qs(urlparse(page.url).query)
+            start = datetime.fromisoformat(query["from"][0])
+            end = datetime.fromisoformat(query["to"][0])
+            assert start < end
+        finally:
+            browser.close()
+
+
+def test_live_mode_shows_appended_records(chromium: str, dashboard_url: str, log_dir: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(f"{dashboard_url}/?live=1&every=1&q=appended-marker")
+            expect(page.get_by_text("Live: refreshing every 1 s")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("No records match these filters")).to_be_visible(timeout=30_000)
+            record = make_record("app02", datetime.now(UTC), body="appended-marker while watching", logger="live")
+            with open(log_dir / "app02.jsonl", "ab") as f:
+                f.write(to_json_lines([record]))
+            summary = page.get_by_test_id("records-summary")
+            expect(summary).to_contain_text("1 records match", timeout=30_000)
+            expect(page.locator(GRID)).to_contain_text("appended-marker while watching")
+            page.get_by_role("button", name="Pause").click()
+            expect(page.get_by_text("Live: refreshing")).to_have_count(0, timeout=30_000)
+        finally:
+            browser.close()
