@@ -40,7 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--es-index", help="data stream prefix: records go to <prefix>-<app>-default (default: logs)")
     p.add_argument("--logstash", metavar="HOST:PORT", help="also send to Logstash's tcp json_lines input")
     p.add_argument("--checkpoint", type=Path, help="checkpoint file (default: under ~/.local/state/otel-logging)")
-    p.add_argument("--retry-for", type=float, default=60.0, help="seconds to retry a refusing sink before stopping")
+    p.add_argument(
+        "--retry-for",
+        type=float,
+        help="seconds to retry a refusing destination before stopping (60; --follow: forever)",
+    )
     p.add_argument("--poll-interval", type=float, default=0.25, help="--follow: seconds between checks for changes")
     p.add_argument(
         "--multiline-timeout", type=float, default=1.0, help="--follow: a record is complete after this many quiet s"

@@ -30,6 +30,7 @@ from otel_logging.ingest.source import FileError, FileSource
 from otel_logging.ingest.timestamps import TimestampParser, load_zone
 from otel_logging.record import Record
 from otel_logging.sinks import Sink, SinkError
+from otel_logging.sinks.files import FileSink
 
 SAMPLE_BYTES = 64 << 10
 SAMPLE_LINES = 50
@@ -61,7 +62,7 @@ class IngestOptions:
     recursive: bool = False
     glob: str | None = None
     checkpoint_path: Path | None = None
-    retry_for_s: float = 60.0  # how long a refusing sink is retried before the run stops
+    retry_for_s: float | None = None  # how long a refusing sink is retried: None = 60 s in a pass, forever following
     flush_after_s: float = 1.0  # --follow: finish an entry (maybe a traceback) after this much quiet
     poll_interval_s: float = 0.25
     exclude: frozenset[str] = frozenset()
@@ -140,6 +141,7 @@ class Ingestor:
         self.checkpoints = Checkpoints(options.checkpoint_path)
         self._lock = threading.Lock()  # one batch at a time reaches the sinks and the checkpoint
         self.stop_event = threading.Event()
+        self._following = False
         exclude = set(options.exclude)
         if options.checkpoint_path is not None:
             exclude.add(os.path.abspath(options.checkpoint_path))
@@ -262,8 +264,13 @@ class Ingestor:
         return by_service
 
     def _deliver(self, by_service: dict[str, list[Record]]) -> None:
-        waiting = list(self.sinks)
-        deadline = time.monotonic() + self.options.retry_for_s
+        # Local files last: a remote destination is the one that refuses, and when it does the files have not
+        # taken the batch either, so the next run does not write it into them twice.
+        waiting = sorted(self.sinks, key=_is_local_file)
+        limit = self.options.retry_for_s
+        if limit is None:
+            limit = float("inf") if self._following else 60.0
+        deadline = time.monotonic() + limit
         delay = 0.2
         while waiting:
             sink = waiting[0]
@@ -272,9 +279,10 @@ class Ingestor:
                 waiting.pop(0)
             except SinkError as exc:
                 if time.monotonic() >= deadline or self.stop_event.is_set():
+                    how_long = "until the stop" if self.stop_event.is_set() else f"for {limit:.0f}s"
                     raise DeliveryFailed(
-                        f"sink {getattr(sink, 'name', sink)!r} refused records for "
-                        f"{self.options.retry_for_s:.0f}s: {exc}; fix it and run again (the checkpoint resumes here)"
+                        f"sink {getattr(sink, 'name', sink)!r} refused records {how_long}: {exc}; "
+                        "fix it and run again (the checkpoint resumes here)"
                     ) from exc
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, 5.0)
@@ -295,6 +303,7 @@ class Ingestor:
     def follow(self, paths: list[str], stop: threading.Event | None = None) -> Summary:
         """Tail ``paths`` until ``stop`` is set: appended lines, new files, rotation, truncation."""
         follower = Follower(self, paths)
+        self._following = True
         if stop is not None:
             self.stop_event = stop
         return follower.run()
@@ -303,6 +312,10 @@ class Ingestor:
         self.checkpoints.close()
         for sink in self.sinks:
             sink.close()
+
+
+def _is_local_file(sink: Sink) -> bool:
+    return isinstance(sink, FileSink) or hasattr(sink, "baseFilename")
 
 
 class Follower:

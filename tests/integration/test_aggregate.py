@@ -16,7 +16,17 @@ from typing import Any
 
 import pytest
 
-from tests.support.procs import PYTHON, REPO, ServeProcess, child_env, count_lines, read_jsonl, run_app, wait_for
+from tests.support.procs import (
+    PYTHON,
+    REPO,
+    ServeProcess,
+    child_env,
+    count_lines,
+    free_port,
+    read_jsonl,
+    run_app,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -540,3 +550,29 @@ def test_configure_log_aggregation_ships_to_elasticsearch_and_logstash(
         wait_for(lambda: bodies(received) == expected("cfg", 0, 60), timeout=60, what="records at Logstash")
         wait_for(lambda: es_count() == 60, timeout=60, what="records in Elasticsearch")
     assert bodies(tmp_path / "all.jsonl") == expected("cfg", 0, 60)
+
+
+def test_a_refusing_destination_gives_exit_3_and_the_next_run_sends_everything(
+    dirs: dict[str, Path], tmp_path: Path
+) -> None:
+    src = dirs["src"]
+    (src / "a.log").write_text(stdlib_lines("down", 0, 500))
+    port = free_port()  # nothing listens here yet
+    down = aggregate(str(src), "--logstash", f"127.0.0.1:{port}", "--retry-for", "1", *base_args(dirs))
+    assert down.returncode == 3, down.stderr
+    summary = summary_of(down)
+    assert not summary["ok"] and f"127.0.0.1:{port}" in summary["delivery_error"]
+    assert "run again" in down.stderr
+
+    received = tmp_path / "received.jsonl"
+    command = [PYTHON, "-m", "tests.support.jsonl_peer", "--port", str(port), "--out", str(received)]
+    peer = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=REPO, env=child_env())
+    try:
+        assert peer.stdout is not None and json.loads(peer.stdout.readline())["port"] == port
+        up = aggregate(str(src), "--logstash", f"127.0.0.1:{port}", *base_args(dirs))
+        assert up.returncode == 0, up.stderr
+    finally:
+        peer.kill()
+        peer.wait(10)
+    assert bodies(received) == expected("down", 0, 500)  # nothing was committed while it was down
+    assert bodies(dirs["out"] / "legacy.jsonl") == expected("down", 0, 500)  # and the files got each line once
