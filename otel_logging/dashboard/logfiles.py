@@ -1,7 +1,8 @@
 """The per-app files under a log directory: ``<app>.jsonl`` and rotated ``<app>.<stamp>.jsonl[.gz]``.
 
 Only regular files directly inside the directory are ever listed or opened: no symlinks, no
-subdirectories, no name the browser made up.
+subdirectories. The browser only ever names a file by a name from this listing (a filter value),
+never by a path.
 """
 
 from __future__ import annotations
@@ -67,14 +68,3 @@ def list_log_files(log_dir: Path) -> list[LogFile]:
 
 def _reverse(name: str) -> tuple[int, ...]:
     return tuple(-ord(c) for c in name)
-
-
-def file_in_dir(log_dir: Path, name: str) -> Path:
-    """The path of the per-app file ``name`` in ``log_dir``; ValueError for anything else."""
-    if "/" in name or "\\" in name or "\0" in name or parse_name(name) is None:
-        raise ValueError(f"{name!r} is not a per-app log file name")
-    path = log_dir / name
-    info = path.lstat()
-    if not stat.S_ISREG(info.st_mode):
-        raise ValueError(f"{name!r} is not a regular file in {log_dir}")
-    return path
