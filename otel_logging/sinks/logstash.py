@@ -11,16 +11,17 @@ protocol has no acknowledgement, so "delivered" here means something checkable:
 Only then is a batch reported delivered (and the durable queue may drop it). A write to a peer
 that went away fails one of these checks and the batch is retried on a new connection.
 
-TCP acknowledgement means the peer's kernel holds the bytes, not that Logstash has read them.
-If the peer then dies or resets the connection with unread data (a reset, not an orderly
-close: Linux answers a close with unread data by a reset), those bytes are lost on its side.
-To cover that, the transport keeps the last ``replay_bytes`` of confirmed data sent on the
-connection and sends it again first on the next connection whenever a connection ends in
-anything but an orderly close. The guarantee is therefore at-least-once, with duplicates after
-abnormal disconnects, and it holds as long as the peer's unread buffer is smaller than
-``replay_bytes`` (Linux receive buffers are at most ``net.ipv4.tcp_rmem`` max, 6 MiB by default).
-What Logstash loses after reading (its in-memory queue on a crash) is outside this: run it with
-``queue.type: persisted`` (see ``logstash/logstash.yml``).
+TCP acknowledgement means the peer's kernel holds the bytes, not that Logstash has read them,
+let alone stored them. If the peer dies with unread data, those bytes are lost on its side; and
+an orderly close cannot be told apart from a crash that happened just after a read (the bytes
+then die in the peer's memory). So the transport keeps the last ``replay_bytes`` of confirmed
+data sent on a connection and sends it again first on the next connection whenever a connection
+ends without the transport closing it. The guarantee is therefore at-least-once, with duplicates
+after every disconnect (Logstash's pipeline turns them into no-ops with content-hash document
+ids), and it holds as long as the peer's unread plus unstored data is below ``replay_bytes``
+(Linux receive buffers are at most ``net.ipv4.tcp_rmem``'s maximum, 6 MiB by default; raise
+``replay_bytes`` where that is larger). What Logstash loses after that point (its in-memory
+buffers on a crash) is narrowed by ``queue.type: persisted`` (see ``logstash/logstash.yml``).
 
 On platforms without ``SIOCOUTQ``/``TCP_INFO`` (not Linux) only step 1 is checked.
 """
@@ -50,7 +51,7 @@ _log = logging.getLogger("otel_logging.sinks.logstash")
 DEFAULT_LOGSTASH_PORT = 5000
 _LINUX = sys.platform.startswith("linux")
 _TCP_ESTABLISHED = 1
-_TCP_CLOSE_WAIT = 8  # the peer closed its side in order (FIN): it read everything it acknowledged
+_TCP_CLOSE_WAIT = 8  # the peer closed its side (FIN): what it acknowledged reached it, and maybe no further
 
 
 class LogstashUnavailable(SinkError):
@@ -137,7 +138,7 @@ class LogstashTransport:
         connect_timeout_s: float = 10.0,
         write_timeout_s: float = 60.0,
         ack_timeout_s: float = 30.0,
-        replay_bytes: int = 4 << 20,
+        replay_bytes: int = 8 << 20,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 30.0,
     ) -> None:
@@ -178,7 +179,7 @@ class LogstashTransport:
                 self.stats.replayed_lines += replay_lines
             self._send_confirmed(sock, payload)
         except (OSError, LogstashUnavailable) as exc:
-            self._drop_connection(orderly=False)
+            self._drop_connection()
             self._back_off()
             raise LogstashUnavailable(f"Logstash {self.name}: batch not confirmed ({exc}); will retry") from exc
         self._backoff_s = 0.0
@@ -201,7 +202,7 @@ class LogstashTransport:
             if state == "up":
                 return sock
             _log.warning("Logstash %s closed the connection (%s); reconnecting", self.name, state)
-            self._drop_connection(orderly=state == "closed in order")
+            self._drop_connection()
         if self._closed.is_set():
             raise LogstashUnavailable(f"Logstash {self.name}: transport is closed")
         delay = self._next_attempt - time.monotonic()
@@ -252,13 +253,13 @@ class LogstashTransport:
             return "closed in order"
         return f"tcp state {state}"
 
-    def _drop_connection(self, *, orderly: bool) -> None:
+    def _drop_connection(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
             self.stats.disconnects += 1
-        if not orderly and self._window:
-            # The peer may not have read what its kernel acknowledged: send it again.
+        if self._window:
+            # The peer may not have read (or kept) what its kernel acknowledged: send it again.
             self._replay = [*self._window, *self._replay]
         self._window.clear()
         self._window_bytes = 0
