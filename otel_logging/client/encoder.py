@@ -72,7 +72,18 @@ class BatchEncoder:
             records = scopes.get(scope)
             if records is None:
                 scope_logs = resource_logs.scope_logs.add()
-                scope_logs.scope.name = scope
+                if type(scope) is str:
+                    scope_logs.scope.name = scope
+                else:  # an SDK InstrumentationScope
+                    scope_logs.scope.name = scope.name
+                    if scope.version:
+                        scope_logs.scope.version = scope.version
+                    if scope.schema_url:
+                        scope_logs.schema_url = scope.schema_url
+                    for key, value in (scope.attributes or {}).items():
+                        kv = scope_logs.scope.attributes.add()
+                        kv.key = key
+                        set_any_value(kv.value, value)
                 records = scopes[scope] = scope_logs.log_records
             record = records.add(
                 time_unix_nano=time_ns,

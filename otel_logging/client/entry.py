@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 # (time_ns, observed_ns, severity_number, severity_text, body, attributes, trace_id, span_id, flags, scope, event_name)
+# ``scope`` is the logger name (our handler) or an SDK InstrumentationScope (records from the Logs API).
 LogEntry = tuple[int, int, int, str, Any, "dict[str, Any] | None", int, int, int, str, "str | None"]
 
 TIME, OBSERVED, SEVERITY_NUMBER, SEVERITY_TEXT, BODY, ATTRIBUTES, TRACE_ID, SPAN_ID, FLAGS, SCOPE, EVENT_NAME = range(
@@ -32,6 +33,6 @@ def entry_from_sdk(log_record: Any) -> LogEntry:
         record.trace_id or 0,
         record.span_id or 0,
         int(record.trace_flags or 0),
-        scope.name if scope is not None else "",
+        scope if scope is not None else "",  # the whole scope: version, attributes, schema URL are kept
         record.event_name,
     )

@@ -300,3 +300,24 @@ def test_dict_config_after_setup_keeps_exporting_once(serve: ServeProcess) -> No
     )
     assert result.returncode == 0, result.stderr
     assert [r["body"] for r in read_jsonl(serve.app_file("dictconfig"))] == [f"m{i}" for i in range(50)]
+
+
+def test_records_from_the_logs_api_keep_their_scope(serve: ServeProcess) -> None:
+    result = run_app(
+        app(
+            """
+            import sys, otel_logging
+            from opentelemetry._logs import get_logger_provider, LogRecord
+            h = otel_logging.setup("api-app", sys.argv[1])
+            logger = get_logger_provider().get_logger("lib.x", "2.1", attributes={"lib.kind": "db"})
+            logger.emit(LogRecord(body="from the api", severity_text="INFO", attributes={"n": 1}))
+            assert h.force_flush(30)
+            """
+        ),
+        serve.grpc_endpoint,
+    )
+    assert result.returncode == 0, result.stderr
+    (record,) = read_jsonl(serve.app_file("api-app"))
+    assert record["logger"] == "lib.x" and record["body"] == "from the api"
+    assert record["scope_version"] == "2.1" and record["scope_attributes"] == {"lib.kind": "db"}
+    assert record["attributes"] == {"n": 1}
