@@ -12,6 +12,7 @@
 ``log_dir`` is the app's own log directory (what is read). ``files_dir`` is where per-app files
 are written, the directory ``otel-logging serve --log-dir`` uses. Handlers are sinks (see
 ``otel_logging.aggregation_handlers``); a checkpoint file makes every call resumable.
+``ElasticsearchHandler`` and ``LogstashHandler`` are importable from here too (loaded on first use).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def __getattr__(name: str) -> Any:
 
         return LogstashHandler
     if name == "ElasticsearchHandler":
-        from otel_logging.handlers import ElasticsearchHandler  # type: ignore[import-not-found,unused-ignore]
+        from otel_logging.handlers import ElasticsearchHandler
 
         return ElasticsearchHandler
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
