@@ -94,9 +94,11 @@ class AppFile:
         _log.warning("%s: removed a torn last line of %d bytes (an unfinished write)", self.path, self._size - complete)
         self._size = complete
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
+        """Append ``data``; return the file's size before it (for ``take_back``)."""
         if self._fd < 0:
             self._open()
+        before = self._size
         try:
             _write_all(self._fd, data)
             if self.fsync:
@@ -110,6 +112,22 @@ class AppFile:
                 self.rotate()
             except OSError as exc:  # the records are written; a failed rotation must not fail the request
                 _log.warning("could not rotate %s: %s", self.path, exc)
+        return before
+
+    def take_back(self, before: int, length: int) -> bool:
+        """Remove a completed write of ``length`` bytes at ``before`` if nothing was written after it.
+
+        Used when a later part of the same request failed: the request is refused and retried,
+        so its lines already written would otherwise be there twice. Callers hold ``lock``.
+        """
+        if self._fd < 0 or self._size != before + length:
+            return False  # rotated, closed, or other lines followed: leave it (a duplicate at worst)
+        try:
+            os.ftruncate(self._fd, before)
+        except OSError:
+            return False
+        self._size = before
+        return True
 
     def _undo_failed_write(self) -> None:
         """Cut the file back to its size before the failed write, so no partial line stays."""
@@ -241,20 +259,33 @@ class FileSink:
             return app_file
 
     def write(self, by_service: dict[str, list[Record]]) -> None:
-        for service, records in by_service.items():
-            self.write_lines(service, to_json_lines(records))
+        """Write each app's lines; if one app's write fails, take back the others' and raise SinkError."""
+        written: list[tuple[AppFile, int, int]] = []
+        try:
+            for service, records in by_service.items():
+                data = to_json_lines(records)
+                if data:
+                    written.append(self._append(service, data))
+        except SinkError:
+            for app_file, before, length in reversed(written):
+                with app_file.lock:
+                    app_file.take_back(before, length)
+            raise
 
     def write_lines(self, service: str, data: bytes) -> None:
         """Append already-encoded JSON lines to the app's file."""
-        if not data:
-            return
+        if data:
+            self._append(service, data)
+
+    def _append(self, service: str, data: bytes) -> tuple[AppFile, int, int]:
         stem = self._stem(service)
         try:
             app_file = self._app_file(stem)
             with app_file.lock:
-                app_file.write(data)
+                before = app_file.write(data)
         except OSError as exc:
             raise SinkError(f"cannot write {self.log_dir / (stem + SUFFIX)}: {exc.strerror or exc}") from exc
+        return app_file, before, len(data)
 
     def rotate_due(self) -> None:
         """Rotate files whose time interval has passed (called periodically by the service)."""

@@ -93,3 +93,30 @@ def test_a_failed_rotation_does_not_fail_the_records_already_written(
     sink.close()
     written = [s for p in sorted(tmp_path.iterdir()) for s in seqs(p)]
     assert sorted(written) == [0, 1]
+
+
+def test_a_request_failing_on_its_second_app_leaves_the_first_apps_file_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = FileSink(tmp_path)
+    sink.write({"a": [rec(0)], "b": [rec(1)]})
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    disk_fills_after(monkeypatch, 400)  # room for app a's lines, not for app b's
+    with pytest.raises(SinkError, match=r"b\.jsonl"):
+        sink.write({"a": [rec(2)], "b": [rec(3), rec(4)]})
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    monkeypatch.undo()
+    sink.write({"a": [rec(2)], "b": [rec(3), rec(4)]})  # the client's retry: each record once
+    sink.close()
+    assert seqs(tmp_path / "a.jsonl") == [0, 2] and seqs(tmp_path / "b.jsonl") == [1, 3, 4]
+
+
+def test_lines_that_others_appended_after_are_not_taken_back(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path)
+    app_file = sink._app_file("app")
+    with app_file.lock:
+        before = app_file.write(orjson.dumps(rec(0)) + b"\n")
+        app_file.write(orjson.dumps(rec(1)) + b"\n")  # another request's lines, acknowledged
+        assert not app_file.take_back(before, len(orjson.dumps(rec(0))) + 1)
+    sink.close()
+    assert seqs(tmp_path / "app.jsonl") == [0, 1]
