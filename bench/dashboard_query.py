@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import sys
 import tempfile
@@ -86,7 +87,11 @@ def main() -> None:
     first = source.page(LogFilter(), limit=100)
     first_page = time.perf_counter() - started
     assert status.records == per_app * args.apps and len(first.hits) == 100, status
-    print(f"first page: {first_page:.2f} s ({loaded:.2f} s reading {size_mb:.0f} MB, {status.records:,} records)")
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"first page: {first_page:.2f} s ({loaded:.2f} s reading {size_mb:.0f} MB, {status.records:,} records); "
+        f"peak RSS {rss_mb:.0f} MB"
+    )
 
     apps = ("app01", "app07", "app13")
     filter_times: list[float] = []

@@ -70,7 +70,8 @@ def main() -> None:
         st.error(str(exc))
         return
     try:
-        status = source.refresh()
+        with st.spinner("Reading new log records ..."):
+            status = source.refresh()
     except QueryError as exc:
         st.error(str(exc))
         status = source.status()

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -168,6 +169,7 @@ class FileSource:
         self._status = SourceStatus(description=f"files in {self.log_dir}")
         self._last_refresh = 0.0
         self._scratch = Path(tempfile.mkdtemp(prefix="otel-logging-dashboard-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._scratch, True)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -441,7 +443,7 @@ class FileSource:
 
     def close(self) -> None:
         self._con.close()
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        self._cleanup()
 
 
 def where_sql(flt: LogFilter) -> tuple[str, list[Any]]:
