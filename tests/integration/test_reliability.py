@@ -131,19 +131,27 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(tmp_path: Path) -> None:
 
 
 class Sender:
-    """Sends seq-numbered requests over gRPC and HTTP in turn; remembers what was acknowledged."""
+    """Sends seq-numbered requests over gRPC and HTTP in turn; remembers what was acknowledged.
+
+    Each request carries one record for a second app ("<service>-side", written first) and then
+    the records of ``service``: when the second write fails, the first must be taken back.
+    """
 
     def __init__(self, serve: ServeProcess, service: str) -> None:
         self.serve = serve
         self.service = service
         self.channel, self.call = export_call(f"127.0.0.1:{serve.grpc_port}")
         self.acked: set[int] = set()
+        self.acked_side: set[int] = set()
         self.statuses: Counter[str] = Counter()
         self.next_seq = 0
 
     def send(self, first: int, count: int, transport: str) -> bool:
         """One request; True when acknowledged. A refusal must be retryable and carry a retry hint."""
-        payload = seq_request(self.service, first, count, body="x" * 100)
+        # Two serialized requests back to back decode as one request with both apps' records.
+        payload = seq_request(f"{self.service}-side", first, 1) + seq_request(
+            self.service, first, count, body="x" * 100
+        )
         if transport == "grpc":
             try:
                 self.call(payload, timeout=30)
@@ -160,6 +168,7 @@ class Sender:
         self.statuses[status] += 1
         if ok:
             self.acked.update(range(first, first + count))
+            self.acked_side.add(first)
         return ok
 
     def send_next(self, count: int, transport: str) -> bool:
@@ -217,6 +226,9 @@ def _disk_full_run(serve: ServeProcess, make_full: Callable[[], None], make_spac
     total, seqs, torn = seqs_in([path])
     assert torn == 0 and path.read_bytes().endswith(b"\n")
     assert seqs == sender.acked and total == len(seqs)
+    side_path = serve.app_file("disk-side")
+    total_side, seqs_side, torn_side = seqs_in([side_path])
+    assert torn_side == 0 and seqs_side == sender.acked_side and total_side == len(seqs_side)
     app = subprocess.Popen(
         [sys.executable, "-c", DISK_APP, serve.grpc_endpoint, "10000000", "2000"],
         env=child_env(),
@@ -245,6 +257,8 @@ def _disk_full_run(serve: ServeProcess, make_full: Callable[[], None], make_spac
     assert torn == 0
     assert seqs == sender.acked | app_seqs
     assert total == len(seqs)  # a failed write left nothing behind, so a retry made no duplicate
+    total_side, seqs_side, _ = seqs_in([side_path])
+    assert seqs_side == sender.acked_side and total_side == len(seqs_side)  # taken back when "disk" failed
     return (
         f"acked={len(sender.acked) + len(app_seqs)} written={total} duplicates={total - len(seqs)} "
         f"refusals={sum(v for k, v in sender.statuses.items() if k not in ('OK', '200'))} "
