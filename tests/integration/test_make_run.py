@@ -1,0 +1,67 @@
+"""``make run`` (scripts/run.sh): the service and the dashboard start together, both addresses are printed,
+and Ctrl-C stops both."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import REPO, child_env, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_run_starts_both_and_ctrl_c_stops_both(tmp_path: Path) -> None:
+    env = child_env(
+        BIN=str(Path(sys.executable).parent),
+        LOG_DIR=str(tmp_path / "logs"),
+        GRPC_PORT="0",
+        HTTP_PORT="0",
+        DASHBOARD_PORT="0",
+    )
+    stderr_path = tmp_path / "run.stderr"
+    with open(stderr_path, "wb") as stderr:
+        proc = subprocess.Popen(
+            ["bash", str(REPO / "scripts" / "run.sh")],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=REPO,
+            env=env,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()  # run.sh prints this once the dashboard answers
+        match = re.search(r"Dashboard:\s+(http://127\.0\.0\.1:\d+)", line)
+        assert match, f"{line!r}; stderr: {stderr_path.read_text(errors='replace')}"
+        with urllib.request.urlopen(match.group(1) + "/_stcore/health", timeout=10) as response:
+            assert response.status == 200
+        service = re.search(
+            r"OTLP/gRPC on 127\.0\.0\.1:(\d+), OTLP/HTTP on (http://\S+/v1/logs)", stderr_path.read_text()
+        )
+        assert service, stderr_path.read_text()
+        health = service.group(2).replace("/v1/logs", "/healthz")
+        with urllib.request.urlopen(health, timeout=10) as response:
+            assert response.status == 200
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        proc.wait(timeout=60)
+        wait_for(lambda: not _group_alive(proc.pid), timeout=30, what="service and dashboard to exit")
+        assert "stopped cleanly" in stderr_path.read_text()
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
