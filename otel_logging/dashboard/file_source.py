@@ -197,6 +197,9 @@ class FileSource:
         return self._status
 
     def _sync(self, listing: list[LogFile]) -> int:
+        names = {f.name for f in listing}
+        # A .gz whose plain file is still there is being compressed: it has the same records; wait for it.
+        listing = [f for f in listing if not (f.compressed and f.name[:-3] in names)]
         present = {f.key: f for f in listing}
         vanished = {key: state for key, state in self._files.items() if key not in present}
         chunks: list[_Chunk] = []

@@ -376,7 +376,12 @@ def test_rotation_compression_and_retention(tmp_path: Path) -> None:
     status = src.refresh()
     assert bodies(src, LogFilter()) == ["r4", "r3", "r2", "r1", "r0"]
     assert status.files == 2
-    # Compression replaces the rotated file by a .gz with the same records: nothing doubles.
+    # Compression writes a .gz beside the rotated file, then removes the plain one: nothing doubles.
+    compressed = rotated.with_name(rotated.name + ".gz")
+    compressed.write_bytes(gzip.compress(rotated.read_bytes()))
+    src.refresh()
+    assert src.count(LogFilter()) == 5
+    compressed.unlink()
     compressed = compress_file(rotated)
     src.refresh()
     assert src.count(LogFilter()) == 5
