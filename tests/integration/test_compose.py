@@ -11,6 +11,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ def test_start_order_and_health_checks(services: dict[str, Any]) -> None:
     # Long-running services are checked, except the collector whose image has no shell to run a probe with.
     for name in ("elasticsearch", "kibana", "logstash", "otel-logging", "dashboard"):
         assert services[name]["healthcheck"]["test"], name
-    assert services["setup"]["restart"] == "no"
+    assert services["setup"]["restart"] == "no" and services["es-templates"]["restart"] == "no"
     assert services["kibana"]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
     assert services["setup"]["depends_on"]["elasticsearch"]["condition"] == "service_healthy"
 
@@ -265,3 +266,21 @@ def test_collector_wiring(services: dict[str, Any]) -> None:
     for exporter in exporters:
         host, _, port = resolve(exporter["endpoint"]).rpartition(":")
         assert (host, int(port)) == ("otel-logging", receiver_args.port)
+
+
+def test_index_template_installed_before_logstash_writes(services: dict[str, Any], es_node: Any) -> None:
+    job = services["es-templates"]
+    assert services["logstash"]["depends_on"]["es-templates"]["condition"] == "service_completed_successfully"
+    assert job["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    assert job["image"] == services["otel-logging"]["image"] and job["restart"] == "no"
+    environment = job["environment"]
+    assert _url_host_port(environment["ES_URL"]) == ("elasticsearch", 9200)
+    assert environment["ES_USER"] == services["logstash"]["environment"]["ES_USER"]
+    assert environment["OTEL_LOGGING_ES_PASSWORD"] == SECRETS["OTEL_LOGGING_ES_PASSWORD"]
+    # The job's own code, run against a real node (security off there, so the credentials are not checked).
+    assert job["entrypoint"][-2:] == ["python", "-c"]
+    env = child_env(ES_URL=es_node.url, ES_USER="otel_logging_writer", OTEL_LOGGING_ES_PASSWORD="unused")
+    result = subprocess.run([sys.executable, "-c", job["command"][0]], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    templates = es_node.client().indices.get_index_template(name="otel-logging-logs")["index_templates"]
+    assert templates[0]["index_template"]["index_patterns"] == ["logs-*-*"]
