@@ -160,16 +160,18 @@ class Ingestor:
         self.progress.plan(len(found.files), self._pending_bytes(found.files))
         try:
             for path in found.files:
-                summary.files.append(self.ingest_file(path))
+                report = FileReport(path)
+                summary.files.append(report)  # before reading: a refused delivery still shows what was sent
+                self.ingest_file(path, report)
                 self.progress.file_done()
         except DeliveryFailed as exc:
             summary.delivery_error = str(exc)
         summary.seconds = time.monotonic() - started
         return summary
 
-    def ingest_file(self, path: str) -> FileReport:
+    def ingest_file(self, path: str, report: FileReport | None = None) -> FileReport:
         """Read one file from its checkpoint to its end (raises ``DeliveryFailed`` if a sink refuses)."""
-        report = FileReport(path)
+        report = report if report is not None else FileReport(path)
         try:
             source = self.open_source(path, report)
         except FileError as exc:

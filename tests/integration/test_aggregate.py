@@ -562,6 +562,7 @@ def test_a_refusing_destination_gives_exit_3_and_the_next_run_sends_everything(
     assert down.returncode == 3, down.stderr
     summary = summary_of(down)
     assert not summary["ok"] and f"127.0.0.1:{port}" in summary["delivery_error"]
+    assert summary["records"] == 0 and summary["files"] == 1
     assert "run again" in down.stderr
 
     received = tmp_path / "received.jsonl"
