@@ -65,6 +65,7 @@ def count(client: Elasticsearch, index: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating measurements of each (best counts)")
     parser.add_argument("--es-url", help="an Elasticsearch to use (default: start one with scripts/elasticsearch.sh)")
     args = parser.parse_args()
     run_dir = None
@@ -83,44 +84,58 @@ def main() -> int:
             except Exception:
                 time.sleep(0.5)
         records = make_records(args.records)
-        run = uuid.uuid4().hex[:8]
-        names = DataStreamNames("logs", f"bench{run}")
         install_templates(client)
 
-        base_stream = f"logs-shop_baseline-bench{run}"
-        actions = [{"_op_type": "create", "_index": base_stream, "_source": document(r)} for r in records]
-        start = time.perf_counter()
-        for ok, item in streaming_bulk(client, actions, raise_on_error=False):
-            if not ok:
-                raise SystemExit(f"baseline: a document was refused: {item}")
-        baseline_s = time.perf_counter() - start
-        assert count(client, base_stream) == args.records
-        baseline = args.records / baseline_s
-        print(
-            f"baseline: plain streaming_bulk from a list: {args.records} docs in {baseline_s:.2f}s = {baseline:,.0f}/s"
-        )
-
-        with tempfile.TemporaryDirectory() as log_dir:
-            delivery = ElasticsearchDelivery(ElasticsearchOptions(urls=(url,)).client(), names)
-            sink = QueuedSink("elasticsearch", Path(log_dir), delivery)
+        def baseline_run(recs: list[dict]) -> float:
+            stream = f"logs-shop_baseline-bench{uuid.uuid4().hex[:8]}"
+            actions = [{"_op_type": "create", "_index": stream, "_source": document(r)} for r in recs]
             start = time.perf_counter()
-            for i in range(0, args.records, 1000):
-                sink.write({"shop": records[i : i + 1000]})
-            if not sink.wait_idle(600):
-                raise SystemExit("ours: the queue did not drain within 600 s")
-            ours_s = time.perf_counter() - start
-            sink.close()
-        ours_stream = names("shop")
-        indexed = count(client, ours_stream)
-        assert indexed == args.records, f"ours: {indexed} documents for {args.records} records"
-        ours = args.records / ours_s
-        print(f"ours: QueuedSink + ElasticsearchDelivery: {args.records} docs in {ours_s:.2f}s = {ours:,.0f}/s")
+            for ok, item in streaming_bulk(client, actions, raise_on_error=False):
+                if not ok:
+                    raise SystemExit(f"baseline: a document was refused: {item}")
+            elapsed = time.perf_counter() - start
+            assert count(client, stream) == len(recs), "baseline: documents missing"
+            return len(recs) / elapsed
+
+        def ours_run(recs: list[dict]) -> float:
+            names = DataStreamNames("logs", f"bench{uuid.uuid4().hex[:8]}")
+            with tempfile.TemporaryDirectory() as log_dir:
+                delivery = ElasticsearchDelivery(ElasticsearchOptions(urls=(url,)).client(), names)
+                sink = QueuedSink("elasticsearch", Path(log_dir), delivery)
+                start = time.perf_counter()
+                for i in range(0, len(recs), 1000):
+                    sink.write({"shop": recs[i : i + 1000]})
+                if not sink.wait_idle(600):
+                    raise SystemExit("ours: the queue did not drain within 600 s")
+                elapsed = time.perf_counter() - start
+                sink.close()
+            indexed = count(client, names("shop"))
+            assert indexed == len(recs), f"ours: {indexed} documents for {len(recs)} records"
+            return len(recs) / elapsed
+
+        # Warm up both paths (JIT, connections, the template), then alternate; the best of each counts.
+        baseline_run(records[:10_000])
+        ours_run(records[:10_000])
+        baselines: list[float] = []
+        ours_rates: list[float] = []
+        for _ in range(args.rounds):
+            baselines.append(baseline_run(records))
+            ours_rates.append(ours_run(records))
+        baseline, ours = max(baselines), max(ours_rates)
+        print(
+            f"baseline: plain streaming_bulk from a list: {args.records} docs, "
+            + ", ".join(f"{r:,.0f}/s" for r in baselines)
+        )
+        print(
+            f"ours: QueuedSink + ElasticsearchDelivery: {args.records} docs, "
+            + ", ".join(f"{r:,.0f}/s" for r in ours_rates)
+        )
         client.close()
     finally:
         if run_dir is not None:
             subprocess.run(["bash", str(SCRIPT), "stop", "--run-dir", run_dir], check=False)
             subprocess.run(["rm", "-rf", run_dir], check=False)
-    print(f"ours/baseline throughput ratio: {ours / baseline:.2f} (documents/s, {args.records} records)")
+    print(f"ours/baseline throughput ratio: {ours / baseline:.2f} (best documents/s of each, {args.records} records)")
     return 0
 
 
