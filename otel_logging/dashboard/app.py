@@ -341,7 +341,7 @@ def _field_sidebar(source: LogSource, flt: LogFilter, state: ViewState) -> None:
     total = sum(v.count for v in values) or 1
     for i, item in enumerate(values):
         left, right = bar.columns([4, 1])
-        left.caption(f"{item.value[:60]} · {item.count:,} ({100 * item.count / total:.0f}%)")
+        left.caption(f"{views.as_text(item.value[:60])} · {item.count:,} ({100 * item.count / total:.0f}%)")
         right.button(
             "+", key=f"add_field_{i}", on_click=_add_match, args=(f"{state.field}={item.value}",), help="filter on it"
         )

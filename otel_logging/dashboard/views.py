@@ -54,6 +54,19 @@ def hits_frame(hits: list[Hit], zone: ZoneInfo, marked: str = "") -> pd.DataFram
     return pd.DataFrame(rows, columns=columns)
 
 
+_MARKDOWN_SPECIALS = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~<>&\"'$"})
+
+
+def as_text(value: str) -> str:
+    """``value`` for a markdown element, shown as typed (no markup, no HTML)."""
+    return value.translate(_MARKDOWN_SPECIALS)
+
+
+def summary(test_id: str, text: str) -> None:
+    """A line of plain text (log data and URL values included) with a test id for browser tests."""
+    st.markdown(f'<div data-testid="{test_id}">{as_text(text)}</div>', unsafe_allow_html=True)
+
+
 def _level_style(level: str) -> str:
     colour = LEVEL_COLOURS.get(level, "#bdbdbd")
     return f"color: white; background-color: {colour}; font-weight: 600"
@@ -127,10 +140,10 @@ def records(source: LogSource, state: ViewState, flt: LogFilter) -> None:
         page = source.page(flt, offset=(pages - 1) * state.size, limit=state.size)
     first = page.offset + 1
     last = page.offset + len(page.hits)
-    st.markdown(
-        f'<div data-testid="records-summary">{page.total:,} records match · showing {first:,} to {last:,}, '
-        f"newest first · page {state.page:,} of {pages:,}</div>",
-        unsafe_allow_html=True,
+    summary(
+        "records-summary",
+        f"{page.total:,} records match · showing {first:,} to {last:,}, newest first · "
+        f"page {state.page:,} of {pages:,}",
     )
     nav = st.columns([1, 1, 2, 4])
     nav[0].button("◀ Newer", key="page_prev", disabled=state.page <= 1, on_click=_set_page, args=(state.page - 1,))
@@ -298,14 +311,14 @@ def trace(source: LogSource, state: ViewState) -> None:
         return
     hits = source.trace(state.trace)
     if not hits:
-        st.info(f"No record carries trace id {state.trace.strip()}.")
+        st.info(f"No record carries trace id {as_text(state.trace.strip())}.")
         return
     services = sorted({h.record.get("service") or "" for h in hits})
     span = _duration(hits)
-    st.markdown(
-        f'<div data-testid="trace-summary">Trace {state.trace.strip()}: {len(hits):,} records from '
-        f"{len(services)} service(s) ({', '.join(services)}){span}, oldest first</div>",
-        unsafe_allow_html=True,
+    summary(
+        "trace-summary",
+        f"Trace {state.trace.strip()}: {len(hits):,} records from {len(services)} service(s) "
+        f"({', '.join(services)}){span}, oldest first",
     )
     selected = show_hits(hits, state.zone(), key="trace_table")
     if selected is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,7 +51,7 @@ def run_app(query: dict[str, str | list[str]] | None = None) -> AppTest:
 
 
 def markdown_text(app: AppTest) -> str:
-    return "\n".join(m.value for m in app.markdown)
+    return html.unescape("\n".join(m.value for m in app.markdown))
 
 
 def widget(app: AppTest, kind: str, label: str) -> Callable:  # type: ignore[type-arg]
@@ -104,6 +105,7 @@ def test_empty_directory_says_what_to_do(tmp_path: Path, monkeypatch: pytest.Mon
 def test_trace_view(log_dir: Path) -> None:
     app = run_app({"view": "trace", "trace": TRACE})
     assert f"Trace {TRACE}: 2 records from 2 service(s) (mail, shop)" in markdown_text(app)
+
     assert app.dataframe[0].value["message"].tolist() == ["payment failed for order 10", "receipt queued"]
 
 
@@ -177,3 +179,16 @@ def test_unreachable_elasticsearch_is_an_error_not_a_traceback(log_dir: Path, mo
     assert any("unreachable" in w.value for w in [*app.warning, *app.error])
     app.radio(key="w_source").set_value("files").run()
     assert "6 records match" in markdown_text(app)
+
+
+def test_log_data_is_shown_as_text_not_html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = tmp_path / "hostile"
+    directory.mkdir()
+    record = make_record("<img src=x onerror=alert(1)>", NOW, body="*bold* <b>x</b>", trace_id=TRACE)
+    (directory / "hostile.jsonl").write_bytes(to_json_lines([record]))
+    monkeypatch.setenv(ENV_LOG_DIR, str(directory))
+    monkeypatch.delenv(ENV_PASSWORD, raising=False)
+    app = run_app({"view": "trace", "trace": TRACE})
+    raw = "".join(m.value for m in app.markdown)
+    assert "1 records from 1 service(s)" in markdown_text(app)
+    assert "<img" not in raw and "&#60;img src=x onerror=alert&#40;1&#41;&#62;" in raw
