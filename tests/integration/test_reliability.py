@@ -888,3 +888,16 @@ def test_a_json_record_with_a_non_hex_trace_id_does_not_drop_its_batch_mates(ser
     assert status == 200, reply
     assert orjson.loads(reply)["partialSuccess"]["rejectedLogRecords"] == "1"
     assert [line["body"] for line in read_jsonl(serve.app_file("batch-mates"))] == ["good"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="receiver/http_server.py _read_body accepts a negative Content-Length as an empty body "
+    "(an empty request, 200) instead of refusing it with 400",
+)
+def test_a_negative_content_length_is_refused(serve: ServeProcess) -> None:
+    head = f"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: {PROTOBUF}\r\nContent-Length: -5\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", serve.http_port), timeout=30) as sock:
+        sock.sendall(head.encode())
+        status_line = sock.makefile("rb").readline()
+    assert status_line.split()[1] == b"400", status_line

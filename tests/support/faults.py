@@ -124,9 +124,12 @@ def rss_mb(pid: int) -> float:
 def small_tmpfs(directory: Path, size: str = "4m") -> Iterator[Path]:
     """Mount a tmpfs of ``size`` on ``directory`` (needs CAP_SYS_ADMIN); unmount afterwards."""
     directory.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], capture_output=True, text=True
-    )
+    try:
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(directory)], capture_output=True, text=True
+        )
+    except OSError as exc:  # no mount(8) here
+        raise PermissionError(f"cannot mount a tmpfs on {directory}: {exc}") from exc
     if result.returncode != 0:
         raise PermissionError(f"cannot mount a tmpfs on {directory}: {result.stderr.strip()}")
     try:
