@@ -7,8 +7,10 @@ Configuration comes from the environment set by ``otel-logging dashboard``:
 
 from __future__ import annotations
 
+import functools
 import hmac
 import os
+import zoneinfo
 from dataclasses import dataclass, replace
 from datetime import UTC
 from pathlib import Path
@@ -31,7 +33,6 @@ from otel_logging.dashboard.state import PAGE_SIZES, VIEWS, ViewState
 ENV_LOG_DIR = "OTEL_LOGGING_DASHBOARD_LOG_DIR"
 ENV_ES_URL = "OTEL_LOGGING_DASHBOARD_ES_URL"
 ENV_PASSWORD = "OTEL_LOGGING_DASHBOARD_PASSWORD"
-COMMON_ZONES = ("UTC", "Europe/London", "Europe/Paris", "America/New_York", "America/Los_Angeles", "Asia/Tokyo")
 VIEW_LABELS = {"records": "Records", "charts": "Charts", "patterns": "Patterns", "trace": "Trace", "context": "Context"}
 
 
@@ -157,6 +158,11 @@ def _load_state_once(config: DashboardConfig) -> None:
     ss.state_loaded = True
 
 
+@functools.cache
+def _zone_names() -> list[str]:
+    return ["UTC", *sorted(z for z in zoneinfo.available_timezones() if "/" in z and not z.startswith("Etc/"))]
+
+
 def _browser_zone() -> str:
     try:
         return st.context.timezone or "UTC"
@@ -235,7 +241,7 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
         names = [name for a in apps if a.app in chosen for name in a.files]
         bar.multiselect("Files", _with(names, ss.w_files), key="w_files", placeholder="all their files")
     bar.selectbox("Time range", list(PRESET_LABELS), key="w_range", format_func=PRESET_LABELS.get)
-    zones = _with(list(COMMON_ZONES), [ss.w_tz])
+    zones = _with(_zone_names(), [ss.w_tz])
     bar.selectbox("Time zone", zones, key="w_tz")
     if ss.w_range == "abs":
         left, right = bar.columns(2)

@@ -192,3 +192,13 @@ def test_log_data_is_shown_as_text_not_html(tmp_path: Path, monkeypatch: pytest.
     raw = "".join(m.value for m in app.markdown)
     assert "1 records from 1 service(s)" in markdown_text(app)
     assert "<img" not in raw and "&#60;img src=x onerror=alert&#40;1&#41;&#62;" in raw
+
+
+def test_times_shown_in_the_chosen_zone(log_dir: Path) -> None:
+    from zoneinfo import ZoneInfo
+
+    app = run_app({"tz": "Asia/Tokyo"})
+    assert app.selectbox(key="w_tz").value == "Asia/Tokyo"
+    newest = NOW - timedelta(seconds=10)
+    expected = newest.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%dT%H:%M:%S")
+    assert app.dataframe[0].value["time"].tolist()[0].startswith(expected)
