@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -23,7 +25,7 @@ from otel_logging.names import data_stream_dataset
 from otel_logging.record import from_json_line
 from otel_logging.sinks.elasticsearch import document, document_id
 from tests.integration.es_fixtures import EsNode
-from tests.support.procs import ServeProcess, count_lines, run_app, start_serve, wait_for
+from tests.support.procs import ServeProcess, count_lines, free_port, run_app, start_serve, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -57,9 +59,13 @@ def metrics(service: ServeProcess) -> dict[str, float]:
 
 
 def post_otlp(service: ServeProcess, request: ExportLogsServiceRequest) -> int:
+    return post_otlp_bytes(service, request.SerializeToString())
+
+
+def post_otlp_bytes(service: ServeProcess, payload: bytes) -> int:
     http_request = urllib.request.Request(
         f"{service.http_url}/v1/logs",
-        data=request.SerializeToString(),
+        data=payload,
         headers={"Content-Type": "application/x-protobuf"},
         method="POST",
     )
@@ -274,4 +280,57 @@ def test_elasticsearch_handler_writes_to_the_logs_data_stream(es_node: EsNode) -
     finally:
         logger.removeHandler(handler)
         handler.close()
+        client.close()
+
+
+def test_a_full_queue_answers_retryable_503_and_loses_nothing(tmp_path: Path) -> None:
+    unreachable = f"http://127.0.0.1:{free_port()}"  # nothing listens: every delivery is retried
+    service = start_serve(tmp_path / "logs", "--es-url", unreachable, "--queue-max-bytes", "256KB")
+    try:
+        accepted = 0
+        refusal = None
+        for start in range(0, 100_000, 500):
+            request = urllib.request.Request(
+                f"{service.http_url}/v1/logs",
+                data=numbered_request(start, 500),
+                headers={"Content-Type": "application/x-protobuf"},
+                method="POST",
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    assert response.status == 200
+                    accepted += 500
+            except urllib.error.HTTPError as exc:
+                refusal = exc
+                break
+        assert refusal is not None, "the queue never filled up"
+        assert refusal.code == 503 and refusal.headers.get("Retry-After")
+        assert "--queue-max-bytes" in refusal.read().decode(errors="replace")
+        counters = metrics(service)
+        assert counters["otel_logging_sink_records_queued_total"] == accepted > 0
+        assert 0 < counters["otel_logging_sink_queue_bytes"] <= 256 << 10
+        assert counters["otel_logging_sink_records_sent_total"] == 0
+    finally:
+        service.stop()
+
+
+def test_records_queued_before_kill_9_reach_elasticsearch_after_restart(tmp_path: Path, es_node: EsNode) -> None:
+    namespace = unique("t")
+    log_dir = tmp_path / "logs"
+    unreachable = f"http://127.0.0.1:{free_port()}"
+    service = start_serve(log_dir, "--es-url", unreachable, "--es-namespace", namespace)
+    total = 20_000
+    for start in range(0, total, 1000):
+        assert post_otlp_bytes(service, numbered_request(start, 1000)) == 200
+    service.stop(signal.SIGKILL)
+    assert list((log_dir / "_queue" / "elasticsearch").glob("*.seg")), "the queue must be on disk"
+    restarted = start_serve(log_dir, "--es-url", es_node.url, "--es-namespace", namespace)
+    client = es_node.client()
+    try:
+        stream = f"logs-outage-{namespace}"
+        wait_for(lambda: es_count(client, stream) >= total, 120, 0.5, what=f"{total} documents after the restart")
+        assert es_count(client, stream) == total
+        assert metrics(restarted)["otel_logging_sink_records_sent_total"] == total
+    finally:
+        restarted.stop()
         client.close()
