@@ -27,13 +27,24 @@ die() {
   exit 1
 }
 
+ensure_tool() { # ensure_tool COMMAND DEBIAN_PACKAGE: install the package when the command is missing (as root)
+  command -v "$1" >/dev/null && return
+  if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null; then
+    log "installing $2 (for $1)"
+    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2") >&2 ||
+      die "could not install $2; install it and run again"
+  else
+    die "$1 is not on PATH; install $2 and run again"
+  fi
+}
+
 fetch() {
   if [[ -x "$HOME_DIR/bin/elasticsearch" ]]; then
     echo "$HOME_DIR"
     return
   fi
-  command -v mvn >/dev/null || die "mvn is not on PATH; install Maven (apt-get install maven) and run again"
-  command -v unzip >/dev/null || die "unzip is not on PATH; install it (apt-get install unzip) and run again"
+  ensure_tool mvn maven
+  ensure_tool unzip unzip
   mkdir -p "$CACHE"
   exec 8>"$CACHE/fetch.lock"
   flock 8
@@ -41,11 +52,11 @@ fetch() {
     local zip="$CACHE/elasticsearch-$VERSION.zip"
     if [[ ! -s "$zip" ]]; then
       log "downloading Elasticsearch $VERSION (integ-test-zip) from Maven Central"
-      mvn -q -B dependency:copy \
+      mvn -q -B -Dstyle.color=never dependency:copy \
         -Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$VERSION:zip" \
         -DoutputDirectory="$CACHE/download" -Dmdep.overWriteReleases=true >&2 ||
         die "could not download Elasticsearch $VERSION from Maven Central; set OTEL_LOGGING_ES_VERSION to another (e.g. 8.17.4)"
-      mv "$CACHE/download/elasticsearch-$VERSION.zip" "$zip"
+      mv "$CACHE/download/elasticsearch-$VERSION.zip" "$zip" && rmdir "$CACHE/download"
     fi
     rm -rf "$CACHE/unpack"
     mkdir -p "$CACHE/unpack"
@@ -120,7 +131,8 @@ start() {
   [[ -n "$port" ]] || port="$(cat "$run_dir/port" 2>/dev/null || free_port)"
   echo "$port" >"$run_dir/port"
   if [[ "$(id -u)" -eq 0 ]]; then
-    id -u "$ES_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER"
+    id -u "$ES_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER" ||
+      id -u "$ES_USER" >/dev/null 2>&1 || die "could not create the user $ES_USER to run Elasticsearch (it refuses root)"
     chown -R "$ES_USER" "$run_dir"
   fi
   rm -f "$run_dir/pid"
