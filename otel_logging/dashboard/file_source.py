@@ -10,24 +10,25 @@ Lines that are not log records (not JSON, or no record field at all) are counted
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import orjson
 
 from otel_logging.dashboard.export import export_chunks
 from otel_logging.dashboard.filters import (
-    ERROR_LEVELS,
     LEVEL_ALIASES,
     LEVEL_RANGES,
     TOP_LEVEL_FIELDS,
@@ -69,6 +70,8 @@ RECORD_COLUMNS: dict[str, str] = {
     "scope_attributes": "JSON",
     "dropped_attributes_count": "BIGINT",
 }
+MEMO_ENTRIES = 256
+T = TypeVar("T")
 JSON_COLUMNS = frozenset(name for name, kind in RECORD_COLUMNS.items() if kind == "JSON")
 _REQUIRED = ("@timestamp", "observed_timestamp", "severity_text", "severity_number", "body", "logger", "service")
 
@@ -93,7 +96,8 @@ _HIT_COLUMNS = f"file_name, row_no, level, {_SELECT_RECORD}"
 _CREATE = f"""
 CREATE TABLE logs (
     file_id INTEGER, row_no BIGINT, ts TIMESTAMP, level VARCHAR, message VARCHAR,
-    {", ".join(f"{_q(name)} {kind}" for name, kind in RECORD_COLUMNS.items())}
+    {", ".join(f"{_q(name)} {kind}" for name, kind in RECORD_COLUMNS.items())},
+    template VARCHAR  -- the message's pattern, computed when the patterns view first needs it
 );
 CREATE TABLE files (file_id INTEGER PRIMARY KEY, name VARCHAR, app VARCHAR);
 CREATE VIEW hits AS SELECT l.*, f.name AS file_name FROM logs l JOIN files f USING (file_id);
@@ -107,7 +111,8 @@ INSERT INTO logs SELECT
     coalesce(try_cast(r."@timestamp" AS TIMESTAMPTZ), try_cast(r.observed_timestamp AS TIMESTAMPTZ))::TIMESTAMP,
     {_level_sql()},
     CASE WHEN json_type(r.body) = 'VARCHAR' THEN r.body ->> '$' ELSE r.body::VARCHAR END,
-    {", ".join("r." + _q(name) for name in RECORD_COLUMNS)}
+    {", ".join("r." + _q(name) for name in RECORD_COLUMNS)},
+    NULL
 FROM (
     SELECT row_number() OVER () AS rn, file_index::BIGINT AS file_index, {_SELECT_RECORD}
     FROM read_json($paths, format = 'newline_delimited', columns = {_READ_COLUMNS}, ignore_errors = true,
@@ -127,6 +132,26 @@ FROM (
 ) d
 WHERE logs.file_id = d.file_id AND logs.row_no < 0
 """
+
+
+def _memo(method: Callable[..., T]) -> Callable[..., T]:
+    """Keep a query's answer until the loaded data changes (many page reruns ask the same thing)."""
+
+    @functools.wraps(method)
+    def cached(self: FileSource, *args: Any, **kwargs: Any) -> T:
+        key = (method.__name__, self._generation, args, tuple(sorted(kwargs.items())))
+        with self._memo_lock:
+            if key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]
+        answer = method(self, *args, **kwargs)
+        with self._memo_lock:
+            self._answers[key] = answer
+            while len(self._answers) > MEMO_ENTRIES:
+                self._answers.popitem(last=False)
+        return answer
+
+    return cached
 
 
 @dataclass(slots=True)
@@ -164,6 +189,9 @@ class FileSource:
             self._con.execute(f"SET threads = {int(threads)}")
         self._con.execute(_CREATE)
         self._lock = threading.Lock()
+        self._generation = 0  # bumped whenever the loaded records or the file names change
+        self._answers: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._memo_lock = threading.Lock()
         self._files: dict[tuple[int, int], _FileState] = {}
         self._next_id = 1
         self._status = SourceStatus(description=f"files in {self.log_dir}")
@@ -177,7 +205,10 @@ class FileSource:
         with self._lock:
             if not force and time.monotonic() - self._last_refresh < self.min_refresh_interval_s:
                 return self._status
+            before = self._signature()
             bytes_read = self._sync(list_log_files(self.log_dir))
+            if self._signature() != before:
+                self._generation += 1
             self._last_refresh = time.monotonic()
             states = self._files.values()
             self._status = SourceStatus(
@@ -195,6 +226,9 @@ class FileSource:
 
     def status(self) -> SourceStatus:
         return self._status
+
+    def _signature(self) -> tuple[tuple[int, str, int, int], ...]:
+        return tuple(sorted((st.file_id, st.name, st.offset, st.rows) for st in self._files.values()))
 
     def _sync(self, listing: list[LogFile]) -> int:
         names = {f.name for f in listing}
@@ -332,15 +366,18 @@ class FileSource:
             grouped.setdefault(log_file.app, []).append(log_file.name)
         return [AppFiles(app, names) for app, names in sorted(grouped.items())]
 
+    @_memo
     def count(self, flt: LogFilter) -> int:
         where, params = self._where(flt)
         return int(self._run(f"SELECT count(*) FROM logs WHERE {where}", params)[0][0])
 
+    @_memo
     def time_bounds(self, flt: LogFilter) -> tuple[datetime | None, datetime | None]:
         where, params = self._where(flt)
         low, high = self._run(f"SELECT min(ts), max(ts) FROM logs WHERE {where}", params)[0]
         return _utc(low), _utc(high)
 
+    @_memo
     def page(self, flt: LogFilter, offset: int = 0, limit: int = 100) -> Page:
         where, params = self._where(flt)
         total = int(self._run(f"SELECT count(*) FROM logs WHERE {where}", params)[0][0])
@@ -351,6 +388,7 @@ class FileSource:
         )
         return Page([_hit(row) for row in rows], total, offset, limit)
 
+    @_memo
     def volume(self, flt: LogFilter, bucket_seconds: int) -> Volume:
         where, params = self._where(flt)
         rows = self._run(
@@ -360,6 +398,7 @@ class FileSource:
         )
         return Volume(bucket_seconds, [VolumeBucket(_utc(b) or datetime.min, lv, int(n)) for b, lv, n in rows])
 
+    @_memo
     def top_values(self, flt: LogFilter, fld: FieldRef, limit: int = 10) -> list[ValueCount]:
         expr, fparams = field_sql(fld)
         where, params = self._where(flt)
@@ -370,6 +409,7 @@ class FileSource:
         )
         return [ValueCount(str(v), int(n)) for v, n in rows]
 
+    @_memo
     def field_names(self, flt: LogFilter) -> list[str]:
         where, params = self._where(flt)
         names = list(TOP_LEVEL_FIELDS)
@@ -382,6 +422,7 @@ class FileSource:
             names.extend(f"{column}.{k}" for (k,) in rows)
         return names
 
+    @_memo
     def patterns(self, flt: LogFilter, limit: int = 50) -> list[PatternGroup]:
         where, params = self._where(flt)
         low, high = flt.start_utc, flt.end_utc
@@ -391,15 +432,22 @@ class FileSource:
         if low is None or high is None:
             return []
         middle = (low + (high - low) / 2).replace(tzinfo=None)
+        with self._lock:  # templates are computed once per record, for the records asked about
+            try:
+                self._con.execute(
+                    f"UPDATE logs SET template = {template_sql('message')} WHERE template IS NULL AND {where}", params
+                )
+            except duckdb.Error as exc:
+                raise QueryError(f"query failed: {exc}") from exc
         rows = self._run(
-            f"SELECT template, count(*) AS n, min(ts), max(ts), "
-            f"count(*) FILTER (WHERE ts >= ?) - count(*) FILTER (WHERE ts < ?) AS growth, any_value(message) "
-            f"FROM (SELECT {template_sql('message')} AS template, ts, message FROM logs WHERE {where}) "
-            "GROUP BY template ORDER BY growth DESC, n DESC, template LIMIT ?",
+            "SELECT coalesce(template, ''), count(*) AS n, min(ts), max(ts), "
+            "count(*) FILTER (WHERE ts >= ?) - count(*) FILTER (WHERE ts < ?) AS growth, any_value(message) "
+            f"FROM logs WHERE {where} GROUP BY ALL ORDER BY growth DESC, n DESC, 1 LIMIT ?",
             [middle, middle, *params, int(limit)],
         )
         return [PatternGroup(t, int(n), _utc(first), _utc(last), int(g), ex or "") for t, n, first, last, g, ex in rows]
 
+    @_memo
     def trace(self, trace_id: str, limit: int = 10_000) -> list[Hit]:
         rows = self._run(
             f"SELECT {_HIT_COLUMNS} FROM hits WHERE trace_id = ? ORDER BY ts, file_id, row_no LIMIT ?",
@@ -407,6 +455,7 @@ class FileSource:
         )
         return [_hit(row) for row in rows]
 
+    @_memo
     def context(self, ref: str, before: int = 10, after: int = 10) -> list[Hit]:
         name, sep, row_text = ref.rpartition(":")
         if not sep or not row_text.isdigit():
@@ -435,14 +484,6 @@ class FileSource:
         )
         batches = ([_hit(row) for row in batch] for batch in iter(lambda: cursor.fetchmany(5000), []))
         yield from export_chunks(batches, fmt)
-
-    def error_rate(self, flt: LogFilter) -> float:
-        where, params = self._where(flt)
-        levels = ", ".join(f"'{lv}'" for lv in ERROR_LEVELS)
-        total, errors = self._run(
-            f"SELECT count(*), count(*) FILTER (WHERE level IN ({levels})) FROM logs WHERE {where}", params
-        )[0]
-        return errors / total if total else 0.0
 
     def close(self) -> None:
         self._con.close()
