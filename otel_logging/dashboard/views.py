@@ -99,7 +99,7 @@ def record_detail(hit: Hit, key: str) -> None:
     trace_id = hit.record.get("trace_id")
     if trace_id:
         left.button("Open trace", key=f"{key}_trace", on_click=_go, args=("trace", trace_id))
-    if ":" in hit.ref:
+    if hit.ref:
         right.button("Show context", key=f"{key}_context", on_click=_go, args=("context", hit.ref))
     st.json(hit.record, expanded=True)
 
@@ -336,13 +336,14 @@ def _duration(hits: list[Hit]) -> str:
 
 def context(source: LogSource, state: ViewState) -> None:
     left, right = st.columns([3, 1])
-    left.text_input("Record", key="w_ctx", placeholder="<file name>:<row>, or open one from a record")
+    left.text_input("Record", key="w_ctx", placeholder="<file name>:<row> (files) or <index>/<id> (Elasticsearch)")
     around = right.number_input("Records before and after", min_value=1, max_value=500, value=10, key="ctx_n")
     if not state.ctx.strip():
         st.info("Open a record's context from the records view.")
         return
     hits = source.context(state.ctx.strip(), before=int(around), after=int(around))
-    st.caption(f"{len(hits)} records around {state.ctx} in file order; ▶ marks the record.")
+    order = "its file's order" if ":" in state.ctx else "time order within its service"
+    st.caption(f"{len(hits)} records around {as_text(state.ctx)} in {order}; ▶ marks the record.")
     selected = show_hits(hits, state.zone(), key="context_table", marked=state.ctx.strip())
     if selected is not None:
         record_detail(selected, key="context")
