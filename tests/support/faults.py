@@ -55,7 +55,7 @@ class BatchTemplate:
                     attributes=[KeyValue(key="seq", value=AnyValue(int_value=seq))],
                 )
             )
-        self._scope_part = _field(2, scope_logs.SerializeToString())  # ResourceLogs.scope_logs
+        self._scope_part = length_delimited(2, scope_logs.SerializeToString())  # ResourceLogs.scope_logs
 
     def request(self, batch: int) -> bytes:
         resource = Resource(
@@ -64,11 +64,11 @@ class BatchTemplate:
                 KeyValue(key="batch", value=AnyValue(int_value=batch)),
             ]
         )
-        resource_logs = _field(1, resource.SerializeToString()) + self._scope_part
-        return _field(1, resource_logs)  # ExportLogsServiceRequest.resource_logs
+        resource_logs = length_delimited(1, resource.SerializeToString()) + self._scope_part
+        return length_delimited(1, resource_logs)  # ExportLogsServiceRequest.resource_logs
 
 
-def _field(number: int, payload: bytes) -> bytes:
+def length_delimited(number: int, payload: bytes) -> bytes:
     """A length-delimited protobuf field."""
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
