@@ -33,6 +33,7 @@ from otel_logging.dashboard.state import PAGE_SIZES, VIEWS, ViewState
 ENV_LOG_DIR = "OTEL_LOGGING_DASHBOARD_LOG_DIR"
 ENV_ES_URL = "OTEL_LOGGING_DASHBOARD_ES_URL"
 ENV_PASSWORD = "OTEL_LOGGING_DASHBOARD_PASSWORD"
+PROGRESS_MIN_BYTES = 32 << 20
 VIEW_LABELS = {"records": "Records", "charts": "Charts", "patterns": "Patterns", "trace": "Trace", "context": "Context"}
 
 
@@ -71,8 +72,7 @@ def main() -> None:
         st.error(str(exc))
         return
     try:
-        with st.spinner("Reading new log records ..."):
-            status = source.refresh()
+        status = _refresh_with_progress(source)
     except QueryError as exc:
         st.error(str(exc))
         status = source.status()
@@ -95,6 +95,19 @@ def main() -> None:
         st.fragment(run_every=f"{state.every}s")(_live_view)(source, state)
     else:
         _render_view(source, state, flt)
+
+
+def _refresh_with_progress(source: LogSource) -> SourceStatus:
+    """Read what is new; a large read (the first one over big files) shows a progress bar."""
+    slot = st.empty()
+
+    def show(done: int, total: int) -> None:
+        if total >= PROGRESS_MIN_BYTES:
+            slot.progress(min(done / total, 1.0), text=f"Reading log files: {done / 1e6:,.0f} of {total / 1e6:,.0f} MB")
+
+    status = source.refresh(progress=show)
+    slot.empty()
+    return status
 
 
 def _live_view(source: LogSource, state: ViewState) -> None:

@@ -13,7 +13,7 @@ unless the pattern is wrapped, which ``regexp_query`` does).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -203,7 +203,7 @@ class ElasticsearchSource:
     def _search(self, what: str, **body: Any) -> dict[str, Any]:
         return self._call(what, self._client.search, index=self.index, ignore_unavailable=True, **body)
 
-    def refresh(self) -> SourceStatus:
+    def refresh(self, force: bool = False, progress: Callable[[int, int], None] | None = None) -> SourceStatus:
         try:
             count = self._call("count", self._client.count, index=self.index, ignore_unavailable=True)
             self._status = SourceStatus(

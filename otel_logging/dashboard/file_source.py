@@ -71,6 +71,8 @@ RECORD_COLUMNS: dict[str, str] = {
     "dropped_attributes_count": "BIGINT",
 }
 MEMO_ENTRIES = 256
+LOAD_BATCH_BYTES = 64 << 20  # one INSERT per this many bytes of new lines (progress is reported between them)
+ProgressCallback = Callable[[int, int], None]
 T = TypeVar("T")
 JSON_COLUMNS = frozenset(name for name, kind in RECORD_COLUMNS.items() if kind == "JSON")
 _REQUIRED = ("@timestamp", "observed_timestamp", "severity_text", "severity_number", "body", "logger", "service")
@@ -189,6 +191,7 @@ class FileSource:
             self._con.execute(f"SET threads = {int(threads)}")
         self._con.execute(_CREATE)
         self._lock = threading.Lock()
+        self._problems: list[str] = []  # what went wrong in the last refresh
         self._generation = 0  # bumped whenever the loaded records or the file names change
         self._answers: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._memo_lock = threading.Lock()
@@ -201,12 +204,14 @@ class FileSource:
 
     # -- loading ---------------------------------------------------------------------------
 
-    def refresh(self, force: bool = False) -> SourceStatus:
+    def refresh(self, force: bool = False, progress: ProgressCallback | None = None) -> SourceStatus:
+        """Read what is new; ``progress(bytes done, bytes to read)`` is called as batches are loaded."""
         with self._lock:
             if not force and time.monotonic() - self._last_refresh < self.min_refresh_interval_s:
                 return self._status
+            self._problems = []
             before = self._signature()
-            bytes_read = self._sync(list_log_files(self.log_dir))
+            bytes_read = self._sync(list_log_files(self.log_dir), progress)
             if self._signature() != before:
                 self._generation += 1
             self._last_refresh = time.monotonic()
@@ -218,7 +223,7 @@ class FileSource:
                 malformed=sum(s.malformed for s in states),
                 last_updated=datetime.now(UTC),
                 bytes_read_last=bytes_read,
-                problems=self._status.problems[-5:] if bytes_read == 0 else [],
+                problems=self._problems,
             )
             if not self.log_dir.is_dir():
                 self._status.problems = [f"log directory {self.log_dir} does not exist (yet)"]
@@ -230,7 +235,7 @@ class FileSource:
     def _signature(self) -> tuple[tuple[int, str, int, int], ...]:
         return tuple(sorted((st.file_id, st.name, st.offset, st.rows) for st in self._files.values()))
 
-    def _sync(self, listing: list[LogFile]) -> int:
+    def _sync(self, listing: list[LogFile], progress: ProgressCallback | None = None) -> int:
         names = {f.name for f in listing}
         # A .gz whose plain file is still there is being compressed: it has the same records; wait for it.
         listing = [f for f in listing if not (f.compressed and f.name[:-3] in names)]
@@ -261,7 +266,25 @@ class FileSource:
         rows = [(s.file_id, s.name, s.app) for s in self._files.values()]
         if rows:
             self._con.executemany("INSERT INTO files VALUES (?, ?, ?)", rows)
-        return self._load(chunks)
+        return self._load_in_batches(chunks, progress)
+
+    def _load_in_batches(self, chunks: list[_Chunk], progress: ProgressCallback | None) -> int:
+        """Load the chunks about ``LOAD_BATCH_BYTES`` at a time, reporting progress after each batch."""
+        total = sum(c.end - c.state.offset for c in chunks)
+        if progress is not None and total:
+            progress(0, total)
+        done = 0
+        batch: list[_Chunk] = []
+        size = 0
+        for chunk in chunks:
+            batch.append(chunk)
+            size += chunk.end - chunk.state.offset
+            if size >= LOAD_BATCH_BYTES or chunk is chunks[-1]:
+                done += self._load(batch)
+                batch, size = [], 0
+                if progress is not None:
+                    progress(done, total)
+        return done
 
     def _adopt_compressed(self, log_file: LogFile, vanished: dict[tuple[int, int], _FileState]) -> _FileState | None:
         """A ``.gz`` that replaced a rotated file already read carries the same records."""
@@ -302,7 +325,7 @@ class FileSource:
             _copy_range(log_file.path, copy, state.offset, end)
             return _Chunk(state, copy, end, scratch=True)
         except OSError as exc:
-            self._status.problems.append(f"could not read {log_file.name}: {exc}")
+            self._problems.append(f"could not read {log_file.name}: {exc}")
             return None
 
     def _load(self, chunks: list[_Chunk]) -> int:
@@ -326,7 +349,7 @@ class FileSource:
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
             names = ", ".join(c.state.name for c in chunks)
-            self._status.problems.append(f"could not load {names}: {exc}")
+            self._problems.append(f"could not load {names}: {exc}")
             return 0
         finally:
             for chunk in chunks:

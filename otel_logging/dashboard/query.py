@@ -7,7 +7,7 @@ whole data set.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -113,8 +113,8 @@ class SourceStatus:
 class LogSource(Protocol):
     """What the dashboard can ask of a source of canonical records."""
 
-    def refresh(self) -> SourceStatus:
-        """Pick up what is new since the last call (cheap when nothing changed)."""
+    def refresh(self, force: bool = False, progress: Callable[[int, int], None] | None = None) -> SourceStatus:
+        """Pick up what is new since the last call (cheap when nothing changed); report bytes read to ``progress``."""
         ...
 
     def status(self) -> SourceStatus: ...

@@ -493,3 +493,21 @@ def test_many_generated_apps(tmp_path: Path) -> None:
     assert re.fullmatch(r"app02\.jsonl:\d+", hit.ref)
     assert src.trace(hit.record["trace_id"])[0].record == hit.record
     src.close()
+
+
+def test_large_reads_are_batched_with_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import otel_logging.dashboard.file_source as file_source
+
+    monkeypatch.setattr(file_source, "LOAD_BATCH_BYTES", 1)  # one file per batch
+    generated = write_app_logs(tmp_path / "logs", apps=4, per_app=300)
+    total = sum(p.stat().st_size for p in (tmp_path / "logs").iterdir())
+    calls: list[tuple[int, int]] = []
+    src = FileSource(tmp_path / "logs", min_refresh_interval_s=0)
+    status = src.refresh(progress=lambda done, whole: calls.append((done, whole)))
+    assert calls[0] == (0, total) and calls[-1] == (total, total) and len(calls) == 5
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert status.records == generated.records and status.bytes_read_last == total
+    for app in generated.apps:
+        rows = [int(h.ref.rsplit(":", 1)[1]) for h in src.page(LogFilter(apps=(app,)), limit=300).hits]
+        assert rows == list(range(300, 0, -1))
+    src.close()
