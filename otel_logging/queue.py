@@ -134,10 +134,15 @@ class DurableQueue:
             later = [n for n in self._sizes if n > self._acked.segment]
             self._acked = Position(min(later), 0) if later else Position(self._acked.segment, 0)
         elif self._acked.offset > self._sizes[self._acked.segment]:
-            raise ValueError(
-                f"queue {self.directory}: acknowledged offset {self._acked.offset} is past the end of segment "
-                f"{self._acked.segment}; the queue was modified by something else"
+            # Only possible if the segment lost data the position file kept (a power loss without --fsync).
+            _log.warning(
+                "queue %s: acknowledged offset %d is past the end of segment %d (%d bytes); continuing after it",
+                self.directory,
+                self._acked.offset,
+                self._acked.segment,
+                self._sizes[self._acked.segment],
             )
+            self._acked = Position(self._acked.segment, self._sizes[self._acked.segment])
 
     def _cut_torn_tail(self, number: int) -> None:
         path = self.directory / _segment_name(number)
