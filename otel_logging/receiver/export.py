@@ -48,33 +48,65 @@ def parse_protobuf(payload: bytes) -> ExportLogsServiceRequest:
         raise ExportError(Failure.MALFORMED, f"malformed OTLP protobuf: {exc}") from exc
 
 
-def _hex_ids_to_base64(request: Any) -> None:
-    """OTLP/JSON carries traceId/spanId as hex; protobuf's JSON mapping expects base64."""
+def _hex_ids_to_base64(request: Any) -> tuple[int, str]:
+    """OTLP/JSON carries traceId/spanId as hex; protobuf's JSON mapping expects base64.
+
+    A record whose id is not hex is taken out of the request (rejected alone, like a
+    protobuf record with a bad id); returns how many were taken out and the first reason.
+    """
+    rejected, first_error = 0, ""
     for resource_logs in request.get("resourceLogs") or request.get("resource_logs") or ():
         for scope_logs in resource_logs.get("scopeLogs") or resource_logs.get("scope_logs") or ():
-            for log in scope_logs.get("logRecords") or scope_logs.get("log_records") or ():
-                for key in ("traceId", "spanId", "trace_id", "span_id"):
-                    value = log.get(key)
-                    if isinstance(value, str) and value:
-                        try:
-                            log[key] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
-                        except ValueError:
-                            raise ExportError(
-                                Failure.MALFORMED, f"malformed OTLP JSON: {key} {value[:64]!r} is not hex"
-                            ) from None
+            field = "logRecords" if "logRecords" in scope_logs else "log_records"
+            logs = scope_logs.get(field) or ()
+            kept = []
+            for log in logs:
+                try:
+                    for key in ("traceId", "spanId", "trace_id", "span_id"):
+                        value = log.get(key)
+                        if isinstance(value, str) and value:
+                            try:
+                                log[key] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
+                            except ValueError:
+                                raise ValueError(f"{key} {value[:64]!r} is not hex") from None
+                except ValueError as exc:
+                    rejected += 1
+                    first_error = first_error or str(exc)
+                    continue
+                except AttributeError:  # not an object: protobuf's parser reports it
+                    pass
+                kept.append(log)
+            if rejected and isinstance(logs, list):
+                scope_logs[field] = kept
+    return rejected, first_error
 
 
-def parse_json(payload: bytes) -> ExportLogsServiceRequest:
+@dataclass(frozen=True, slots=True)
+class DecodedJson:
+    request: ExportLogsServiceRequest
+    rejected: int  # records taken out while decoding (ids that are not hex)
+    first_error: str
+
+
+def decode_json(payload: bytes) -> DecodedJson:
+    """Decode an OTLP/JSON request; records with bad ids are counted out, the rest kept."""
     try:
         document = orjson.loads(payload)
         if not isinstance(document, dict):
             raise ValueError("the top level must be an object")
-        _hex_ids_to_base64(document)
-        return json_format.ParseDict(document, ExportLogsServiceRequest(), ignore_unknown_fields=True)
-    except ExportError:
-        raise
+        rejected, first_error = _hex_ids_to_base64(document)
+        request = json_format.ParseDict(document, ExportLogsServiceRequest(), ignore_unknown_fields=True)
+        return DecodedJson(request, rejected, first_error)
     except (orjson.JSONDecodeError, json_format.ParseError, ValueError, TypeError, AttributeError) as exc:
         raise ExportError(Failure.MALFORMED, f"malformed OTLP JSON: {exc}") from exc
+
+
+def parse_json(payload: bytes) -> ExportLogsServiceRequest:
+    """Decode an OTLP/JSON request whole: any bad record fails it (for callers without partial success)."""
+    decoded = decode_json(payload)
+    if decoded.rejected:
+        raise ExportError(Failure.MALFORMED, f"malformed OTLP JSON: {decoded.first_error}")
+    return decoded.request
 
 
 class LogsExporter:
@@ -100,7 +132,10 @@ class LogsExporter:
         """Refuse new requests from now on (in-flight ones finish)."""
         self._closing.set()
 
-    def export(self, request: ExportLogsServiceRequest, transport: str) -> ExportOutcome:
+    def export(
+        self, request: ExportLogsServiceRequest, transport: str, *, rejected_before: int = 0, reason_before: str = ""
+    ) -> ExportOutcome:
+        """Convert and store ``request``; ``rejected_before`` records were already refused while decoding."""
         if self._closing.is_set():
             self.metrics.add("otel_logging_requests_total", transport=transport, outcome="unavailable")
             raise ExportError(Failure.UNAVAILABLE, "the service is shutting down; retry", retry_after_s=1)
@@ -113,6 +148,9 @@ class LogsExporter:
                     Failure.TOO_LARGE, f"{count} log records in one request; at most {limit} are accepted"
                 )
         conversion = convert_request(request)
+        if rejected_before:
+            conversion.rejected += rejected_before
+            conversion.first_error = reason_before or conversion.first_error
         received = conversion.accepted + conversion.rejected
         self.metrics.add("otel_logging_records_received_total", received)
         if self.new_app_limiter is not None:

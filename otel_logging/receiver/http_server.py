@@ -15,7 +15,7 @@ from google.protobuf import json_format
 
 from otel_logging.receiver.auth import TokenAuthenticator
 from otel_logging.receiver.errors import ExportError, Failure
-from otel_logging.receiver.export import LogsExporter, parse_json, parse_protobuf
+from otel_logging.receiver.export import LogsExporter, decode_json, parse_protobuf
 from otel_logging.receiver.metrics import ServiceMetrics
 
 PROTOBUF = "application/x-protobuf"
@@ -39,6 +39,7 @@ class _Handler(BaseHTTPRequestHandler):
     healthy: ClassVar[threading.Event]
     in_flight: ClassVar[InFlight]
     authenticator: ClassVar[TokenAuthenticator | None]
+    uploads: ClassVar[threading.BoundedSemaphore]  # bodies held in memory at once
     timeout = 60  # idle keep-alive connections end after this many seconds
 
     def log_message(self, format: str, *args: object) -> None:
@@ -95,6 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             raise ExportError(Failure.MALFORMED, "bad Content-Length") from None
+        if length < 0:
+            self.close_connection = True
+            raise ExportError(Failure.MALFORMED, f"bad Content-Length {length}")
         if length > limit:
             self.close_connection = True
             raise ExportError(Failure.TOO_LARGE, f"request body of {length} bytes exceeds {limit} bytes")
@@ -118,8 +122,23 @@ class _Handler(BaseHTTPRequestHandler):
         return data
 
     def do_POST(self) -> None:
-        with self.in_flight:
-            self._post()
+        # Memory stays bounded: at most ``uploads`` request bodies are read at a time; a request
+        # that cannot get a slot soon is told to retry (its body is never read).
+        if not self.uploads.acquire(timeout=10):
+            self.close_connection = True
+            content_type = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+            self._send_status(
+                503,
+                "too many uploads in progress; retry",
+                JSON if content_type == JSON else PROTOBUF,
+                {"Retry-After": "2"},
+            )
+            return
+        try:
+            with self.in_flight:
+                self._post()
+        finally:
+            self.uploads.release()
 
     def _post(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -137,16 +156,20 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True  # don't read a body we won't use
                     raise
             body = self._decompress(self._read_body())
+            rejected_before, reason_before = 0, ""
             if content_type == PROTOBUF:
                 request = parse_protobuf(body)
             elif content_type == JSON:
-                request = parse_json(body)
+                decoded = decode_json(body)
+                request, rejected_before, reason_before = decoded.request, decoded.rejected, decoded.first_error
             else:
                 raise ExportError(
                     Failure.UNSUPPORTED_MEDIA,
                     f"unsupported Content-Type {content_type!r}; use {PROTOBUF} or {JSON}",
                 )
-            outcome = self.exporter.export(request, transport="http")
+            outcome = self.exporter.export(
+                request, transport="http", rejected_before=rejected_before, reason_before=reason_before
+            )
         except ExportError as exc:
             if exc.failure in (Failure.MALFORMED, Failure.TOO_LARGE, Failure.UNSUPPORTED_MEDIA):
                 self.metrics.add("otel_logging_requests_total", transport="http", outcome="invalid")
@@ -241,6 +264,8 @@ class HttpFrontEnd:
                 "healthy": self.healthy,
                 "in_flight": self.in_flight,
                 "authenticator": authenticator,
+                # at most 256 MiB of bodies (and at least 2, at most 16 requests) at once
+                "uploads": threading.BoundedSemaphore(max(2, min(16, (256 << 20) // max(1, max_request_bytes)))),
             },
         )
         self.server = _Server((host, port), handler)

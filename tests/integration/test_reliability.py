@@ -6,12 +6,9 @@ and prints its figures on a line starting with its name (run with ``-s`` to see 
 
 from __future__ import annotations
 
-import gzip
 import http.client
-import itertools
 import random
 import resource
-import select
 import socket
 import subprocess
 import sys
@@ -19,17 +16,13 @@ import textwrap
 import threading
 import time
 import zlib
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
 import orjson
 import pytest
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from tests.support.faults import (
     BatchTemplate,
@@ -40,6 +33,19 @@ from tests.support.faults import (
     rss_mb,
     seq_request,
     small_tmpfs,
+)
+from tests.support.load import RETRYABLE, drive, median
+from tests.support.malformed import (
+    HOSTILE_NAMES,
+    JSON,
+    PROTOBUF,
+    Tally,
+    bulk_cases,
+    json_request,
+    post_oversized,
+    send_grpc,
+    send_http,
+    special_cases,
 )
 from tests.support.procs import ServeProcess, child_env, count_lines, free_port, read_jsonl, start_serve, wait_for
 
@@ -305,79 +311,7 @@ def test_disk_full_file_size_limit(tmp_path: Path) -> None:
 
 # -- overload ---------------------------------------------------------------------------------------------------------
 
-BATCH = 512
-RETRYABLE = {"RESOURCE_EXHAUSTED", "UNAVAILABLE"}
-
-
-class LoadStats:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.acked: list[int] = []  # batch numbers acknowledged
-        self.statuses: Counter[str] = Counter()
-        self.latencies: list[float] = []
-        self.behind_s = 0.0  # how far the senders ended up behind their schedule
-
-
-def drive(
-    call: grpc.UnaryUnaryMultiCallable,
-    template: BatchTemplate,
-    *,
-    senders: int,
-    seconds: float,
-    requests_per_s: float | None,
-    first_batch: int,
-) -> LoadStats:
-    """``senders`` threads; each sends on its own schedule (open loop) or back to back (``requests_per_s=None``).
-
-    A refused batch (RESOURCE_EXHAUSTED, UNAVAILABLE) is retried after a growing pause, as OTLP clients do.
-    """
-    stats = LoadStats()
-    batches = itertools.count(first_batch)
-    start = time.monotonic()
-    end = start + seconds
-    interval = senders / requests_per_s if requests_per_s else 0.0
-
-    def sender(index: int) -> None:
-        due = start + index * interval / senders
-        while True:
-            now = time.monotonic()
-            if now >= end:
-                break
-            if interval and due > now:
-                time.sleep(due - now)  # the client's own pace (open loop), not synchronisation
-            due += interval
-            batch = next(batches)
-            payload = template.request(batch)
-            pause = 0.05
-            while True:
-                sent_at = time.monotonic()
-                try:
-                    call(payload, timeout=60)
-                    status = "OK"
-                except grpc.RpcError as exc:
-                    status = exc.code().name
-                with stats.lock:
-                    stats.statuses[status] += 1
-                    if status == "OK":
-                        stats.acked.append(batch)
-                        stats.latencies.append(time.monotonic() - sent_at)
-                if status not in RETRYABLE:
-                    break
-                time.sleep(pause)  # retry backoff of the client
-                pause = min(pause * 2, 1.0)
-        with stats.lock:
-            stats.behind_s = max(stats.behind_s, time.monotonic() - due) if interval else 0.0
-
-    threads = [threading.Thread(target=sender, args=(i,)) for i in range(senders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return stats
-
-
-def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2] if values else float("nan")
+BATCH = 512  # records per request
 
 
 @pytest.mark.heavy
@@ -431,324 +365,6 @@ def test_overload_at_four_times_the_sustainable_rate_slows_clients_bounds_memory
 
 
 # -- malformed input --------------------------------------------------------------------------------------------------
-
-PROTOBUF, JSON = "application/x-protobuf", "application/json"
-GRPC_OK, GRPC_INVALID, GRPC_TOO_LARGE = "OK", "INVALID_ARGUMENT", "RESOURCE_EXHAUSTED"
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    """One request to send and the statuses that are right for it."""
-
-    category: str
-    transport: str  # "grpc" or "http"
-    payload: bytes
-    expected: frozenset[str]
-    headers: tuple[tuple[str, str], ...] = (("Content-Type", PROTOBUF),)
-
-
-def protobuf_expectation(payload: bytes, transport: str) -> frozenset[str]:
-    """What the protobuf library says about ``payload``: a request (OK) or not one (invalid)."""
-    try:
-        ExportLogsServiceRequest.FromString(payload)
-    except DecodeError:
-        return frozenset({GRPC_INVALID if transport == "grpc" else "400"})
-    return frozenset({GRPC_OK if transport == "grpc" else "200"})
-
-
-def valid_request(rng: random.Random, service: str) -> bytes:
-    request = ExportLogsServiceRequest()
-    resource_logs = request.resource_logs.add()
-    resource_logs.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value=service)))
-    scope_logs = resource_logs.scope_logs.add()
-    scope_logs.scope.name = "fuzz"
-    for i in range(rng.randint(1, 8)):
-        record = scope_logs.log_records.add(time_unix_nano=rng.getrandbits(63), severity_number=rng.randint(0, 24))
-        record.body.string_value = f"message {i} " + "é" * rng.randint(0, 20)
-        record.trace_id = rng.randbytes(rng.choice((16, 16, 15)))
-        nested = record.attributes.add(key="nested")
-        nested.value.kvlist_value.values.add(key="k", value=AnyValue(double_value=rng.random()))
-        record.attributes.add(key="list").value.array_value.values.add(int_value=rng.getrandbits(62))
-    return request.SerializeToString()
-
-
-def bulk_cases(rng: random.Random, transport: str, count: int) -> Iterator[Case]:
-    """Random bytes, truncated and bit-flipped requests: the protobuf library is the judge."""
-    seeds = [valid_request(rng, f"fuzz-{i}") for i in range(50)]
-    for i in range(count):
-        kind = i % 3
-        if kind == 0:
-            category, payload = "random-bytes", rng.randbytes(rng.randint(0, 1500))
-        elif kind == 1:
-            seed = rng.choice(seeds)
-            category, payload = "truncated-protobuf", seed[: rng.randrange(len(seed))]
-        else:
-            data = bytearray(rng.choice(seeds))
-            for _ in range(rng.randint(1, 8)):
-                data[rng.randrange(len(data))] = rng.getrandbits(8)
-            category, payload = "mutated-protobuf", bytes(data)
-        yield Case(category, transport, payload, protobuf_expectation(payload, transport))
-
-
-def _length_delimited(number: int, payload: bytes) -> bytes:
-    out = bytearray([number << 3 | 2])
-    size = len(payload)
-    while True:
-        low, size = size & 0x7F, size >> 7
-        out.append(low | (0x80 if size else 0))
-        if not size:
-            return bytes(out) + payload
-
-
-def nested_body_request(depth: int) -> bytes:
-    """A record whose body is an array nested ``depth`` times (AnyValue.array_value = 5, ArrayValue.values = 1)."""
-    value = AnyValue(string_value="deep").SerializeToString()
-    for _ in range(depth):
-        value = _length_delimited(5, _length_delimited(1, value))
-    record = _length_delimited(5, value)  # LogRecord.body
-    scope_logs = _length_delimited(2, record)  # ScopeLogs.log_records
-    resource_logs = _length_delimited(2, scope_logs)  # ResourceLogs.scope_logs
-    return _length_delimited(1, resource_logs)  # ExportLogsServiceRequest.resource_logs
-
-
-def json_request(service: str, body: object) -> bytes:
-    return orjson.dumps(
-        {
-            "resourceLogs": [
-                {
-                    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
-                    "scopeLogs": [{"scope": {"name": "fuzz"}, "logRecords": [{"body": body}]}],
-                }
-            ]
-        }
-    )
-
-
-HOSTILE_NAMES = [
-    "../../../../tmp/otel-logging-escape",
-    "/etc/otel-logging-escape",
-    "..",
-    ".",
-    "",
-    " ",
-    "a/b/../../../c",
-    "a\\b\\..\\..\\c",
-    "nul\x00byte",
-    "CON",
-    ".hidden",
-    "x" * 5000,
-    "line\nbreak",
-    "app.20260101T000000.000000Z",
-    "-rf",
-    "~root",
-    "$(touch /tmp/otel-logging-escape)",
-    "\u202eevil",
-    "日本語のアプリ",
-    "%2e%2e%2f%2e%2e%2fescape",
-]
-
-
-def special_cases() -> list[Case]:
-    """Every kind of hostile request named by the issue, on both transports, with its right status."""
-    cases: list[Case] = []
-    bad_utf8 = seq_request("utf8", 0, 1, body="ABCD").replace(b"ABCD", b"\xff\xfe\xc0\x80")
-    for depth, grpc_status, http_status in ((10, GRPC_OK, "200"), (120, GRPC_INVALID, "400"), (5000, None, "400")):
-        payload = nested_body_request(depth)
-        if grpc_status:
-            cases.append(Case("deep-nesting", "grpc", payload, frozenset({grpc_status})))
-        cases.append(Case("deep-nesting", "http", payload, frozenset({http_status})))
-    deep_json = b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":' + b'{"arrayValue":{"values":[' * 3000
-    cases.append(
-        Case(
-            "deep-nesting",
-            "http",
-            deep_json + b"1" + b"]}}" * 3000 + b"}]}]}]}",
-            frozenset({"400"}),
-            (("Content-Type", JSON),),
-        )
-    )
-    cases.append(Case("deep-nesting", "http", b"[" * 100_000, frozenset({"400"}), (("Content-Type", JSON),)))
-    for transport, expected in (("grpc", GRPC_INVALID), ("http", "400")):
-        cases.append(Case("invalid-utf8", transport, bad_utf8, frozenset({expected})))
-    json_headers = (("Content-Type", JSON),)
-    for payload in (
-        b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"\xff\xfe"}}]}]}]}',
-        b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"\\ud800"}}]}]}]}',
-        b"\xef\xbb\xbf\xff{}",
-    ):
-        cases.append(Case("invalid-utf8", "http", payload, frozenset({"400"}), json_headers))
-    for payload in (
-        b'{"resourceLogs":{"a":1}}',
-        b'{"resourceLogs":5}',
-        b'{"resourceLogs":[{"scopeLogs":[null]}]}',
-        b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":"1e999"}]}]}]}',
-        b"[]",
-        b"null",
-        b"",
-    ):
-        cases.append(Case("malformed-json", "http", payload, frozenset({"400"}), json_headers))
-    # A record whose id is not hex: the whole request refused (today), or only that record (OTLP partial success).
-    bad_id = b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"zz"}]}]}]}'
-    cases.append(Case("malformed-json", "http", bad_id, frozenset({"400", "200"}), json_headers))
-    valid_json = json_request("json-app", {"stringValue": "hello"})
-    for cut in range(0, len(valid_json), 7):
-        cases.append(Case("truncated-json", "http", valid_json[:cut], frozenset({"400"}), json_headers))
-    valid = seq_request("types", 0, 1)
-    for content_type in ("text/plain", "application/xml", "multipart/form-data", "", "application/grpc"):
-        cases.append(Case("wrong-content-type", "http", valid, frozenset({"415"}), (("Content-Type", content_type),)))
-    cases.append(
-        Case(
-            "wrong-content-type",
-            "http",
-            valid,
-            frozenset({"415"}),
-            (("Content-Type", PROTOBUF), ("Content-Encoding", "br")),
-        )
-    )
-    cases.append(
-        Case(
-            "bad-gzip",
-            "http",
-            b"this is not gzip",  # a truncated gzip stream: see test_truncated_gzip_body_is_refused
-            frozenset({"400"}),
-            (("Content-Type", PROTOBUF), ("Content-Encoding", "gzip")),
-        )
-    )
-    huge = seq_request("huge", 0, 1, body="h" * (100 << 20))  # 100 MiB in one string: over the 64 MiB limit
-    cases.append(Case("100MB-string", "grpc", huge, frozenset({GRPC_TOO_LARGE})))
-    cases.append(Case("100MB-string", "http", huge, frozenset({"413"})))
-    cases.append(
-        Case(
-            "100MB-string",
-            "http",
-            huge,
-            frozenset({"413"}),
-            (("Content-Type", PROTOBUF), ("Transfer-Encoding", "chunked")),
-        )
-    )
-    cases.append(
-        Case(
-            "100MB-string",
-            "http",
-            gzip.compress(huge, 1),
-            frozenset({"413"}),
-            (("Content-Type", PROTOBUF), ("Content-Encoding", "gzip")),
-        )
-    )
-    for i, name in enumerate(HOSTILE_NAMES):
-        cases.append(Case("hostile-service-name", "grpc", seq_request(name, i, 1), frozenset({GRPC_OK})))
-        payload = json_request(name, {"stringValue": f"hostile {i}"})
-        cases.append(Case("hostile-service-name", "http", payload, frozenset({"200"}), json_headers))
-    return cases
-
-
-class Tally:
-    """Statuses per (category, transport), and the requests that got a wrong one."""
-
-    def __init__(self) -> None:
-        self.statuses: Counter[tuple[str, str, str]] = Counter()
-        self.wrong: list[str] = []
-        self._lock = threading.Lock()
-
-    def record(self, case: Case, status: str) -> None:
-        with self._lock:
-            self.statuses[(case.category, case.transport, status)] += 1
-            if status not in case.expected and len(self.wrong) < 20:
-                self.wrong.append(f"{case.category}/{case.transport}: got {status}, expected {sorted(case.expected)}")
-
-    def total(self) -> int:
-        return sum(self.statuses.values())
-
-    def summary(self) -> str:
-        by_kind: dict[str, Counter[str]] = {}
-        for (category, transport, status), n in sorted(self.statuses.items()):
-            by_kind.setdefault(f"{category}/{transport}", Counter())[status] += n
-        return " ".join(f"{kind}={dict(counts)}" for kind, counts in by_kind.items())
-
-
-def send_grpc(call: grpc.UnaryUnaryMultiCallable, cases: Iterable[Case], tally: Tally, window: int = 32) -> None:
-    """Keep ``window`` requests in flight (below the service's concurrent-RPC limit)."""
-    pending: deque[tuple[Case, grpc.Future]] = deque()
-
-    def settle(case: Case, future: grpc.Future) -> None:
-        try:
-            future.result()
-            tally.record(case, "OK")
-        except grpc.RpcError as exc:
-            tally.record(case, exc.code().name)
-
-    for case in cases:
-        pending.append((case, call.future(case.payload, timeout=120)))
-        if len(pending) >= window:
-            settle(*pending.popleft())
-    while pending:
-        settle(*pending.popleft())
-
-
-def send_http(port: int, cases: Iterable[Case], tally: Tally) -> None:
-    """One keep-alive connection, reopened whenever the service closes it."""
-    conn: http.client.HTTPConnection | None = None
-    for case in cases:
-        if conn is None:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        headers = dict(case.headers)
-        chunked = headers.get("Transfer-Encoding") == "chunked"
-        body: bytes | Iterator[bytes] = case.payload
-        if chunked:
-            body = (case.payload[i : i + (1 << 20)] for i in range(0, len(case.payload), 1 << 20))
-        try:
-            conn.request("POST", "/v1/logs", body=body, headers=headers, encode_chunked=chunked)
-            response = conn.getresponse()
-            response.read()
-            status = str(response.status)
-            if response.will_close:
-                conn.close()
-                conn = None
-        except (OSError, http.client.HTTPException) as exc:
-            status = f"connection error {type(exc).__name__}"
-            conn.close()
-            conn = None
-        tally.record(case, status)
-    if conn is not None:
-        conn.close()
-
-
-def post_oversized(port: int, case: Case) -> str:
-    """Send headers, then the body only while the service reads it; return the status it answers."""
-    headers = dict(case.headers)
-    payload = case.payload
-    if headers.get("Transfer-Encoding") == "chunked":
-        step = 1 << 20
-        payload = b"".join(
-            b"%X\r\n%s\r\n" % (len(payload[i : i + step]), payload[i : i + step]) for i in range(0, len(payload), step)
-        )
-        payload += b"0\r\n\r\n"
-    else:
-        headers["Content-Length"] = str(len(payload))
-    head = (
-        "POST /v1/logs HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    ).encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        sock.sendall(head)
-        sock.setblocking(False)
-        body, sent, received = memoryview(payload), 0, b""
-        deadline = time.monotonic() + 120
-        while b"\r\n" not in received and time.monotonic() < deadline:
-            readable, writable, _ = select.select([sock], [sock] if sent < len(body) else [], [], 1.0)
-            try:
-                if readable:
-                    chunk = sock.recv(65536)
-                    if not chunk:
-                        break
-                    received += chunk
-                elif writable:
-                    sent += sock.send(body[sent : sent + (1 << 20)])
-            except (BrokenPipeError, ConnectionResetError) as exc:
-                if readable:
-                    return f"connection error {type(exc).__name__}"
-                sent = len(body)  # the service stopped reading: wait for its answer
-    parts = received.split(b" ", 2)
-    return parts[1].decode() if len(parts) > 2 and received.startswith(b"HTTP/1.") else f"no answer {received[:40]!r}"
 
 
 def files_outside(root: Path, log_dir: Path) -> set[Path]:
@@ -843,12 +459,6 @@ def http_post_with(serve: ServeProcess, body: bytes, headers: dict[str, str]) ->
         conn.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="receiver/http_server.py: ThreadingHTTPServer starts a thread per connection and reads each body whole, "
-    "with no limit on concurrent requests, so memory grows with concurrent uploads (200 x 8 MiB held 1.65 GiB); "
-    "remove this marker once the HTTP front end bounds them",
-)
 def test_concurrent_http_uploads_keep_memory_bounded(serve: ServeProcess) -> None:
     uploads, bound_mb = 150, 512.0
     body = memoryview(seq_request("uploads", 0, 1, body="u" * (8 << 20)))
@@ -875,11 +485,6 @@ def test_concurrent_http_uploads_keep_memory_bounded(serve: ServeProcess) -> Non
     assert peak < bound_mb
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="receiver/export.py _hex_ids_to_base64 raises ExportError for the whole request when one record's "
-    "traceId/spanId is not hex, so its batch-mates are refused too (protobuf: only that record is rejected)",
-)
 def test_a_json_record_with_a_non_hex_trace_id_does_not_drop_its_batch_mates(serve: ServeProcess) -> None:
     document = orjson.loads(json_request("batch-mates", {"stringValue": "good"}))
     records = document["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
@@ -890,11 +495,6 @@ def test_a_json_record_with_a_non_hex_trace_id_does_not_drop_its_batch_mates(ser
     assert [line["body"] for line in read_jsonl(serve.app_file("batch-mates"))] == ["good"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="receiver/http_server.py _read_body accepts a negative Content-Length as an empty body "
-    "(an empty request, 200) instead of refusing it with 400",
-)
 def test_a_negative_content_length_is_refused(serve: ServeProcess) -> None:
     head = f"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: {PROTOBUF}\r\nContent-Length: -5\r\n\r\n"
     with socket.create_connection(("127.0.0.1", serve.http_port), timeout=30) as sock:
