@@ -11,6 +11,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from otel_logging.queue import DeliveryResult, DurableQueue, QueuedSink, QueueFull
 from otel_logging.sinks import SinkError
@@ -230,3 +232,56 @@ def test_a_position_past_the_end_of_its_segment_does_not_block_the_queue(tmp_pat
     reopened = DurableQueue(tmp_path / "q")
     reopened.append(lines(10, 12))
     assert drain(reopened) == [10, 11]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ops=st.lists(
+        st.one_of(
+            st.tuples(st.just("append"), st.integers(1, 400)),
+            st.tuples(st.just("consume"), st.integers(1, 300)),
+            st.tuples(st.just("peek"), st.integers(1, 50)),
+            st.tuples(st.just("reopen"), st.just(0)),
+            st.tuples(st.just("torn"), st.just(0)),
+        ),
+        max_size=40,
+    )
+)
+def test_any_mix_of_appends_consumes_reopens_and_torn_tails_keeps_order_without_loss(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, int]]
+) -> None:
+    directory = tmp_path_factory.mktemp("q")
+
+    def open_queue() -> DurableQueue:
+        return DurableQueue(directory, segment_bytes=1, max_bytes=1 << 30)  # the smallest segments (64 KiB)
+
+    q = open_queue()
+    expected: list[int] = []  # appended, not yet acknowledged, in order
+    n = 0
+    for op, k in ops:
+        if op == "append":
+            q.append(lines(n, n + k))
+            expected += range(n, n + k)
+            n += k
+        elif op in ("consume", "peek"):
+            batch = q.read(max_lines=k, timeout=0)
+            if not expected:
+                assert batch is None
+                continue
+            assert batch is not None
+            got = numbers(batch.lines)
+            assert got == expected[: len(got)] and got
+            if op == "consume":
+                q.ack(batch)
+                del expected[: len(got)]
+        elif op == "reopen":
+            q.close()
+            q = open_queue()
+        else:  # a crash in the middle of a write: half a line at the end of the newest segment
+            q.close()
+            newest = max(directory.glob("*.seg"))
+            with open(newest, "ab") as f:
+                f.write(b'{"n":-1,"to')
+            q = open_queue()
+        assert q.pending_bytes == sum(len(b'{"n":%d}\n' % i) for i in expected)
+    assert drain(q, max_lines=1000) == expected
