@@ -71,7 +71,7 @@ RECORD_COLUMNS: dict[str, str] = {
     "dropped_attributes_count": "BIGINT",
 }
 MEMO_ENTRIES = 256
-LOAD_BATCH_BYTES = 64 << 20  # one INSERT per this many bytes of new lines (progress is reported between them)
+LOAD_BATCH_BYTES = 512 << 20  # one INSERT per this much new data (progress is reported between them; smaller is slower)
 ProgressCallback = Callable[[int, int], None]
 T = TypeVar("T")
 JSON_COLUMNS = frozenset(name for name, kind in RECORD_COLUMNS.items() if kind == "JSON")
