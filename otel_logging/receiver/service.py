@@ -49,7 +49,11 @@ class CentralService:
             ),
             fsync=settings.fsync,
         )
-        self.sinks: list[Sink] = [self.file_sink, *(extra_sinks or [])]
+        # Durable queues first, the per-app file last: a full queue refuses the request (503, the
+        # client retries) before anything is in the file, so a retry does not duplicate file lines.
+        # (A file failure after the queues took the records makes the retry re-queue them; the
+        # remote sinks' content-hash ids make that harmless.)
+        self.sinks: list[Sink] = [*(extra_sinks or []), self.file_sink]
         for sink in self.sinks:
             samples = getattr(sink, "metric_samples", None)  # remote sinks: queue counters on /metrics
             if samples is not None:
