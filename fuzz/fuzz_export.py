@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from otel_logging.receiver.errors import ExportError
-from otel_logging.receiver.export import parse_json, parse_protobuf
+from otel_logging.receiver.export import decode_json, parse_protobuf
 from otel_logging.record import convert_request, from_json_line, to_json_lines
 
 PROTOBUF, JSON = b"\x00", b"\x01"
@@ -24,9 +24,13 @@ PROTOBUF, JSON = b"\x00", b"\x01"
 def test_one_input(data: bytes) -> None:
     if not data:
         return
-    parse = parse_json if data[0] & 1 else parse_protobuf
     try:
-        request = parse(data[1:])
+        if data[0] & 1:  # OTLP/JSON, decoded as the HTTP front end does: records with bad ids counted out
+            decoded = decode_json(data[1:])
+            request, rejected_while_decoding = decoded.request, decoded.rejected
+            assert rejected_while_decoding >= 0 and bool(decoded.first_error) == bool(rejected_while_decoding)
+        else:
+            request = parse_protobuf(data[1:])
     except ExportError:
         return
     records = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)

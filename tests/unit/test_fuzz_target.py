@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from otel_logging.receiver.export import parse_json, parse_protobuf
+from otel_logging.receiver.export import decode_json, parse_protobuf
 from otel_logging.record import convert_request
 
 TARGET = Path(__file__).resolve().parents[2] / "fuzz" / "fuzz_export.py"
@@ -41,7 +41,8 @@ def test_the_fuzz_target_holds_over_its_seed_corpus_and_mutations() -> None:
     target = load_target()
     seeds = target.seed_corpus()
     assert convert_request(parse_protobuf(seeds["protobuf-valid"][1:])).accepted == 1
-    assert convert_request(parse_json(seeds["json-valid"][1:])).accepted == 1
+    assert convert_request(decode_json(seeds["json-valid"][1:]).request).accepted == 1
+    assert decode_json(seeds["json-bad-trace-id"][1:]).rejected == 1
     inputs = corpus(seeds)
     assert len(inputs) > 2_000
     for data in inputs:

@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
 from otel_logging.receiver.errors import ExportError
-from otel_logging.receiver.export import parse_json
+from otel_logging.receiver.export import decode_json, parse_json
 from otel_logging.record import Record, convert_request, from_json_line, to_json_line, to_json_lines
 
 PROPERTY_SETTINGS = settings(
@@ -263,3 +263,25 @@ def otlp_json(request: ExportLogsServiceRequest) -> bytes:
 @given(requests(finite=True))
 def test_json_decoder_inverts_the_otlp_json_encoding(request: ExportLogsServiceRequest) -> None:
     assert parse_json(otlp_json(request)) == request
+
+
+@REQUEST_SETTINGS
+@given(requests(finite=True), st.data())
+def test_json_records_with_non_hex_ids_are_counted_out_and_their_batch_mates_kept(
+    request: ExportLogsServiceRequest, data: st.DataObject
+) -> None:
+    document = orjson.loads(otlp_json(request))
+    logs = [
+        log
+        for rl in document.get("resourceLogs", [])
+        for sl in rl.get("scopeLogs", [])
+        for log in sl.get("logRecords", [])
+    ]
+    spoiled = data.draw(st.sets(st.integers(0, max(0, len(logs) - 1)), max_size=len(logs))) if logs else set()
+    for i in spoiled:
+        logs[i][data.draw(st.sampled_from(["traceId", "spanId"]))] = data.draw(
+            st.sampled_from(["zz", "not hex", "0x12"])
+        )
+    decoded = decode_json(orjson.dumps(document))
+    assert decoded.rejected == len(spoiled)
+    assert record_count(decoded.request) == len(logs) - len(spoiled)
