@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -28,7 +29,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = REPO / "docs" / "img"
+# Screenshots go to a scratch folder; OTEL_LOGGING_SCREENSHOTS=docs/img refreshes the README's pictures.
+SCREENSHOTS = Path(os.environ.get("OTEL_LOGGING_SCREENSHOTS") or (REPO / ".cache" / "screenshots"))
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 GRID = '[data-testid="stDataFrame"] table[role="grid"]'
 
