@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import orjson
 import pytest
 from elasticsearch import helpers
 
@@ -15,6 +14,7 @@ from otel_logging.dashboard.file_source import FileSource
 from otel_logging.dashboard.filters import FieldRef, LogFilter, parse_field_match
 from otel_logging.dashboard.query import QueryError
 from otel_logging.record import to_json_lines
+from otel_logging.sinks.elasticsearch import DataStreamNames, document, install_templates
 from tests.integration.es_fixtures import EsNode
 from tests.support.generated_logs import make_record
 
@@ -22,24 +22,6 @@ pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 TRACE = "a3ce929d0e0e47364bf92f3577b34da6"
-# The field types the Elasticsearch sink maps (otel_logging/sinks/elasticsearch.py), for this test's own streams.
-MAPPING = {
-    "dynamic": False,
-    "properties": {
-        "@timestamp": {"type": "date_nanos"},
-        "observed_timestamp": {"type": "date_nanos"},
-        "severity_text": {"type": "keyword"},
-        "severity_number": {"type": "integer"},
-        "body": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 1024}}},
-        "body_structured": {"type": "flattened"},
-        "logger": {"type": "keyword"},
-        "service": {"type": "keyword"},
-        "trace_id": {"type": "keyword"},
-        "span_id": {"type": "keyword"},
-        "attributes": {"type": "flattened"},
-        "resource": {"type": "flattened"},
-    },
-}
 
 
 def _records() -> list[dict]:
@@ -59,30 +41,16 @@ def _records() -> list[dict]:
     return records
 
 
-def _document(record: dict) -> dict:
-    body = record["body"]
-    if isinstance(body, str):
-        return record
-    return {**record, "body": orjson.dumps(body).decode(), "body_structured": body}
-
-
 @pytest.fixture(scope="module")
 def sources(
     es_node: EsNode, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ElasticsearchSource, FileSource]]:
-    prefix = f"logs-dash{uuid.uuid4().hex[:8]}"
+    prefix = f"dash{uuid.uuid4().hex[:8]}"  # streams of its own, with the sink's templates and documents
     client = es_node.client()
-    client.indices.put_index_template(
-        name=f"{prefix}-template",
-        index_patterns=[f"{prefix}-*"],
-        data_stream={},
-        priority=500,
-        template={"mappings": MAPPING, "settings": {"number_of_shards": 1}},
-    )
+    install_templates(client, prefix)
+    names = DataStreamNames(prefix)
     records = _records()
-    actions = [
-        {"_op_type": "create", "_index": f"{prefix}-{r['service']}-default", "_source": _document(r)} for r in records
-    ]
+    actions = [{"_op_type": "create", "_index": names(r["service"]), "_source": document(r)} for r in records]
     helpers.bulk(client, actions, refresh="wait_for")
     log_dir = tmp_path_factory.mktemp("es-parity") / "logs"
     log_dir.mkdir()
