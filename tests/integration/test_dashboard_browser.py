@@ -111,6 +111,9 @@ def test_level_filter_search_and_trace_view(chromium: str, dashboard_url: str) -
 
             grid = page.locator(GRID)
             expect(grid).to_contain_text("checkout failed for cart 7: giving up")
+            # The table redraws after the summary: wait (with a deadline) for the old rows to go.
+            expect(grid).not_to_contain_text("was retried", timeout=30_000)
+            expect(grid).not_to_contain_text("checkout started", timeout=30_000)
             text = _grid_text(page)
             assert "checkout failed for cart 7: payment declined" in text
             assert "was retried" not in text  # INFO: filtered out by the level
