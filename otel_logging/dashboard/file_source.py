@@ -71,6 +71,7 @@ RECORD_COLUMNS: dict[str, str] = {
     "dropped_attributes_count": "BIGINT",
 }
 MEMO_ENTRIES = 256
+FINGERPRINT_BYTES = 64  # enough of a file's first line to tell two files apart (each line starts with its timestamp)
 LOAD_BATCH_BYTES = 512 << 20  # one INSERT per this much new data (progress is reported between them; smaller is slower)
 ProgressCallback = Callable[[int, int], None]
 T = TypeVar("T")
@@ -167,6 +168,7 @@ class _FileState:
     records: int
     malformed: int
     compressed: bool
+    fingerprint: bytes = b""  # the file's first bytes when first read: tells a reused inode from the file read
 
 
 @dataclass(slots=True)
@@ -177,6 +179,7 @@ class _Chunk:
     path: Path
     end: int
     scratch: bool
+    head: bytes = b""  # the file's first bytes, when this chunk starts it
 
 
 class FileSource:
@@ -240,7 +243,16 @@ class FileSource:
         # A .gz whose plain file is still there is being compressed: it has the same records; wait for it.
         listing = [f for f in listing if not (f.compressed and f.name[:-3] in names)]
         present = {f.key: f for f in listing}
-        vanished = {key: state for key, state in self._files.items() if key not in present}
+        vanished = [state for key, state in self._files.items() if key not in present]
+        for log_file in listing:
+            state = self._files.get(log_file.key)
+            if state is None or not state.fingerprint:
+                continue
+            head = _head(log_file, len(state.fingerprint))
+            if head is not None and head != state.fingerprint:
+                # The file read under this inode is gone and a new one (say the next live file) got its inode.
+                del self._files[log_file.key]
+                vanished.append(state)
         chunks: list[_Chunk] = []
         for log_file in listing:
             state = self._files.get(log_file.key)
@@ -248,7 +260,9 @@ class FileSource:
                 state = self._adopt_compressed(log_file, vanished)
             if state is None:
                 state = self._new_state(log_file)
-            state.name = log_file.name
+            # Either the file read before under this inode (renamed at most) or one not read yet:
+            # its name and kind are the listing's.
+            state.name, state.app, state.compressed = log_file.name, log_file.app, log_file.compressed
             if state.compressed and state.offset:
                 continue  # a compressed file never changes
             if log_file.size < state.offset:  # truncated or replaced in place: read it again
@@ -258,10 +272,10 @@ class FileSource:
             chunk = self._plan_read(log_file, state)
             if chunk is not None:
                 chunks.append(chunk)
-        for key, state in vanished.items():
-            if key in self._files:
-                self._drop(state)
-                del self._files[key]
+        for state in vanished:
+            self._drop(state)
+            if self._files.get(state.key) is state:
+                del self._files[state.key]
         self._con.execute("DELETE FROM files")
         rows = [(s.file_id, s.name, s.app) for s in self._files.values()]
         if rows:
@@ -286,17 +300,22 @@ class FileSource:
                     progress(done, total)
         return done
 
-    def _adopt_compressed(self, log_file: LogFile, vanished: dict[tuple[int, int], _FileState]) -> _FileState | None:
+    def _adopt_compressed(self, log_file: LogFile, vanished: list[_FileState]) -> _FileState | None:
         """A ``.gz`` that replaced a rotated file already read carries the same records."""
         if not log_file.compressed:
             return None
-        for key, state in list(vanished.items()):
+        for state in vanished:
             if state.name + ".gz" == log_file.name and state.offset:
-                del self._files[key]
-                del vanished[key]
+                head = _head(log_file, FINGERPRINT_BYTES)
+                if head is None:
+                    return None
+                if self._files.get(state.key) is state:
+                    del self._files[state.key]
+                vanished.remove(state)
                 state.key = log_file.key
                 state.compressed = True
                 state.offset = log_file.size
+                state.fingerprint = head
                 self._files[log_file.key] = state
                 return state
         return None
@@ -311,19 +330,29 @@ class FileSource:
         self._con.execute("DELETE FROM logs WHERE file_id = ?", [state.file_id])
 
     def _plan_read(self, log_file: LogFile, state: _FileState) -> _Chunk | None:
-        """What to load of ``log_file``: its complete lines after ``state.offset``."""
+        """What to load of ``log_file``: its complete lines after ``state.offset``.
+
+        The file is opened once and checked to be the one listed (a rotation may have renamed
+        it since), and every byte planned comes from that open file.
+        """
         try:
-            if log_file.compressed:
-                return _Chunk(state, log_file.path, log_file.size, scratch=False)
-            end = _last_line_end(log_file.path, state.offset, log_file.size)
-            if end <= state.offset:
-                return None
-            if state.offset == 0 and end == log_file.size and log_file.rotated:
-                return _Chunk(state, log_file.path, end, scratch=False)
-            # A growing file: copy exactly the new complete lines, so a line being written is not half-read.
-            copy = self._scratch / f"{state.file_id}-{state.offset}.jsonl"
-            _copy_range(log_file.path, copy, state.offset, end)
-            return _Chunk(state, copy, end, scratch=True)
+            with open(log_file.path, "rb") as f:
+                fd = f.fileno()
+                info = os.fstat(fd)
+                if (info.st_dev, info.st_ino) != log_file.key:
+                    return None  # renamed or replaced since it was listed: the next refresh sees it as it is
+                head = b"" if state.fingerprint else os.pread(fd, FINGERPRINT_BYTES, 0)
+                if log_file.compressed:
+                    return _Chunk(state, log_file.path, info.st_size, scratch=False, head=head)
+                end = _last_line_end(fd, state.offset, info.st_size)
+                if end <= state.offset:
+                    return None
+                if state.offset == 0 and end == info.st_size and log_file.rotated:
+                    return _Chunk(state, log_file.path, end, scratch=False, head=head)
+                # A growing file: copy exactly the new complete lines, so a line being written is not half-read.
+                copy = self._scratch / f"{state.file_id}-{state.offset}.jsonl"
+                _copy_range(fd, copy, state.offset, end)
+                return _Chunk(state, copy, end, scratch=True, head=head[:end])
         except OSError as exc:
             self._problems.append(f"could not read {log_file.name}: {exc}")
             return None
@@ -365,6 +394,8 @@ class FileSource:
             state.malformed += malformed
             consumed += chunk.end - state.offset
             state.offset = chunk.end
+            if not state.fingerprint:
+                state.fingerprint = chunk.head
         return consumed
 
     # -- queries ---------------------------------------------------------------------------
@@ -586,35 +617,44 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _last_line_end(path: Path, start: int, size: int, block: int = 1 << 16) -> int:
+def _head(log_file: LogFile, length: int) -> bytes | None:
+    """The first ``length`` bytes of the listed file, or None if it cannot be read or was replaced since."""
+    try:
+        with open(log_file.path, "rb") as f:
+            info = os.fstat(f.fileno())
+            if (info.st_dev, info.st_ino) != log_file.key:
+                return None
+            return os.pread(f.fileno(), length, 0)
+    except OSError:
+        return None
+
+
+def _last_line_end(fd: int, start: int, size: int, block: int = 1 << 16) -> int:
     """The offset just after the last newline in ``[start, size)``, or ``start`` if there is none."""
-    with open(path, "rb") as f:
-        end = size
-        while end > start:
-            low = max(start, end - block)
-            f.seek(low)
-            chunk = f.read(end - low)
-            newline = chunk.rfind(b"\n")
-            if newline >= 0:
-                return low + newline + 1
-            end = low
+    end = size
+    while end > start:
+        low = max(start, end - block)
+        chunk = os.pread(fd, end - low, low)
+        newline = chunk.rfind(b"\n")
+        if newline >= 0:
+            return low + newline + 1
+        end = low
     return start
 
 
-def _copy_range(source: Path, target: Path, start: int, end: int) -> None:
-    """Copy bytes ``[start, end)`` of ``source`` to a new file ``target`` (in the kernel when it can)."""
-    with open(source, "rb") as src, open(target, "wb") as dst:
+def _copy_range(fd: int, target: Path, start: int, end: int) -> None:
+    """Copy bytes ``[start, end)`` of the open file ``fd`` to a new file ``target`` (in the kernel when it can)."""
+    with open(target, "wb") as dst:
         offset = start
         try:
             while offset < end:
-                copied = os.copy_file_range(src.fileno(), dst.fileno(), end - offset, offset)
+                copied = os.copy_file_range(fd, dst.fileno(), end - offset, offset)
                 if copied == 0:
                     break
                 offset += copied
         except OSError:  # file systems without copy_file_range: plain reads
-            src.seek(offset)
             while offset < end:
-                data = src.read(min(1 << 20, end - offset))
+                data = os.pread(fd, min(1 << 20, end - offset), offset)
                 if not data:
                     break
                 dst.write(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import os
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
+from otel_logging.dashboard import file_source
 from otel_logging.dashboard.file_source import FileSource
 from otel_logging.dashboard.filters import (
     FieldRef,
@@ -25,7 +27,7 @@ from otel_logging.dashboard.filters import (
     parse_field,
     parse_field_match,
 )
-from otel_logging.dashboard.logfiles import list_log_files, parse_name
+from otel_logging.dashboard.logfiles import LogFile, list_log_files, parse_name
 from otel_logging.dashboard.patterns import template_of, template_sql
 from otel_logging.dashboard.query import QueryError
 from otel_logging.dashboard.state import ViewState
@@ -391,6 +393,58 @@ def test_rotation_compression_and_retention(tmp_path: Path) -> None:
     compressed.unlink()
     src.refresh()
     assert bodies(src, LogFilter()) == ["r4"]
+    src.close()
+
+
+def test_a_reused_inode_is_a_new_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file system may give a deleted file's inode to the next new file: the live file that
+    # follows a rotation can carry the inode of the rotated file that compression just removed.
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    live = directory / "app.jsonl"
+    live.write_bytes(to_json_lines([make_record("app", T0 + timedelta(seconds=i), body=f"r{i}") for i in range(3)]))
+    src = FileSource(directory, min_refresh_interval_s=0)
+    src.refresh()
+    first_inode = live.stat().st_ino
+    rotated = directory / "app.20260329T003000.000000Z.jsonl"
+    os.replace(live, rotated)
+    src.refresh()
+    compress_file(rotated)
+    live.write_bytes(to_json_lines([make_record("app", T0 + timedelta(seconds=i), body=f"r{i}") for i in range(3, 10)]))
+
+    def reusing_inodes(log_dir: Path) -> list[LogFile]:
+        return [
+            dataclasses.replace(f, inode=first_inode) if f.name == "app.jsonl" else f for f in list_log_files(log_dir)
+        ]
+
+    monkeypatch.setattr(file_source, "list_log_files", reusing_inodes)
+    src.refresh()
+    assert sorted(bodies(src, LogFilter())) == sorted(f"r{i}" for i in range(10))
+    assert src.count(LogFilter(files=("app.jsonl",))) == 7
+    src.close()
+
+
+def test_a_gz_file_on_the_inode_of_a_file_not_read_yet_is_read_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    empty = directory / "app.jsonl"
+    empty.touch()  # listed, nothing to read yet
+    src = FileSource(directory, min_refresh_interval_s=0)
+    src.refresh()
+    inode = empty.stat().st_ino
+    empty.unlink()
+    compressed = directory / "app.20260329T003000.000000Z.jsonl.gz"
+    compressed.write_bytes(gzip.compress(to_json_lines([make_record("app", T0, body=f"r{i}") for i in range(3)])))
+
+    def reusing_inodes(log_dir: Path) -> list[LogFile]:
+        return [dataclasses.replace(f, inode=inode) for f in list_log_files(log_dir)]
+
+    monkeypatch.setattr(file_source, "list_log_files", reusing_inodes)
+    for _ in range(3):
+        src.refresh()
+        assert src.count(LogFilter()) == 3
     src.close()
 
 
