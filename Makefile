@@ -13,10 +13,11 @@ HTTP_PORT ?= 4318
 
 .PHONY: run serve test unit integration lint format venv clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(wildcard native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/*.rs)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	bash scripts/build-native.sh $(BIN)/python
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -1,0 +1,16 @@
+//! otel_logging_native: the native hot paths of otel-logging, one Python function per module file.
+//!
+//! - `otlp`: OTLP/protobuf logs export requests -> canonical records as JSON lines.
+//!
+//! `json` is the orjson-compatible JSON writer they share.
+
+use pyo3::prelude::*;
+
+pub mod json;
+pub mod otlp;
+
+#[pymodule]
+fn otel_logging_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(otlp::otlp_logs_to_jsonl, m)?)?;
+    Ok(())
+}
