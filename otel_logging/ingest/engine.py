@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from otel_logging.ingest.assembler import Assembler
-from otel_logging.ingest.checkpoint import Checkpoints
+from otel_logging.ingest.checkpoint import Checkpoints, OutputWrite
 from otel_logging.ingest.discovery import discover
 from otel_logging.ingest.formats import FORMATS, compile_pattern, detect_format, make_parser
 from otel_logging.ingest.progress import Progress
 from otel_logging.ingest.records import RecordContext
 from otel_logging.ingest.source import FileError, FileSource
 from otel_logging.ingest.timestamps import TimestampParser, load_zone
-from otel_logging.record import Record
-from otel_logging.sinks import Sink, SinkError
+from otel_logging.record import Record, to_json_lines
+from otel_logging.sinks import EncodedBatch, Sink, SinkError
 from otel_logging.sinks.files import FileSink
 
 SAMPLE_BYTES = 64 << 10
@@ -274,10 +274,16 @@ class Ingestor:
             limit = float("inf") if self._following else 60.0
         deadline = time.monotonic() + limit
         delay = 0.2
+        encoded: EncodedBatch | None = None
         while waiting:
             sink = waiting[0]
             try:
-                sink.write(by_service)
+                if isinstance(sink, FileSink):
+                    if encoded is None:
+                        encoded = {service: to_json_lines(records) for service, records in by_service.items()}
+                    self._append_once(sink, encoded, sum(len(records) for records in by_service.values()))
+                else:
+                    sink.write(by_service)
                 waiting.pop(0)
             except SinkError as exc:
                 if time.monotonic() >= deadline or self.stop_event.is_set():
@@ -288,6 +294,11 @@ class Ingestor:
                     ) from exc
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, 5.0)
+
+    def _append_once(self, sink: FileSink, encoded: EncodedBatch, count: int) -> None:
+        """Append to the per-app files after recording where (see ``Checkpoints.intend``): exactly once."""
+        self.checkpoints.intend([OutputWrite.of(sink.position(service), data) for service, data in encoded.items()])
+        sink.write_encoded(encoded, count)
 
     def _pending_bytes(self, files: list[str]) -> int:
         total = 0

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from otel_logging.names import safe_app_name
 from otel_logging.record import Record, to_json_lines
-from otel_logging.sinks import SinkError
+from otel_logging.sinks import EncodedBatch, SinkError
 
 _log = logging.getLogger("otel_logging.sinks.files")
 
@@ -113,6 +113,13 @@ class AppFile:
             except OSError as exc:  # the records are written; a failed rotation must not fail the request
                 _log.warning("could not rotate %s: %s", self.path, exc)
         return before
+
+    def position(self) -> tuple[str, int, int, int]:
+        """(path, device, inode, size) of the file the next write appends to. Callers hold ``lock``."""
+        if self._fd < 0:
+            self._open()
+        info = os.fstat(self._fd)
+        return str(self.path), info.st_dev, info.st_ino, self._size
 
     def take_back(self, before: int, length: int) -> bool:
         """Remove a completed write of ``length`` bytes at ``before`` if nothing was written after it.
@@ -260,10 +267,14 @@ class FileSink:
 
     def write(self, by_service: dict[str, list[Record]]) -> None:
         """Write each app's lines; if one app's write fails, take back the others' and raise SinkError."""
+        count = sum(len(records) for records in by_service.values())
+        self.write_encoded({service: to_json_lines(records) for service, records in by_service.items()}, count)
+
+    def write_encoded(self, lines_by_service: EncodedBatch, count: int) -> None:
+        """Write each app's JSON lines; if one app's write fails, take back the others' and raise SinkError."""
         written: list[tuple[AppFile, int, int]] = []
         try:
-            for service, records in by_service.items():
-                data = to_json_lines(records)
+            for service, data in lines_by_service.items():
                 if data:
                     written.append(self._append(service, data))
         except SinkError:
@@ -271,6 +282,12 @@ class FileSink:
                 with app_file.lock:
                     app_file.take_back(before, length)
             raise
+
+    def position(self, service: str) -> tuple[str, int, int, int]:
+        """Where the next write for ``service`` goes: (path, device, inode, size before it)."""
+        app_file = self._app_file(self._stem(service))
+        with app_file.lock:
+            return app_file.position()
 
     def write_lines(self, service: str, data: bytes) -> None:
         """Append already-encoded JSON lines to the app's file."""
