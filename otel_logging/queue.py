@@ -41,7 +41,7 @@ from pathlib import Path
 import orjson
 
 from otel_logging.record import Record, to_json_lines
-from otel_logging.sinks import SinkError
+from otel_logging.sinks import EncodedBatch, SinkError
 
 _log = logging.getLogger("otel_logging.queue")
 
@@ -407,9 +407,12 @@ class QueuedSink:
 
     def write(self, by_service: dict[str, list[Record]]) -> None:
         count = sum(len(records) for records in by_service.values())
+        self.write_encoded({service: to_json_lines(records) for service, records in by_service.items()}, count)
+
+    def write_encoded(self, lines_by_service: EncodedBatch, count: int) -> None:
         if not count:
             return
-        self.queue.append(b"".join(to_json_lines(records) for records in by_service.values() if records))
+        self.queue.append(b"".join(lines_by_service.values()))
         with self._count_lock:
             self.counters.queued += count
 

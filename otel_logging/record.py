@@ -176,9 +176,12 @@ class Conversion:
     first_error: str
 
     def message(self) -> str:
-        if not self.rejected:
-            return ""
-        return f"{self.rejected} log record(s) rejected; first: {self.first_error}"
+        return rejection_message(self.rejected, self.first_error)
+
+
+def rejection_message(rejected: int, first_error: str) -> str:
+    """The partial-success message of a request with ``rejected`` records refused."""
+    return f"{rejected} log record(s) rejected; first: {first_error}" if rejected else ""
 
 
 def convert_request(request: ExportLogsServiceRequest, received_ns: int | None = None) -> Conversion:

@@ -20,11 +20,12 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 
+from otel_logging import native
 from otel_logging.receiver.errors import ExportError, Failure
 from otel_logging.receiver.limits import NewAppLimiter, RecordProcessor
 from otel_logging.receiver.metrics import ServiceMetrics
-from otel_logging.record import convert_request
-from otel_logging.sinks import Sink, SinkError
+from otel_logging.record import Record, convert_request, rejection_message, to_json_lines
+from otel_logging.sinks import EncodedBatch, EncodedSink, Sink, SinkError
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,12 @@ def parse_json(payload: bytes) -> ExportLogsServiceRequest:
 
 
 class LogsExporter:
-    """Converts requests to canonical records and hands them to the sinks."""
+    """Converts requests to canonical records, encodes them once and hands them to the sinks.
+
+    A protobuf payload goes straight through the native converter (``otel_logging.native``)
+    when it can do the whole job: it is built, no record processor (redaction, truncation)
+    needs the records as Python values, and every sink takes encoded JSON lines.
+    """
 
     def __init__(
         self,
@@ -120,63 +126,108 @@ class LogsExporter:
         processors: list[RecordProcessor] | None = None,
         max_records_per_request: int | None = None,
         new_app_limiter: NewAppLimiter | None = None,
+        use_native: bool = True,
     ) -> None:
         self.sinks = sinks
         self.metrics = metrics
         self.processors = processors or []
         self.max_records_per_request = max_records_per_request
         self.new_app_limiter = new_app_limiter
+        self.native = (
+            use_native
+            and native.AVAILABLE
+            and not self.processors
+            and all(isinstance(sink, EncodedSink) for sink in sinks)
+        )
         self._closing = threading.Event()
 
     def close(self) -> None:
         """Refuse new requests from now on (in-flight ones finish)."""
         self._closing.set()
 
+    def export_protobuf(self, payload: bytes, transport: str) -> ExportOutcome:
+        """Convert and store an OTLP/protobuf payload."""
+        if not self.native:
+            return self.export(parse_protobuf(payload), transport)
+        self._check_open(transport)
+        try:
+            converted = native.convert_payload(payload)
+        except ValueError as exc:
+            raise ExportError(Failure.MALFORMED, f"malformed OTLP protobuf: {exc}") from exc
+        self._check_count(converted.accepted + converted.rejected, transport)
+        return self._store(
+            converted.lines_by_service,
+            converted.accepted,
+            converted.rejected,
+            rejection_message(converted.rejected, converted.first_error),
+            transport,
+        )
+
     def export(
         self, request: ExportLogsServiceRequest, transport: str, *, rejected_before: int = 0, reason_before: str = ""
     ) -> ExportOutcome:
         """Convert and store ``request``; ``rejected_before`` records were already refused while decoding."""
-        if self._closing.is_set():
-            self.metrics.add("otel_logging_requests_total", transport=transport, outcome="unavailable")
-            raise ExportError(Failure.UNAVAILABLE, "the service is shutting down; retry", retry_after_s=1)
-        limit = self.max_records_per_request
-        if limit is not None:
-            count = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
-            if count > limit:
-                self.metrics.add("otel_logging_requests_total", transport=transport, outcome="invalid")
-                raise ExportError(
-                    Failure.TOO_LARGE, f"{count} log records in one request; at most {limit} are accepted"
-                )
+        self._check_open(transport)
+        if self.max_records_per_request is not None:
+            self._check_count(
+                sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs), transport
+            )
         conversion = convert_request(request)
         if rejected_before:
             conversion.rejected += rejected_before
             conversion.first_error = reason_before or conversion.first_error
-        received = conversion.accepted + conversion.rejected
-        self.metrics.add("otel_logging_records_received_total", received)
-        if self.new_app_limiter is not None:
-            try:
-                self.new_app_limiter.admit(list(conversion.by_service))
-            except ExportError:
-                self.metrics.add("otel_logging_requests_total", transport=transport, outcome="rate_limited")
-                raise
+        by_service = conversion.by_service
         if self.processors:
-            for records in conversion.by_service.values():
+            for records in by_service.values():
                 for i, record in enumerate(records):
                     for process in self.processors:
                         record = process(record)
                     records[i] = record
+        encoded = {service: to_json_lines(records) for service, records in by_service.items()}
+        return self._store(
+            encoded, conversion.accepted, conversion.rejected, conversion.message(), transport, by_service
+        )
+
+    def _check_open(self, transport: str) -> None:
+        if self._closing.is_set():
+            self.metrics.add("otel_logging_requests_total", transport=transport, outcome="unavailable")
+            raise ExportError(Failure.UNAVAILABLE, "the service is shutting down; retry", retry_after_s=1)
+
+    def _check_count(self, count: int, transport: str) -> None:
+        limit = self.max_records_per_request
+        if limit is not None and count > limit:
+            self.metrics.add("otel_logging_requests_total", transport=transport, outcome="invalid")
+            raise ExportError(Failure.TOO_LARGE, f"{count} log records in one request; at most {limit} are accepted")
+
+    def _store(
+        self,
+        encoded: EncodedBatch,
+        accepted: int,
+        rejected: int,
+        message: str,
+        transport: str,
+        by_service: dict[str, list[Record]] | None = None,
+    ) -> ExportOutcome:
+        """Admit new apps, hand the batch to every sink, count, and answer."""
+        self.metrics.add("otel_logging_records_received_total", accepted + rejected)
+        if self.new_app_limiter is not None:
+            try:
+                self.new_app_limiter.admit(list(encoded))
+            except ExportError:
+                self.metrics.add("otel_logging_requests_total", transport=transport, outcome="rate_limited")
+                raise
         try:
             for sink in self.sinks:
-                sink.write(conversion.by_service)
+                if isinstance(sink, EncodedSink):
+                    sink.write_encoded(encoded, accepted)
+                else:
+                    assert by_service is not None  # the native path is only taken when every sink is encoded
+                    sink.write(by_service)
         except SinkError as exc:
             self.metrics.add("otel_logging_requests_total", transport=transport, outcome="unavailable")
             raise ExportError(Failure.UNAVAILABLE, str(exc), retry_after_s=5) from exc
-        self.metrics.add("otel_logging_records_written_total", conversion.accepted)
-        if conversion.rejected:
-            self.metrics.add("otel_logging_records_rejected_total", conversion.rejected)
-        self.metrics.add(
-            "otel_logging_requests_total",
-            transport=transport,
-            outcome="partial" if conversion.rejected else "ok",
-        )
-        return ExportOutcome(conversion.accepted, conversion.rejected, conversion.message())
+        self.metrics.add("otel_logging_records_written_total", accepted)
+        if rejected:
+            self.metrics.add("otel_logging_records_rejected_total", rejected)
+        self.metrics.add("otel_logging_requests_total", transport=transport, outcome="partial" if rejected else "ok")
+        return ExportOutcome(accepted, rejected, message)

@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from otel_logging.receiver.auth import TokenAuthenticator
 from otel_logging.receiver.errors import ExportError
-from otel_logging.receiver.export import LogsExporter, parse_protobuf
+from otel_logging.receiver.export import LogsExporter
 
 EXPORT_METHOD = "Export"
 SERVICE_NAME = "opentelemetry.proto.collector.logs.v1.LogsService"
@@ -90,8 +90,7 @@ class GrpcFrontEnd:
         try:
             if self.authenticator is not None:
                 self.authenticator.check(dict(context.invocation_metadata()).get("authorization"))
-            request = parse_protobuf(payload)
-            outcome = self.exporter.export(request, transport="grpc")
+            outcome = self.exporter.export_protobuf(payload, transport="grpc")
         except ExportError as exc:
             if exc.retry_after_s is not None:
                 context.set_trailing_metadata(retry_metadata(exc.retry_after_s))

@@ -15,7 +15,7 @@ from google.protobuf import json_format
 
 from otel_logging.receiver.auth import TokenAuthenticator
 from otel_logging.receiver.errors import ExportError, Failure
-from otel_logging.receiver.export import LogsExporter, decode_json, parse_protobuf
+from otel_logging.receiver.export import LogsExporter, decode_json
 from otel_logging.receiver.metrics import ServiceMetrics
 
 PROTOBUF = "application/x-protobuf"
@@ -156,20 +156,21 @@ class _Handler(BaseHTTPRequestHandler):
                     self.close_connection = True  # don't read a body we won't use
                     raise
             body = self._decompress(self._read_body())
-            rejected_before, reason_before = 0, ""
             if content_type == PROTOBUF:
-                request = parse_protobuf(body)
+                outcome = self.exporter.export_protobuf(body, transport="http")
             elif content_type == JSON:
                 decoded = decode_json(body)
-                request, rejected_before, reason_before = decoded.request, decoded.rejected, decoded.first_error
+                outcome = self.exporter.export(
+                    decoded.request,
+                    transport="http",
+                    rejected_before=decoded.rejected,
+                    reason_before=decoded.first_error,
+                )
             else:
                 raise ExportError(
                     Failure.UNSUPPORTED_MEDIA,
                     f"unsupported Content-Type {content_type!r}; use {PROTOBUF} or {JSON}",
                 )
-            outcome = self.exporter.export(
-                request, transport="http", rejected_before=rejected_before, reason_before=reason_before
-            )
         except ExportError as exc:
             if exc.failure in (Failure.MALFORMED, Failure.TOO_LARGE, Failure.UNSUPPORTED_MEDIA):
                 self.metrics.add("otel_logging_requests_total", transport="http", outcome="invalid")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from otel_logging.record import Record
+
+# The records of one request as canonical JSON lines, one buffer per service: the receiver
+# encodes a request once and every sink that can take the bytes takes these same buffers.
+EncodedBatch = dict[str, bytes]
 
 
 class Sink(Protocol):
@@ -16,6 +20,14 @@ class Sink(Protocol):
         """Persist (or durably enqueue) the records; raise SinkError if that is not possible."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class EncodedSink(Protocol):
+    """A sink that also takes a request already encoded as JSON lines (no second encoding)."""
+
+    def write_encoded(self, lines_by_service: EncodedBatch, count: int) -> None:
+        """Like ``write`` for ``count`` records given as JSON lines per service."""
 
 
 class SinkError(RuntimeError):
