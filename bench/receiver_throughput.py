@@ -9,7 +9,11 @@ senders, 4 apps) drives, in the same run:
 Each run ends when every request is acknowledged; the records are counted in the output files.
 Peak RSS of each server is read from /proc/<pid>/status (VmHWM).
 
-Usage: python bench/receiver_throughput.py [--records 400000]
+Then an overload run: a fresh otel-logging serve hit by --overload-senders senders (default 64) of
+2,048-record requests at once, more than its workers take (16 workers, 64 requests in flight at
+most; the rest are refused with RESOURCE_EXHAUSTED, which clients retry): its peak RSS is reported.
+
+Usage: python bench/receiver_throughput.py [--records 400000] [--overload-senders 64]
 Last line: receiver_throughput: otel_logging X rec/s, collector Y rec/s, ratio X/Y
 """
 
@@ -57,9 +61,9 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def load(target: str, records: int) -> dict[str, float]:
+def load(target: str, records: int, *extra: str) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "loadgen.py"), "--target", target, "--records", str(records)],
+        [sys.executable, str(REPO / "bench" / "loadgen.py"), "--target", target, "--records", str(records), *extra],
         capture_output=True,
         text=True,
         check=True,
@@ -89,6 +93,7 @@ def count_collector_records(path: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=400_000)
+    parser.add_argument("--overload-senders", type=int, default=64)
     args = parser.parse_args()
     binary = collector_binary()
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,11 +122,31 @@ def main() -> None:
             collector.wait(60)
         collected = count_collector_records(out_file)
 
+        overload_dir = Path(tmp) / "overload"
+        serve = start_serve(overload_dir, http_port=-1)
+        try:
+            flood = load(
+                f"127.0.0.1:{serve.grpc_port}",
+                args.records,
+                "--senders",
+                str(args.overload_senders),
+                "--batch",
+                "2048",
+            )
+            flood_rss = peak_rss_mb(serve.proc.pid)
+        finally:
+            serve.stop()
+        flood_written = sum(count_lines(p) for p in overload_dir.glob("*.jsonl"))
+
     ours_rate = ours["acked"] / ours["seconds"]
     theirs_rate = theirs["acked"] / theirs["seconds"]
     print(f"otel_logging {ours_rate:10,.0f} rec/s  acked {ours['acked']:,} files {written:,} RSS {ours_rss:.0f} MB")
     print(
         f"collector    {theirs_rate:10,.0f} rec/s  acked {theirs['acked']:,} file {collected:,} RSS {theirs_rss:.0f} MB"
+    )
+    print(
+        f"overload     {args.overload_senders} senders x 2048-record requests: acked {flood['acked']:,.0f}, "
+        f"refused {flood['failed']:,.0f} (retryable), files {flood_written:,}, peak RSS {flood_rss:.0f} MB"
     )
     print(f"cores: {os.cpu_count()} (shared by the load generator and the server)")
     print(
