@@ -13,7 +13,11 @@
 //! Decoding borrows from the payload (no copies of strings or bytes); a whole request is decoded
 //! before any record is converted, so a malformed payload fails before any output exists.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -577,7 +581,7 @@ struct Timestamps {
 impl Timestamps {
     fn new() -> Self {
         Timestamps {
-            second: -1,
+            second: i128::MIN,
             prefix: [0; 19],
         }
     }
@@ -782,10 +786,13 @@ pub fn convert(payload: &[u8], received_ns: i128) -> Result<Conversion> {
     let mut timestamps = Timestamps::new();
     for resource_logs in &request {
         let attributes = &resource_logs.resource_attributes;
-        let service = match dict_get(attributes, "service.name") {
-            Some(AnyValue::Str(name)) if !name.is_empty() => *name,
-            _ => DEFAULT_SERVICE_NAME,
+        // Python reads service.name from the converted resource: bytes are a (base64) string there too.
+        let service: Cow<'_, str> = match dict_get(attributes, "service.name") {
+            Some(AnyValue::Str(name)) if !name.is_empty() => Cow::Borrowed(name),
+            Some(AnyValue::Bytes(bytes)) if !bytes.is_empty() => Cow::Owned(STANDARD.encode(bytes)),
+            _ => Cow::Borrowed(DEFAULT_SERVICE_NAME),
         };
+        let service = service.as_ref();
         let mut resource = Vec::with_capacity(64);
         resource.extend_from_slice(b",\"resource\":");
         write_object(&mut resource, attributes);
