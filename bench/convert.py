@@ -96,7 +96,7 @@ def best_seconds(convert: Callable[[bytes], object], payload: bytes, rounds: int
     return best
 
 
-def threaded_records_per_second(payload: bytes, records: int, threads: int, seconds: float = 1.0) -> float:
+def threaded_records_per_second(payload: bytes, records: int, threads: int, seconds: float = 2.0) -> float:
     done = [0] * threads
     stop = time.perf_counter() + seconds
 

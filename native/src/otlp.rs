@@ -56,7 +56,7 @@ type Result<T> = std::result::Result<T, DecodeError>;
 #[cold]
 fn malformed(what: &str, offset: usize) -> DecodeError {
     DecodeError {
-        message: format!("malformed protobuf: {what} at byte {offset}"),
+        message: format!("{what} at byte {offset}"),
     }
 }
 
@@ -588,8 +588,13 @@ impl Timestamps {
 
     /// `"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"` (with the quotes) for `unix_nano`, or the reason it cannot be.
     fn format(&mut self, unix_nano: i128) -> std::result::Result<[u8; 32], String> {
-        let seconds = unix_nano.div_euclid(NANOS_PER_SECOND);
-        let fraction = unix_nano.rem_euclid(NANOS_PER_SECOND) as u32;
+        let (seconds, fraction) = match u64::try_from(unix_nano) {
+            Ok(n) => (i128::from(n / 1_000_000_000), (n % 1_000_000_000) as u32),
+            Err(_) => (
+                unix_nano.div_euclid(NANOS_PER_SECOND),
+                unix_nano.rem_euclid(NANOS_PER_SECOND) as u32,
+            ),
+        };
         if seconds != self.second {
             if !(0..=MAX_SECONDS).contains(&seconds) {
                 return Err(format!("timestamp {unix_nano} ns is outside years 1970..9999"));
@@ -643,8 +648,8 @@ fn format_second(seconds: i64) -> [u8; 19] {
     out
 }
 
-/// Python's `repr()` of a str, for error messages (exact for ASCII and Latin-1; other characters
-/// are taken as printable).
+/// Python's `repr()` of a str, for error messages. Exact except for unassigned code points, which
+/// Python escapes and this keeps (Rust has no table of them).
 fn py_repr(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
@@ -663,14 +668,60 @@ fn py_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || (0x7f..=0xa0).contains(&(c as u32)) || c == '\u{ad}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
+            c if !py_printable(c) => {
+                let code = c as u32;
+                if code < 0x100 {
+                    out.push_str(&format!("\\x{code:02x}"));
+                } else if code < 0x10000 {
+                    out.push_str(&format!("\\u{code:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{code:08x}"));
+                }
             }
             c => out.push(c),
         }
     }
     out.push(quote);
     out
+}
+
+/// `str.isprintable()` for one character: false for control (Cc), format (Cf), private use (Co) and
+/// separator (Zs, Zl, Zp) characters other than the space.
+fn py_printable(c: char) -> bool {
+    let code = c as u32;
+    if code < 0x7f {
+        return code >= 0x20;
+    }
+    !matches!(
+        code,
+        0x7f..=0xa0
+            | 0xad
+            | 0x600..=0x605
+            | 0x61c
+            | 0x6dd
+            | 0x70f
+            | 0x890..=0x891
+            | 0x8e2
+            | 0x1680
+            | 0x180e
+            | 0x2000..=0x200f
+            | 0x2028..=0x202f
+            | 0x205f..=0x2064
+            | 0x2066..=0x206f
+            | 0x3000
+            | 0xe000..=0xf8ff
+            | 0xfeff
+            | 0xfff9..=0xfffb
+            | 0x110bd
+            | 0x110cd
+            | 0x13430..=0x1343f
+            | 0x1bca0..=0x1bca3
+            | 0x1d173..=0x1d17a
+            | 0xe0001
+            | 0xe0020..=0xe007f
+            | 0xf0000..=0xffffd
+            | 0x100000..=0x10fffd
+    )
 }
 
 /// The records of one service, as JSON lines.
@@ -875,7 +926,7 @@ pub fn otlp_logs_to_jsonl<'py>(
     let data: &[u8] = payload.as_bytes();
     let conversion = py
         .detach(|| convert(data, received_ns))
-        .map_err(|e| PyValueError::new_err(format!("invalid OTLP ExportLogsServiceRequest: {e}")))?;
+        .map_err(|e| PyValueError::new_err(format!("not a valid ExportLogsServiceRequest: {e}")))?;
     let by_service = PyDict::new(py);
     for service in &conversion.services {
         by_service.set_item(&service.service, PyBytes::new(py, &service.lines))?;

@@ -498,7 +498,17 @@ def test_several_resources_scopes_and_services_in_order_of_first_appearance() ->
 
 
 def test_names_that_python_quotes_differently_in_messages() -> None:
-    for name in ["it's", 'say "hi"', "both ' and \"", "tab\there", "back\\slash", "nul\x00", "é", "\x7f\x85\xa0\xad"]:
+    for name in [
+        "it's",
+        'say "hi"',
+        "both ' and \"",
+        "tab\there",
+        "back\\slash",
+        "nul\x00",
+        "é",
+        "\x7f\x85\xa0\xad",
+        "\u2028 \u3000 \ufeff \ue000 \U000f0000 🙂",
+    ]:
         payload = one_scope(LogRecord(trace_id=b"x"), service=name, scope=name)
         assert_same(payload, exact_error=True)
 
