@@ -620,6 +620,10 @@ GROUP = tag(15, 3) + tag(15, 4)
         in_body(b"\x0a\xff\xff\xff\xff\x0f"),
         in_body(tag(14, 2) + b"\x81\x80\x80\x80\x00A"),
         in_body(tag(14, 2) + b"\x81\x80\x80\x80\x80\x00A"),
+        ld(1, ld(2, ld(2, tag(5, 2) + b"\x82\x80\x80\x80\x00" + tag(3, 0) + b"\x05"))),
+        ld(1, ld(2, ld(2, tag(5, 2) + b"\x82\x80\x80\x80\x80\x00" + tag(3, 0) + b"\x05"))),
+        tag(1, 2) + b"\x82\x80\x80\x80\x00" + ld(3, b""),
+        tag(1, 2) + b"\x82\x80\x80\x80\x80\x00" + ld(3, b""),
         ld(1, ld(2, ld(2, ld(5, b"") + b"\x0a\x03"))) + b"abc",
         ld(1, ld(2, ld(2, tag(5, 2) + varint(3) + tag(1, 2) + varint(5) + b"a"))) + b"bcdef",
         # fixed-width values must be whole
