@@ -5,7 +5,9 @@
 The first byte of an input picks the decoder (even: protobuf, odd: OTLP/JSON), the rest is
 the request body. A decoder may refuse a body only with ``ExportError``; whatever it accepts
 must convert without raising, with every record accepted or counted as rejected, and every
-accepted record must become exactly one JSON line that parses back. Anything else is a finding
+accepted record must become exactly one JSON line that parses back. A protobuf body also goes
+through the native converter (``otel_logging.native``), which must refuse exactly what the Python
+decoder refuses and otherwise produce the same JSON lines, byte for byte. Anything else is a finding
 (atheris stops and writes the input under ``.cache/fuzz/crashes/``).
 """
 
@@ -14,11 +16,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from otel_logging import native
 from otel_logging.receiver.errors import ExportError
 from otel_logging.receiver.export import decode_json, parse_protobuf
 from otel_logging.record import convert_request, from_json_line, to_json_lines
 
 PROTOBUF, JSON = b"\x00", b"\x01"
+RECEIVED_NS = 1_750_000_000_123_456_789  # the receive time both converters give records without one
 
 
 def test_one_input(data: bytes) -> None:
@@ -32,15 +36,27 @@ def test_one_input(data: bytes) -> None:
         else:
             request = parse_protobuf(data[1:])
     except ExportError:
+        if not data[0] & 1 and native.AVAILABLE:
+            try:
+                native.convert_payload(data[1:], RECEIVED_NS)
+            except ValueError:
+                return
+            raise AssertionError("the native converter accepted a payload the Python decoder refuses") from None
         return
     records = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
-    conversion = convert_request(request)
+    conversion = convert_request(request, RECEIVED_NS)
     assert conversion.accepted + conversion.rejected == records, "a record was neither accepted nor rejected"
+    encoded = {}
     for service, converted in conversion.by_service.items():
-        lines = to_json_lines(converted).splitlines()
+        encoded[service] = to_json_lines(converted)
+        lines = encoded[service].splitlines()
         assert len(lines) == len(converted), f"{len(converted)} records of {service!r} made {len(lines)} lines"
         for line in lines:
             assert from_json_line(line)["service"] == service
+    if not data[0] & 1 and native.AVAILABLE:
+        fast = native.convert_payload(data[1:], RECEIVED_NS)
+        assert (fast.accepted, fast.rejected) == (conversion.accepted, conversion.rejected), "native counts differ"
+        assert fast.lines_by_service == encoded, "native JSON lines differ from the Python path's"
 
 
 def seed_corpus() -> dict[str, bytes]:
