@@ -1,6 +1,7 @@
 //! otel_logging_native: the native hot paths of otel-logging, one Python function per module file.
 //!
 //! - `otlp`: OTLP/protobuf logs export requests -> canonical records as JSON lines.
+//! - `stdlib`: lines of stdlib-format log files -> canonical records as JSON lines (log aggregation).
 //!
 //! `json` is the orjson-compatible JSON writer they share.
 
@@ -8,9 +9,11 @@ use pyo3::prelude::*;
 
 pub mod json;
 pub mod otlp;
+pub mod stdlib;
 
 #[pymodule]
 fn otel_logging_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(otlp::otlp_logs_to_jsonl, m)?)?;
+    m.add_class::<stdlib::StdlibReader>()?;
     Ok(())
 }

@@ -14,7 +14,8 @@ import re
 from typing import Any
 
 from otel_logging.ingest.formats import LineParser
-from otel_logging.ingest.records import UNPARSED, RecordContext, exception_attributes
+from otel_logging.ingest.records import FILE_PATH, RECORD_UID, UNPARSED, RecordContext, exception_attributes
+from otel_logging.native import PendingEntry
 from otel_logging.record import Record
 
 _TRACEBACK_STARTS = (
@@ -29,6 +30,17 @@ _CHAIN_LINES = (
 _BLANK = frozenset(" \t\f\v\r")
 _MAY_CONTINUE = _BLANK | {"T", "S", "E"}  # first letters of indented lines and of _TRACEBACK_STARTS
 _EXCEPTION_LINE = re.compile(r"[A-Za-z_][\w.]*(?::|$)")
+_RECORD_KEYS = (
+    "@timestamp",
+    "observed_timestamp",
+    "severity_text",
+    "severity_number",
+    "body",
+    "logger",
+    "service",
+    "attributes",
+    "resource",
+)
 
 
 class Assembler:
@@ -137,6 +149,79 @@ class Assembler:
         out.append(self.ctx.make(last, (0, ""), text, "", {UNPARSED: True}, offset))
         self.records += 1
         self.unparsed += 1
+
+    # --- the native stdlib reader (otel_logging.native) carries on and hands back the pending entry ---------------
+
+    def native_pending(self) -> tuple[bool, PendingEntry | None]:
+        """``(True, entry)``: the pending entry in the native reader's terms (``None`` when there is none);
+        ``(False, None)`` when the native reader could not finish it as ``_finish`` would: a record of another
+        shape than ``RecordContext.make`` gives the file's own text records (another service, more attributes)."""
+        pending = self.pending
+        if pending is None:
+            return True, None
+        ctx = self.ctx
+        if type(pending) is not dict or tuple(pending) != _RECORD_KEYS:
+            return False, None
+        timestamp, observed, severity_text, severity_number, body, logger, service, attributes, resource = (
+            pending.values()
+        )
+        if not (
+            type(timestamp) is str
+            and type(observed) is str
+            and type(severity_text) is str
+            and type(severity_number) is int
+            and type(body) is str
+            and type(logger) is str
+            and type(service) is str
+            and service == ctx.service
+            and resource is ctx.resource
+            and type(attributes) is dict
+            and tuple(attributes) == (FILE_PATH, RECORD_UID)
+            and attributes[FILE_PATH] == ctx.path
+            and attributes[RECORD_UID] == f"{ctx.uid_prefix}:{self.pending_offset}"
+        ):
+            return False, None
+        entry = (
+            self.pending_offset,
+            timestamp,
+            observed,
+            severity_text,
+            severity_number,
+            body,
+            logger,
+            self._continuation,
+            self._traceback_at,
+            self._in_traceback,
+        )
+        return True, entry
+
+    def set_native_pending(self, entry: PendingEntry | None, records: int) -> None:
+        """Take back the pending entry from the native reader, which finished ``records`` records."""
+        self.records += records
+        if entry is None:
+            self.pending = None
+            self.pending_offset = -1
+            self._continuation = []
+            self._traceback_at = -1
+            self._in_traceback = False
+            return
+        offset, timestamp, observed, severity_text, severity_number, body, logger, continuation, at, in_tb = entry
+        ctx = self.ctx
+        self.pending = {  # what RecordContext.make made of the entry's first line
+            "@timestamp": timestamp,
+            "observed_timestamp": observed,
+            "severity_text": severity_text,
+            "severity_number": severity_number,
+            "body": body,
+            "logger": logger,
+            "service": ctx.service,
+            "attributes": {FILE_PATH: ctx.path, RECORD_UID: f"{ctx.uid_prefix}:{offset}"},
+            "resource": ctx.resource,
+        }
+        self.pending_offset = offset
+        self._continuation = continuation
+        self._traceback_at = at
+        self._in_traceback = in_tb
 
     def flush(self, out: list[Any]) -> None:
         """End of input: the pending record is complete."""

@@ -20,16 +20,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from otel_logging import native
 from otel_logging.ingest.assembler import Assembler
 from otel_logging.ingest.checkpoint import Checkpoints, OutputWrite
 from otel_logging.ingest.discovery import discover
 from otel_logging.ingest.formats import FORMATS, compile_pattern, detect_format, make_parser
 from otel_logging.ingest.progress import Progress
 from otel_logging.ingest.records import RecordContext
-from otel_logging.ingest.source import FileError, FileSource
+from otel_logging.ingest.source import Batch, FileError, FileSource
 from otel_logging.ingest.timestamps import TimestampParser, load_zone
-from otel_logging.record import Record, to_json_lines
-from otel_logging.sinks import EncodedBatch, Sink, SinkError
+from otel_logging.record import Record
+from otel_logging.sinks import EncodedBatch, EncodedSink, Sink, SinkError
 from otel_logging.sinks.files import FileSink
 
 SAMPLE_BYTES = 64 << 10
@@ -182,7 +185,7 @@ class Ingestor:
                 report.status = "unchanged"
                 return report
             while True:
-                out: list[Record] = []
+                out = Batch(self.options.service)
                 nbytes = source.read_batch(out, final=True)
                 self.ship(source, out, report, nbytes)
                 if not nbytes:
@@ -210,6 +213,9 @@ class Ingestor:
                 others = ["jsonl", "seed", "stdlib"]
                 fallbacks = [make_parser(n, ctx, timestamps) for n in others if n != name]
             source.assembler = Assembler(primary, fallbacks, ctx)
+            if name == "stdlib" and self.zone is None:  # the native reader, when installed
+                resource = orjson.dumps(ctx.resource)
+                source.native = native.stdlib_reader(ctx.service, ctx.path, ctx.uid_prefix, resource)
         except FileError:
             source.close()
             raise
@@ -230,42 +236,30 @@ class Ingestor:
             raise FileError(source.path, "binary file (NUL bytes near the start): not a log file, skipped")
         return head.split(b"\n")[:SAMPLE_LINES]
 
-    def ship(self, source: FileSource, records: list[Record], report: FileReport, nbytes: int) -> None:
-        """Hand ``records`` to every sink, then move the file's checkpoint past them."""
+    def ship(self, source: FileSource, batch: Batch, report: FileReport, nbytes: int) -> None:
+        """Hand the records of ``batch`` to every sink, then move the file's checkpoint past them."""
         assembler = source.assembler
         assert assembler is not None
+        count = len(batch)
         with self._lock:
             state = source.state_for_commit()
             # a batch with records is always committed; a skip (blank lines, a sparse hole) once the file is at its end
-            commit = bool(records) or (
+            commit = bool(count) or (
                 nbytes == 0 and (state.offset != source.committed_offset or state.done != source.committed_done)
             )
             if commit:
                 self.checkpoints.prepare(state)
-            if records:
-                self._deliver(self._by_service(records))
+            if count:
+                self._deliver(batch, count)
             if commit:
                 self.checkpoints.publish()
                 source.committed_offset, source.committed_done = state.offset, state.done
-        report.records += len(records)
+        report.records += count
         report.unparsed = assembler.unparsed
         report.bytes += nbytes
-        self.progress.advance(nbytes, len(records))
+        self.progress.advance(nbytes, count)
 
-    def _by_service(self, records: list[Record]) -> dict[str, list[Record]]:
-        service = self.options.service
-        batch: list[Record] = []
-        by_service: dict[str, list[Record]] = {service: batch}
-        for record in records:
-            if record["service"] == service:
-                batch.append(record)
-            else:
-                by_service.setdefault(record["service"], []).append(record)
-        if not batch:
-            del by_service[service]
-        return by_service
-
-    def _deliver(self, by_service: dict[str, list[Record]]) -> None:
+    def _deliver(self, batch: Batch, count: int) -> None:
         # Local files last: a remote destination is the one that refuses, and when it does the files have not
         # taken the batch either, so the next run does not write it into them twice.
         waiting = sorted(self.sinks, key=_is_local_file)
@@ -274,15 +268,23 @@ class Ingestor:
             limit = float("inf") if self._following else 60.0
         deadline = time.monotonic() + limit
         delay = 0.2
-        encoded: EncodedBatch | None = None
+        encoded: EncodedBatch | None = None  # JSON lines per service, for the sinks that take them
+        # records per service for the others; the same object on a retry (LogstashDestination resumes a batch)
+        by_service: dict[str, list[Record]] | None = None
         while waiting:
             sink = waiting[0]
             try:
                 if isinstance(sink, FileSink):
                     if encoded is None:
-                        encoded = {service: to_json_lines(records) for service, records in by_service.items()}
-                    self._append_once(sink, encoded, sum(len(records) for records in by_service.values()))
+                        encoded = batch.encoded()
+                    self._append_once(sink, encoded, count)
+                elif isinstance(sink, EncodedSink):
+                    if encoded is None:
+                        encoded = batch.encoded()
+                    sink.write_encoded(encoded, count)
                 else:
+                    if by_service is None:
+                        by_service = batch.by_service()
                     sink.write(by_service)
                 waiting.pop(0)
             except SinkError as exc:
@@ -405,9 +407,9 @@ class Follower:
             report = self.reports[key]
             try:
                 for _ in range(16):  # a few chunks per file per round, so one big file does not starve the rest
-                    out: list[Record] = []
+                    out = Batch(options.service)
                     nbytes = source.read_batch(out, final=False)
-                    if out or nbytes:
+                    if len(out) or nbytes:
                         self.ingestor.ship(source, out, report, nbytes)
                     if not nbytes:
                         break
@@ -421,7 +423,7 @@ class Follower:
                     self._finish(key, source, report)  # rotated away and read to its end
                     continue
                 if source.has_buffered() and time.monotonic() - source.last_growth >= options.flush_after_s:
-                    out = []
+                    out = Batch(options.service)
                     source.finish(out)
                     self.ingestor.ship(source, out, report, 0)
             except FileError as exc:
@@ -431,7 +433,7 @@ class Follower:
         return busy
 
     def _finish(self, key: str, source: FileSource, report: FileReport) -> None:
-        out: list[Record] = []
+        out = Batch(self.ingestor.options.service)
         source.finish(out)
         self.ingestor.ship(source, out, report, 0)
         source.close()

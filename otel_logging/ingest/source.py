@@ -4,6 +4,13 @@ Reading is streamed in chunks, so a file of any size needs only a chunk and one 
 The offset that may be committed after a batch is where the first line not yet turned into a
 shipped record starts: a record still collecting traceback lines, or a line without its newline
 yet, is read again after a restart.
+
+A stdlib-format file read with naive times in UTC goes through the native reader when it is installed
+(``otel_logging.native.stdlib_reader``): it turns a chunk's lines into JSON lines directly, byte-for-byte
+what the assembler and ``to_json_lines`` make of them. A line it leaves (one of another format, a raw
+line, a non-ASCII subtlety) goes through the assembler, which holds the pending entry between calls, and
+the native reader takes over again at the next line once the assembler's pending entry is one it can carry.
+A batch is then a ``Batch`` of runs of JSON lines and record dicts, in file order.
 """
 
 from __future__ import annotations
@@ -16,9 +23,13 @@ import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import orjson
+
 from otel_logging.ingest.assembler import Assembler
 from otel_logging.ingest.checkpoint import FINGERPRINT_BYTES, Checkpoints, FileState, fingerprint_of
-from otel_logging.record import Record
+from otel_logging.native import StdlibLineReader
+from otel_logging.record import Record, to_json_lines
+from otel_logging.sinks import EncodedBatch
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 4 << 20  # a longer "line" is cut into pieces rather than held in memory
@@ -44,6 +55,76 @@ def describe_os_error(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+class Batch:
+    """The records of one read of a file, in file order: record dicts (``records``, the list the assembler
+    appends to) and runs of records the native reader made, as JSON lines (all of ``service``, the file's)."""
+
+    __slots__ = ("_encoded", "_parts", "records", "service")
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.records: list[Record] = []  # made since the last run of JSON lines
+        self._parts: list[bytes | list[Record]] = []
+        self._encoded = 0  # records in the runs of JSON lines
+
+    def add_lines(self, lines: bytes, count: int) -> None:
+        """``count`` records of ``service`` as JSON lines (each ending with a newline), after those so far."""
+        if self.records:
+            self._parts.append(self.records)
+            self.records = []
+        self._parts.append(lines)
+        self._encoded += count
+
+    def __len__(self) -> int:
+        return self._encoded + sum(len(part) for part in self._parts if type(part) is list) + len(self.records)
+
+    def _all_parts(self) -> list[bytes | list[Record]]:
+        return [*self._parts, self.records] if self.records else self._parts
+
+    def by_service(self) -> dict[str, list[Record]]:
+        """The records grouped by service, the file's first (for sinks that take records: JSON lines decoded)."""
+        service = self.service
+        batch: list[Record] = []
+        by_service: dict[str, list[Record]] = {service: batch}
+        for part in self._all_parts():
+            if type(part) is bytes:
+                batch.extend(orjson.loads(line) for line in part.split(b"\n")[:-1])
+                continue
+            for record in part:
+                if record["service"] == service:
+                    batch.append(record)
+                else:
+                    by_service.setdefault(record["service"], []).append(record)
+        if not batch:
+            del by_service[service]
+        return by_service
+
+    def encoded(self) -> EncodedBatch:
+        """JSON lines per service, as ``to_json_lines`` of ``by_service()`` (the native runs as they are)."""
+        parts = self._all_parts()
+        service = self.service
+        if len(parts) == 1 and type(parts[0]) is bytes:
+            return {service: parts[0]}
+        own: list[bytes] = []
+        others: dict[str, list[Record]] = {}
+        for part in parts:
+            if type(part) is bytes:
+                own.append(part)
+                continue
+            records: list[Record] = []
+            for record in part:
+                if record["service"] == service:
+                    records.append(record)
+                else:
+                    others.setdefault(record["service"], []).append(record)
+            if records:
+                own.append(to_json_lines(records))
+        encoded: EncodedBatch = {service: b"".join(own)} if own else {}
+        for other, records in others.items():
+            encoded[other] = to_json_lines(records)
+        return encoded
+
+
 class FileSource:
     """An open log file with its checkpoint state and the assembler turning its lines into records."""
 
@@ -56,6 +137,7 @@ class FileSource:
         self.state = state
         self.compressed = compressed
         self.assembler: Assembler | None = None
+        self.native: StdlibLineReader | None = None  # the native reader, for a stdlib-format file in UTC
         self.committed_offset = state.offset
         self.committed_done = state.done
         self.position = state.offset  # where the next unread byte of the (uncompressed) stream is
@@ -121,7 +203,7 @@ class FileSource:
             return assembler.pending_offset
         return self._partial_offset
 
-    def read_batch(self, out: list[Record], final: bool) -> int:
+    def read_batch(self, out: Batch, final: bool) -> int:
         """Read one chunk and put the finished records in ``out``; returns the bytes read (0 at EOF).
 
         At EOF with ``final``, an unterminated last line and a pending entry are finished too.
@@ -155,7 +237,11 @@ class FileSource:
         else:
             complete, partial = buffer[:cut], buffer[cut + 1 :]
             feed = assembler.feed
-            if complete.isascii():  # one decode for the chunk; characters are bytes, so offsets stay exact
+            records = out.records
+            if self.native is not None:
+                self._read_native(complete, offset, out)
+                offset += len(complete) + 1
+            elif complete.isascii():  # one decode for the chunk; characters are bytes, so offsets stay exact
                 text = complete.decode("ascii")
                 crlf = "\r" in text
                 nul = "\0" in text
@@ -165,12 +251,12 @@ class FileSource:
                         line = line[:-1]
                     if nul:
                         line = line.strip("\0")  # zero-filled runs (preallocation, a crash) are not log data
-                    feed(line, offset, out)
+                    feed(line, offset, records)
                     offset = next_offset
             else:
                 for raw_line in complete.split(b"\n"):
                     next_offset = offset + len(raw_line) + 1
-                    feed(raw_line.strip(b"\0").decode("utf-8", "replace").removesuffix("\r"), offset, out)
+                    feed(raw_line.strip(b"\0").decode("utf-8", "replace").removesuffix("\r"), offset, records)
                     offset = next_offset
         if partial and partial[0] == 0 and not partial.strip(b"\0"):
             offset += len(partial)  # a run of zero bytes (a hole in a sparse file): skipped
@@ -178,12 +264,41 @@ class FileSource:
             skipped = self._skip_hole(offset) - offset
             offset += skipped
         elif len(partial) > MAX_LINE_BYTES:
-            assembler.feed(partial.decode("utf-8", "replace"), offset, out)
+            assembler.feed(partial.decode("utf-8", "replace"), offset, out.records)
             offset += len(partial)
             partial = b""
         self._partial = partial
         self._partial_offset = offset
         return len(data) + skipped
+
+    def _read_native(self, complete: bytes, offset: int, out: Batch) -> None:
+        """The lines of ``complete`` (starting at byte ``offset``) through the native reader, and each line it
+        leaves through the assembler; the native reader goes on at the next line once the assembler's pending
+        entry is one it can carry (none, or one of the file's own text records)."""
+        assembler = self.assembler
+        reader = self.native
+        assert assembler is not None and reader is not None
+        ascii = complete.isascii()  # as in the Python path, it decides whether CR or NUL is stripped first
+        observed = assembler.ctx.observed
+        primary = assembler.primary
+        end = len(complete)
+        position = 0
+        while position <= end:
+            carried, entry = assembler.native_pending()
+            if carried:
+                lines, count, position, entry, last = reader.read(complete, position, offset, ascii, observed, entry)
+                assembler.set_native_pending(entry, count)
+                if last is not None:
+                    primary.last_timestamp = last
+                if count:
+                    out.add_lines(lines, count)
+                if position > end:
+                    break
+            newline = complete.find(b"\n", position)
+            if newline < 0:
+                newline = end
+            assembler.feed(_line_text(complete[position:newline], ascii), offset + position, out.records)
+            position = newline + 1
 
     def _skip_hole(self, offset: int) -> int:
         """Jump over the rest of a hole in a sparse file instead of reading its zeros."""
@@ -200,16 +315,17 @@ class FileSource:
             self.position = data_at
         return offset
 
-    def finish(self, out: list[Record]) -> None:
+    def finish(self, out: Batch) -> None:
         """Treat what is buffered as complete: the unterminated last line and the pending entry."""
         assembler = self.assembler
         assert assembler is not None
         assembler.ctx.set_observed(time.time_ns())
         if self._partial:
-            assembler.feed(self._partial.decode("utf-8", "replace").removesuffix("\r"), self._partial_offset, out)
+            text = self._partial.decode("utf-8", "replace").removesuffix("\r")
+            assembler.feed(text, self._partial_offset, out.records)
             self._partial_offset += len(self._partial)
             self._partial = b""
-        assembler.flush(out)
+        assembler.flush(out.records)
 
     def has_buffered(self) -> bool:
         assembler = self.assembler
@@ -252,6 +368,16 @@ class FileSource:
             self.fh.close()
         finally:
             self.raw.close()
+
+
+def _line_text(raw: bytes, ascii: bool) -> str:
+    """The text ``read_batch`` feeds for one line of a chunk (``ascii``: the chunk's lines are all ASCII)."""
+    if ascii:
+        text = raw.decode("ascii")
+        if text[-1:] == "\r":
+            text = text[:-1]
+        return text.strip("\0")
+    return raw.strip(b"\0").decode("utf-8", "replace").removesuffix("\r")
 
 
 def _skip(fh: Any, count: int) -> None:
