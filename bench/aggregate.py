@@ -7,9 +7,13 @@ stdlib text only. Two readers go over the same files, in the same run, after a w
     naive       for line in f: json.loads(line) for JSON lines, line.split(" - ", 3) for text lines
                 (no timestamps, no records, no output): the baseline of the ratio
     aggregate   otel_logging's Ingestor into a FileSink (detection, multi-line, timestamps, canonical
-                records, JSON encoding, file writes, checkpoints)
+                records, JSON encoding, file writes, checkpoints); stdlib-format files go through the native
+                reader when otel_logging_native is installed
 
-Usage: python bench/aggregate.py [--size-mb 200] [--mix mixed|stdlib] [--profile]
+A third reading compares the native and the Python paths on a sample of the same files (the first
+``--sample-mb`` of them, each kind in its share), the Python one as with OTEL_LOGGING_NATIVE=0.
+
+Usage: python bench/aggregate.py [--size-mb 200] [--mix mixed|stdlib] [--sample-mb 100] [--profile]
 Figures are per CPU-second of this (single-threaded) process, so they hold on a busy shared machine;
 wall-clock MB/s is printed too. Last line: aggregate: X MB/s, Y records/s per CPU-second (W MB/s wall);
 naive: Z MB/s per CPU-second; ratio X/Z
@@ -32,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from otel_logging import native as native_module  # noqa: E402
 from otel_logging.ingest.engine import IngestOptions, Ingestor, fewer_gc_passes  # noqa: E402
 from otel_logging.sinks.files import FileSink  # noqa: E402
 
@@ -112,26 +117,67 @@ def naive(directory: Path) -> int:
     return lines
 
 
-class NullSink:
-    """Takes records and drops them: what is left is reading, parsing and building records."""
+class NullSink(FileSink):
+    """The per-app files sink without its writes: what is left is reading, parsing, building records (as JSON
+    lines) and the checkpoint's intents and commits."""
 
     name = "null"
 
-    def write(self, by_service: dict) -> None:
+    def position(self, service: str) -> tuple[str, int, int, int]:
+        return os.devnull, 0, 0, 0
+
+    def write_encoded(self, lines_by_service: dict, count: int) -> None:
         pass
 
-    def close(self) -> None:
-        pass
 
-
-def aggregate(directory: Path, out: Path | None, checkpoint: Path) -> int:
+def aggregate(directory: Path, out: Path | None, checkpoint: Path, use_native: bool = True) -> int:
     options = IngestOptions(service="bench", checkpoint_path=checkpoint)
-    ingestor = Ingestor([FileSink(out) if out is not None else NullSink()], options)
-    with fewer_gc_passes():  # as the otel-logging aggregate command does
-        summary = ingestor.run([str(directory)])
+    ingestor = Ingestor([FileSink(out) if out is not None else NullSink(checkpoint.parent / "null")], options)
+    reader = native_module._stdlib_reader
+    if not use_native:
+        native_module._stdlib_reader = None  # what OTEL_LOGGING_NATIVE=0 does
+    try:
+        with fewer_gc_passes():  # as the otel-logging aggregate command does
+            summary = ingestor.run([str(directory)])
+    finally:
+        native_module._stdlib_reader = reader
     ingestor.close()
     assert summary.ok, summary.to_dict()
     return summary.records
+
+
+def sample(src: Path, directory: Path, mb: int) -> float:
+    """The first ``mb`` MB of the files, each file in its share, cut after a line; returns the MB written."""
+    total = sum(p.stat().st_size for p in src.iterdir())
+    share = min(1.0, mb * (1 << 20) / total)
+    for path in sorted(src.iterdir()):
+        with open(path, "rb") as f:
+            head = f.read(int(path.stat().st_size * share))
+        (directory / path.name).write_bytes(head[: head.rfind(b"\n") + 1])
+    return sum(p.stat().st_size for p in directory.iterdir()) / (1 << 20)
+
+
+def compare_paths(src: Path, work: Path, mb: int) -> str:
+    """Native vs Python path, both into the per-app files, on the same sample; one line."""
+    directory = work / "sample"
+    directory.mkdir()
+    sample_mb = sample(src, directory, mb)
+    figures = []
+    for use_native in (True, False):
+        out = work / f"sample-out-{use_native}"
+        clock = Clock()
+        records = aggregate(directory, out, work / f"ck-sample-{use_native}.json", use_native)
+        _, cpu = clock.read()
+        figures.append((sample_mb / cpu, records / cpu))
+        shutil.rmtree(out)
+    (native_mb, native_rps), (python_mb, python_rps) = figures
+    if not native_module.STDLIB_AVAILABLE:
+        return f"native path: not available ({native_module.STDLIB_UNAVAILABLE_REASON})"
+    return (
+        f"native vs Python path ({sample_mb:.0f} MB sample, per CPU-second): native {native_mb:.1f} MB/s "
+        f"({native_rps:,.0f} records/s), Python {python_mb:.1f} MB/s ({python_rps:,.0f} records/s): "
+        f"{native_mb / python_mb:.1f}x"
+    )
 
 
 class Clock:
@@ -148,6 +194,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=200)
     parser.add_argument("--mix", choices=("mixed", "stdlib"), default="mixed")
+    parser.add_argument("--sample-mb", type=int, default=100, help="sample for the native vs Python comparison")
     parser.add_argument("--profile", action="store_true", help="print where the aggregation spends its time")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-aggregate-"))
@@ -182,12 +229,13 @@ def main() -> None:
         aggregate(src, None, work / "ck-null.json")
         _, null_cpu = clock.read()
         print(
-            f"where the CPU time goes: read+parse+build records {null_cpu / records * 1e6:.2f} us/record "
-            f"({null_cpu / agg_cpu:.0%}), files sink (JSON encoding + writes) "
-            f"{(agg_cpu - null_cpu) / records * 1e6:.2f} us/record ({1 - null_cpu / agg_cpu:.0%})"
+            f"where the CPU time goes: read+parse+build records as JSON lines+checkpoint "
+            f"{null_cpu / records * 1e6:.2f} us/record ({null_cpu / agg_cpu:.0%}), file writes (the kernel's copy "
+            f"into the page cache) {(agg_cpu - null_cpu) / records * 1e6:.2f} us/record ({1 - null_cpu / agg_cpu:.0%})"
         )
         if profiler:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
+        print(compare_paths(src, work, args.sample_mb))
         # Both readers are single-threaded: per CPU-second figures hold on a busy machine, wall time does not.
         print(
             f"aggregate: {mb / agg_cpu:.1f} MB/s, {records / agg_cpu:,.0f} records/s per CPU-second "

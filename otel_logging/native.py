@@ -85,14 +85,23 @@ class StdlibLineReader(Protocol):
     """``otel_logging_native.StdlibReader``: the reader of one file's stdlib-format lines."""
 
     def read(
-        self, data: bytes, start: int, base_offset: int, ascii: bool, observed: str, pending: PendingEntry | None
-    ) -> tuple[bytes, int, int, PendingEntry | None, str | None]:
-        """Read the lines of ``data`` from index ``start`` on, up to the first one it leaves to Python.
+        self,
+        data: bytes,
+        start: int,
+        end: int,
+        base_offset: int,
+        ascii: bool,
+        observed: str,
+        pending: PendingEntry | None,
+    ) -> tuple[memoryview, int, int, PendingEntry | None, str | None]:
+        """Read the lines of ``data[:end]`` from index ``start`` on, up to the first one it leaves to Python.
 
-        ``data`` is a chunk's complete lines without the last newline, ``data[i]`` byte ``base_offset + i`` of
-        the file, ``ascii`` is ``data.isascii()`` (it decides how CR and NUL are stripped, as in ``read_batch``),
+        ``data[:end]`` is a chunk's complete lines without the last newline, ``data[i]`` byte ``base_offset + i``
+        of the file, ``ascii`` is ``data[:end].isascii()`` (it decides how CR and NUL are stripped, as in
+        ``read_batch``; ValueError if it is True for data that is not ASCII),
         ``observed`` the observed time of records made now, ``pending`` the assembler's entry. Returns the
-        finished records as JSON lines, their count, the index of the first line not read (``len(data) + 1``
+        finished records as JSON lines (a read-only memoryview of a buffer the reader reuses once every view
+        of it is released: copy it to keep it), their count, the index of the first line not read (``end + 1``
         when all were), the entry pending now, and the timestamp text of the last record line read (or None).
         A line is left to Python (the reader stops before it, its entry still pending) when it is neither a
         stdlib record line, nor blank, nor a continuation, or when a non-ASCII character would decide.

@@ -17,11 +17,14 @@
 //! its service and resource the file's) and what `Assembler` keeps about the lines that continue it.
 
 use std::borrow::Cow;
+use std::os::raw::{c_int, c_void};
+use std::sync::{Arc, Mutex};
 
 use memchr::memchr;
 use memchr::memmem::Finder;
+use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyMemoryView, PyTuple};
 
 use crate::json;
 
@@ -51,6 +54,37 @@ const LEVELS: [(&[u8], i64, &str); 10] = [
     (b"FATAL", 21, "FATAL"),
     (b"NOTSET", 1, "TRACE"),
 ];
+
+/// `json::write_str`, with a quick look first: most strings of a log line need no escaping.
+#[inline]
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    if needs_escape(s.as_bytes()) {
+        json::write_str(out, s);
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// Whether `bytes` holds a byte that JSON escapes: below 0x20, `"` or `\`.
+#[inline]
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let v = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        // bytes below 0x20 (of those without the high bit), bytes equal to '"' or '\\'
+        let below = v.wrapping_sub(ONES * 0x20) & !v & HIGHS;
+        if below | zero_byte(v ^ (ONES * u64::from(b'"'))) | zero_byte(v ^ (ONES * u64::from(b'\\'))) != 0 {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
 
 /// Python's `str.isspace()` for one character (Unicode 14, as in CPython 3.11): bidirectional class
 /// WS, B or S, or category Zs. Rust's `char::is_whitespace` lacks U+001C..U+001F.
@@ -236,6 +270,61 @@ fn digits2(b: &[u8], at: usize) -> u32 {
     u32::from(b[at] - b'0') * 10 + u32::from(b[at + 1] - b'0')
 }
 
+/// Output buffers for a reader to reuse once Python dropped what it made of them: a chunk's JSON lines are
+/// several megabytes, and fresh memory for each (page faults, zeroing) would cost more than making them.
+type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
+const POOLED: usize = 4;
+/// Bytes of an ASCII chunk checked at a time.
+const ASCII_BLOCK: usize = 64 << 10;
+
+/// JSON lines a `StdlibReader` made, as a read-only buffer (Python gets a memoryview of it). Its memory goes
+/// back to the reader's pool when the last view of it is gone.
+#[pyclass(frozen, module = "otel_logging_native")]
+pub struct JsonLines {
+    data: Vec<u8>,
+    pool: Pool,
+}
+
+impl Drop for JsonLines {
+    fn drop(&mut self) {
+        let data = std::mem::take(&mut self.data);
+        if let Ok(mut pool) = self.pool.lock() {
+            if pool.len() < POOLED {
+                pool.push(data);
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl JsonLines {
+    unsafe fn __getbuffer__(slf: Bound<'_, Self>, view: *mut ffi::Py_buffer, flags: c_int) -> PyResult<()> {
+        let data = &slf.get().data;
+        // SAFETY: `view` comes from Python's buffer protocol; the view holds a reference to `slf` (taken by
+        // PyBuffer_FillInfo), and `data` never changes while `slf` lives (a frozen class; Drop runs after).
+        let status = unsafe {
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                data.as_ptr() as *mut c_void,
+                data.len() as ffi::Py_ssize_t,
+                1,
+                flags,
+            )
+        };
+        if status == -1 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+
+    fn __len__(&self) -> usize {
+        self.data.len()
+    }
+}
+
 /// The file-wide parts of every record, JSON-encoded once.
 #[pyclass(frozen, module = "otel_logging_native")]
 pub struct StdlibReader {
@@ -243,10 +332,23 @@ pub struct StdlibReader {
     service_attributes: Vec<u8>,
     /// `"log.file.path":<path>,"log.record.uid":"<uid prefix>:`
     path_uid: Vec<u8>,
+    /// the two above together: the attributes of a record without exception
+    service_path_uid: Vec<u8>,
     /// `"},"resource":<resource>}` and a newline
     resource_end: Vec<u8>,
     /// Boxed: its AVX2 vectors want 32-byte alignment, which the Python object holding this does not promise.
     dash: Box<Finder<'static>>,
+    pool: Pool,
+}
+
+/// The lines to read: `data[start..]`, each ending at a newline or at the end of `data`; `data[i]` is byte
+/// `base_offset + i` of the file. `ascii`: `data` (the whole chunk's complete lines) is all ASCII; `read_batch`
+/// then strips a line's CR before its NULs, else its NULs before its CR.
+struct Chunk<'a> {
+    data: &'a [u8],
+    start: usize,
+    base_offset: u64,
+    ascii: bool,
 }
 
 /// One call's outcome.
@@ -272,10 +374,12 @@ impl StdlibReader {
         resource_end.extend_from_slice(resource_json);
         resource_end.extend_from_slice(b"}\n");
         StdlibReader {
+            service_path_uid: [service_attributes.as_slice(), path_uid.as_slice()].concat(),
             service_attributes,
             path_uid,
             resource_end,
             dash: Box::new(Finder::new(b" - ").into_owned()),
+            pool: Arc::default(),
         }
     }
 
@@ -423,23 +527,23 @@ impl StdlibReader {
                 out.push(b'"');
             }
             Stamp::Observed => match &pending.observed {
-                Some(observed) => json::write_str(out, observed),
+                Some(observed) => write_json_str(out, observed),
                 None => out.extend_from_slice(observed_json),
             },
-            Stamp::Text(text) => json::write_str(out, text),
+            Stamp::Text(text) => write_json_str(out, text),
         }
         out.extend_from_slice(b",\"observed_timestamp\":");
         match &pending.observed {
-            Some(observed) => json::write_str(out, observed),
+            Some(observed) => write_json_str(out, observed),
             None => out.extend_from_slice(observed_json),
         }
         out.extend_from_slice(b",\"severity_text\":");
-        json::write_str(out, &pending.severity_text);
+        write_json_str(out, &pending.severity_text);
         out.extend_from_slice(b",\"severity_number\":");
         json::write_i64(out, pending.severity_number);
         out.extend_from_slice(b",\"body\":");
         if cut == 0 {
-            json::write_str(out, &pending.body);
+            write_json_str(out, &pending.body);
         } else {
             let mut body =
                 String::with_capacity(pending.body.len() + lines[..cut].iter().map(|l| l.len() + 1).sum::<usize>());
@@ -448,50 +552,68 @@ impl StdlibReader {
                 body.push('\n');
                 body.push_str(line);
             }
-            json::write_str(out, &body);
+            write_json_str(out, &body);
         }
         out.extend_from_slice(b",\"logger\":");
-        json::write_str(out, &pending.logger);
-        out.extend_from_slice(&self.service_attributes);
-        if let Some((stack, found)) = exception {
-            out.extend_from_slice(b"\"exception.stacktrace\":");
-            json::write_str(out, stack);
-            out.push(b',');
-            if let Some((kind, message)) = found {
-                out.extend_from_slice(b"\"exception.type\":");
-                json::write_str(out, kind);
-                out.extend_from_slice(b",\"exception.message\":");
-                json::write_str(out, message);
-                out.push(b',');
-            }
+        write_json_str(out, &pending.logger);
+        match exception {
+            None => out.extend_from_slice(&self.service_path_uid),
+            Some(exception) => self.write_exception_attributes(exception, out),
         }
-        out.extend_from_slice(&self.path_uid);
         json::write_u64(out, pending.offset);
         out.extend_from_slice(&self.resource_end);
         Some(())
     }
 
-    /// The lines of `data` from `start` on (each ends at a newline or at the end of `data`); `data[i]` is
-    /// byte `base_offset + i` of the file. `ascii`: `data` is the whole chunk's complete lines and all
-    /// ASCII (`read_batch` then strips a line's CR before its NULs, else its NULs before its CR).
+    /// The attributes of a record with a traceback, up to the uid's offset.
+    fn write_exception_attributes(&self, (stack, found): (&str, Option<(&str, &str)>), out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.service_attributes);
+        out.extend_from_slice(b"\"exception.stacktrace\":");
+        write_json_str(out, stack);
+        out.push(b',');
+        if let Some((kind, message)) = found {
+            out.extend_from_slice(b"\"exception.type\":");
+            write_json_str(out, kind);
+            out.extend_from_slice(b",\"exception.message\":");
+            write_json_str(out, message);
+            out.push(b',');
+        }
+        out.extend_from_slice(&self.path_uid);
+    }
+
+    /// The lines of `chunk` from its `start` on, records made now observed at `observed`, into `out`.
     fn run<'a>(
         &self,
-        data: &'a [u8],
-        start: usize,
-        base_offset: u64,
-        ascii: bool,
+        chunk: Chunk<'a>,
         observed: &str,
         mut pending: Option<Pending<'a>>,
-    ) -> Outcome<'a> {
+        mut out: Vec<u8>,
+    ) -> Result<Outcome<'a>, &'static str> {
+        let Chunk {
+            data,
+            start,
+            base_offset,
+            ascii,
+        } = chunk;
+        let mut ascii_to = start; // data[start..ascii_to] is known to be ASCII (ascii chunks)
         let mut observed_json = Vec::with_capacity(observed.len() + 2);
         json::write_str(&mut observed_json, observed);
-        let mut out = Vec::with_capacity(data.len().saturating_sub(start) * 5);
+        out.clear();
+        out.reserve(data.len().saturating_sub(start) * 5);
         let mut count = 0u64;
         let mut last_timestamp = None;
         let end = data.len();
         let mut pos = start;
         while pos <= end {
             let newline = memchr(b'\n', &data[pos..]).map_or(end, |i| pos + i);
+            if ascii && newline > ascii_to {
+                // checked a block at a time: a call that stops early does not scan the rest of the chunk
+                let to = end.min(newline.max(ascii_to + ASCII_BLOCK));
+                if !data[ascii_to..to].is_ascii() {
+                    return Err("ascii is True but data is not all ASCII");
+                }
+                ascii_to = to;
+            }
             let line = decode_line(&data[pos..newline], ascii);
             let b = line.as_bytes();
             if let Some(entry) = pending.as_mut() {
@@ -552,27 +674,34 @@ impl StdlibReader {
             });
             pos = newline + 1;
         }
-        Outcome {
+        Ok(Outcome {
             lines: out,
             count,
             stop: pos,
             pending,
             last_timestamp,
-        }
+        })
     }
 }
 
-/// `read_batch`'s text of a line (without its newline).
+/// `read_batch`'s text of a line (without its newline); `ascii`: the line is known to be ASCII.
 fn decode_line(raw: &[u8], ascii: bool) -> Cow<'_, str> {
-    let trimmed = if ascii {
+    if ascii {
         // `line[:-1]` if it ends with "\r", then `line.strip("\0")`
-        strip_nul(raw.strip_suffix(b"\r").unwrap_or(raw))
-    } else {
+        let trimmed = strip_nul(raw.strip_suffix(b"\r").unwrap_or(raw));
+        debug_assert!(trimmed.is_ascii());
+        // SAFETY: `run` checked that these bytes are ASCII, hence UTF-8.
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(trimmed) });
+    }
+    let trimmed = {
         // `raw.strip(b"\0").decode("utf-8", "replace").removesuffix("\r")`: a CR is never part of an invalid sequence
         let s = strip_nul(raw);
         s.strip_suffix(b"\r").unwrap_or(s)
     };
-    String::from_utf8_lossy(trimmed)
+    match std::str::from_utf8(trimmed) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(trimmed),
+    }
 }
 
 /// `s.strip(b"\0")`.
@@ -602,29 +731,34 @@ impl StdlibReader {
         StdlibReader::new(service, path, uid_prefix, resource_json)
     }
 
-    /// read(data, start, base_offset, ascii, observed, pending) -> (lines, count, stop, pending, last_timestamp)
+    /// read(data, start, end, base_offset, ascii, observed, pending) -> (lines, count, stop, pending, last)
     ///
-    /// Read the lines of ``data`` from index ``start`` (``data``: a chunk's complete lines without the last
-    /// newline; ``data[i]`` is byte ``base_offset + i`` of the file; ``ascii``: ``data.isascii()``), with
-    /// ``pending`` the entry the assembler holds (the tuple of the module doc, or None). Returns the finished
-    /// records as JSON lines, their count, the index of the first line not read (``len(data) + 1`` when all
-    /// were), the entry now pending and the latest timestamp text of the lines read (None if none had one).
-    /// The GIL is released while reading.
+    /// Read the lines of ``data[:end]`` (a chunk's complete lines without the last newline) from index
+    /// ``start``; ``data[i]`` is byte ``base_offset + i`` of the file, ``ascii`` is ``data[:end].isascii()``
+    /// and ``pending`` the entry the assembler holds (the tuple of the module doc, or None). Returns the
+    /// finished records as JSON lines (a read-only memoryview; its memory is reused once it is released),
+    /// their count, the index of the first line not read (``end + 1`` when all were), the entry now pending
+    /// and the latest timestamp text of the lines read (None if none had one). The GIL is released while
+    /// reading.
     #[allow(clippy::too_many_arguments)]
     fn read<'py>(
         &self,
         py: Python<'py>,
         data: &Bound<'py, PyBytes>,
         start: usize,
+        end: usize,
         base_offset: u64,
         ascii: bool,
         observed: &str,
         pending: Option<PendingTuple>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let bytes: &[u8] = data.as_bytes();
-        if start > bytes.len() {
-            return Err(pyo3::exceptions::PyValueError::new_err("start is past the end of data"));
+        if end > bytes.len() || start > end {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "needs start <= end <= len(data)",
+            ));
         }
+        let bytes = &bytes[..end];
         let pending = pending.map(
             |(offset, timestamp, observed, severity_text, severity_number, body, logger, continuation, at, in_tb)| {
                 Pending {
@@ -641,8 +775,29 @@ impl StdlibReader {
                 }
             },
         );
-        let outcome = py.detach(|| self.run(bytes, start, base_offset, ascii, observed, pending));
-        let lines = PyBytes::new(py, &outcome.lines);
+        let buffer = self
+            .pool
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_default();
+        let chunk = Chunk {
+            data: bytes,
+            start,
+            base_offset,
+            ascii,
+        };
+        let outcome = py
+            .detach(|| self.run(chunk, observed, pending, buffer))
+            .map_err(pyo3::exceptions::PyValueError::new_err)?;
+        let lines = Bound::new(
+            py,
+            JsonLines {
+                data: outcome.lines,
+                pool: self.pool.clone(),
+            },
+        )?;
+        let lines = PyMemoryView::from(lines.as_any())?;
         let last = outcome
             .last_timestamp
             .map(|text| String::from_utf8_lossy(&text).into_owned());
@@ -684,6 +839,23 @@ mod tests {
 
     fn reader() -> StdlibReader {
         StdlibReader::new("svc", "/var/log/a.log", "1-2", b"{\"service.name\":\"svc\"}")
+    }
+
+    #[test]
+    fn needs_escape_finds_every_byte_json_escapes() {
+        for len in 0..20 {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = byte;
+                    let expected = byte < 0x20 || byte == b'"' || byte == b'\\';
+                    assert_eq!(needs_escape(&bytes), expected, "{len} {at} {byte}");
+                }
+            }
+        }
+        let mut out = Vec::new();
+        write_json_str(&mut out, "caf\u{e9} \"q\"\n");
+        assert_eq!(out, "\"caf\u{e9} \\\"q\\\"\\n\"".as_bytes());
     }
 
     #[test]

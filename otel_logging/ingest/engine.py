@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -29,7 +29,7 @@ from otel_logging.ingest.discovery import discover
 from otel_logging.ingest.formats import FORMATS, compile_pattern, detect_format, make_parser
 from otel_logging.ingest.progress import Progress
 from otel_logging.ingest.records import RecordContext
-from otel_logging.ingest.source import Batch, FileError, FileSource
+from otel_logging.ingest.source import Batch, Buffers, FileError, FileSource
 from otel_logging.ingest.timestamps import TimestampParser, load_zone
 from otel_logging.record import Record
 from otel_logging.sinks import EncodedBatch, EncodedSink, Sink, SinkError
@@ -214,8 +214,7 @@ class Ingestor:
                 fallbacks = [make_parser(n, ctx, timestamps) for n in others if n != name]
             source.assembler = Assembler(primary, fallbacks, ctx)
             if name == "stdlib" and self.zone is None:  # the native reader, when installed
-                resource = orjson.dumps(ctx.resource)
-                source.native = native.stdlib_reader(ctx.service, ctx.path, ctx.uid_prefix, resource)
+                source.native = _native_reader(ctx)
         except FileError:
             source.close()
             raise
@@ -268,16 +267,17 @@ class Ingestor:
             limit = float("inf") if self._following else 60.0
         deadline = time.monotonic() + limit
         delay = 0.2
-        encoded: EncodedBatch | None = None  # JSON lines per service, for the sinks that take them
+        buffers: Buffers | None = None  # JSON lines per service, for the files (the native reader's as they are)
+        encoded: EncodedBatch | None = None  # the same as bytes, for the other sinks that take JSON lines
         # records per service for the others; the same object on a retry (LogstashDestination resumes a batch)
         by_service: dict[str, list[Record]] | None = None
         while waiting:
             sink = waiting[0]
             try:
                 if isinstance(sink, FileSink):
-                    if encoded is None:
-                        encoded = batch.encoded()
-                    self._append_once(sink, encoded, count)
+                    if buffers is None:
+                        buffers = batch.buffers()
+                    self._append_once(sink, buffers, count)
                 elif isinstance(sink, EncodedSink):
                     if encoded is None:
                         encoded = batch.encoded()
@@ -297,8 +297,12 @@ class Ingestor:
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _append_once(self, sink: FileSink, encoded: EncodedBatch, count: int) -> None:
-        """Append to the per-app files after recording where (see ``Checkpoints.intend``): exactly once."""
+    def _append_once(self, sink: FileSink, buffers: Buffers, count: int) -> None:
+        """Append to the per-app files after recording where (see ``Checkpoints.intend``): exactly once.
+
+        ``FileSink`` (and ``OutputWrite.of``) take any buffer: a memoryview of the native reader's output is
+        written without a copy."""
+        encoded = cast(EncodedBatch, buffers)
         self.checkpoints.intend([OutputWrite.of(sink.position(service), data) for service, data in encoded.items()])
         sink.write_encoded(encoded, count)
 
@@ -327,6 +331,15 @@ class Ingestor:
         self.checkpoints.close()
         for sink in self.sinks:
             sink.close()
+
+
+def _native_reader(ctx: RecordContext) -> native.StdlibLineReader | None:
+    """The native reader for a file's stdlib lines; None (the Python path) when it is not installed, or for a
+    path or service that is no valid UTF-8 (a file name with undecodable bytes): Python deals with those."""
+    try:
+        return native.stdlib_reader(ctx.service, ctx.path, ctx.uid_prefix, orjson.dumps(ctx.resource))
+    except (UnicodeEncodeError, orjson.JSONEncodeError):
+        return None
 
 
 def _is_local_file(sink: Sink) -> bool:

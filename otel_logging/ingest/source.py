@@ -55,6 +55,10 @@ def describe_os_error(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+# JSON lines per service; a run of the native reader's is a read-only memoryview of its buffer
+Buffers = dict[str, bytes | memoryview]
+
+
 class Batch:
     """The records of one read of a file, in file order: record dicts (``records``, the list the assembler
     appends to) and runs of records the native reader made, as JSON lines (all of ``service``, the file's)."""
@@ -64,10 +68,10 @@ class Batch:
     def __init__(self, service: str) -> None:
         self.service = service
         self.records: list[Record] = []  # made since the last run of JSON lines
-        self._parts: list[bytes | list[Record]] = []
+        self._parts: list[memoryview | list[Record]] = []
         self._encoded = 0  # records in the runs of JSON lines
 
-    def add_lines(self, lines: bytes, count: int) -> None:
+    def add_lines(self, lines: memoryview, count: int) -> None:
         """``count`` records of ``service`` as JSON lines (each ending with a newline), after those so far."""
         if self.records:
             self._parts.append(self.records)
@@ -78,7 +82,7 @@ class Batch:
     def __len__(self) -> int:
         return self._encoded + sum(len(part) for part in self._parts if type(part) is list) + len(self.records)
 
-    def _all_parts(self) -> list[bytes | list[Record]]:
+    def _all_parts(self) -> list[memoryview | list[Record]]:
         return [*self._parts, self.records] if self.records else self._parts
 
     def by_service(self) -> dict[str, list[Record]]:
@@ -87,8 +91,8 @@ class Batch:
         batch: list[Record] = []
         by_service: dict[str, list[Record]] = {service: batch}
         for part in self._all_parts():
-            if type(part) is bytes:
-                batch.extend(orjson.loads(line) for line in part.split(b"\n")[:-1])
+            if type(part) is memoryview:
+                batch.extend(orjson.loads(line) for line in part.tobytes().split(b"\n")[:-1])
                 continue
             for record in part:
                 if record["service"] == service:
@@ -99,16 +103,17 @@ class Batch:
             del by_service[service]
         return by_service
 
-    def encoded(self) -> EncodedBatch:
-        """JSON lines per service, as ``to_json_lines`` of ``by_service()`` (the native runs as they are)."""
+    def buffers(self) -> Buffers:
+        """JSON lines per service, as ``to_json_lines`` of ``by_service()``; a single run of the native reader's
+        is given as it is (a memoryview: for a sink that writes any buffer, such as ``FileSink``)."""
         parts = self._all_parts()
         service = self.service
-        if len(parts) == 1 and type(parts[0]) is bytes:
+        if len(parts) == 1 and type(parts[0]) is memoryview:
             return {service: parts[0]}
-        own: list[bytes] = []
+        own: list[bytes | memoryview] = []
         others: dict[str, list[Record]] = {}
         for part in parts:
-            if type(part) is bytes:
+            if type(part) is memoryview:
                 own.append(part)
                 continue
             records: list[Record] = []
@@ -119,10 +124,14 @@ class Batch:
                     others.setdefault(record["service"], []).append(record)
             if records:
                 own.append(to_json_lines(records))
-        encoded: EncodedBatch = {service: b"".join(own)} if own else {}
+        buffers: Buffers = {service: b"".join(own)} if own else {}
         for other, records in others.items():
-            encoded[other] = to_json_lines(records)
-        return encoded
+            buffers[other] = to_json_lines(records)
+        return buffers
+
+    def encoded(self) -> EncodedBatch:
+        """``buffers()`` as bytes."""
+        return {service: data if type(data) is bytes else bytes(data) for service, data in self.buffers().items()}
 
 
 class FileSource:
@@ -233,15 +242,16 @@ class FileSource:
         cut = buffer.rfind(b"\n")
         offset = self._partial_offset
         if cut < 0:
-            complete, partial = b"", buffer
+            partial = buffer
+        elif self.native is not None:
+            partial = buffer[cut + 1 :]
+            self._read_native(buffer, cut, offset, out)
+            offset += cut + 1
         else:
             complete, partial = buffer[:cut], buffer[cut + 1 :]
             feed = assembler.feed
             records = out.records
-            if self.native is not None:
-                self._read_native(complete, offset, out)
-                offset += len(complete) + 1
-            elif complete.isascii():  # one decode for the chunk; characters are bytes, so offsets stay exact
+            if complete.isascii():  # one decode for the chunk; characters are bytes, so offsets stay exact
                 text = complete.decode("ascii")
                 crlf = "\r" in text
                 nul = "\0" in text
@@ -271,22 +281,22 @@ class FileSource:
         self._partial_offset = offset
         return len(data) + skipped
 
-    def _read_native(self, complete: bytes, offset: int, out: Batch) -> None:
-        """The lines of ``complete`` (starting at byte ``offset``) through the native reader, and each line it
+    def _read_native(self, buffer: bytes, end: int, offset: int, out: Batch) -> None:
+        """The lines of ``buffer[:end]`` (starting at byte ``offset``) through the native reader, and each line it
         leaves through the assembler; the native reader goes on at the next line once the assembler's pending
         entry is one it can carry (none, or one of the file's own text records)."""
         assembler = self.assembler
         reader = self.native
         assert assembler is not None and reader is not None
-        ascii = complete.isascii()  # as in the Python path, it decides whether CR or NUL is stripped first
+        # whether the lines are all ASCII decides, as in the Python path, if a CR or the NULs are stripped first
+        ascii = buffer.isascii() or buffer[:end].isascii()
         observed = assembler.ctx.observed
         primary = assembler.primary
-        end = len(complete)
         position = 0
         while position <= end:
             carried, entry = assembler.native_pending()
             if carried:
-                lines, count, position, entry, last = reader.read(complete, position, offset, ascii, observed, entry)
+                lines, count, position, entry, last = reader.read(buffer, position, end, offset, ascii, observed, entry)
                 assembler.set_native_pending(entry, count)
                 if last is not None:
                     primary.last_timestamp = last
@@ -294,10 +304,10 @@ class FileSource:
                     out.add_lines(lines, count)
                 if position > end:
                     break
-            newline = complete.find(b"\n", position)
+            newline = buffer.find(b"\n", position, end)
             if newline < 0:
                 newline = end
-            assembler.feed(_line_text(complete[position:newline], ascii), offset + position, out.records)
+            assembler.feed(_line_text(buffer[position:newline], ascii), offset + position, out.records)
             position = newline + 1
 
     def _skip_hole(self, offset: int) -> int:

@@ -478,6 +478,15 @@ def test_other_formats_and_zones_stay_on_the_python_path(tmp_path: Path) -> None
     src.close()
 
 
+def test_a_file_name_that_is_no_utf8_stays_on_the_python_path(tmp_path: Path) -> None:
+    path = os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.log")  # a surrogate escape: the reader cannot take it
+    Path(path).write_text(STDLIB_LOG)
+    ingestor = Ingestor([], IngestOptions(service=SERVICE, checkpoint_path=None))
+    src = ingestor.open_source(path, FileReport(path))
+    assert src.native is None
+    src.close()
+
+
 def test_an_entry_longer_than_the_line_limit_is_cut_as_in_python(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.setattr(source_module, "MAX_LINE_BYTES", 64)
     path = tmp_path / "long.log"
@@ -585,3 +594,27 @@ def test_the_engine_writes_the_same_files_and_records(tmp_path: Path, monkeypatc
     assert fast[2] == slow[2] == sorted(os.path.getsize(path) for path in src.iterdir())
     assert fast[0].count(b"\n") == len([r for r in fast[1] if r["service"] == SERVICE]) > 2000
     assert (tmp_path / "fast" / "other.jsonl").read_bytes() == (tmp_path / "slow" / "other.jsonl").read_bytes()
+
+
+def test_output_buffers_are_reused_only_once_released(tmp_path: Path) -> None:
+    reader = native.stdlib_reader(SERVICE, "/p", "1-2", b'{"service.name":"app"}')
+    assert reader is not None
+    kept = []
+    for i in range(12):
+        data = f"2024-03-01 10:00:00,000 - a - INFO - {i}\n2024-03-01 10:00:01,000 - a - INFO - next".encode()
+        observed = "2030-01-01T00:00:00.000000000Z"
+        lines, count, stop, pending, last = reader.read(data + b"\nrest", 0, len(data), 0, True, observed, None)
+        assert (count, stop, last) == (1, len(data) + 1, "2024-03-01T10:00:01.000000000Z")
+        assert pending is not None and pending[5] == "next"
+        if i % 2:
+            kept.append((i, lines))  # the others are released at once: their memory is reused
+    for i, lines in kept:
+        assert lines.readonly
+        assert orjson.loads(lines)["body"] == str(i)
+    with pytest.raises(TypeError):
+        lines[0] = 0  # type: ignore[index]
+    not_ascii = "2024-03-01 10:00:00,000 - a - INFO - é".encode()
+    with pytest.raises(ValueError, match="not all ASCII"):
+        reader.read(not_ascii, 0, len(not_ascii), 0, True, "o", None)
+    with pytest.raises(ValueError, match="start <= end"):
+        reader.read(b"abc", 0, 4, 0, True, "o", None)
