@@ -47,8 +47,9 @@ def test_gateway_writes_the_sinks_documents_to_the_sinks_data_streams(
     stream = f"logs-gateway_app-{namespace}"  # service "gateway-app": "-" is not allowed in a dataset
 
     def indexed() -> list[dict[str, object]]:
-        client.options(ignore_status=404).indices.refresh(index=stream)
-        found = client.options(ignore_status=404).search(index=stream, size=100)
+        # 404: not created yet; 503: created, its shard not started yet (a loaded machine) -> ask again
+        client.options(ignore_status=(404, 503)).indices.refresh(index=stream)
+        found = client.options(ignore_status=(404, 503)).search(index=stream, size=100)
         return [hit["_source"] for hit in found.body.get("hits", {}).get("hits", [])]
 
     docs = wait_for(lambda: len(ds := indexed()) >= 5 and ds, 60, what=f"5 documents in {stream}")

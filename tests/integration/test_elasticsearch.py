@@ -35,8 +35,9 @@ def unique(prefix: str) -> str:
 
 
 def es_count(client: Elasticsearch, index: str) -> int:
-    client.options(ignore_status=404).indices.refresh(index=index)
-    response = client.options(ignore_status=404).count(index=index)
+    # 404: not created yet; 503: created, its shard not started yet (a loaded machine) -> ask again
+    client.options(ignore_status=(404, 503)).indices.refresh(index=index)
+    response = client.options(ignore_status=(404, 503)).count(index=index)
     return int(response.body.get("count", 0)) if response.meta.status == 200 else 0
 
 
