@@ -6,3 +6,29 @@ def otlp_logs_to_jsonl(payload: bytes, received_ns: int) -> tuple[dict[str, byte
     Returns (lines by service in order of first appearance, accepted, rejected, first error); raises
     ValueError when the payload is not a valid request. The GIL is released while converting.
     """
+
+# (offset, timestamp, observed, severity_text, severity_number, body, logger, continuation lines,
+#  index where a traceback starts or -1, inside a traceback)
+PendingEntry = tuple[int, str, str, str, int, str, str, list[str], int, bool]
+
+class JsonLines:
+    """JSON lines a StdlibReader made: a read-only buffer whose memory returns to the reader's pool when released."""
+
+    def __len__(self) -> int: ...
+
+class StdlibReader:
+    """The reader of one file's stdlib-format lines (``%(asctime)s - %(name)s - %(levelname)s - %(message)s``)."""
+
+    def __init__(self, service: str, path: str, uid_prefix: str, resource_json: bytes) -> None: ...
+    def read(
+        self,
+        data: bytes,
+        start: int,
+        end: int,
+        base_offset: int,
+        ascii: bool,
+        observed: str,
+        pending: PendingEntry | None,
+    ) -> tuple[memoryview, int, int, PendingEntry | None, str | None]:
+        """Read the lines of ``data[start:end]``; returns (JSON lines, records, index of the first line not
+        read, the entry now pending, the latest timestamp text read). The GIL is released while reading."""

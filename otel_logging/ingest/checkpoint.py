@@ -81,7 +81,7 @@ class OutputWrite:
     tail: str  # hex of the last EDGE_BYTES appended
 
     @classmethod
-    def of(cls, position: tuple[str, int, int, int], data: bytes) -> OutputWrite:
+    def of(cls, position: tuple[str, int, int, int], data: bytes | memoryview) -> OutputWrite:
         path, dev, ino, at = position
         return cls(path, dev, ino, at, len(data), data[:EDGE_BYTES].hex(), data[-EDGE_BYTES:].hex())
 

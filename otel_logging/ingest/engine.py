@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
@@ -297,14 +297,12 @@ class Ingestor:
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _append_once(self, sink: FileSink, buffers: Buffers, count: int) -> None:
+    def _append_once(self, sink: FileSink, buffers: EncodedBatch, count: int) -> None:
         """Append to the per-app files after recording where (see ``Checkpoints.intend``): exactly once.
 
-        ``FileSink`` (and ``OutputWrite.of``) take any buffer: a memoryview of the native reader's output is
-        written without a copy."""
-        encoded = cast(EncodedBatch, buffers)
-        self.checkpoints.intend([OutputWrite.of(sink.position(service), data) for service, data in encoded.items()])
-        sink.write_encoded(encoded, count)
+        A memoryview of the native reader's output is written without a copy."""
+        self.checkpoints.intend([OutputWrite.of(sink.position(service), data) for service, data in buffers.items()])
+        sink.write_encoded(buffers, count)
 
     def _pending_bytes(self, files: list[str]) -> int:
         total = 0

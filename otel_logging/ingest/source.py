@@ -56,7 +56,7 @@ def describe_os_error(exc: OSError) -> str:
 
 
 # JSON lines per service; a run of the native reader's is a read-only memoryview of its buffer
-Buffers = dict[str, bytes | memoryview]
+Buffers = EncodedBatch  # JSON lines per service (bytes, or a memoryview of the native reader's output)
 
 
 class Batch:

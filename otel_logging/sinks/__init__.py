@@ -8,7 +8,8 @@ from otel_logging.record import Record
 
 # The records of one request as canonical JSON lines, one buffer per service: the receiver
 # encodes a request once and every sink that can take the bytes takes these same buffers.
-EncodedBatch = dict[str, bytes]
+# (Aggregation's native reader hands read-only memoryviews of its pooled buffers.)
+EncodedBatch = dict[str, bytes | memoryview]
 
 
 class Sink(Protocol):

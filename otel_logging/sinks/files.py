@@ -45,7 +45,7 @@ def rotated_pattern(stem: str) -> re.Pattern[str]:
     return re.compile(re.escape(stem) + r"\.(\d{8}T\d{6}\.\d{6}Z)\.jsonl(\.gz)?$")
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -94,7 +94,7 @@ class AppFile:
         _log.warning("%s: removed a torn last line of %d bytes (an unfinished write)", self.path, self._size - complete)
         self._size = complete
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         """Append ``data``; return the file's size before it (for ``take_back``)."""
         if self._fd < 0:
             self._open()
@@ -294,7 +294,7 @@ class FileSink:
         if data:
             self._append(service, data)
 
-    def _append(self, service: str, data: bytes) -> tuple[AppFile, int, int]:
+    def _append(self, service: str, data: bytes | memoryview) -> tuple[AppFile, int, int]:
         stem = self._stem(service)
         try:
             app_file = self._app_file(stem)
