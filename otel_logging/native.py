@@ -17,28 +17,31 @@ then use the Python path in ``otel_logging.record``. ``STDLIB_AVAILABLE`` is the
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 ENV_SWITCH = "OTEL_LOGGING_NATIVE"
 
 _Converter = Callable[[bytes, int], tuple[dict[str, bytes], int, int, str]]
 
 
-def _load() -> tuple[_Converter | None, str]:
+def _load(name: str) -> tuple[Any, str]:
+    """``otel_logging_native.<name>``, or None and why not."""
     if os.environ.get(ENV_SWITCH, "").strip() == "0":
         return None, f"disabled by {ENV_SWITCH}=0"
     try:
-        from otel_logging_native import otlp_logs_to_jsonl
-    except ImportError as exc:
-        return None, f"otel_logging_native is not installed ({exc}); run scripts/build-native.sh"
-    return otlp_logs_to_jsonl, ""
+        module = importlib.import_module("otel_logging_native")
+        return getattr(module, name), ""
+    except (ImportError, AttributeError) as exc:
+        return None, f"otel_logging_native.{name} is not installed ({exc}); run scripts/build-native.sh"
 
 
-_convert, UNAVAILABLE_REASON = _load()
+_convert: _Converter | None
+_convert, UNAVAILABLE_REASON = _load("otlp_logs_to_jsonl")
 AVAILABLE: bool = _convert is not None
 
 
@@ -109,17 +112,8 @@ class StdlibLineReader(Protocol):
         ...
 
 
-def _load_stdlib() -> tuple[Callable[[str, str, str, bytes], StdlibLineReader] | None, str]:
-    if os.environ.get(ENV_SWITCH, "").strip() == "0":
-        return None, f"disabled by {ENV_SWITCH}=0"
-    try:
-        from otel_logging_native import StdlibReader
-    except ImportError as exc:
-        return None, f"otel_logging_native.StdlibReader is not installed ({exc}); run scripts/build-native.sh"
-    return StdlibReader, ""
-
-
-_stdlib_reader, STDLIB_UNAVAILABLE_REASON = _load_stdlib()
+_stdlib_reader: Callable[[str, str, str, bytes], StdlibLineReader] | None
+_stdlib_reader, STDLIB_UNAVAILABLE_REASON = _load("StdlibReader")
 STDLIB_AVAILABLE: bool = _stdlib_reader is not None
 
 

@@ -29,7 +29,7 @@ from otel_logging.ingest.source import Batch
 from otel_logging.record import Record
 from otel_logging.sinks.files import FileSink
 from tests.integration.test_aggregate import stdlib_lines
-from tests.unit.test_aggregation_formats import STDLIB_LOG
+from tests.unit.test_aggregation_formats import STDLIB_LOG, ListSink
 
 pytestmark = pytest.mark.skipif(not native.STDLIB_AVAILABLE, reason=native.STDLIB_UNAVAILABLE_REASON)
 
@@ -551,20 +551,6 @@ def test_any_lines_cut_at_every_chunk_size(
 
 
 # --- through the engine and the sinks ------------------------------------------------------------------------
-
-
-class ListSink:
-    name = "list"
-
-    def __init__(self) -> None:
-        self.records: list[Record] = []
-
-    def write(self, by_service: dict[str, list[Record]]) -> None:
-        for records in by_service.values():
-            self.records.extend(records)
-
-    def close(self) -> None:
-        pass
 
 
 def run_engine(src: Path, out: Path, monkeypatch: Any, use_native: bool) -> tuple[bytes, list[Record], list[int]]:
