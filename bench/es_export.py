@@ -5,9 +5,10 @@ scripts/elasticsearch.sh unless --es-url is given), each into a data stream of i
 
 - baseline: ``elasticsearch.helpers.streaming_bulk`` over a list of ready ``create`` actions (no
   durable queue, no retries, no per-item handling; ids chosen by Elasticsearch);
-- ours: ``QueuedSink.write`` in requests of 1,000 records (JSON lines appended to the on-disk queue),
-  the delivery thread reading batches, building documents and ids, and bulk-sending them
-  (``ElasticsearchDelivery``), timed until the queue is empty; every document is then counted.
+- ours: the service's sink (``elasticsearch_queued_sink``: ``QueuedSink`` + ``ElasticsearchDelivery``, with
+  its batch sizes and threads), ``write`` in requests of 1,000 records (JSON lines appended to the on-disk
+  queue), the delivery thread reading batches, building documents and ids, and bulk-sending them, timed
+  until the queue is empty; every document is then counted.
 
     .venv/bin/python bench/es_export.py [--records 100000] [--es-url http://127.0.0.1:9200]
 """
@@ -28,12 +29,11 @@ sys.path.insert(0, str(REPO))
 from elasticsearch import Elasticsearch  # noqa: E402
 from elasticsearch.helpers import streaming_bulk  # noqa: E402
 
-from otel_logging.queue import QueuedSink  # noqa: E402
 from otel_logging.sinks.elasticsearch import (  # noqa: E402
     DataStreamNames,
-    ElasticsearchDelivery,
     ElasticsearchOptions,
     document,
+    elasticsearch_queued_sink,
     install_templates,
 )
 
@@ -98,10 +98,10 @@ def main() -> int:
             return len(recs) / elapsed
 
         def ours_run(recs: list[dict]) -> float:
-            names = DataStreamNames("logs", f"bench{uuid.uuid4().hex[:8]}")
+            namespace = f"bench{uuid.uuid4().hex[:8]}"
+            names = DataStreamNames("logs", namespace)
             with tempfile.TemporaryDirectory() as log_dir:
-                delivery = ElasticsearchDelivery(ElasticsearchOptions(urls=(url,)).client(), names)
-                sink = QueuedSink("elasticsearch", Path(log_dir), delivery)
+                sink = elasticsearch_queued_sink(ElasticsearchOptions(urls=(url,), namespace=namespace), Path(log_dir))
                 start = time.perf_counter()
                 for i in range(0, len(recs), 1000):
                     sink.write({"shop": recs[i : i + 1000]})
@@ -127,7 +127,7 @@ def main() -> int:
             + ", ".join(f"{r:,.0f}/s" for r in baselines)
         )
         print(
-            f"ours: QueuedSink + ElasticsearchDelivery: {args.records} docs, "
+            f"ours: elasticsearch_queued_sink (QueuedSink + ElasticsearchDelivery): {args.records} docs, "
             + ", ".join(f"{r:,.0f}/s" for r in ours_rates)
         )
         client.close()

@@ -1,8 +1,9 @@
 """Shipping canonical records to Elasticsearch data streams ``logs-<dataset>-<namespace>``.
 
 The central service writes through ``QueuedSink`` (durable queue, retries, dead letters) with
-``ElasticsearchDelivery`` as its ``deliver``: the official client's bulk helpers send ``create``
-actions (data streams accept only ``create``), and each item's outcome decides:
+``ElasticsearchDelivery`` as its ``deliver``: each batch read from the queue is cut into bulk requests
+of ``create`` actions (data streams accept only ``create``), built straight from the JSON lines and
+sent by a few threads at once through the official client's ``bulk`` API; each item's outcome decides:
 
 - created, or 409 (a document with the same id exists: a redelivery) -> delivered
 - 429, 5xx, 401/403/404/408, connection errors -> retried with backoff
@@ -20,19 +21,19 @@ minimal integ-test distribution both have (flattened, keyword, text, date_nanos)
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import logging
+import queue
 import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch
-from elasticsearch.helpers import parallel_bulk, streaming_bulk
 from elasticsearch.serializer import OrjsonSerializer
 
 from otel_logging.names import data_stream_dataset, data_stream_namespace
@@ -45,6 +46,12 @@ _log = logging.getLogger("otel_logging.sinks.elasticsearch")
 TEMPLATE_VERSION = 1
 DEFAULT_PREFIX = "logs"
 DEFAULT_NAMESPACE = "default"
+# Delivery: bulk requests of up to 2,000 documents, 4 in flight, from queue batches of up to 20,000 lines
+# (bench/es_vs_collector.py; a single-node 2-core Elasticsearch is CPU-bound well before that).
+DEFAULT_THREADS = 4
+DEFAULT_CHUNK_SIZE = 2000
+DEFAULT_BATCH_LINES = 20_000
+DEFAULT_BATCH_BYTES = 16 << 20
 _RETRY_STATUSES = frozenset({401, 403, 404, 408, 429})
 _KEYWORD = {"type": "keyword", "ignore_above": 1024}
 _FLATTENED = {"type": "flattened", "ignore_above": 8191}
@@ -145,23 +152,18 @@ def document(record: Record) -> Record:
     return doc
 
 
+_B64_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _document_id(line: bytes) -> bytes:
+    """``document_id`` of a line without its newline, as the ASCII bytes that go into the bulk header."""
+    digest = hashlib.blake2b(line, digest_size=16).digest()
+    return binascii.b2a_base64(digest, newline=False)[:22].translate(_B64_URLSAFE)  # 16 bytes: 22 chars + "=="
+
+
 def document_id(line: bytes) -> str:
     """The id of a record's document: a hash of its JSON line (a redelivery is then a no-op)."""
-    return base64.urlsafe_b64encode(hashlib.blake2b(line.rstrip(b"\n"), digest_size=16).digest()).decode().rstrip("=")
-
-
-def _bulk_pair(line: bytes, names: DataStreamNames) -> tuple[bytes, bytes]:
-    record = orjson.loads(line)
-    if not isinstance(record, dict):
-        raise ValueError("a record must be a JSON object")
-    doc = document(record)
-    source = line.rstrip(b"\n") if doc is record else orjson.dumps(doc)
-    header = orjson.dumps({"create": {"_index": names(record.get("service")), "_id": document_id(line)}})
-    return header, source
-
-
-def _identity(action: Any) -> Any:
-    return action
+    return _document_id(line.rstrip(b"\n")).decode()
 
 
 def _item_outcome(item: dict[str, Any]) -> tuple[str, str]:
@@ -183,18 +185,41 @@ def _item_outcome(item: dict[str, Any]) -> tuple[str, str]:
     return "dead", reason
 
 
+# Only what the per-item outcome needs: no _index/_id/_version/result/_shards/_seq_no per item.
+_BULK_FILTER = "errors,items.*.status,items.*.error"
+
+
+@dataclass(slots=True)
+class _ChunkResult:
+    """What became of the lines of one bulk request (indexes into the batch)."""
+
+    retry: list[int] = field(default_factory=list)
+    dead_letters: list[tuple[int, str]] = field(default_factory=list)
+    error: str = ""
+    unreachable: bool = False  # a connection error: send no further chunks of this batch
+
+
 class ElasticsearchDelivery:
-    """The ``deliver`` of the Elasticsearch ``QueuedSink``: one batch of JSON lines -> bulk -> per-line outcome."""
+    """The ``deliver`` of the Elasticsearch ``QueuedSink``: one batch of JSON lines -> bulk -> per-line outcome.
+
+    The batch is cut into chunks of at most ``chunk_size`` documents / ``max_chunk_bytes``; ``threads``
+    workers each take the next chunk, build its bulk body straight from the JSON lines (the line is the
+    document's source unless the body is structured) and send it, so up to ``threads`` bulk requests are
+    in flight while the next bodies are built. A connection error stops the batch: what was not confirmed
+    is retried.
+    """
 
     def __init__(
         self,
         client: Elasticsearch,
         names: DataStreamNames,
         *,
-        threads: int = 2,
-        chunk_size: int = 1000,
-        max_chunk_bytes: int = 20 << 20,
+        threads: int = DEFAULT_THREADS,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_chunk_bytes: int = 8 << 20,
     ) -> None:
+        if threads < 1 or chunk_size < 1 or max_chunk_bytes < 1:
+            raise ValueError("threads, chunk_size and max_chunk_bytes must be positive")
         self.client = client
         self.names = names
         self.threads = threads
@@ -202,6 +227,8 @@ class ElasticsearchDelivery:
         self.max_chunk_bytes = max_chunk_bytes
         self._templates_ready = False
         self._lock = threading.Lock()
+        self._index_json: dict[str | None, bytes] = {}  # service -> JSON string of its data stream name
+        self._tasks: queue.SimpleQueue[Callable[[], None] | None] | None = None
 
     def ensure_templates(self) -> None:
         with self._lock:
@@ -210,51 +237,167 @@ class ElasticsearchDelivery:
                 self._templates_ready = True
 
     def __call__(self, lines: list[bytes]) -> DeliveryResult:
-        result = DeliveryResult()
         try:
             self.ensure_templates()
         except (TransportError, ApiError) as exc:
             return DeliveryResult.retry_all(len(lines), f"cannot install the index template: {_describe(exc)}")
-        actions: list[tuple[bytes, bytes]] = []
-        sent: list[int] = []  # index in ``lines`` of each action
-        for i, line in enumerate(lines):
-            try:
-                actions.append(_bulk_pair(line, self.names))
-                sent.append(i)
-            except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
-                result.dead_letters.append((i, f"not a canonical record: {exc}"))
-        done = 0
-        try:
-            for _ok, item in self._bulk(actions):
-                outcome, reason = _item_outcome(item)
-                if outcome == "retry":
-                    result.retry.append(sent[done])
-                    result.error = result.error or reason
-                    if reason.startswith("404"):
-                        self._templates_ready = False  # someone removed the template: install it again
-                elif outcome == "dead":
-                    result.dead_letters.append((sent[done], reason))
-                done += 1
-        except (TransportError, ApiError) as exc:
-            result.retry.extend(sent[done:])
-            result.error = f"Elasticsearch unreachable: {_describe(exc)}"
-        if done < len(sent) and not result.error:
-            result.retry.extend(sent[done:])
-            result.error = "bulk response was missing items"
+        chunks = self._chunks(lines)
+        results: list[_ChunkResult | None] = [None] * len(chunks)
+        taken = in_flight = 0
+        progress = threading.Condition()
+        stop = threading.Event()
+
+        def work() -> None:
+            nonlocal taken, in_flight
+            while True:
+                with progress:
+                    if stop.is_set() or taken >= len(chunks):
+                        return
+                    k = taken
+                    taken += 1
+                    in_flight += 1
+                outcome = None
+                try:
+                    outcome = self._send_chunk(lines, *chunks[k])
+                except Exception:  # a bug must not lose the chunk: it stays unconfirmed, so it is retried
+                    _log.exception("Elasticsearch: sending a bulk request failed unexpectedly")
+                finally:
+                    with progress:
+                        results[k] = outcome
+                        in_flight -= 1
+                        if outcome is None or outcome.unreachable:
+                            stop.set()
+                        progress.notify_all()
+
+        # The helpers take chunks too; this thread takes what they have not, then waits for the chunks they
+        # took. (A helper that starts late, or never, finds nothing left: no waiting on the helpers themselves.)
+        helpers = min(self.threads, len(chunks)) - 1
+        if helpers > 0:
+            tasks = self._helper_tasks()
+            for _ in range(helpers):
+                tasks.put(work)
+        work()
+        with progress:
+            progress.wait_for(lambda: in_flight == 0)
+
+        result = DeliveryResult()
+        for (start, end), outcome in zip(chunks, results, strict=True):
+            if outcome is None:  # not sent (an earlier chunk found Elasticsearch unreachable), or a bug
+                result.retry.extend(range(start, end))
+                result.error = result.error or "bulk request not sent"
+                continue
+            result.retry.extend(outcome.retry)
+            result.dead_letters.extend(outcome.dead_letters)
+            if outcome.error and (not result.error or outcome.unreachable):
+                result.error = outcome.error
         return result
 
-    def _bulk(self, actions: list[tuple[bytes, bytes]]) -> Iterator[tuple[bool, dict[str, Any]]]:
-        options: dict[str, Any] = {
-            "chunk_size": self.chunk_size,
-            "max_chunk_bytes": self.max_chunk_bytes,
-            "expand_action_callback": _identity,
-            "raise_on_error": False,
-            "raise_on_exception": False,
-        }
-        if self.threads > 1 and len(actions) > self.chunk_size:
-            yield from parallel_bulk(self.client, actions, thread_count=self.threads, **options)
-        else:
-            yield from streaming_bulk(self.client, actions, max_retries=0, yield_ok=True, **options)
+    def _helper_tasks(self) -> queue.SimpleQueue[Callable[[], None] | None]:
+        """The task queue of the ``threads - 1`` helper threads, started on first use and kept (threads started
+        per batch made the service's peak RSS about 50 MB larger: glibc malloc arenas)."""
+        with self._lock:
+            if self._tasks is None:
+                self._tasks = queue.SimpleQueue()
+                for _ in range(self.threads - 1):
+                    threading.Thread(
+                        target=_helper, args=(self._tasks,), name="elasticsearch-bulk", daemon=True
+                    ).start()
+            return self._tasks
+
+    def close(self) -> None:
+        """Stop the helper threads (a later delivery starts them again)."""
+        with self._lock:
+            tasks, self._tasks = self._tasks, None
+        if tasks is not None:
+            for _ in range(self.threads - 1):
+                tasks.put(None)
+
+    def _chunks(self, lines: list[bytes]) -> list[tuple[int, int]]:
+        """[start, end) index ranges of at most ``chunk_size`` lines and about ``max_chunk_bytes``."""
+        chunks: list[tuple[int, int]] = []
+        start = size = 0
+        for i, line in enumerate(lines):
+            size += len(line) + 80  # + the action line
+            if i > start and (i - start >= self.chunk_size or size > self.max_chunk_bytes):
+                chunks.append((start, i))
+                start, size = i, len(line) + 80
+        if lines:
+            chunks.append((start, len(lines)))
+        return chunks
+
+    def _index(self, service: Any) -> bytes:
+        key = service if isinstance(service, str) or service is None else str(service)
+        encoded = self._index_json.get(key)
+        if encoded is None:
+            encoded = orjson.dumps(self.names(key))
+            if len(self._index_json) >= 10_000:
+                self._index_json.clear()
+            self._index_json[key] = encoded
+        return encoded
+
+    def _encode(self, lines: list[bytes], start: int, end: int) -> tuple[bytes, list[int], list[tuple[int, str]]]:
+        """The bulk body of ``lines[start:end]``, the indexes it holds, and the lines that are no record."""
+        parts: list[bytes] = []
+        sent: list[int] = []
+        dead: list[tuple[int, str]] = []
+        for i in range(start, end):
+            line = lines[i].rstrip(b"\n")
+            try:
+                record = orjson.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("a record must be a JSON object")
+                body = record.get("body")
+                source = line if body is None or isinstance(body, str) else orjson.dumps(document(record))
+                index = self._index(record.get("service"))
+            except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
+                dead.append((i, f"not a canonical record: {exc}"))
+                continue
+            parts += (b'{"create":{"_index":', index, b',"_id":"', _document_id(line), b'"}}\n', source, b"\n")
+            sent.append(i)
+        return b"".join(parts), sent, dead
+
+    def _send_chunk(self, lines: list[bytes], start: int, end: int) -> _ChunkResult:
+        body, sent, dead = self._encode(lines, start, end)
+        result = _ChunkResult(dead_letters=dead)
+        if not sent:
+            return result
+        try:
+            response = self.client.bulk(operations=body, filter_path=_BULK_FILTER)
+        except ApiError as exc:  # the whole request was answered with an error status: it holds for every item
+            outcome, reason = _item_outcome({"create": {"status": exc.status_code, "error": _describe(exc)}})
+            if outcome == "dead":
+                result.dead_letters.extend((i, reason) for i in sent)
+            elif outcome == "retry":
+                result.retry.extend(sent)
+                result.error = reason
+            return result
+        except TransportError as exc:
+            result.retry.extend(sent)
+            result.error = f"Elasticsearch unreachable: {_describe(exc)}"
+            result.unreachable = True
+            return result
+        answer = response.body if isinstance(response.body, dict) else {}
+        items = answer.get("items") or []
+        if answer.get("errors") is False and len(items) == len(sent):
+            return result
+        for i, item in zip(sent, items, strict=False):
+            outcome, reason = _item_outcome(item)
+            if outcome == "retry":
+                result.retry.append(i)
+                result.error = result.error or reason
+                if reason.startswith("404"):
+                    self._templates_ready = False  # someone removed the template: install it again
+            elif outcome == "dead":
+                result.dead_letters.append((i, reason))
+        if len(items) < len(sent):
+            result.retry.extend(sent[len(items) :])
+            result.error = result.error or "bulk response was missing items"
+        return result
+
+
+def _helper(tasks: queue.SimpleQueue[Callable[[], None] | None]) -> None:
+    while (work := tasks.get()) is not None:
+        work()  # never raises: it turns every exception into a retry
 
 
 def _describe(exc: BaseException) -> str:
@@ -316,11 +459,23 @@ def elasticsearch_queued_sink(
     name: str = "elasticsearch",
     **queue_options: Any,
 ) -> QueuedSink:
-    """The service's Elasticsearch sink: durable queue under ``<log-dir>/_queue/<name>/`` + bulk delivery."""
+    """The service's Elasticsearch sink: durable queue under ``<log-dir>/_queue/<name>/`` + bulk delivery.
+
+    The queue is read in batches of up to ``DEFAULT_BATCH_LINES`` lines (``DEFAULT_BATCH_BYTES``), so that
+    one batch feeds several bulk requests at once and the pauses between batches (acknowledging, reading
+    the next) are rare.
+    """
     names = DataStreamNames(options.prefix, options.namespace)
     client = options.client()
     delivery = ElasticsearchDelivery(client, names)
-    return QueuedSink(name, log_dir, delivery, max_bytes=max_bytes, fsync=fsync, on_close=client.close, **queue_options)
+    queue_options.setdefault("batch_lines", DEFAULT_BATCH_LINES)
+    queue_options.setdefault("batch_bytes", DEFAULT_BATCH_BYTES)
+
+    def close() -> None:
+        delivery.close()
+        client.close()
+
+    return QueuedSink(name, log_dir, delivery, max_bytes=max_bytes, fsync=fsync, on_close=close, **queue_options)
 
 
 class ElasticsearchDirectSink:
@@ -365,6 +520,7 @@ class ElasticsearchDirectSink:
                     f.write(orjson.dumps({"reason": reason, "record": orjson.loads(line)}) + b"\n")
 
     def close(self) -> None:
+        self.delivery.close()
         self._client.close()
 
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+import elastic_transport
+import orjson
 import pytest
 
 from otel_logging.commands.serve import _elasticsearch_settings, register
@@ -11,6 +17,7 @@ from otel_logging.names import data_stream_dataset, data_stream_namespace
 from otel_logging.record import to_json_line
 from otel_logging.sinks.elasticsearch import (
     DataStreamNames,
+    ElasticsearchDelivery,
     ElasticsearchOptions,
     _item_outcome,
     document,
@@ -96,3 +103,98 @@ def test_serve_reads_the_password_from_the_environment(monkeypatch: pytest.Monke
     assert settings["es_password"] == "s3cret" and settings["es_urls"] == ["http://127.0.0.1:9200"]
     args = parser.parse_args(["serve", "--queue-max-bytes", "10MB"])
     assert _elasticsearch_settings(args)["queue_max_bytes"] == 10 << 20
+
+
+def test_document_id_is_the_urlsafe_base64_of_the_blake2b_hash() -> None:
+    # The ids of earlier versions: a record queued before an upgrade and redelivered after it stays one document.
+    import base64
+    import hashlib
+
+    for line in (to_json_line({"body": "a"}), b'{"body":"\xc3\xa9"}', b"{}\n"):
+        digest = hashlib.blake2b(line.rstrip(b"\n"), digest_size=16).digest()
+        assert document_id(line) == base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+class _FakeBulkClient:
+    """Answers bulk requests from canned per-document statuses (by body text); fails the Nth request if asked."""
+
+    def __init__(self, statuses: dict[str, int], fail_request: int | None = None) -> None:
+        self.statuses = statuses
+        self.fail_request = fail_request
+        self.requests: list[list[dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def bulk(self, *, operations: bytes, filter_path: str) -> Any:
+        lines = [orjson.loads(line) for line in operations.splitlines()]
+        with self._lock:
+            self.requests.append(lines)
+            number = len(self.requests)
+        if number == self.fail_request:
+            raise elastic_transport.ConnectionError("connection refused")
+        items = []
+        for header, source in zip(lines[::2], lines[1::2], strict=True):
+            assert set(header["create"]) == {"_index", "_id"}
+            status = self.statuses.get(source["body"], 201)
+            error = {"type": "mapper_parsing_exception", "reason": "no"} if status >= 300 else None
+            items.append({"create": {"status": status, **({"error": error} if error else {})}})
+        return SimpleNamespace(body={"errors": any(i["create"]["status"] >= 300 for i in items), "items": items})
+
+
+def _delivery(client: _FakeBulkClient, chunk_size: int) -> ElasticsearchDelivery:
+    delivery = ElasticsearchDelivery(client, DataStreamNames(), threads=3, chunk_size=chunk_size)  # type: ignore[arg-type]
+    delivery._templates_ready = True  # no template calls on the fake client
+    return delivery
+
+
+def test_delivery_maps_every_item_of_concurrent_bulk_requests_back_to_its_line() -> None:
+    lines = [to_json_line({"body": f"r{i}", "service": f"app-{i % 3}"}).rstrip(b"\n") for i in range(95)]
+    lines[7] = b"not json"
+    lines[40] = b"[1, 2]"
+    lines[60] = to_json_line({"body": {"k": 60}, "service": "app-0"}).rstrip(b"\n")
+    client = _FakeBulkClient({"r3": 400, "r50": 429, "r51": 409, "r94": 503})
+    result = _delivery(client, chunk_size=10)(lines)
+    assert sorted(result.retry) == [50, 94]
+    assert sorted(i for i, _ in result.dead_letters) == [3, 7, 40]
+    assert dict(result.dead_letters)[3].startswith("400 mapper_parsing_exception: no")
+    assert "not a canonical record" in dict(result.dead_letters)[7]
+    sent = [doc for request in client.requests for doc in request[1::2]]
+    assert sorted(d["body"] for d in sent) == sorted(
+        [f"r{i}" for i in range(95) if i not in (7, 40, 60)] + ['{"k":60}']
+    )
+    assert [d["body_structured"] for d in sent if "body_structured" in d] == [{"k": 60}]
+    assert len(client.requests) == 10 and all(len(r) <= 20 for r in client.requests)
+    line_of = {document(orjson.loads(line))["body"]: line for i, line in enumerate(lines) if i not in (7, 40)}
+    for request in client.requests:
+        for header, source in zip(request[::2], request[1::2], strict=True):
+            assert header["create"]["_id"] == document_id(line_of[source["body"]])
+            assert header["create"]["_index"] == f"logs-{source['service'].replace('-', '_')}-default"
+
+
+def test_delivery_retries_everything_not_confirmed_when_elasticsearch_goes_away() -> None:
+    lines = [to_json_line({"body": f"r{i}"}).rstrip(b"\n") for i in range(100)]
+    client = _FakeBulkClient({}, fail_request=2)
+    result = _delivery(client, chunk_size=10)(lines)
+    confirmed = {i for i in range(100)} - set(result.retry)
+    assert result.error.startswith("Elasticsearch unreachable") and not result.dead_letters
+    assert len(result.retry) >= 10 and len(confirmed) % 10 == 0  # whole requests: answered ones are delivered
+    sent_ok = {d["body"] for request in client.requests for d in request[1::2]}
+    assert {f"r{i}" for i in confirmed} <= sent_ok
+
+
+def test_delivery_keeps_its_helper_threads_until_closed() -> None:
+    def helpers() -> int:
+        return sum(t.name == "elasticsearch-bulk" and t.is_alive() for t in threading.enumerate())
+
+    before = helpers()
+    delivery = _delivery(_FakeBulkClient({}), chunk_size=5)
+    lines = [to_json_line({"body": f"r{i}"}).rstrip(b"\n") for i in range(50)]
+    for _ in range(3):
+        assert delivery(lines).retry == []
+    assert helpers() == before + 2  # threads=3: the calling thread and 2 helpers, the same for every batch
+    delivery.close()
+    deadline = time.monotonic() + 10
+    while helpers() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert helpers() == before
+    assert delivery(lines).retry == []  # started again when needed
+    delivery.close()

@@ -1,0 +1,431 @@
+"""Elasticsearch export: documents/s, otel-logging serve vs the OpenTelemetry Collector, same node, same run.
+
+One local Elasticsearch node (scripts/elasticsearch.sh, or --es-url) receives, one after the other:
+
+    collector      the collector built by scripts/build-collector.sh: otlp receiver -> memory_limiter ->
+                   the shipped collector-config/gateway-elasticsearch.yaml (transform to the canonical
+                   document, data stream logs-<dataset>-<namespace>, batch) -> elasticsearch exporter
+                   (mapping mode bodymap)
+    otel_logging   ``otel-logging serve --es-url URL`` with its default configuration: per-app files, and
+                   the durable queue -> ElasticsearchDelivery (bulk ``create`` into logs-<dataset>-default)
+
+Both are fed by bench/loadgen.py (a separate process: 512-record requests, 4 senders, 4 apps) with the same
+N records (rounded down to whole requests: 199,680 by default). The load generator is run with one distinct
+request per send (loadgen's payloads are otherwise re-sent, and otel-logging stores a record identical to the
+nanosecond only once) and with a service name fresh to the side, so each side writes to data streams of its
+own.
+
+documents/s = N / (time of the first send -> the side's data streams count N documents after a refresh).
+Until their index operations (index stats, no refresh needed) reach N the streams are not refreshed: forced
+refreshes four times a second (--poll refresh) make about four times the segments Elasticsearch's own 1 s
+refresh makes, and every create with an id (otel-logging's, for deduplication) looks the id up in each
+segment. The count is then checked to be exactly N (nothing lost, nothing duplicated). Peak RSS (VmHWM) and CPU
+seconds of each server process are read from /proc, Elasticsearch's CPU seconds from its node stats.
+Before the measured rounds each side runs once with --warmup records, not measured: a fresh JVM spends
+up to twice the CPU per document on its first few hundred thousand. The sides run one after the other,
+never at once; rounds alternate which goes first.
+
+Usage: .venv/bin/python bench/es_vs_collector.py [--records 200000] [--rounds 1] [--warmup 100000] [--es-url URL]
+Last line: es_export: otel_logging X docs/s, collector Y docs/s, ratio X/Y
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+ES_SCRIPT = REPO / "scripts" / "elasticsearch.sh"
+
+# The collector's base: the receiver and the two processors gateway-elasticsearch.yaml refers to, with the
+# settings of collector-config/gateway.yaml, and no other pipeline (gateway.yaml's `logs` pipeline would also
+# forward every record to an otel-logging receiver).
+COLLECTOR_BASE = """
+extensions:
+  health_check:
+    endpoint: ${env:OTELCOL_HEALTH_ENDPOINT}
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: ${env:BENCH_GRPC_ENDPOINT}
+        max_recv_msg_size_mib: 64
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_mib: 1024
+    spike_limit_mib: 256
+  batch:
+    send_batch_size: 8192
+    send_batch_max_size: 16384
+    timeout: 200ms
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      level: none
+"""
+
+
+@dataclass
+class SideResult:
+    side: str
+    records: int
+    docs_per_s: float
+    ingest_per_s: float
+    export_lag_s: float
+    documents: int
+    rss_mb: float
+    cpu_s: float
+    es_cpu_s: float
+
+
+# -- the load generator (a separate process) --------------------------------------------------
+
+
+def loadgen_main(argv: list[str]) -> None:
+    """bench/loadgen.py with a distinct request per send and service names ``<service>-<0..apps-1>``."""
+    parser = argparse.ArgumentParser(prog="es_vs_collector.py loadgen")
+    parser.add_argument("--service", required=True)
+    parser.add_argument("--apps", type=int, default=4)
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--records", type=int, required=True)
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--senders", type=int, default=4)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(REPO / "bench"))
+    import loadgen
+
+    build = loadgen.build_request
+    requests_total = args.records // args.batch
+
+    def distinct_request(app: str, batch: int, _seq_base: int) -> bytes:
+        index = int(app.rsplit("-", 1)[1])  # loadgen names its payloads app-<index>
+        return build(f"{args.service}-{index % args.apps}", batch, index * batch)
+
+    loadgen.build_request = distinct_request  # type: ignore[assignment]
+    sys.argv = [
+        "loadgen.py",
+        *("--target", args.target, "--records", str(args.records), "--batch", str(args.batch)),
+        *("--senders", str(args.senders), "--apps", str(requests_total)),
+    ]
+    loadgen.main()
+
+
+# -- measuring ---------------------------------------------------------------------------------
+
+
+def proc_stats(pid: int) -> tuple[float, float]:
+    """(peak RSS in MB, CPU seconds) of a running process."""
+    rss = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            rss = int(line.split()[1]) / 1024
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return rss, cpu
+
+
+def es_cpu_s(client: Any) -> float:
+    """CPU seconds the Elasticsearch node's process has used so far."""
+    nodes = client.nodes.stats(node_id="_local", metric="process")["nodes"]
+    return int(next(iter(nodes.values()))["process"]["cpu"]["total_in_millis"]) / 1000
+
+
+class LoadRun:
+    """The load generator running in the background; ``first_send`` once it reports (monotonic clock)."""
+
+    def __init__(self, target: str, service: str, records: int, batch: int, senders: int, apps: int) -> None:
+        from tests.support.procs import child_env
+
+        command = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "loadgen",
+            *("--service", service, "--apps", str(apps), "--target", target),
+            *("--records", str(records), "--batch", str(batch), "--senders", str(senders)),
+        ]
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - read when the process has ended
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._stderr, env=child_env())
+        self.report: dict[str, Any] | None = None
+        self.reported_at = 0.0
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(b"{"):
+                self.reported_at = time.monotonic()
+                self.report = json.loads(line)
+
+    def failed(self) -> str | None:
+        if self.proc.poll() is not None and self.proc.returncode != 0:
+            self._stderr.seek(0)
+            stderr = self._stderr.read().decode(errors="replace")
+            return f"load generator exited with {self.proc.returncode}: {stderr[-2000:]}"
+        if self.report is not None and self.report["failed"]:
+            return f"load generator: {self.report['failed']} records refused by the server"
+        return None
+
+    def first_send(self) -> float:
+        assert self.report is not None
+        return self.reported_at - float(self.report["seconds"])
+
+    def wait(self, timeout: float) -> None:
+        self.proc.wait(timeout)
+        self._thread.join(timeout)
+        self._stderr.close()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def run_side(
+    side: str,
+    start_server: Callable[[], tuple[str, int, Callable[[], None]]],
+    client: Any,
+    args: argparse.Namespace,
+) -> SideResult:
+    """Start a server, load it, wait until its data streams hold every record; stop it."""
+    from elasticsearch import ApiError
+
+    service = f"esbench-{uuid.uuid4().hex[:8]}-{side.replace('_', '')}"
+    streams = f"logs-{service.replace('-', '_')}_*-default"
+    expected = args.records // args.batch * args.batch
+    target, pid, stop = start_server()
+    es_cpu_before = es_cpu_s(client)
+    try:
+        load = LoadRun(target, service, args.records, args.batch, args.senders, args.apps)
+
+        def indexed() -> int:
+            """Documents in the side's data streams after a refresh."""
+            try:
+                client.indices.refresh(index=streams, allow_no_indices=True, ignore_unavailable=True)
+                return int(client.count(index=streams, allow_no_indices=True, ignore_unavailable=True)["count"])
+            except ApiError as exc:  # 503 while the shard of a data stream just created is starting
+                if exc.status_code != 503:
+                    raise
+                return 0
+
+        def operations() -> int:
+            """Index operations done on the side's data streams (no refresh needed)."""
+            stats = client.options(ignore_status=[404, 503]).indices.stats(index=streams, metric="indexing")
+            primaries = stats.body.get("_all", {}).get("primaries", {})
+            return int(primaries.get("indexing", {}).get("index_total", 0))
+
+        def complete() -> bool:
+            if (problem := load.failed()) is not None:
+                raise SystemExit(f"{side}: {problem}")
+            if args.poll == "stats" and operations() < expected:
+                return False
+            return indexed() >= expected
+
+        interval = 0.1 if args.poll == "stats" else 0.25
+        wait_until(complete, args.timeout, f"{side}: {expected:,} documents in {streams}", interval=interval)
+        done = time.monotonic()
+        rss, cpu = proc_stats(pid)
+        es_cpu = es_cpu_s(client) - es_cpu_before
+        load.wait(60)
+        if (problem := load.failed()) is not None or load.report is None:
+            raise SystemExit(f"{side}: {problem or 'the load generator reported nothing'}")
+        documents = indexed()
+    finally:
+        stop()
+    if documents != expected:
+        raise SystemExit(f"{side}: {documents:,} documents in {streams} for {expected:,} records sent")
+    started = load.first_send()
+    _drop(client, streams)
+    return SideResult(
+        side=side,
+        records=expected,
+        docs_per_s=expected / (done - started),
+        ingest_per_s=load.report["acked"] / load.report["seconds"],
+        export_lag_s=done - load.reported_at,
+        documents=documents,
+        rss_mb=rss,
+        cpu_s=cpu,
+        es_cpu_s=es_cpu,
+    )
+
+
+# -- the two servers ----------------------------------------------------------------------------
+
+
+def ours(url: str, work: Path) -> Callable[[], tuple[str, int, Callable[[], None]]]:
+    from tests.support.procs import start_serve
+
+    def start() -> tuple[str, int, Callable[[], None]]:
+        serve = start_serve(work / f"logs-{uuid.uuid4().hex[:8]}", "--es-url", url)
+
+        def stop() -> None:
+            serve.stop()
+
+        return f"127.0.0.1:{serve.grpc_port}", serve.proc.pid, stop
+
+    return start
+
+
+def collector(url: str, work: Path, binary: Path) -> Callable[[], tuple[str, int, Callable[[], None]]]:
+    from tests.integration.collector_fixtures import start_collector
+    from tests.support.procs import free_port
+
+    base = work / "collector-base.yaml"
+    base.write_text(COLLECTOR_BASE)
+
+    def start() -> tuple[str, int, Callable[[], None]]:
+        port = free_port()
+        env = {"BENCH_GRPC_ENDPOINT": f"127.0.0.1:{port}", "ELASTICSEARCH_URL": url, "DATA_STREAM_NAMESPACE": "default"}
+        proc = start_collector(binary, [str(base), "gateway-elasticsearch.yaml"], env, work / "collector", timeout=60)
+
+        def stop() -> None:
+            proc.stop()
+
+        return f"127.0.0.1:{port}", proc.proc.pid, stop
+
+    return start
+
+
+# -- main ---------------------------------------------------------------------------------------
+
+
+def start_elasticsearch() -> tuple[str, str]:
+    out = subprocess.run(["bash", str(ES_SCRIPT), "start"], check=True, capture_output=True, text=True).stdout
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return values["url"], values["run_dir"]
+
+
+def versions(binary: Path, client: Any) -> str:
+    import elasticsearch
+
+    nodes = client.nodes.info(node_id="_local", filter_path="nodes.*.version")["nodes"]
+    es_version = next(iter(nodes.values()))["version"]
+    collector_version = subprocess.run([str(binary), "--version"], capture_output=True, text=True).stdout.strip()
+    return (
+        f"Elasticsearch {es_version}, {collector_version}, "
+        f"Python {platform.python_version()}, elasticsearch-py {elasticsearch.__versionstr__}, {os.cpu_count()} cores"
+    )
+
+
+def main() -> int:
+    if sys.argv[1:2] == ["loadgen"]:
+        loadgen_main(sys.argv[2:])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=512, help="records per OTLP request")
+    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--apps", type=int, default=4, help="services (data streams) per side")
+    parser.add_argument("--rounds", type=int, default=1, help="measure each side this often (order alternates)")
+    parser.add_argument("--only", choices=["otel_logging", "collector"], help="measure one side only (no ratio)")
+    parser.add_argument(
+        "--poll",
+        choices=["stats", "refresh"],
+        default="stats",
+        help="stats: wait on the index operation count (every 0.1 s), then refresh and count; "
+        "refresh: refresh and count every 0.25 s",
+    )
+    parser.add_argument("--warmup", type=int, default=100_000, help="records per side sent first, not measured")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds one side may take")
+    parser.add_argument("--es-url", help="an Elasticsearch to use (default: start one with scripts/elasticsearch.sh)")
+    args = parser.parse_args()
+
+    from elasticsearch import Elasticsearch
+
+    from otel_logging.sinks.elasticsearch import install_templates
+    from tests.integration.collector_fixtures import build_collector
+
+    binary = build_collector()
+    url, run_dir = (args.es_url, None) if args.es_url else start_elasticsearch()
+    results: list[tuple[SideResult, SideResult]] = []
+    try:
+        client = Elasticsearch(url, request_timeout=120)
+        wait_until(
+            lambda: (
+                client.options(ignore_status=[408, 503])
+                .cluster.health(wait_for_status="yellow", timeout="5s")
+                .body.get("status")
+                in ("green", "yellow")
+            ),
+            180,
+            "Elasticsearch healthy",
+        )
+        install_templates(client)  # the collector writes with require_data_stream: the template must exist
+        about = versions(binary, client)
+        with tempfile.TemporaryDirectory(prefix="es-vs-collector-") as tmp:
+            work = Path(tmp)
+            sides = {"otel_logging": ours(url, work), "collector": collector(url, work, binary)}
+            if args.warmup:  # a fresh JVM is much slower for its first few hundred thousand documents
+                warm = argparse.Namespace(**{**vars(args), "records": args.warmup})
+                for side in ("collector", "otel_logging"):
+                    print(
+                        f"warm-up: {side} {run_side(side, sides[side], client, warm).docs_per_s:,.0f} docs/s",
+                        flush=True,
+                    )
+            for round_ in range(args.rounds):
+                order = ["collector", "otel_logging"] if round_ % 2 == 0 else ["otel_logging", "collector"]
+                measured = {}
+                for side in order:
+                    if args.only in (None, side):
+                        measured[side] = run_side(side, sides[side], client, args)
+                        _print_result(measured[side])
+                if args.only is None:
+                    results.append((measured["otel_logging"], measured["collector"]))
+        client.close()
+    finally:
+        if run_dir is not None:
+            subprocess.run(["bash", str(ES_SCRIPT), "stop", "--run-dir", run_dir], check=False)
+            subprocess.run(["rm", "-rf", run_dir], check=False)
+    print(about)
+    if not results:
+        return 0
+    for i, (a, b) in enumerate(results, 1):
+        print(
+            f"round {i}: otel_logging {a.docs_per_s:,.0f} docs/s, collector {b.docs_per_s:,.0f} docs/s, "
+            f"ratio {a.docs_per_s / b.docs_per_s:.2f}"
+        )
+    # One round: its figures. Several: the best of each side (the ratios of each round are printed above).
+    x = max(a.docs_per_s for a, _ in results)
+    y = max(b.docs_per_s for _, b in results)
+    print(f"es_export: otel_logging {x:,.0f} docs/s, collector {y:,.0f} docs/s, ratio {x / y:.2f}")
+    return 0
+
+
+def _drop(client: Any, streams: str) -> None:
+    """Delete the data streams (a minimal distribution has no DELETE _data_stream: they are left then)."""
+    client.options(ignore_status=[404, 405]).indices.delete_data_stream(name=streams)
+
+
+def _print_result(r: SideResult) -> None:
+    print(
+        f"{r.side:<13} {r.docs_per_s:9,.0f} docs/s  ({r.documents:,} documents; OTLP accepted at "
+        f"{r.ingest_per_s:,.0f} rec/s, last document {r.export_lag_s:.1f} s after the last ack; "
+        f"server peak RSS {r.rss_mb:.0f} MB, CPU {r.cpu_s:.1f} s; Elasticsearch CPU {r.es_cpu_s:.1f} s)",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
