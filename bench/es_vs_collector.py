@@ -49,6 +49,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.support.procs import wait_for  # noqa: E402
+
 ES_SCRIPT = REPO / "scripts" / "elasticsearch.sh"
 
 # The collector's base: the receiver and the two processors gateway-elasticsearch.yaml refers to, with the
@@ -192,17 +194,6 @@ class LoadRun:
         self._stderr.close()
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
 def run_side(
     side: str,
     start_server: Callable[[], tuple[str, int, Callable[[], None]]],
@@ -244,7 +235,7 @@ def run_side(
             return indexed() >= expected
 
         interval = 0.1 if args.poll == "stats" else 0.25
-        wait_until(complete, args.timeout, f"{side}: {expected:,} documents in {streams}", interval=interval)
+        wait_for(complete, args.timeout, interval, f"{side}: {expected:,} documents in {streams}")
         done = time.monotonic()
         rss, cpu = proc_stats(pid)
         es_cpu = es_cpu_s(client) - es_cpu_before
@@ -362,7 +353,7 @@ def main() -> int:
     results: list[tuple[SideResult, SideResult]] = []
     try:
         client = Elasticsearch(url, request_timeout=120)
-        wait_until(
+        wait_for(
             lambda: (
                 client.options(ignore_status=[408, 503])
                 .cluster.health(wait_for_status="yellow", timeout="5s")
@@ -370,6 +361,7 @@ def main() -> int:
                 in ("green", "yellow")
             ),
             180,
+            0.2,
             "Elasticsearch healthy",
         )
         install_templates(client)  # the collector writes with require_data_stream: the template must exist
