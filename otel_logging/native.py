@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from otel_logging.record import rejection_message
+
 ENV_SWITCH = "OTEL_LOGGING_NATIVE"
 
 _Converter = Callable[[bytes, int], tuple[dict[str, bytes], int, int, str]]
@@ -56,7 +58,7 @@ class NativeConversion:
 
     def message(self) -> str:
         """The partial-success message (empty when nothing was rejected), as ``Conversion.message``."""
-        return f"{self.rejected} log record(s) rejected; first: {self.first_error}" if self.rejected else ""
+        return rejection_message(self.rejected, self.first_error)
 
 
 def convert_payload(payload: bytes, received_ns: int | None = None) -> NativeConversion:

@@ -24,7 +24,7 @@ from otel_logging import native
 from otel_logging.receiver.errors import ExportError, Failure
 from otel_logging.receiver.limits import NewAppLimiter, RecordProcessor
 from otel_logging.receiver.metrics import ServiceMetrics
-from otel_logging.record import Record, convert_request, rejection_message, to_json_lines
+from otel_logging.record import Record, convert_request, to_json_lines
 from otel_logging.sinks import EncodedBatch, EncodedSink, Sink, SinkError
 
 
@@ -159,7 +159,7 @@ class LogsExporter:
             converted.lines_by_service,
             converted.accepted,
             converted.rejected,
-            rejection_message(converted.rejected, converted.first_error),
+            converted.message(),
             transport,
         )
 
