@@ -76,18 +76,30 @@ def test_a_damaged_checkpoint_is_refused_with_what_to_do(tmp_path: Path) -> None
         Checkpoints(path)
 
 
-def _append_with_intent(checkpoints: Checkpoints, sink: FileSink, service: str, lines: bytes) -> None:
-    checkpoints.intend([OutputWrite.of(sink.position(service), lines)])
-    sink.write_encoded({service: lines}, lines.count(b"\n"))
+FIRST_LINE = b'{"n":0}\n'
 
 
-def test_a_crash_after_the_file_append_commits_the_batch_on_restart(tmp_path: Path) -> None:
+def in_flight(tmp_path: Path) -> tuple[Path, FileSink, Checkpoints]:
+    """A checkpoint at offset 100 of a file whose next batch (up to 900) is prepared, and a files sink
+    whose ``app.jsonl`` holds one line of an earlier batch."""
     path = tmp_path / "ck.json"
     sink = FileSink(tmp_path / "out")
+    sink.write_encoded({"app": FIRST_LINE}, 1)
     checkpoints = Checkpoints(path)
     checkpoints.commit(state(10, 100))
     checkpoints.prepare(state(10, 900))
-    _append_with_intent(checkpoints, sink, "app", b'{"n":1}\n{"n":2}\n')
+    return path, sink, checkpoints
+
+
+def intend(checkpoints: Checkpoints, sink: FileSink, batch: dict[str, bytes]) -> None:
+    checkpoints.intend([OutputWrite.of(sink.position(service), data) for service, data in batch.items()])
+
+
+def test_a_crash_after_the_file_append_commits_the_batch_on_restart(tmp_path: Path) -> None:
+    path, sink, checkpoints = in_flight(tmp_path)
+    batch = {"app": b'{"n":1}\n{"n":2}\n'}
+    intend(checkpoints, sink, batch)
+    sink.write_encoded(batch, 2)
     # kill -9 here: appended, commit not written
     reloaded = Checkpoints(path)
     assert reloaded.files["1:10"].offset == 900
@@ -96,64 +108,44 @@ def test_a_crash_after_the_file_append_commits_the_batch_on_restart(tmp_path: Pa
 
 
 def test_a_crash_before_the_file_append_keeps_the_checkpoint(tmp_path: Path) -> None:
-    path = tmp_path / "ck.json"
-    sink = FileSink(tmp_path / "out")
-    sink.write_encoded({"app": b'{"n":0}\n'}, 1)
-    checkpoints = Checkpoints(path)
-    checkpoints.commit(state(10, 100))
-    checkpoints.prepare(state(10, 900))
-    checkpoints.intend([OutputWrite.of(sink.position("app"), b'{"n":1}\n')])
+    path, sink, checkpoints = in_flight(tmp_path)
+    intend(checkpoints, sink, {"app": b'{"n":1}\n'})
     # kill -9 here: the append never happened
     assert Checkpoints(path).files["1:10"].offset == 100
 
 
 def test_an_append_found_in_a_rotated_file_counts(tmp_path: Path) -> None:
-    path = tmp_path / "ck.json"
-    sink = FileSink(tmp_path / "out")
-    checkpoints = Checkpoints(path)
-    checkpoints.prepare(state(10, 900))
-    _append_with_intent(checkpoints, sink, "app", b'{"n":1}\n')
+    path, sink, checkpoints = in_flight(tmp_path)
+    batch = {"app": b'{"n":1}\n'}
+    intend(checkpoints, sink, batch)
+    sink.write_encoded(batch, 1)
     (tmp_path / "out" / "app.jsonl").rename(tmp_path / "out" / "app.20260101T000000.000000Z.jsonl")
-    (tmp_path / "out" / "app.jsonl").write_bytes(b'{"n":1}\n')  # same bytes, another file: not ours
+    (tmp_path / "out" / "app.jsonl").write_bytes(FIRST_LINE + batch["app"])  # same bytes, another file: not ours
     assert Checkpoints(path).files["1:10"].offset == 900
 
 
 def test_other_bytes_at_the_intended_place_are_not_taken_for_the_batch(tmp_path: Path) -> None:
-    path = tmp_path / "ck.json"
-    sink = FileSink(tmp_path / "out")
-    checkpoints = Checkpoints(path)
-    checkpoints.commit(state(10, 100))
-    checkpoints.prepare(state(10, 900))
-    checkpoints.intend([OutputWrite.of(sink.position("app"), b'{"n":1}\n')])
+    path, sink, checkpoints = in_flight(tmp_path)
+    intend(checkpoints, sink, {"app": b'{"n":1}\n'})
     sink.write_encoded({"app": b'{"n":7}\n'}, 1)  # someone else appended there
     assert Checkpoints(path).files["1:10"].offset == 100
 
 
 def test_a_batch_appended_to_some_apps_only_is_taken_back(tmp_path: Path) -> None:
-    path = tmp_path / "ck.json"
-    sink = FileSink(tmp_path / "out")
-    sink.write_encoded({"a": b'{"n":0}\n'}, 1)
-    checkpoints = Checkpoints(path)
-    checkpoints.commit(state(10, 100))
-    checkpoints.prepare(state(10, 900))
-    batch = {"a": b'{"n":1}\n', "b": b'{"n":2}\n'}
-    checkpoints.intend([OutputWrite.of(sink.position(service), data) for service, data in batch.items()])
-    sink.write_encoded({"a": batch["a"]}, 1)  # kill -9 before app b's append
+    path, sink, checkpoints = in_flight(tmp_path)
+    batch = {"app": b'{"n":1}\n', "b": b'{"n":2}\n'}
+    intend(checkpoints, sink, batch)
+    sink.write_encoded({"app": batch["app"]}, 1)  # kill -9 before app b's append
     assert Checkpoints(path).files["1:10"].offset == 100
-    assert (tmp_path / "out" / "a.jsonl").read_bytes() == b'{"n":0}\n'  # the next run appends it once
+    assert (tmp_path / "out" / "app.jsonl").read_bytes() == FIRST_LINE  # the next run appends it once
 
 
 def test_an_append_cut_short_by_the_kill_is_taken_back(tmp_path: Path) -> None:
     # A large write() can be interrupted by SIGKILL part-way: the file holds the batch's start only.
-    path = tmp_path / "ck.json"
-    sink = FileSink(tmp_path / "out")
-    sink.write_encoded({"app": b'{"n":0}\n'}, 1)
-    checkpoints = Checkpoints(path)
-    checkpoints.commit(state(10, 100))
-    checkpoints.prepare(state(10, 900))
+    path, sink, checkpoints = in_flight(tmp_path)
     batch = b"".join(b'{"n":%d}\n' % i for i in range(1, 1000))
-    checkpoints.intend([OutputWrite.of(sink.position("app"), batch)])
+    intend(checkpoints, sink, {"app": batch})
     with open(tmp_path / "out" / "app.jsonl", "ab") as f:
         f.write(batch[:5000])
     assert Checkpoints(path).files["1:10"].offset == 100
-    assert (tmp_path / "out" / "app.jsonl").read_bytes() == b'{"n":0}\n'
+    assert (tmp_path / "out" / "app.jsonl").read_bytes() == FIRST_LINE
