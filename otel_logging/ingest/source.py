@@ -85,31 +85,32 @@ class Batch:
     def _all_parts(self) -> list[memoryview | list[Record]]:
         return [*self._parts, self.records] if self.records else self._parts
 
+    def _group(self, part: list[Record], own: list[Record], others: dict[str, list[Record]]) -> None:
+        """Records of the file's service to ``own``, the others (a JSON-lines file of several apps) by service."""
+        service = self.service
+        for record in part:
+            if record["service"] == service:
+                own.append(record)
+            else:
+                others.setdefault(record["service"], []).append(record)
+
     def by_service(self) -> dict[str, list[Record]]:
         """The records grouped by service, the file's first (for sinks that take records: JSON lines decoded)."""
-        service = self.service
-        batch: list[Record] = []
-        by_service: dict[str, list[Record]] = {service: batch}
+        own: list[Record] = []
+        others: dict[str, list[Record]] = {}
         for part in self._all_parts():
             if type(part) is memoryview:
-                batch.extend(orjson.loads(line) for line in part.tobytes().split(b"\n")[:-1])
-                continue
-            for record in part:
-                if record["service"] == service:
-                    batch.append(record)
-                else:
-                    by_service.setdefault(record["service"], []).append(record)
-        if not batch:
-            del by_service[service]
-        return by_service
+                own.extend(orjson.loads(line) for line in part.tobytes().split(b"\n")[:-1])
+            else:
+                self._group(part, own, others)
+        return {self.service: own, **others} if own else others
 
     def buffers(self) -> Buffers:
         """JSON lines per service, as ``to_json_lines`` of ``by_service()``; a single run of the native reader's
         is given as it is (a memoryview: for a sink that writes any buffer, such as ``FileSink``)."""
         parts = self._all_parts()
-        service = self.service
         if len(parts) == 1 and type(parts[0]) is memoryview:
-            return {service: parts[0]}
+            return {self.service: parts[0]}
         own: list[bytes | memoryview] = []
         others: dict[str, list[Record]] = {}
         for part in parts:
@@ -117,14 +118,10 @@ class Batch:
                 own.append(part)
                 continue
             records: list[Record] = []
-            for record in part:
-                if record["service"] == service:
-                    records.append(record)
-                else:
-                    others.setdefault(record["service"], []).append(record)
+            self._group(part, records, others)
             if records:
                 own.append(to_json_lines(records))
-        buffers: Buffers = {service: b"".join(own)} if own else {}
+        buffers: Buffers = {self.service: b"".join(own)} if own else {}
         for other, records in others.items():
             buffers[other] = to_json_lines(records)
         return buffers
