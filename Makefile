@@ -11,12 +11,12 @@ LOG_DIR ?= logs
 GRPC_PORT ?= 4317
 HTTP_PORT ?= 4318
 
-.PHONY: run serve test unit integration lint format venv clean
+.PHONY: run serve test unit integration lint format docs venv clean
 
 $(STAMP): pyproject.toml $(wildcard native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/*.rs)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,docs]'
 	bash scripts/build-native.sh $(BIN)/python
 	touch $(STAMP)
 
@@ -33,7 +33,11 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: $(STAMP) lint
+# The documentation site (docs/*.md, mkdocs.yml); --strict: a broken link, anchor or nav entry fails it.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir $(CACHE_DIR)/site
+
+test: $(STAMP) lint docs
 	$(BIN)/python -m pytest -q -ra
 
 unit: $(STAMP)

@@ -395,20 +395,20 @@ def test_logstash_destination_from_the_cli_and_the_seed_handler(dirs: dict[str, 
     assert bodies(received) == expected("ls", 0, 5_000) + expected("api", 0, 30_000)
 
 
-def readme_python_blocks(section: str) -> list[str]:
-    text = (REPO / "README.md").read_text()
+def docs_python_blocks(page: str, section: str) -> list[str]:
+    text = (REPO / "docs" / page).read_text()
     start = text.index(f"## {section}\n")
     end = text.find("\n## ", start + 1)
     return re.findall(r"```python\n(.*?)```", text[start : end if end > 0 else None], re.DOTALL)
 
 
-def test_readme_seed_api_examples_run_as_written(tmp_path: Path) -> None:
+def test_migrating_guide_aggregation_examples_run_as_written(tmp_path: Path) -> None:
     old = tmp_path / "old-logs"
     old.mkdir()
     with gzip.open(old / "billing.log.1.gz", "wt") as f:
         f.write(stdlib_lines("gz", 0, 40, traceback_every=10))
     (old / "billing.log").write_text(stdlib_lines("live", 0, 25))
-    blocks = readme_python_blocks("Log aggregation")
+    blocks = docs_python_blocks("migrating.md", "Log aggregation")
     assert len(blocks) == 2
     env = child_env(OTEL_LOGGING_STATE_DIR=str(tmp_path / "state"))
 
