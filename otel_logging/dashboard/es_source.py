@@ -9,11 +9,31 @@ The query builders are plain functions of a ``LogFilter`` (unit-tested on their 
 only sends them. Search: a case-insensitive wildcard on ``body.keyword`` or a phrase match on
 ``body`` (long messages); regex: a Lucene ``regexp`` on ``body.keyword`` (Lucene syntax, anchored
 unless the pattern is wrapped, which ``regexp_query`` does).
+
+Order: ``@timestamp``, ties broken by ``observed_timestamp``, then the backing index and the document's
+``_seq_no`` (the sink's ids are hashes, and sorting on ``_id`` is disabled in 8.x), so pages and the
+context view have one stable order.
+
+Snapshots (``snapshot`` / ``LogFilter.until`` / ``newer_than``): Elasticsearch has no arrival order
+across shards, but inside one shard ``_seq_no`` is exactly that, and it can be searched and aggregated.
+A snapshot asks (one aggregation, no server-side state) for the highest ``_seq_no`` searchable in each
+backing index and keeps that map here, under the token it returns; ``until=token`` then matches
+``_index = X AND _seq_no <= max(X)`` for the indices known at the snapshot, and nothing of indices
+created since (a rollover, a new service). Exact for the one-shard indices the sink creates; the
+approximations: an index of several shards is judged by the highest ``_seq_no`` over its shards (a
+shard behind the others may show a few newer records); a document indexed but not yet refreshed with a
+lower ``_seq_no`` than one already searchable (concurrent bulk requests) counts as known. A token this
+source did not hand out (another process, or evicted after ``MAX_SNAPSHOTS`` newer ones) falls back to
+``@timestamp <= token`` (the token is the epoch milliseconds of the call), which misses late arrivals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +44,7 @@ from otel_logging.dashboard.filters import (
     LEVELS,
     TOP_LEVEL_FIELDS,
     UNSET_LEVEL,
+    FieldMatch,
     FieldRef,
     LogFilter,
     level_of,
@@ -45,8 +66,21 @@ from otel_logging.dashboard.query import (
 INDEX_PATTERN = "logs-*"
 MAX_WINDOW = 10_000  # Elasticsearch's default index.max_result_window
 PATTERN_SAMPLE = 5_000
-_SORT_NEWEST = [{"@timestamp": {"order": "desc"}}]
-_SORT_OLDEST = [{"@timestamp": {"order": "asc"}}]
+MAX_SNAPSHOTS = 4_096  # snapshot tokens remembered (each a map of backing index -> highest _seq_no)
+MAX_SNAPSHOT_INDICES = 10_000  # backing indices a snapshot can name
+# A total order (see the module docstring); a record without observed_timestamp sorts as the oldest of its time.
+_SORT_NEWEST: list[dict[str, Any]] = [
+    {"@timestamp": {"order": "desc"}},
+    {"observed_timestamp": {"order": "desc", "missing": "_last", "unmapped_type": "date_nanos"}},
+    {"_index": {"order": "desc"}},
+    {"_seq_no": {"order": "desc"}},
+]
+_SORT_OLDEST: list[dict[str, Any]] = [
+    {"@timestamp": {"order": "asc"}},
+    {"observed_timestamp": {"order": "asc", "missing": "_first", "unmapped_type": "date_nanos"}},
+    {"_index": {"order": "asc"}},
+    {"_seq_no": {"order": "asc"}},
+]
 _FIELD_PATHS = {"message": "body.keyword", "level": "severity_number"}
 
 
@@ -109,8 +143,31 @@ def field_path(fld: FieldRef) -> str:
     return _FIELD_PATHS.get(fld.column, fld.column)
 
 
-def build_query(flt: LogFilter) -> dict[str, Any]:
-    """The ``query`` of a search for ``flt``."""
+def field_match_query(match: FieldMatch) -> dict[str, Any]:
+    """``field=value`` as a query; ``field!=value`` is its negation (so records without the field match it)."""
+    if match.field.column == "level" and not match.field.key:
+        query = level_query((match.value.upper(),))
+    else:
+        query = {"term": {field_path(match.field): match.value}}
+    return {"bool": {"must_not": [query]}} if match.negate else query
+
+
+def until_query(token: int, known: Mapping[str, int] | None) -> dict[str, Any]:
+    """Records known at the snapshot ``token``: ``known`` maps each backing index then searchable to its
+    highest ``_seq_no``; without it (a token not handed out by this source), ``@timestamp <= token`` (ms)."""
+    if known is None:
+        return {"range": {"@timestamp": {"lte": int(token), "format": "epoch_millis"}}}
+    if not known:
+        return {"match_none": {}}  # (a bool of no clauses would match everything)
+    per_index = [
+        {"bool": {"filter": [{"term": {"_index": index}}, {"range": {"_seq_no": {"lte": int(seq_no)}}}]}}
+        for index, seq_no in sorted(known.items())
+    ]
+    return {"bool": {"should": per_index, "minimum_should_match": 1}}
+
+
+def build_query(flt: LogFilter, known: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The ``query`` of a search for ``flt``; ``known`` is the snapshot named by ``flt.until`` (see ``until_query``)."""
     clauses: list[dict[str, Any]] = []
     if flt.apps:
         clauses.append({"terms": {"service": list(flt.apps)}})
@@ -127,13 +184,11 @@ def build_query(flt: LogFilter) -> dict[str, Any]:
         if flt.end_utc:
             bounds["lt"] = _iso(flt.end_utc)
         clauses.append({"range": {"@timestamp": bounds}})
-    for match in flt.fields:
-        if match.field.column == "level" and not match.field.key:
-            clauses.append(level_query((match.value.upper(),)))
-        else:
-            clauses.append({"term": {field_path(match.field): match.value}})
+    clauses.extend(field_match_query(match) for match in flt.fields)
     if flt.search:
         clauses.append(search_query(flt.search, flt.regex))
+    if flt.until is not None:
+        clauses.append(until_query(flt.until, known))
     return {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
 
 
@@ -188,6 +243,9 @@ class ElasticsearchSource:
         self.max_window = max_window  # the cluster's index.max_result_window: deeper pages use search_after
         self._client = client
         self._status = SourceStatus(description=f"Elasticsearch {url} ({index})")
+        self._snapshots: OrderedDict[int, dict[str, int]] = OrderedDict()  # token -> backing index -> _seq_no
+        self._snapshots_lock = threading.Lock()
+        self._last_token = 0
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
         from elasticsearch import ApiError, TransportError
@@ -202,6 +260,13 @@ class ElasticsearchSource:
 
     def _search(self, what: str, **body: Any) -> dict[str, Any]:
         return self._call(what, self._client.search, index=self.index, ignore_unavailable=True, **body)
+
+    def _known(self, token: int) -> dict[str, int] | None:
+        with self._snapshots_lock:
+            return self._snapshots.get(token)
+
+    def _query(self, flt: LogFilter) -> dict[str, Any]:
+        return build_query(flt, None if flt.until is None else self._known(flt.until))
 
     def refresh(self, force: bool = False, progress: Callable[[int, int], None] | None = None) -> SourceStatus:
         try:
@@ -221,11 +286,11 @@ class ElasticsearchSource:
         return [AppFiles(b["key"], []) for b in body.get("aggregations", {}).get("services", {}).get("buckets", [])]
 
     def count(self, flt: LogFilter) -> int:
-        return int(self._call("count", self._client.count, index=self.index, query=build_query(flt)).get("count", 0))
+        return int(self._call("count", self._client.count, index=self.index, query=self._query(flt)).get("count", 0))
 
     def time_bounds(self, flt: LogFilter) -> tuple[datetime | None, datetime | None]:
         aggs = {"low": {"min": {"field": "@timestamp"}}, "high": {"max": {"field": "@timestamp"}}}
-        body = self._search("time bounds", size=0, query=build_query(flt), aggs=aggs)
+        body = self._search("time bounds", size=0, query=self._query(flt), aggs=aggs)
         values = body.get("aggregations", {})
 
         def when(name: str) -> datetime | None:
@@ -235,7 +300,7 @@ class ElasticsearchSource:
         return when("low"), when("high")
 
     def page(self, flt: LogFilter, offset: int = 0, limit: int = 100) -> Page:
-        query = build_query(flt)
+        query = self._query(flt)
         if offset + limit <= self.max_window:
             body = self._search("page", query=query, sort=_SORT_NEWEST, from_=offset, size=limit, track_total_hits=True)
             hits = [hit_from_source(h["_index"], h["_id"], h["_source"]) for h in body["hits"]["hits"]]
@@ -255,7 +320,7 @@ class ElasticsearchSource:
         return Page(hits, total, offset, limit)
 
     def volume(self, flt: LogFilter, bucket_seconds: int) -> Volume:
-        body = self._search("volume", size=0, query=build_query(flt), aggs=volume_aggs(bucket_seconds))
+        body = self._search("volume", size=0, query=self._query(flt), aggs=volume_aggs(bucket_seconds))
         buckets: list[VolumeBucket] = []
         for bucket in body.get("aggregations", {}).get("volume", {}).get("buckets", []):
             start = datetime.fromtimestamp(bucket["key"] / 1000, UTC)
@@ -265,7 +330,7 @@ class ElasticsearchSource:
         return Volume(bucket_seconds, buckets)
 
     def top_values(self, flt: LogFilter, fld: FieldRef, limit: int = 10) -> list[ValueCount]:
-        body = self._search("top values", size=0, query=build_query(flt), aggs=top_values_aggs(fld, limit))
+        body = self._search("top values", size=0, query=self._query(flt), aggs=top_values_aggs(fld, limit))
         top = body.get("aggregations", {}).get("top", {})
         buckets = top.get("buckets", [])
         if isinstance(buckets, dict):  # the level filters
@@ -276,7 +341,7 @@ class ElasticsearchSource:
         return [ValueCount(str(k), int(n)) for k, n in pairs[:limit]]
 
     def field_names(self, flt: LogFilter) -> list[str]:
-        body = self._search("fields", query=build_query(flt), size=200, _source=["attributes", "resource"])
+        body = self._search("fields", query=self._query(flt), size=200, _source=["attributes", "resource"])
         keys: set[str] = set()
         for hit in body["hits"]["hits"]:
             for column in ("attributes", "resource"):
@@ -287,7 +352,7 @@ class ElasticsearchSource:
         """Templates of the newest ``PATTERN_SAMPLE`` matching records (grouped here, not in the cluster)."""
         body = self._search(
             "patterns",
-            query=build_query(flt),
+            query=self._query(flt),
             sort=_SORT_NEWEST,
             size=PATTERN_SAMPLE,
             _source=["@timestamp", "body"],
@@ -319,38 +384,74 @@ class ElasticsearchSource:
         )
         return [hit_from_source(h["_index"], h["_id"], h["_source"]) for h in body["hits"]["hits"]]
 
-    def context(self, ref: str, before: int = 10, after: int = 10) -> list[Hit]:
+    def _lookup(self, what: str, ref: str) -> dict[str, Any] | None:
+        """The search hit (with its ``_SORT_OLDEST`` sort values) of ``<index>/<id>`` under ``self.index``, or None."""
         index, sep, doc_id = ref.partition("/")
-        if not sep or not doc_id:
+        if not sep or not index or not doc_id:
             raise QueryError(f"{ref!r} is not a record reference (<index>/<id>)")
-        found = self._call("context", self._client.search, index=index, query={"ids": {"values": [doc_id]}}, size=1)[
-            "hits"
-        ]["hits"]
-        if not found:
+        query = {"bool": {"filter": [{"ids": {"values": [doc_id]}}, {"term": {"_index": index}}]}}
+        found = self._search(what, query=query, sort=_SORT_OLDEST, size=1)["hits"]["hits"]
+        return found[0] if found else None
+
+    def hit(self, ref: str) -> Hit | None:
+        found = self._lookup("record", ref)
+        return hit_from_source(found["_index"], found["_id"], found["_source"]) if found else None
+
+    def context(self, ref: str, before: int = 10, after: int = 10, same_service: bool = False) -> list[Hit]:
+        """Every service's records (or the record's own service's) around it in the sort order of the module."""
+        target = self._lookup("context", ref)
+        if target is None:
             raise QueryError(f"no record {ref!r} in Elasticsearch")
-        target = found[0]
-        stamp = target["_source"]["@timestamp"]
-        same_stream = {"term": {"service": target["_source"].get("service", "")}}
-        older = self._search(
-            "context",
-            query={"bool": {"filter": [same_stream, {"range": {"@timestamp": {"lt": stamp}}}]}},
-            sort=_SORT_NEWEST,
-            size=before,
-        )["hits"]["hits"]
-        newer = self._search(
-            "context",
-            query={"bool": {"filter": [same_stream, {"range": {"@timestamp": {"gt": stamp}}}]}},
-            sort=_SORT_OLDEST,
-            size=after,
-        )["hits"]["hits"]
+        query: dict[str, Any] = {"match_all": {}}
+        if same_service:
+            service = target["_source"].get("service")
+            query = {"term": {"service": service}} if service is not None else _missing("service")
+        older: list[dict[str, Any]] = []
+        newer: list[dict[str, Any]] = []
+        if before > 0:  # search_after the record's own sort values: strictly older / newer, the record excluded
+            older = self._search(
+                "context", query=query, sort=_SORT_NEWEST, size=int(before), search_after=target["sort"]
+            )["hits"]["hits"]
+        if after > 0:
+            newer = self._search(
+                "context", query=query, sort=_SORT_OLDEST, size=int(after), search_after=target["sort"]
+            )["hits"]["hits"]
         ordered = [*reversed(older), target, *newer]
         return [hit_from_source(h["_index"], h["_id"], h["_source"]) for h in ordered]
+
+    def snapshot(self) -> int:
+        """A token (epoch ms of the call, strictly increasing) naming the highest ``_seq_no`` of each backing index."""
+        aggs = {
+            "indices": {
+                "terms": {"field": "_index", "size": MAX_SNAPSHOT_INDICES},
+                "aggs": {"seq_no": {"max": {"field": "_seq_no"}}},
+            }
+        }
+        body = self._search("snapshot", size=0, aggs=aggs)
+        buckets = body.get("aggregations", {}).get("indices", {}).get("buckets", [])
+        known = {b["key"]: int(b["seq_no"]["value"]) for b in buckets if b["seq_no"].get("value") is not None}
+        with self._snapshots_lock:
+            token = max(int(time.time() * 1000), self._last_token + 1)
+            self._last_token = token
+            self._snapshots[token] = known
+            while len(self._snapshots) > MAX_SNAPSHOTS:
+                self._snapshots.popitem(last=False)
+        return token
+
+    def newer_than(self, flt: LogFilter, token: int) -> int:
+        query = {
+            "bool": {
+                "filter": [build_query(replace(flt, until=None))],
+                "must_not": [until_query(token, self._known(token))],
+            }
+        }
+        return int(self._call("count", self._client.count, index=self.index, query=query).get("count", 0))
 
     def export(self, flt: LogFilter, fmt: ExportFormat) -> Iterator[bytes]:
         yield from export_chunks(self._all_hits(flt), fmt)
 
     def _all_hits(self, flt: LogFilter, batch: int = 2000) -> Iterator[list[Hit]]:
-        query = build_query(flt)
+        query = self._query(flt)
         after: list[Any] | None = None
         while True:
             hits = self._search("export", query=query, sort=_SORT_NEWEST, size=batch, search_after=after)["hits"][

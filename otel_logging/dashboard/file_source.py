@@ -6,6 +6,9 @@ Each file is read once: a refresh reads only the bytes appended since the last o
 last complete line), follows a rotation by the file's inode, recognises a rotated file that
 was gzip-compressed as the one already read, and drops the records of deleted files.
 Lines that are not log records (not JSON, or no record field at all) are counted and skipped.
+
+Every row carries ``seq``, the number of the load that read it (1, 2, ... per ``_load``): a snapshot
+token is the number of the last load, and ``LogFilter(until=token)`` keeps the rows with ``seq <= token``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -100,7 +103,8 @@ _CREATE = f"""
 CREATE TABLE logs (
     file_id INTEGER, row_no BIGINT, ts TIMESTAMP, level VARCHAR, message VARCHAR,
     {", ".join(f"{_q(name)} {kind}" for name, kind in RECORD_COLUMNS.items())},
-    template VARCHAR  -- the message's pattern, computed when the patterns view first needs it
+    template VARCHAR,  -- the message's pattern, computed when the patterns view first needs it
+    seq BIGINT  -- the number of the load that read the row (snapshot tokens compare with it)
 );
 CREATE TABLE files (file_id INTEGER PRIMARY KEY, name VARCHAR, app VARCHAR);
 CREATE VIEW hits AS SELECT l.*, f.name AS file_name FROM logs l JOIN files f USING (file_id);
@@ -115,7 +119,7 @@ INSERT INTO logs SELECT
     {_level_sql()},
     CASE WHEN json_type(r.body) = 'VARCHAR' THEN r.body ->> '$' ELSE r.body::VARCHAR END,
     {", ".join("r." + _q(name) for name in RECORD_COLUMNS)},
-    NULL
+    NULL, $seq
 FROM (
     SELECT row_number() OVER () AS rn, file_index::BIGINT AS file_index, {_SELECT_RECORD}
     FROM read_json($paths, format = 'newline_delimited', columns = {_READ_COLUMNS}, ignore_errors = true,
@@ -134,6 +138,26 @@ FROM (
     WHERE l.row_no < 0 GROUP BY l.file_id
 ) d
 WHERE logs.file_id = d.file_id AND logs.row_no < 0
+"""
+# The record ``$file_id:$row_no`` with the ``$before`` rows just older and the ``$after`` rows just newer, in
+# time order (rows without a time first; ties by file_id, row_no), of every service or only the record's.
+_CONTEXT = f"""
+WITH target AS (
+    SELECT coalesce(ts, '-infinity'::TIMESTAMP) AS k, file_id AS f, row_no AS r, service AS s
+    FROM logs WHERE file_id = $file_id AND row_no = $row_no
+), around AS (
+    SELECT h.*, coalesce(h.ts, '-infinity'::TIMESTAMP) AS k FROM hits h, target t
+    WHERE NOT $same_service OR h.service IS NOT DISTINCT FROM t.s
+), older AS (
+    SELECT a.* FROM around a, target t
+    WHERE a.k < t.k OR (a.k = t.k AND (a.file_id < t.f OR (a.file_id = t.f AND a.row_no <= t.r)))
+    ORDER BY a.k DESC, a.file_id DESC, a.row_no DESC LIMIT $before
+), newer AS (
+    SELECT a.* FROM around a, target t
+    WHERE a.k > t.k OR (a.k = t.k AND (a.file_id > t.f OR (a.file_id = t.f AND a.row_no > t.r)))
+    ORDER BY a.k, a.file_id, a.row_no LIMIT $after
+)
+SELECT {_HIT_COLUMNS} FROM (SELECT * FROM older UNION ALL SELECT * FROM newer) ORDER BY k, file_id, row_no
 """
 
 
@@ -200,6 +224,7 @@ class FileSource:
         self._memo_lock = threading.Lock()
         self._files: dict[tuple[int, int], _FileState] = {}
         self._next_id = 1
+        self._seq = 0  # the number of the last load committed: what snapshot() returns
         self._status = SourceStatus(description=f"files in {self.log_dir}")
         self._last_refresh = 0.0
         self._scratch = Path(tempfile.mkdtemp(prefix="otel-logging-dashboard-"))
@@ -364,17 +389,24 @@ class FileSource:
         con = self._con
         file_ids = [c.state.file_id for c in chunks]
         first_rows = [c.state.rows for c in chunks]
+        seq = self._seq + 1
         try:
             con.execute("BEGIN TRANSACTION")
             con.execute(
                 _INSERT,
-                {"paths": [str(c.path) for c in chunks], "indexes": list(range(len(chunks))), "file_ids": file_ids},
+                {
+                    "paths": [str(c.path) for c in chunks],
+                    "indexes": list(range(len(chunks))),
+                    "file_ids": file_ids,
+                    "seq": seq,
+                },
             )
             counts = con.execute(_NEW_ROWS).fetchall()
             con.execute(_NUMBER, {"file_ids": file_ids, "first_rows": first_rows})
             if any(malformed for _, _, malformed in counts):
                 con.execute(f"DELETE FROM logs WHERE {_MALFORMED}")
             con.execute("COMMIT")
+            self._seq = seq  # only once its rows are visible: a token never covers rows still to come
         except duckdb.Error as exc:
             con.execute("ROLLBACK")
             names = ", ".join(c.state.name for c in chunks)
@@ -509,25 +541,51 @@ class FileSource:
         )
         return [_hit(row) for row in rows]
 
-    @_memo
-    def context(self, ref: str, before: int = 10, after: int = 10) -> list[Hit]:
+    def _locate(self, ref: str) -> tuple[int | None, int, str]:
+        """(file_id or None if no such file is loaded, row_no, file name) of a ``<file name>:<row>`` reference."""
         name, sep, row_text = ref.rpartition(":")
         if not sep or not row_text.isdigit():
             raise QueryError(f"{ref!r} is not a record reference (<file name>:<row>)")
-        row_no = int(row_text)
         found = self._run("SELECT file_id FROM files WHERE name = ?", [name])
-        if not found:
+        return (int(found[0][0]) if found else None), int(row_text), name
+
+    @_memo
+    def hit(self, ref: str) -> Hit | None:
+        file_id, row_no, _ = self._locate(ref)
+        if file_id is None:
+            return None
+        rows = self._run(f"SELECT {_HIT_COLUMNS} FROM hits WHERE file_id = ? AND row_no = ?", [file_id, row_no])
+        return _hit(rows[0]) if rows else None
+
+    @_memo
+    def context(self, ref: str, before: int = 10, after: int = 10, same_service: bool = False) -> list[Hit]:
+        """Time order across files: ``ts``, then file_id, row_no (a record without a time is the oldest)."""
+        file_id, row_no, name = self._locate(ref)
+        if file_id is None:
             raise QueryError(f"no file {name!r} in {self.log_dir}: it may have been rotated or deleted")
-        file_id = found[0][0]
-        older = self._run(
-            f"SELECT {_HIT_COLUMNS} FROM hits WHERE file_id = ? AND row_no <= ? ORDER BY row_no DESC LIMIT ?",
-            [file_id, row_no, int(before) + 1],
-        )
-        newer = self._run(
-            f"SELECT {_HIT_COLUMNS} FROM hits WHERE file_id = ? AND row_no > ? ORDER BY row_no LIMIT ?",
-            [file_id, row_no, int(after)],
-        )
-        return [_hit(row) for row in reversed(older)] + [_hit(row) for row in newer]
+        params = {
+            "file_id": file_id,
+            "row_no": row_no,
+            "same_service": bool(same_service),
+            "before": max(int(before), 0) + 1,  # the record itself is the newest of the older side
+            "after": max(int(after), 0),
+        }
+        try:
+            rows = self._con.cursor().execute(_CONTEXT, params).fetchall()
+        except duckdb.Error as exc:
+            raise QueryError(f"query failed: {exc}") from exc
+        if not rows:
+            raise QueryError(f"no record {ref!r}: {name} has no row {row_no}")
+        return [_hit(row) for row in rows]
+
+    def snapshot(self) -> int:
+        """The number of the last load: rows loaded since have a larger ``seq``."""
+        return self._seq
+
+    @_memo
+    def newer_than(self, flt: LogFilter, token: int) -> int:
+        where, params = self._where(replace(flt, until=None))
+        return int(self._run(f"SELECT count(*) FROM logs WHERE seq > ? AND {where}", [int(token), *params])[0][0])
 
     def export(self, flt: LogFilter, fmt: ExportFormat) -> Iterator[bytes]:
         where, params = self._where(flt)
@@ -575,8 +633,12 @@ def where_sql(flt: LogFilter) -> tuple[str, list[Any]]:
         params.append(flt.end_utc.replace(tzinfo=None))
     for match in flt.fields:
         expr, fparams = field_sql(match.field)
-        clauses.append(f"{expr} = ?")
+        # != keeps the records without the field (NULL): IS DISTINCT FROM, not <>.
+        clauses.append(f"{expr} IS DISTINCT FROM ?" if match.negate else f"{expr} = ?")
         params.extend([*fparams, match.value])
+    if flt.until is not None:
+        clauses.append("seq <= ?")
+        params.append(int(flt.until))
     if flt.search:
         if flt.regex:
             clauses.append("regexp_matches(message, ?)")

@@ -85,18 +85,33 @@ def parse_field(text: str) -> FieldRef:
 
 @dataclass(frozen=True, slots=True)
 class FieldMatch:
-    """``field = value``: the field's value, as text, equals ``value``."""
+    """``field=value``: the field's value, as text, equals ``value``.
+
+    ``field!=value`` (``negate``): the field's value, as text, is not ``value``, and records that do
+    not have the field at all match too (as Kibana's "filter out value").
+    """
 
     field: FieldRef
     value: str
+    negate: bool = False
+
+    @property
+    def text(self) -> str:
+        """The canonical text, which ``parse_field_match`` reads back: ``attributes.order_id=42``, ``service!=mail``."""
+        return f"{self.field.name}{'!=' if self.negate else '='}{self.value}"
 
 
 def parse_field_match(text: str) -> FieldMatch:
-    """Parse ``field=value`` (spaces around ``=`` allowed; the value may contain ``=``)."""
+    """Parse ``field=value`` or ``field!=value``.
+
+    Spaces around the operator are allowed; the value may contain ``=`` (the first ``=`` is the
+    operator, and a ``!`` just before it makes it ``!=``).
+    """
     name, eq, value = text.partition("=")
     if not eq:
-        raise FilterError(f"{text!r} is not field=value: write e.g. attributes.order_id=42")
-    return FieldMatch(parse_field(name), value.strip())
+        raise FilterError(f"{text!r} is not field=value or field!=value: write e.g. attributes.order_id=42")
+    negate = name.endswith("!")
+    return FieldMatch(parse_field(name[:-1] if negate else name), value.strip(), negate)
 
 
 @dataclass(frozen=True)
@@ -113,6 +128,8 @@ class LogFilter:
     fields: tuple[FieldMatch, ...] = ()
     search: str = ""
     regex: bool = False
+    # A token of ``LogSource.snapshot()``: only records the source knew when it handed out that token.
+    until: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):

@@ -147,8 +147,29 @@ class LogSource(Protocol):
         """Every record of one trace, across all services, oldest first."""
         ...
 
-    def context(self, ref: str, before: int = 10, after: int = 10) -> list[Hit]:
-        """The records around one record in its file (or its service's stream), in order."""
+    def context(self, ref: str, before: int = 10, after: int = 10, same_service: bool = False) -> list[Hit]:
+        """The record ``ref`` and the ``before`` records just older and the ``after`` just newer, oldest first.
+
+        Time order (``@timestamp``, ties broken by a stable order of the source), across every service,
+        or only the record's own service with ``same_service``. A ``ref`` that is not a reference, or
+        names a record that is not there, is a ``QueryError``.
+        """
+        ...
+
+    def hit(self, ref: str) -> Hit | None:
+        """The record ``ref`` (a ``Hit.ref``), or None when it no longer exists (its file rotated away or deleted)."""
+        ...
+
+    def snapshot(self) -> int:
+        """A token for what the source knows now: ``LogFilter(until=token)`` matches only those records.
+
+        Later refreshes do not change what such a filter matches (except records deleted since), so a
+        page read with it does not shift as records arrive.
+        """
+        ...
+
+    def newer_than(self, flt: LogFilter, token: int) -> int:
+        """How many records matching ``flt`` arrived after ``snapshot()`` returned ``token`` (``flt.until`` ignored)."""
         ...
 
     def export(self, flt: LogFilter, fmt: ExportFormat) -> Iterator[bytes]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from otel_logging.dashboard.es_source import (
+    ElasticsearchSource,
     build_query,
     field_path,
     hit_from_source,
@@ -13,6 +16,7 @@ from otel_logging.dashboard.es_source import (
     regexp_value,
     search_query,
     top_values_aggs,
+    until_query,
     volume_aggs,
 )
 from otel_logging.dashboard.filters import FieldRef, LogFilter, parse_field_match
@@ -84,3 +88,85 @@ def test_documents_back_to_records() -> None:
     assert hit.record == {"body": {"k": 1}, "severity_number": 17, "service": "shop"}
     assert hit.level == "ERROR"
     assert hit.ref == ".ds-logs-shop-default-1/id1"
+
+
+def test_exclusions_are_must_not() -> None:
+    clauses = build_query(LogFilter(fields=(parse_field_match("service!=mail"), parse_field_match("user != ann"))))
+    assert clauses["bool"]["filter"] == [
+        {"bool": {"must_not": [{"term": {"service": "mail"}}]}},
+        {"bool": {"must_not": [{"term": {"attributes.user": "ann"}}]}},
+    ]
+    level = build_query(LogFilter(fields=(parse_field_match("level!=warn"),)))["bool"]["filter"]
+    assert level == [{"bool": {"must_not": [level_query(("WARN",))]}}]
+    assert build_query(LogFilter(fields=(parse_field_match("level=warn"),)))["bool"]["filter"] == [
+        level_query(("WARN",))
+    ]
+
+
+def test_until_names_the_indices_and_seq_nos_of_the_snapshot() -> None:
+    known = {".ds-logs-b-1": 7, ".ds-logs-a-1": 41}
+    assert until_query(5, known) == {
+        "bool": {
+            "should": [
+                {"bool": {"filter": [{"term": {"_index": ".ds-logs-a-1"}}, {"range": {"_seq_no": {"lte": 41}}}]}},
+                {"bool": {"filter": [{"term": {"_index": ".ds-logs-b-1"}}, {"range": {"_seq_no": {"lte": 7}}}]}},
+            ],
+            "minimum_should_match": 1,
+        }
+    }
+    assert until_query(5, {}) == {"match_none": {}}  # nothing was known: nothing matches
+    # A token this source did not hand out: its time (epoch ms).
+    assert until_query(1_780_000_000_000, None) == {
+        "range": {"@timestamp": {"lte": 1_780_000_000_000, "format": "epoch_millis"}}
+    }
+    assert build_query(LogFilter(until=5), known)["bool"]["filter"] == [until_query(5, known)]
+    assert build_query(LogFilter(until=5))["bool"]["filter"] == [until_query(5, None)]
+
+
+@dataclass
+class FakeClient:
+    """Answers the snapshot aggregation with ``indices`` and records every request."""
+
+    indices: dict[str, int]
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def search(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("search", kwargs))
+        buckets = [{"key": k, "doc_count": 1, "seq_no": {"value": float(v)}} for k, v in self.indices.items()]
+        return {"hits": {"total": {"value": 0}, "hits": []}, "aggregations": {"indices": {"buckets": buckets}}}
+
+    def count(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(("count", kwargs))
+        return {"count": 3}
+
+    def close(self) -> None:
+        pass
+
+
+def test_snapshot_tokens_map_to_what_the_cluster_had() -> None:
+    client = FakeClient({".ds-logs-a-1": 4})
+    source = ElasticsearchSource("http://es.invalid", client=client)
+    first = source.snapshot()
+    aggs = client.calls[-1][1]["aggs"]["indices"]
+    assert aggs["terms"]["field"] == "_index" and aggs["aggs"]["seq_no"] == {"max": {"field": "_seq_no"}}
+    client.indices = {".ds-logs-a-1": 9, ".ds-logs-b-1": 0}
+    second = source.snapshot()
+    assert second > first  # strictly increasing, even within one millisecond
+    source.page(LogFilter(levels=("ERROR",), until=first))
+    assert until_query(first, {".ds-logs-a-1": 4}) in client.calls[-1][1]["query"]["bool"]["filter"]
+    assert source.count(LogFilter(until=second)) == 3
+    assert client.calls[-1][1]["query"] == build_query(LogFilter(until=second), {".ds-logs-a-1": 9, ".ds-logs-b-1": 0})
+    # newer_than: the filter without its until, minus what the snapshot knew.
+    assert source.newer_than(LogFilter(services=("a",), until=second), first) == 3
+    assert client.calls[-1] == (
+        "count",
+        {
+            "index": "logs-*",
+            "query": {
+                "bool": {
+                    "filter": [build_query(LogFilter(services=("a",)))],
+                    "must_not": [until_query(first, {".ds-logs-a-1": 4})],
+                }
+            },
+        },
+    )

@@ -19,6 +19,7 @@ import pytest
 from otel_logging.dashboard import file_source
 from otel_logging.dashboard.file_source import FileSource
 from otel_logging.dashboard.filters import (
+    FieldMatch,
     FieldRef,
     FilterError,
     LogFilter,
@@ -119,6 +120,15 @@ INVOICES = {"invoice 7 sent to 'alice'", "invoice 8 sent to 'bob'", "invoice 9 s
 SLOW = {"slow payment provider: 870 ms"}
 GOLD = parse_field_match("attributes.customer.tier = gold")
 HOST = parse_field_match("resource.host.name=test-host")
+CHECKOUT = {
+    "cart 17 created",
+    "slow payment provider: 870 ms",
+    "Payment FAILED for order 42",
+    "payment failed for order 43",
+    '{"event":"cart","items":3}',
+    "cart 18 created",
+}
+BILLING = INVOICES | {"charge started", "ledger corrupt", "charge queued"}
 
 
 @pytest.mark.parametrize(
@@ -146,6 +156,21 @@ HOST = parse_field_match("resource.host.name=test-host")
             {"payment failed for order 43", "charge started"},
         ),
         (LogFilter(levels=("TRACE",)), set()),
+        # Exclusions: != keeps the records that do not have the field at all.
+        (LogFilter(fields=(parse_field_match("service != billing"),)), CHECKOUT),
+        (LogFilter(fields=(parse_field_match("user!=alice"),)), (CHECKOUT | BILLING) - {"cart 17 created"}),
+        (
+            LogFilter(services=("billing",), fields=(parse_field_match("logger!=bill.mail"),)),
+            {"charge started", "ledger corrupt", "charge queued"},
+        ),
+        (
+            LogFilter(fields=(parse_field_match("level!=INFO"), parse_field_match("logger!=shop.pay"))),
+            {
+                '{"event":"cart","items":3}',
+                "ledger corrupt",
+            },
+        ),
+        (LogFilter(fields=(parse_field_match("attributes.http.status_code!=200"),)), (CHECKOUT | BILLING) - SLOW),
     ],
 )
 def test_filters(source: FileSource, flt: LogFilter, expected: set[str]) -> None:
@@ -194,6 +219,27 @@ def test_bad_regex_is_a_clear_error(source: FileSource) -> None:
         source.page(LogFilter(search="order (?=4)", regex=True))
 
 
+def test_field_match_operators_and_canonical_text() -> None:
+    assert parse_field_match("service!=mail") == FieldMatch(FieldRef("service"), "mail", negate=True)
+    assert parse_field_match(" service != mail ") == FieldMatch(FieldRef("service"), "mail", negate=True)
+    assert parse_field_match("order_id = 42") == FieldMatch(FieldRef("attributes", "order_id"), "42")
+    # The first "=" is the operator; "!" right before it makes it "!=": the value keeps any "=" / "!=".
+    assert parse_field_match("q != a=b") == FieldMatch(FieldRef("attributes", "q"), "a=b", negate=True)
+    assert parse_field_match("url=x!=y") == FieldMatch(FieldRef("attributes", "url"), "x!=y")
+    assert parse_field_match("body!=") == FieldMatch(FieldRef("message"), "", negate=True)
+    assert parse_field_match("order_id = 42").text == "attributes.order_id=42"
+    assert parse_field_match(" service != mail").text == "service!=mail"
+    assert parse_field_match("resource.host.name!=a = b").text == "resource.host.name!=a = b"
+    for text in ("service!=mail", "attributes.order_id=42", "attributes.q!=a=b", "attributes.url=x!=y", "message!="):
+        match = parse_field_match(text)
+        assert match.text == text
+        assert parse_field_match(match.text) == match
+    with pytest.raises(FilterError, match="empty field"):
+        parse_field_match("!=x")
+    with pytest.raises(FilterError, match="field!=value"):
+        parse_field_match("service!mail")
+
+
 def test_fields() -> None:
     assert parse_field("service") == FieldRef("service")
     assert parse_field("body") == FieldRef("message")
@@ -220,26 +266,123 @@ def test_trace_across_services_in_time_order(source: FileSource) -> None:
     assert source.trace("ffffffffffffffffffffffffffffffff") == []
 
 
-def test_context_is_file_order_around_the_record(source: FileSource) -> None:
+def test_context_is_time_order_across_services(source: FileSource) -> None:
     target = next(h for h in source.page(LogFilter(search="ledger")).hits)
     assert target.ref == "billing.jsonl:3"
-    hits = source.context(target.ref, before=2, after=2)
-    # File order, not time order: "charge queued" was written last with an earlier timestamp.
-    assert [h.record["body"] for h in hits] == [
+    hits = source.context(target.ref, before=3, after=2)
+    # Time order, not file order: "charge queued" (29 min) was written last in billing.jsonl; checkout's
+    # records of the same minutes are in between.
+    assert [(h.record["service"], h.record["body"]) for h in hits] == [
+        ("billing", "charge queued"),
+        ("checkout", "payment failed for order 43"),
+        ("billing", "charge started"),
+        ("billing", "ledger corrupt"),
+        ("checkout", {"event": "cart", "items": 3}),
+        ("billing", "invoice 8 sent to 'bob'"),
+    ]
+    assert hits[3] == target
+    own = source.context(target.ref, before=3, after=2, same_service=True)
+    assert [h.record["body"] for h in own] == [
         "invoice 7 sent to 'alice'",
+        "charge queued",
         "charge started",
         "ledger corrupt",
         "invoice 8 sent to 'bob'",
         "invoice 9 sent to 'carol'",
     ]
-    assert [h.record["body"] for h in source.context("billing.jsonl:6", before=1, after=5)] == [
-        "invoice 9 sent to 'carol'",
+    assert [h.record["body"] for h in source.context("billing.jsonl:6", before=1, after=1)] == [
+        "Payment FAILED for order 42",
         "charge queued",
+        "payment failed for order 43",
     ]
+    assert [h.record["body"] for h in source.context("billing.jsonl:5", before=2, after=5)] == [
+        "invoice 8 sent to 'bob'",
+        "cart 18 created",
+        "invoice 9 sent to 'carol'",
+    ]
+    assert [h.ref for h in source.context("checkout.jsonl:1", before=0, after=0)] == ["checkout.jsonl:1"]
     with pytest.raises(QueryError, match="no file"):
         source.context("nope.jsonl:1")
     with pytest.raises(QueryError, match="reference"):
         source.context("billing.jsonl")
+    with pytest.raises(QueryError, match="no record"):
+        source.context("billing.jsonl:99")
+
+
+def test_context_keeps_the_record_among_equal_times(tmp_path: Path) -> None:
+    directory = tmp_path / "logs"
+    directory.mkdir()
+    for app in ("a", "b"):  # 15 records each, all at the same instant
+        records = [make_record(app, T0, body=f"{app}{i}") for i in range(1, 16)]
+        (directory / f"{app}.jsonl").write_bytes(to_json_lines(records))
+    src = FileSource(directory, min_refresh_interval_s=0)
+    src.refresh()
+    # Ties are ordered by file, then row: the window around a.jsonl's last row runs into b.jsonl's first.
+    assert [h.ref for h in src.context("a.jsonl:15", before=2, after=2)] == [
+        "a.jsonl:13",
+        "a.jsonl:14",
+        "a.jsonl:15",
+        "b.jsonl:1",
+        "b.jsonl:2",
+    ]
+    for ref in ("a.jsonl:1", "a.jsonl:8", "b.jsonl:8", "b.jsonl:15"):
+        around = src.context(ref, before=3, after=3)
+        assert ref in [h.ref for h in around]
+        assert [h.ref for h in src.context(ref, before=3, after=3, same_service=True)] == [
+            h.ref for h in around if h.ref.startswith(ref[0])
+        ]
+    src.close()
+
+
+def test_hit_by_ref_until_its_file_is_gone(source: FileSource, log_dir: Path) -> None:
+    target = source.page(LogFilter(search="ledger")).hits[0]
+    assert source.hit(target.ref) == target
+    assert source.hit("billing.jsonl:6") == source.page(LogFilter(search="charge queued")).hits[0]
+    assert source.hit("billing.jsonl:7") is None  # past the file's last row
+    assert source.hit("nope.jsonl:1") is None
+    with pytest.raises(QueryError, match="reference"):
+        source.hit("billing.jsonl")
+    (log_dir / "billing.jsonl").unlink()
+    source.refresh()
+    assert source.hit(target.ref) is None
+    assert source.hit("checkout.jsonl:1") is not None
+
+
+def test_snapshot_pins_pages_while_records_arrive(source: FileSource, log_dir: Path) -> None:
+    token = source.snapshot()
+    pinned = LogFilter(until=token)
+    errors = LogFilter(levels=("ERROR",), until=token)
+    pages = [source.page(pinned, offset=offset, limit=5) for offset in (0, 5, 10)]
+    assert pages == [source.page(LogFilter(), offset=offset, limit=5) for offset in (0, 5, 10)]
+    error_page = source.page(errors)
+    bounds = source.time_bounds(pinned)
+    assert source.newer_than(LogFilter(), token) == 0
+    # New records: newer than all, and one arriving late with an old time (it would land on page 2).
+    late = [
+        make_record("checkout", T0 + timedelta(minutes=60), level=("ERROR", 17), body="late error"),
+        make_record("checkout", T0 + timedelta(minutes=61), body="late info"),
+        make_record("checkout", T0 + timedelta(minutes=25), body="late arrival, old time"),
+    ]
+    with open(log_dir / "checkout.jsonl", "ab") as f:
+        f.write(to_json_lines(late))
+    (log_dir / "audit.jsonl").write_bytes(to_json_lines([make_record("audit", T0 + timedelta(minutes=26))]))
+    source.refresh()
+    assert source.count(LogFilter()) == 16  # the new records are loaded...
+    assert [source.page(pinned, offset=offset, limit=5) for offset in (0, 5, 10)] == pages  # ...and not shown
+    assert source.page(errors) == error_page
+    assert source.count(pinned) == 12
+    assert source.time_bounds(pinned) == bounds
+    assert source.newer_than(LogFilter(), token) == 4
+    assert source.newer_than(pinned, token) == 4  # flt.until is ignored
+    assert source.newer_than(LogFilter(levels=("ERROR",)), token) == 1
+    assert source.newer_than(LogFilter(services=("checkout",)), token) == 3
+    assert source.newer_than(LogFilter(search="late"), token) == 3
+    newer = source.snapshot()
+    assert newer > token
+    assert source.newer_than(LogFilter(), newer) == 0
+    assert source.page(LogFilter(until=newer)) == source.page(LogFilter())
+    source.refresh()  # nothing new: the token stays
+    assert source.snapshot() == newer
 
 
 def test_volume_buckets_by_level(source: FileSource) -> None:
