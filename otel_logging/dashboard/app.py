@@ -12,12 +12,11 @@ import hmac
 import os
 import zoneinfo
 from dataclasses import dataclass, replace
-from datetime import UTC
 from pathlib import Path
 
 import streamlit as st
 
-from otel_logging.dashboard import views
+from otel_logging.dashboard import actions, views
 from otel_logging.dashboard.filters import (
     LEVELS,
     PRESET_LABELS,
@@ -29,6 +28,7 @@ from otel_logging.dashboard.filters import (
 )
 from otel_logging.dashboard.query import LogSource, QueryError, SourceStatus, open_source
 from otel_logging.dashboard.state import PAGE_SIZES, VIEWS, ViewState
+from otel_logging.dashboard.text import as_text
 
 ENV_LOG_DIR = "OTEL_LOGGING_DASHBOARD_LOG_DIR"
 ENV_ES_URL = "OTEL_LOGGING_DASHBOARD_ES_URL"
@@ -78,23 +78,17 @@ def main() -> None:
         status = source.status()
     _sidebar(config, source)
     state = _state_from_widgets()
-    _write_url(state)
-    try:
-        flt = state.to_filter()
-    except FilterError as exc:
-        st.error(str(exc))
-        return
-    if status.problems:
-        for problem in status.problems:
-            st.warning(problem)
-    _field_sidebar(source, flt, state)
+    for problem in status.problems:
+        st.warning(problem)
     st.segmented_control(
         "View", VIEWS, key="w_view", format_func=VIEW_LABELS.get, label_visibility="collapsed", on_change=_keep_view
     )
     if state.live and state.view in ("records", "charts"):
-        st.fragment(run_every=f"{state.every}s")(_live_view)(source, state)
+        st.fragment(run_every=f"{state.every}s")(_live_view)(source)
     else:
-        _render_view(source, state, flt)
+        st.caption(_status_line(status, state))
+        _render_view(source, state)
+        _write_url(_state_from_session())
 
 
 def _refresh_with_progress(source: LogSource) -> SourceStatus:
@@ -110,26 +104,28 @@ def _refresh_with_progress(source: LogSource) -> SourceStatus:
     return status
 
 
-def _live_view(source: LogSource, state: ViewState) -> None:
+def _live_view(source: LogSource) -> None:
+    """One tick of Live: read what was appended, then the view, with the state as it is now (a click
+    inside the fragment, say "Older", reruns only the fragment: its arguments would be stale)."""
     if not st.session_state.get("w_live"):  # paused from inside the fragment: redraw the whole page
         st.rerun()
+    state = _state_from_session()
     status = source.refresh()
-    stamp = status.last_updated.astimezone(state.zone()).strftime("%H:%M:%S") if status.last_updated else "-"
     left, right = st.columns([5, 1])
-    left.caption(f"Live: refreshing every {state.every} s, last updated {stamp} ({status.bytes_read_last:,} new bytes)")
+    left.caption(f"Live: refreshing every {state.every} s · {_status_line(status, state)}")
     right.button("Pause", on_click=_pause_live, key="pause_live")
-    try:
-        _render_view(source, state, state.to_filter())
-    except FilterError as exc:
-        st.error(str(exc))
+    _render_view(source, state)
+    _write_url(_state_from_session())
 
 
-def _render_view(source: LogSource, state: ViewState, flt: LogFilter) -> None:
+def _render_view(source: LogSource, state: ViewState) -> None:
+    """The chosen view; a filter that cannot be applied is an error in its place (the tabs stay)."""
     try:
+        flt = state.to_filter()
         if state.view == "records":
             views.records(source, state, flt)
         elif state.view == "charts":
-            views.charts(source, state, flt)
+            views.charts_view(source, state, flt)
         elif state.view == "patterns":
             views.patterns(source, state, flt)
         elif state.view == "trace":
@@ -184,27 +180,13 @@ def _browser_zone() -> str:
 
 
 def _state_from_widgets() -> ViewState:
-    """The state the widgets show; a changed filter sends the table back to page 1."""
+    """The state the widgets show; a changed filter sends the table back to page 1, unselected."""
     ss = st.session_state
     state = _state_from_session()
-    signature = (
-        state.source,
-        state.apps,
-        state.files,
-        state.levels,
-        state.services,
-        state.loggers,
-        state.range,
-        state.start,
-        state.end,
-        state.matches,
-        state.search,
-        state.regex,
-        state.size,
-    )
+    signature = state.filter_signature()
     if ss.get("last_signature") not in (None, signature):
-        state.page = 1
-        ss.w_page = 1
+        state.page = ss.w_page = 1
+        state.sel = ss.w_sel = ""
     ss.last_signature = signature
     return state
 
@@ -241,57 +223,64 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
             horizontal=True,
             format_func={"files": "Log files", "es": "Elasticsearch"}.get,
         )
-    status = source.status()
-    bar.caption(_status_line(status))
-    try:
-        apps = source.apps()
-    except QueryError:
-        apps = []  # the page shows the source's error
-    app_names = [a.app for a in apps]
-    bar.multiselect("Apps", _with(app_names, ss.w_apps), key="w_apps", placeholder="all apps")
-    if ss.w_source == "files":
-        chosen = set(ss.w_apps) or set(app_names)
-        names = [name for a in apps if a.app in chosen for name in a.files]
-        bar.multiselect("Files", _with(names, ss.w_files), key="w_files", placeholder="all their files")
     bar.selectbox("Time range", list(PRESET_LABELS), key="w_range", format_func=PRESET_LABELS.get)
-    zones = _with(_zone_names(), [ss.w_tz])
-    bar.selectbox("Time zone", zones, key="w_tz")
-    if ss.w_range == "abs":
-        left, right = bar.columns(2)
-        left.text_input("From", key="w_start", placeholder="2026-11-25T09:00")
-        right.text_input("To", key="w_end", placeholder="2026-11-25T18:00")
+    if ss.w_range == "abs":  # one per row: a full date and time must fit
+        bar.text_input("From", key="w_start", placeholder="2026-11-25T09:00")
+        bar.text_input("To", key="w_end", placeholder="2026-11-25T18:00")
+    bar.selectbox("Time zone", _with(_zone_names(), [ss.w_tz]), key="w_tz")
     bar.text_input("Search the message", key="w_search", placeholder="substring (case-insensitive)")
     bar.toggle("Regular expression", key="w_regex")
     facet_filter = _facet_filter()
-    _counted_multiselect(source, facet_filter, "Levels", "levels", "level", [*LEVELS, UNSET_LEVEL])
-    _counted_multiselect(source, facet_filter, "Services", "services", "service")
-    _counted_multiselect(source, facet_filter, "Loggers", "loggers", "logger")
-    bar.text_area("Field filters", key="w_matches", placeholder="field=value, one per line\nattributes.order_id=42")
+    level_counts = _counts(source, facet_filter, "level", "levels")
+    _picker("Levels", "levels", [*LEVELS, UNSET_LEVEL])
+    if level_counts:
+        bar.caption(" · ".join(f"{lv} {level_counts[lv]:,}" for lv in (*LEVELS, UNSET_LEVEL) if lv in level_counts))
+    services = sorted(_counts(source, facet_filter, "service", "services"))
+    _picker("Services", "services", services)
+    _picker("Loggers", "loggers", sorted(_counts(source, facet_filter, "logger", "loggers")))
+    _apps_and_files(source, services)
+    bar.text_area(
+        "Field filters",
+        key="w_matches",
+        placeholder="field=value or field!=value, one per line\nattributes.order_id=42",
+    )
+    _field_values(source, facet_filter)
+    bar.divider()
     left, right = bar.columns(2)
     left.toggle("Live", key="w_live", help="refresh reading only what was appended")
     right.number_input("every (s)", min_value=1, max_value=3600, key="w_every", disabled=not ss.w_live)
     bar.selectbox("Rows per page", PAGE_SIZES, key="w_size")
 
 
-def _counted_multiselect(
-    source: LogSource, flt: LogFilter | None, label: str, name: str, fld: str, fixed: list[str] | None = None
-) -> None:
-    """A multiselect whose options show their record counts under the rest of the filter.
-
-    The counts change the options' labels, which gives Streamlit a new widget; the selection is
-    therefore kept in ``w_<name>`` and handed to each new widget as its default.
-    """
+def _picker(label: str, name: str, options: list[str]) -> None:
+    """A multiselect of plain values: its options' labels never change while logs arrive, so a
+    pick made while the counts move is never lost (the widget is known by its key alone)."""
     ss = st.session_state
-    counts = _counts(source, flt, fld, name)
-    current = list(ss.get(f"w_{name}") or [])
-    options = _with(fixed if fixed is not None else list(counts), current)
-    ss[f"w_{name}"] = st.sidebar.multiselect(
-        label,
-        options,
-        default=current,
-        format_func=lambda v: _with_count(v, counts),
-        placeholder=f"all {label.lower()}",
-    )
+    key = f"w_{name}"
+    st.sidebar.multiselect(label, _with(options, list(ss.get(key) or [])), key=key, placeholder=f"all {label.lower()}")
+
+
+def _all_services(source: LogSource) -> set[str]:
+    try:
+        return {row.value for row in source.top_values(LogFilter(), FieldRef("service"), limit=1000)}
+    except (QueryError, FilterError):
+        return set()
+
+
+def _apps_and_files(source: LogSource, services: list[str]) -> None:
+    """Apps (file names) only when they are not the same names as the services; files of the chosen apps."""
+    ss = st.session_state
+    try:
+        apps = source.apps()
+    except QueryError:
+        apps = []  # the page shows the source's error
+    app_names = [a.app for a in apps]
+    if ss.w_apps or (app_names and set(app_names) != _all_services(source)):
+        st.sidebar.multiselect("Apps", _with(app_names, ss.w_apps), key="w_apps", placeholder="all apps")
+    if ss.w_source == "files":
+        chosen = set(ss.w_apps) or set(ss.w_services) or set(app_names)
+        names = [name for a in apps if a.app in chosen for name in a.files]
+        st.sidebar.multiselect("Files", _with(names, ss.w_files), key="w_files", placeholder="all their files")
 
 
 def _facet_filter() -> LogFilter | None:
@@ -324,51 +313,47 @@ def _with(options: list[str], selected: list[str]) -> list[str]:
     return options + [v for v in selected if v not in options]
 
 
-def _with_count(value: str, counts: dict[str, int]) -> str:
-    return f"{value} ({counts[value]:,})" if value in counts else value
-
-
-def _status_line(status: SourceStatus) -> str:
+def _status_line(status: SourceStatus, state: ViewState) -> str:
     parts = [f"{status.records:,} records"]
     if status.files:
         parts.append(f"{status.files} files")
     if status.malformed:
         parts.append(f"{status.malformed:,} malformed lines skipped")
     if status.last_updated:
-        parts.append("read " + status.last_updated.astimezone(UTC).strftime("%H:%M:%S UTC"))
+        parts.append("read " + status.last_updated.astimezone(state.zone()).strftime("%H:%M:%S"))
     return " · ".join(parts)
 
 
-def _field_sidebar(source: LogSource, flt: LogFilter, state: ViewState) -> None:
-    bar = st.sidebar
-    bar.divider()
-    bar.subheader("Field values")
-    try:
-        names = source.field_names(flt)
-    except QueryError as exc:
-        bar.caption(str(exc))
-        return
-    names = _with(names, [state.field])
-    bar.selectbox("Field", names, key="w_field")
-    try:
-        values = source.top_values(flt, parse_field(state.field), limit=10)
-    except (QueryError, FilterError) as exc:
-        bar.caption(str(exc))
-        return
-    if not values:
-        bar.caption("no values under the current filter")
-    total = sum(v.count for v in values) or 1
-    for i, item in enumerate(values):
-        left, right = bar.columns([4, 1])
-        left.caption(f"{views.as_text(item.value[:60])} · {item.count:,} ({100 * item.count / total:.0f}%)")
-        right.button(
-            "+", key=f"add_field_{i}", on_click=_add_match, args=(f"{state.field}={item.value}",), help="filter on it"
-        )
+def _field_names_first_attributes(names: list[str]) -> list[str]:
+    """attributes.* first, then resource.*, then the top-level fields (the long tail is what users look for)."""
+    return sorted(names, key=lambda n: (0 if n.startswith("attributes.") else 1 if "." in n else 2, n))
 
 
-def _add_match(text: str) -> None:
+def _field_values(source: LogSource, flt: LogFilter | None) -> None:
+    """The top values of one field, each with + (include) and - (exclude)."""
     ss = st.session_state
-    lines = [line for line in (ss.get("w_matches") or "").splitlines() if line.strip()]
-    if text not in lines:
-        lines.append(text)
-    ss.w_matches = "\n".join(lines)
+    bar = st.sidebar
+    with bar.expander("Field values", expanded=True):
+        if flt is None:
+            st.caption("fix the filter above to see values")
+            return
+        try:
+            names = _field_names_first_attributes(source.field_names(flt))
+        except QueryError as exc:
+            st.caption(str(exc))
+            return
+        st.selectbox("Field", _with(names, [ss.w_field]), key="w_field")
+        try:
+            values = source.top_values(flt, parse_field(ss.w_field), limit=10)
+        except (QueryError, FilterError) as exc:
+            st.caption(str(exc))
+            return
+        if not values:
+            st.caption("no values under the current filter")
+        total = sum(v.count for v in values) or 1
+        for i, item in enumerate(values):
+            left, plus, minus = st.columns([6, 1, 1], vertical_alignment="center")
+            left.caption(f"{as_text(item.value[:60])} · {item.count:,} ({100 * item.count / total:.0f}%)")
+            args = (ss.w_field, item.value)
+            plus.button("+", key=f"add_field_{i}", on_click=actions.include, args=args, help="filter on it")
+            minus.button("-", key=f"drop_field_{i}", on_click=actions.exclude, args=args, help="filter it out")

@@ -424,8 +424,4 @@ def trace_waterfall(hits: list[Hit], zone: ZoneInfo, *, width: int | None = None
             ],
         )
     )
-    return (
-        alt.layer(rules, dots, title=f"Trace: {len(points)} records, {len(services)} service(s)")
-        .properties(height=alt.Step(TRACE_ROW_STEP), **sizing)
-        .properties(autosize=FIT_WIDTH)
-    )
+    return alt.layer(rules, dots).properties(height=alt.Step(TRACE_ROW_STEP), **sizing).properties(autosize=FIT_WIDTH)

@@ -30,7 +30,8 @@ class ViewState:
     start: str = ""  # absolute range, local time in ``tz``: YYYY-MM-DDTHH:MM[:SS]
     end: str = ""
     tz: str = "UTC"
-    matches: list[str] = field(default_factory=list)  # field=value
+    matches: list[str] = field(default_factory=list)  # field=value or field!=value
+    cols: list[str] = field(default_factory=list)  # extra table columns (field names)
     search: str = ""
     regex: bool = False
     page: int = 1
@@ -41,6 +42,8 @@ class ViewState:
     field: str = "service"
     live: bool = False
     every: int = 5
+    sel: str = ""  # the selected record's ref: the selection follows the record, not a row position
+    ctx_all: bool = True  # context: records of every service (False: only the record's own service)
 
     def zone(self) -> ZoneInfo:
         return zone_named(self.tz)
@@ -120,6 +123,24 @@ class ViewState:
         state.view = state.view if state.view in VIEWS else "records"
         return state
 
+    def filter_signature(self) -> tuple[object, ...]:
+        """What decides the set of matching records: when it changes, paging and selection start over."""
+        return (
+            self.source,
+            tuple(self.apps),
+            tuple(self.files),
+            tuple(self.levels),
+            tuple(self.services),
+            tuple(self.loggers),
+            self.range,
+            self.start,
+            self.end,
+            tuple(self.matches),
+            self.search,
+            self.regex,
+            self.size,
+        )
+
 
 # Short, readable names in the URL.
 _PARAM_NAMES = {
@@ -133,6 +154,7 @@ _PARAM_NAMES = {
     "matches": "f",
     "search": "q",
     "regex": "re",
+    "cols": "col",
 }
 
 

@@ -1,158 +1,188 @@
-"""The page's views: records, charts, patterns, trace, context. Each only calls the query layer."""
+"""The page's views: records, charts, patterns, trace, context. Each only calls the query layer.
+
+A view the user is reading does not move under them: the records view reads the source as of a
+snapshot, taken anew when the filter changes or when the user is at the newest records (page 1,
+nothing selected, where Live follows the tail); while they read an older page or a record, new
+records are counted and announced, not forced in.
+"""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
-from otel_logging.dashboard.filters import ERROR_LEVELS, LEVELS, UNSET_LEVEL, FieldRef, LogFilter, choose_bucket
+from otel_logging.dashboard import actions, charts
+from otel_logging.dashboard.filters import FieldRef, LogFilter, choose_bucket
 from otel_logging.dashboard.query import Hit, LogSource
+from otel_logging.dashboard.record_view import filter_buttons, record_detail
 from otel_logging.dashboard.state import LOCAL_TIME_FORMAT, ViewState
-
-LEVEL_COLOURS = {
-    "TRACE": "#9e9e9e",
-    "DEBUG": "#607d8b",
-    "INFO": "#1e88e5",
-    "WARN": "#f9a825",
-    "ERROR": "#e53935",
-    "FATAL": "#8e24aa",
-    UNSET_LEVEL: "#bdbdbd",
-}
-_LEVEL_ORDER = [*LEVELS, UNSET_LEVEL]
+from otel_logging.dashboard.table import TablePick, draw_hits, take_pick
+from otel_logging.dashboard.text import as_text, plural, summary
 
 
-def hit_time(hit: Hit, zone: ZoneInfo) -> str:
-    stamp = hit.record.get("@timestamp")
-    if not isinstance(stamp, str):
-        return ""
-    try:
-        value = datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp
-    local = value.astimezone(zone)
-    return local.strftime(LOCAL_TIME_FORMAT) + f".{local.microsecond // 1000:03d}"
+def _time_span(source: LogSource, flt: LogFilter) -> tuple[datetime, datetime] | None:
+    """The time range the charts cover: the filter's, else the matching records' (to now for an open end)."""
+    low, high = source.time_bounds(flt)
+    start = flt.start_utc or low
+    end = flt.end_utc or (datetime.now(UTC) if flt.start_utc else (high + timedelta(seconds=1) if high else None))
+    if start is None or end is None:
+        return None
+    return start, end
 
 
-def hits_frame(hits: list[Hit], zone: ZoneInfo, marked: str = "") -> pd.DataFrame:
-    rows = [
-        {
-            **({"": "▶" if hit.ref == marked else ""} if marked else {}),
-            "time": hit_time(hit, zone),
-            "level": hit.level,
-            "service": hit.record.get("service") or "",
-            "logger": hit.record.get("logger") or "",
-            "message": hit.message[:500],
-            "trace_id": hit.record.get("trace_id", ""),
-        }
-        for hit in hits
-    ]
-    columns = [*([""] if marked else []), "time", "level", "service", "logger", "message", "trace_id"]
-    return pd.DataFrame(rows, columns=columns)
+def _volume(
+    source: LogSource,
+    flt: LogFilter,
+    zone: ZoneInfo,
+    key: str,
+    *,
+    error_rate: bool,
+    height: int,
+    title: str | None = None,
+) -> bool:
+    """The volume histogram (brushable: a drag narrows the time range); False when nothing matches."""
+    span = _time_span(source, flt)
+    if span is None:
+        return False
+    bucket = choose_bucket(*span)
+    volume = source.volume(flt, bucket)
+    chart = charts.volume_chart(volume, span[0], span[1], zone, error_rate=error_rate, height=height, title=title)
+    st.altair_chart(chart, key=key, on_select=functools.partial(_narrow_to_brush, key), width="stretch")
+    st.caption(f"{_bucket_label(bucket)} buckets, times in {zone.key}. Drag across the bars to narrow the time range.")
+    return True
 
 
-_MARKDOWN_SPECIALS = str.maketrans({c: f"&#{ord(c)};" for c in "\\`*_{}[]()#+-.!|~<>&\"'$"})
-
-
-def as_text(value: str) -> str:
-    """``value`` for a markdown element, shown as typed (no markup, no HTML)."""
-    return value.translate(_MARKDOWN_SPECIALS)
-
-
-def summary(test_id: str, text: str) -> None:
-    """A line of plain text (log data and URL values included) with a test id for browser tests."""
-    st.markdown(f'<div data-testid="{test_id}">{as_text(text)}</div>', unsafe_allow_html=True)
-
-
-def _level_style(level: str) -> str:
-    colour = LEVEL_COLOURS.get(level, "#bdbdbd")
-    return f"color: white; background-color: {colour}; font-weight: 600"
-
-
-def show_hits(hits: list[Hit], zone: ZoneInfo, key: str, marked: str = "") -> Hit | None:
-    """A level-coloured table of hits; returns the row the user selected."""
-    frame = hits_frame(hits, zone, marked)
-    styled = frame.style.map(_level_style, subset=["level"])
-    event = st.dataframe(
-        styled,
-        key=key,
-        on_select="rerun",
-        selection_mode="single-row",
-        hide_index=True,
-        width="stretch",
-        height=min(40 + 35 * len(hits), 720),
-        column_config={"message": st.column_config.TextColumn(width="large")},
-    )
-    selected = event.selection.rows if event is not None else []
-    if selected and 0 <= selected[0] < len(hits):
-        return hits[selected[0]]
-    return None
-
-
-def record_detail(hit: Hit, key: str) -> None:
-    """The whole record as JSON, with links to its trace and its context."""
-    st.markdown(f"**Record** `{hit.ref}`")
-    left, right, _ = st.columns([1, 1, 4])
-    trace_id = hit.record.get("trace_id")
-    if trace_id:
-        left.button("Open trace", key=f"{key}_trace", on_click=_go, args=("trace", trace_id))
-    if hit.ref:
-        right.button("Show context", key=f"{key}_context", on_click=_go, args=("context", hit.ref))
-    st.json(hit.record, expanded=True)
-
-
-def _go(view: str, value: str) -> None:
+def _narrow_to_brush(key: str) -> None:
     ss = st.session_state
-    ss.w_view = view
-    if view == "trace":
-        ss.w_trace = value
-    else:
-        ss.w_ctx = value
+    event = ss.get(key) or {}
+    interval = ((event.get("selection") or {}).get("brush") or {}).get("t")
+    if not interval or len(interval) != 2:
+        return
+    zone = ZoneInfo(ss.get("w_tz") or "UTC")
+    start, end = sorted(charts.from_wall_ms(float(v), zone) for v in interval)
+    ss.w_range = "abs"
+    ss.w_start = start.strftime(LOCAL_TIME_FORMAT)
+    ss.w_end = (end + timedelta(seconds=1)).strftime(LOCAL_TIME_FORMAT)
 
 
-def _set_page(page: int) -> None:
-    st.session_state.w_page = max(1, page)
+def _bucket_label(seconds: int) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}" + ("s" if count > 1 else "")
+    return f"{seconds} second" + ("s" if seconds > 1 else "")
+
+
+def _cell_actions(pick: TablePick, key: str) -> None:
+    if pick.cell is not None:
+        filter_buttons(pick.cell.field, pick.cell.value, key=f"{key}_cell")
+
+
+def _detail(source: LogSource, hits: list[Hit], ref: str, key: str) -> None:
+    """The selected record: as it is on the page, as it was when selected, or (a shared link) as the source has it.
+
+    A file ref names a row of a file, and after a rotation the same name and row is another record;
+    the record kept from the click is what the user chose.
+    """
+    ss = st.session_state
+    if not ref:
+        return
+    kept: Hit | None = ss.get(f"{key}__hit")
+    hit = next((h for h in hits if h.ref == ref), None)
+    if hit is None:
+        hit = kept if kept is not None and kept.ref == ref else source.hit(ref)
+    if hit is None:
+        st.info(f"Record {as_text(ref)} is no longer in the logs (rotated away or deleted).")
+        return
+    ss[f"{key}__hit"] = hit
+    record_detail(hit, key=key)
 
 
 # -- records ----------------------------------------------------------------------------------
 
 
+def _snapshot(source: LogSource, state: ViewState, reading: bool) -> int:
+    """The snapshot the page reads: kept while the user reads (an older page, a record), else the newest."""
+    ss = st.session_state
+    signature = state.filter_signature()
+    kept = ss.get("snapshot")
+    if kept is None or kept[0] != signature or not reading:
+        kept = (signature, source.snapshot())
+        ss.snapshot = kept
+    return int(kept[1])
+
+
 def records(source: LogSource, state: ViewState, flt: LogFilter) -> None:
+    ss = st.session_state
     zone = state.zone()
-    page = source.page(flt, offset=(state.page - 1) * state.size, limit=state.size)
-    if page.total == 0:
-        status = source.status()
-        if status.records == 0:
-            st.info(
-                f"No log records yet ({status.description}). Start the service with "
-                "`otel-logging serve --log-dir <this directory>` and let an app log something."
-            )
-        else:
-            st.info("No records match these filters. Widen the time range or remove a filter.")
+    pick = take_pick("records_table", state.sel)
+    state.sel = ss.w_sel = pick.ref
+    token = _snapshot(source, state, reading=state.page > 1 or bool(pick.ref))
+    pinned = replace(flt, until=token)
+    page = source.page(pinned, offset=(state.page - 1) * state.size, limit=state.size)
+    if page.total == 0 and not source.newer_than(flt, token):
+        _nothing(source)
         return
+    _volume(source, pinned, zone, "records_volume", error_rate=False, height=90)
     pages = max(1, -(-page.total // state.size))
     if state.page > pages:  # past the end (the data shrank, or a hand-made URL): show the last page
-        state.page = pages
-        st.session_state.w_page = pages
-        page = source.page(flt, offset=(pages - 1) * state.size, limit=state.size)
-    first = page.offset + 1
+        state.page = ss.w_page = pages
+        page = source.page(pinned, offset=(pages - 1) * state.size, limit=state.size)
+    first = page.offset + 1 if page.hits else 0
     last = page.offset + len(page.hits)
+    verb = "matches" if page.total == 1 else "match"
     summary(
         "records-summary",
-        f"{page.total:,} records match · showing {first:,} to {last:,}, newest first · "
+        f"{plural(page.total, 'record')} {verb} · showing {first:,} to {last:,}, newest first · "
         f"page {state.page:,} of {pages:,}",
     )
+    newer = source.newer_than(flt, token)
+    if newer:
+        left, right = st.columns([4, 1])
+        with left:
+            summary("records-newer", f"{plural(newer, 'new record')} since this page was read")
+        right.button("Show newest", key="show_newest", on_click=actions.show_newest)
     nav = st.columns([1, 1, 2, 4])
-    nav[0].button("◀ Newer", key="page_prev", disabled=state.page <= 1, on_click=_set_page, args=(state.page - 1,))
-    nav[1].button("Older ▶", key="page_next", disabled=state.page >= pages, on_click=_set_page, args=(state.page + 1,))
+    nav[0].button(
+        "◀ Newer", key="page_prev", disabled=state.page <= 1, on_click=actions.set_page, args=(state.page - 1,)
+    )
+    nav[1].button(
+        "Older ▶", key="page_next", disabled=state.page >= pages, on_click=actions.set_page, args=(state.page + 1,)
+    )
     nav[2].number_input("Page", min_value=1, max_value=pages, key="w_page", label_visibility="collapsed")
-    selected = show_hits(page.hits, zone, key="records_table")
-    _exports(source, flt)
-    if selected is not None:
-        record_detail(selected, key="records")
+    _columns_chooser(source, flt, state)
+    draw_hits(page.hits, zone, "records_table", selected=pick.ref, extra_columns=state.cols)
+    _cell_actions(pick, "records")
+    _exports(source, pinned)
+    _detail(source, page.hits, pick.ref, key="records")
+
+
+def _nothing(source: LogSource) -> None:
+    status = source.status()
+    if status.records == 0:
+        st.info(
+            f"No log records yet ({status.description}). Records appear here as the service writes them: "
+            "`make run` starts it; otherwise run `otel-logging serve --log-dir <this directory>`. "
+            "Then let an app log, e.g. `otel_logging.setup(service_name='my-app')` and `logging.warning('hello')`."
+        )
+    else:
+        st.info("No records match these filters. Widen the time range or remove a filter.")
+
+
+def _columns_chooser(source: LogSource, flt: LogFilter, state: ViewState) -> None:
+    names = [n for n in source.field_names(flt) if "." in n]  # attributes.* and resource.*
+    st.multiselect(
+        "Columns",
+        names + [n for n in state.cols if n not in names],
+        key="w_cols",
+        placeholder="add attribute or resource columns",
+        help="Fields shown as table columns, besides time, level, service, logger and message.",
+    )
 
 
 def _exports(source: LogSource, flt: LogFilter) -> None:
@@ -177,98 +207,15 @@ def _exports(source: LogSource, flt: LogFilter) -> None:
 # -- charts -----------------------------------------------------------------------------------
 
 
-def _wall_ms(value: datetime, zone: ZoneInfo) -> int:
-    """Epoch milliseconds of the local wall time read as UTC (the charts draw a UTC scale)."""
-    wall = value.astimezone(zone).replace(tzinfo=UTC)
-    return int(wall.timestamp() * 1000)
-
-
-def _from_wall_ms(ms: float, zone: ZoneInfo) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=zone)
-
-
-def charts(source: LogSource, state: ViewState, flt: LogFilter) -> None:
+def charts_view(source: LogSource, state: ViewState, flt: LogFilter) -> None:
     zone = state.zone()
-    low, high = source.time_bounds(flt)
-    start = flt.start_utc or low
-    end = flt.end_utc or (datetime.now(UTC) if flt.start_utc else (high + timedelta(seconds=1) if high else None))
-    if start is None or end is None:
+    if not _volume(source, flt, zone, "volume_chart", error_rate=True, height=220, title="Volume by level"):
         st.info("No records match these filters.")
         return
-    bucket = choose_bucket(start, end)
-    volume = source.volume(flt, bucket)
-    frame = pd.DataFrame(
-        [
-            {
-                "t": _wall_ms(b.start, zone),
-                "time": b.start.astimezone(zone).strftime(LOCAL_TIME_FORMAT),
-                "level": b.level,
-                "count": b.count,
-            }
-            for b in volume.buckets
-        ],
-        columns=["t", "time", "level", "count"],
-    )
-    st.caption(f"{_bucket_label(bucket)} buckets, times in {zone.key}. Drag across the bars to narrow the time range.")
-    brush = alt.selection_interval(encodings=["x"], name="brush")
-    colours = alt.Scale(domain=_LEVEL_ORDER, range=[LEVEL_COLOURS[lv] for lv in _LEVEL_ORDER])
-    volume_chart = (
-        alt.Chart(frame, title="Volume by level")
-        .mark_bar()
-        .encode(
-            x=alt.X("t:T", title=None, scale=alt.Scale(type="utc")),
-            y=alt.Y("sum(count):Q", title="records"),
-            color=alt.Color("level:N", scale=colours, sort=_LEVEL_ORDER),
-            order=alt.Order("level:N"),
-            tooltip=["time:N", "level:N", "count:Q"],
-        )
-        .add_params(brush)
-        .properties(height=260)
-    )
-    st.altair_chart(volume_chart, key="volume_chart", on_select=_narrow_to_brush, width="stretch")
-    if not frame.empty:
-        totals = frame.groupby("t")["count"].sum()
-        errors = frame[frame["level"].isin(ERROR_LEVELS)].groupby("t")["count"].sum()
-        rate = (errors.reindex(totals.index, fill_value=0) / totals * 100).reset_index(name="error %")
-        st.altair_chart(
-            alt.Chart(rate, title="Error rate (ERROR + FATAL)")
-            .mark_line(point=True, color=LEVEL_COLOURS["ERROR"])
-            .encode(x=alt.X("t:T", title=None, scale=alt.Scale(type="utc")), y=alt.Y("error %:Q"))
-            .properties(height=180),
-            width="stretch",
-        )
     left, right = st.columns(2)
-    for column, fld, title in ((left, "logger", "Top loggers"), (right, "service", "Top services")):
+    for column, fld, title in ((left, "service", "Top services"), (right, "logger", "Top loggers")):
         top = source.top_values(flt, FieldRef(fld), limit=10)
-        data = pd.DataFrame([{"name": v.value, "count": v.count} for v in top], columns=["name", "count"])
-        column.altair_chart(
-            alt.Chart(data, title=title)
-            .mark_bar()
-            .encode(x="count:Q", y=alt.Y("name:N", sort="-x", title=None), tooltip=["name", "count"])
-            .properties(height=40 + 26 * max(len(data), 1)),
-            width="stretch",
-        )
-
-
-def _narrow_to_brush() -> None:
-    ss = st.session_state
-    event = ss.get("volume_chart") or {}
-    interval = ((event.get("selection") or {}).get("brush") or {}).get("t")
-    if not interval or len(interval) != 2:
-        return
-    zone = ZoneInfo(ss.get("w_tz") or "UTC")
-    start, end = sorted(_from_wall_ms(float(v), zone) for v in interval)
-    ss.w_range = "abs"
-    ss.w_start = start.strftime(LOCAL_TIME_FORMAT)
-    ss.w_end = (end + timedelta(seconds=1)).strftime(LOCAL_TIME_FORMAT)
-
-
-def _bucket_label(seconds: int) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}" + ("s" if count > 1 else "")
-    return f"{seconds} second" + ("s" if seconds > 1 else "")
+        column.altair_chart(charts.top_values_chart(top, title), key=f"top_{fld}", width="stretch")
 
 
 # -- patterns ---------------------------------------------------------------------------------
@@ -280,7 +227,10 @@ def patterns(source: LogSource, state: ViewState, flt: LogFilter) -> None:
     if not groups:
         st.info("No records match these filters.")
         return
-    st.caption("Messages grouped by template (numbers, ids, hex, UUIDs, quoted strings masked); fastest growing first.")
+    st.caption(
+        "Messages grouped by template (numbers, ids, hex, UUIDs, addresses, e-mails, times and quoted strings "
+        "masked); fastest growing first."
+    )
 
     def fmt(value: datetime | None) -> str:
         return value.astimezone(zone).strftime(LOCAL_TIME_FORMAT) if value else ""
@@ -314,15 +264,17 @@ def trace(source: LogSource, state: ViewState) -> None:
         st.info(f"No record carries trace id {as_text(state.trace.strip())}.")
         return
     services = sorted({h.record.get("service") or "" for h in hits})
-    span = _duration(hits)
     summary(
         "trace-summary",
-        f"Trace {state.trace.strip()}: {len(hits):,} records from {len(services)} service(s) "
-        f"({', '.join(services)}){span}, oldest first",
+        f"Trace {state.trace.strip()}: {plural(len(hits), 'record')} from {plural(len(services), 'service')} "
+        f"({', '.join(services)}){_duration(hits)}, oldest first",
     )
-    selected = show_hits(hits, state.zone(), key="trace_table")
-    if selected is not None:
-        record_detail(selected, key="trace")
+    st.altair_chart(charts.trace_waterfall(hits, state.zone()), key="trace_chart", width="stretch")
+    pick = take_pick("trace_table", st.session_state.get("trace_sel", ""))
+    st.session_state.trace_sel = pick.ref
+    draw_hits(hits, state.zone(), "trace_table", selected=pick.ref)
+    _cell_actions(pick, "trace")
+    _detail(source, hits, pick.ref, key="trace")
 
 
 def _duration(hits: list[Hit]) -> str:
@@ -335,15 +287,19 @@ def _duration(hits: list[Hit]) -> str:
 
 
 def context(source: LogSource, state: ViewState) -> None:
-    left, right = st.columns([3, 1])
+    left, middle, right = st.columns([3, 1, 1])
     left.text_input("Record", key="w_ctx", placeholder="<file name>:<row> (files) or <index>/<id> (Elasticsearch)")
-    around = right.number_input("Records before and after", min_value=1, max_value=500, value=10, key="ctx_n")
-    if not state.ctx.strip():
+    around = middle.number_input("Records before and after", min_value=1, max_value=500, value=10, key="ctx_n")
+    right.toggle("Every service", key="w_ctx_all", help="off: only the record's own service")
+    ref = state.ctx.strip()
+    if not ref:
         st.info("Open a record's context from the records view.")
         return
-    hits = source.context(state.ctx.strip(), before=int(around), after=int(around))
-    order = "its file's order" if ":" in state.ctx else "time order within its service"
-    st.caption(f"{len(hits)} records around {as_text(state.ctx)} in {order}; ▶ marks the record.")
-    selected = show_hits(hits, state.zone(), key="context_table", marked=state.ctx.strip())
-    if selected is not None:
-        record_detail(selected, key="context")
+    hits = source.context(ref, before=int(around), after=int(around), same_service=not state.ctx_all)
+    scope = "every service" if state.ctx_all else "its service"
+    st.caption(f"{plural(len(hits), 'record')} around {as_text(ref)} in time order, from {scope}; ▶ marks the record.")
+    pick = take_pick("context_table", st.session_state.get("context_sel", ""))
+    st.session_state.context_sel = pick.ref
+    draw_hits(hits, state.zone(), "context_table", selected=pick.ref, marked=ref)
+    _cell_actions(pick, "context")
+    _detail(source, hits, pick.ref, key="context")

@@ -73,24 +73,46 @@ def test_widgets_write_the_url(log_dir: Path) -> None:
     assert "2 records match" in markdown_text(app)
     widget(app, "multiselect", "Services").select("mail").run()
     app.text_area(key="w_matches").input("user=ann").run()
-    assert "1 records match" in markdown_text(app)
+    assert "1 record matches" in markdown_text(app)
     assert app.query_params["q"] == ["receipt"] or app.query_params["q"] == "receipt"
     assert app.dataframe[0].value["message"].tolist() == ["receipt sent"]
     params = {k: v if isinstance(v, list) else [v] for k, v in app.query_params.items()}
     assert params["service"] == ["mail"] and params["f"] == ["user=ann"]
 
 
-def test_counts_beside_levels_and_loggers(log_dir: Path) -> None:
+def test_pickers_show_plain_values_and_levels_their_counts(log_dir: Path) -> None:
+    """Options are the values themselves (a count in a label changes the widget while logs arrive
+    and drops the user's pick); the level counts are a caption under the picker."""
     app = run_app()
     levels = widget(app, "multiselect", "Levels")
-    assert "ERROR (2)" in levels.options and "INFO (3)" in levels.options
-    loggers = widget(app, "multiselect", "Loggers")
-    assert "mail.out (2)" in loggers.options
+    assert levels.options == ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "UNSET"]
+    assert "INFO 3 · WARN 1 · ERROR 2" in [c.value for c in app.sidebar.caption]
+    assert widget(app, "multiselect", "Loggers").options == [
+        "app.main",
+        "mail.out",
+        "shop.cart",
+        "shop.pay",
+        "shop.stock",
+    ]
+    assert widget(app, "multiselect", "Services").options == ["mail", "shop"]
+    assert not [w for w in app.multiselect if w.label == "Apps"]  # the same names as the services: one picker
+
+
+def test_a_pick_survives_new_records_arriving(log_dir: Path) -> None:
+    app = run_app()
+    more = [make_record("shop", NOW, level=("ERROR", 17), body=f"late {i}", logger="shop.late") for i in range(3)]
+    with open(log_dir / "shop.jsonl", "ab") as f:
+        f.write(to_json_lines(more))
+    widget(app, "multiselect", "Levels").select("ERROR").run()
+    widget(app, "multiselect", "Services").select("shop").run()
+    assert widget(app, "multiselect", "Levels").value == ["ERROR"]
+    assert widget(app, "multiselect", "Services").value == ["shop"]
 
 
 def test_bad_regex_and_bad_time_are_errors_not_tracebacks(log_dir: Path) -> None:
     app = run_app({"q": "order (", "re": "1"})
     assert any("bad regular expression" in e.value for e in app.error)
+    assert app.get("button_group") or app.get("segmented_control")  # the view tabs stay
     app = run_app({"range": "abs", "from": "yesterday"})
     assert any("is not a date and time" in e.value for e in app.error)
 
@@ -104,21 +126,27 @@ def test_empty_directory_says_what_to_do(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_trace_view(log_dir: Path) -> None:
     app = run_app({"view": "trace", "trace": TRACE})
-    assert f"Trace {TRACE}: 2 records from 2 service(s) (mail, shop)" in markdown_text(app)
+    assert f"Trace {TRACE}: 2 records from 2 services (mail, shop)" in markdown_text(app)
 
     assert app.dataframe[0].value["message"].tolist() == ["payment failed for order 10", "receipt queued"]
 
 
-def test_context_view_marks_the_record(log_dir: Path) -> None:
+def test_context_view_marks_the_record_among_every_service_in_time_order(log_dir: Path) -> None:
     app = run_app({"view": "context", "ctx": "shop.jsonl:2"})
     frame = app.dataframe[0].value
-    assert frame["message"].tolist()[:4] == [
+    assert frame["message"].tolist() == [
         "cart 1 created",
         "payment failed for order 9",
         "payment failed for order 10",
+        "receipt queued",
         "stock low: 3 left",
+        "receipt sent",
     ]
     assert frame[""].tolist()[1] == "▶"
+    app.toggle(key="w_ctx_all").set_value(False).run()
+    frame = app.dataframe[0].value
+    assert "receipt queued" not in frame["message"].tolist()
+    assert frame["service"].unique().tolist() == ["shop"]
 
 
 def test_charts_and_patterns_views(log_dir: Path) -> None:
@@ -129,12 +157,45 @@ def test_charts_and_patterns_views(log_dir: Path) -> None:
     assert "payment failed for order <num>" in templates
 
 
-def test_field_sidebar_adds_a_filter(log_dir: Path) -> None:
+def test_field_values_include_and_exclude(log_dir: Path) -> None:
     app = run_app({"field": "attributes.user"})
     assert any("ann · 2" in c.value for c in app.sidebar.caption)
     app.button(key="add_field_0").click().run()
     assert app.text_area(key="w_matches").value == "attributes.user=ann"
     assert "2 records match" in markdown_text(app)
+    app.button(key="drop_field_0").click().run()  # exclude replaces the include of the same value
+    assert app.text_area(key="w_matches").value == "attributes.user!=ann"
+    assert "4 records match" in markdown_text(app)  # records without the attribute are kept
+
+
+def test_field_names_list_attributes_first(log_dir: Path) -> None:
+    app = run_app()
+    options = app.selectbox(key="w_field").options
+    assert options[0] == "attributes.user"
+    assert options.index("service") > max(i for i, name in enumerate(options) if name.startswith("resource."))
+
+
+def test_extra_columns_and_exception_type(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = tmp_path / "exc"
+    directory.mkdir()
+    stack = 'Traceback (most recent call last):\n  File "app.py", line 3, in <module>\nKeyError: "k"\n'
+    records = [
+        make_record("api", NOW - timedelta(seconds=2), body="ok", attributes={"http.route": "/a"}),
+        make_record(
+            "api",
+            NOW - timedelta(seconds=1),
+            level=("ERROR", 17),
+            body="failed",
+            attributes={"exception.type": "KeyError", "exception.message": "'k'", "exception.stacktrace": stack},
+        ),
+    ]
+    (directory / "api.jsonl").write_bytes(to_json_lines(records))
+    monkeypatch.setenv(ENV_LOG_DIR, str(directory))
+    monkeypatch.delenv(ENV_PASSWORD, raising=False)
+    app = run_app({"col": "attributes.http.route"})
+    frame = app.dataframe[0].value
+    assert frame["exception"].tolist() == ["KeyError", ""]
+    assert frame["attributes.http.route"].tolist() == ["", "/a"]
 
 
 def test_pagination(log_dir: Path) -> None:
@@ -190,7 +251,7 @@ def test_log_data_is_shown_as_text_not_html(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv(ENV_PASSWORD, raising=False)
     app = run_app({"view": "trace", "trace": TRACE})
     raw = "".join(m.value for m in app.markdown)
-    assert "1 records from 1 service(s)" in markdown_text(app)
+    assert "1 record from 1 service" in markdown_text(app)
     assert "<img" not in raw and "&#60;img src=x onerror=alert&#40;1&#41;&#62;" in raw
 
 

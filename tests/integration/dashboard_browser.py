@@ -1,0 +1,80 @@
+"""The dashboard in a real browser: ``otel-logging dashboard`` on a free port, headless Chromium via Playwright.
+
+Shared by the browser tests: start the dashboard, read the records table as a user sees it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.procs import PYTHON, REPO, child_env
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Screenshots go to a scratch folder; OTEL_LOGGING_SCREENSHOTS=docs/img refreshes the docs' pictures.
+SCREENSHOTS = Path(os.environ.get("OTEL_LOGGING_SCREENSHOTS") or (REPO / ".cache" / "screenshots"))
+GRID = '[data-testid="stDataFrame"] table[role="grid"]'
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    subprocess.run(["bash", str(REPO / "scripts" / "install-chromium.sh")], check=True, timeout=900)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return CHROMIUM
+
+
+@contextlib.contextmanager
+def start_dashboard(log_dir: Path, *extra: str) -> Iterator[str]:
+    """``otel-logging dashboard`` over ``log_dir`` on a free port; yields its URL, stops it on exit."""
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "otel_logging", "dashboard", "--port", "0", "--log-dir", str(log_dir), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env=child_env(),
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # the command prints its "listening" line once Streamlit answers
+    if not line:
+        proc.kill()
+        raise AssertionError(f"dashboard did not start: {proc.stderr.read().decode(errors='replace')}")
+    info = json.loads(line)
+    assert info["event"] == "listening"
+    try:
+        yield info["url"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
+def grid_rows(page, index: int = 0) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+    """The visible rows of the ``index``-th records table, as {column: text} (what the user reads),
+    plus ``selected``: "true" for the row the table shows selected."""
+    grid = page.locator(GRID).nth(index)
+    try:
+        headers = [h.strip() for h in grid.locator("thead th").all_inner_texts()]
+        rows = []
+        for row in grid.locator("tbody tr").all():
+            cells = [c.strip() for c in row.locator("td").all_inner_texts()]
+            values = dict(zip(headers[-len(cells) :] if cells else [], cells, strict=False))
+            values["selected"] = row.get_attribute("aria-selected") or "false"
+            rows.append(values)
+        return rows
+    except Exception:  # the table is being redrawn: the caller waits with a deadline and asks again
+        return []
