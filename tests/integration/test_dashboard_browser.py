@@ -78,7 +78,7 @@ def test_level_filter_search_and_trace_view(chromium: str, dashboard_url: str) -
             query = parse_qs(urlparse(page.url).query)
             assert query["level"] == ["ERROR"]
             assert query["q"] == ["checkout failed"]
-            page.screenshot(path=str(SCREENSHOTS / "dashboard-records.png"))
+            page.screenshot(path=str(SCREENSHOTS / "static-records.png"))
 
             # Select the newest row (click its row marker) and open its trace.
             box = page.locator('[data-testid="stDataFrame"]').bounding_box()
@@ -105,7 +105,7 @@ def test_charts_brush_narrows_the_time_range(chromium: str, dashboard_url: str) 
             chart = page.locator('[data-testid="stVegaLiteChart"]').first
             expect(chart.locator("canvas, svg").first).to_be_visible(timeout=60_000)
             expect(page.get_by_text("Top loggers")).to_be_visible(timeout=30_000)
-            page.screenshot(path=str(SCREENSHOTS / "dashboard-charts.png"))
+            page.screenshot(path=str(SCREENSHOTS / "static-charts.png"))
             box = chart.bounding_box()
             assert box is not None
             y = box["y"] + box["height"] / 2

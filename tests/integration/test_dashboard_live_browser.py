@@ -8,7 +8,6 @@ import re
 import subprocess
 import textwrap
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -113,7 +112,7 @@ def test_picks_are_kept_while_apps_log(stack: tuple[str, ServeProcess]) -> None:
             query = parse_qs(urlparse(page.url).query)
             assert query["level"] == ["ERROR"] and query["service"] == ["checkout"]
             assert query["logger"] == ["checkout.worker"]
-            page.screenshot(path=str(SCREENSHOTS / "live-picks.png"))
+            page.screenshot(path=str(SCREENSHOTS / "dashboard-picks.png"))
         finally:
             browser.close()
 
@@ -149,7 +148,7 @@ def test_live_selection_follows_its_record_and_paging_holds_still(stack: tuple[s
             assert ref.inner_text() == picked
             expect(detail).to_contain_text(chosen["message"])
             assert _selected(page) == chosen  # the same row, where it was: the page did not move under the user
-            page.screenshot(path=str(SCREENSHOTS / "live-selection.png"))
+            page.screenshot(path=str(SCREENSHOTS / "dashboard-records.png"), full_page=True)
 
             # Page 2 while records arrive: the rows stay those of page 2 as the user turned to it.
             first_page = grid_rows(page)
@@ -218,27 +217,46 @@ def _selected(page) -> dict[str, str] | None:  # type: ignore[no-untyped-def]
     return rows[0] if len(rows) == 1 else None
 
 
-def test_charts_read_right_while_apps_log(stack: tuple[str, ServeProcess], tmp_path: Path) -> None:
+def test_charts_and_patterns_read_right_while_apps_log(stack: tuple[str, ServeProcess]) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     url, _ = stack
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1200})
+            page = browser.new_page(viewport={"width": 1500, "height": 1250})
             page.goto(f"{url}/?view=charts&range=15m")
             charts = page.locator('[data-testid="stVegaLiteChart"]')
             expect(charts.nth(2)).to_be_visible(timeout=60_000)
-            top_services = charts.nth(1)
-            wait_for(
-                lambda: all(name in top_services.inner_text() for name in SERVICES) or _svg_text(top_services),
-                timeout=30,
-                what="service labels",
-            )
-            page.screenshot(path=str(SCREENSHOTS / "live-charts.png"), full_page=True)
+            # Top services: one labelled bar per service, each with its count.
+            labels = wait_for(lambda: _svg_text(charts.nth(1)), timeout=30, what="top services drawn")
+            assert set(SERVICES) <= set(labels), labels
+            assert sum(1 for t in labels if t.isdigit()) == len(SERVICES), labels
+            # Time axes: a 24-hour clock, the volume and error-rate plots on the same ticks.
+            volume = _svg_text(charts.nth(0))
+            ticks = [t for t in volume if re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", t)]
+            assert ticks and not [t for t in volume if re.search(r"\b(AM|PM)\b", t)], volume
+            assert all(0 <= int(t[:2]) <= 23 for t in ticks)
+            assert "Error rate (ERROR + FATAL)" in volume and volume.count(ticks[0]) == 2  # both plots label it
+            page.screenshot(path=str(SCREENSHOTS / "dashboard-charts.png"), full_page=True)
+
+            # Patterns: ids such as ch_62341da18f7e are masked, so four message shapes make four templates.
+            page.get_by_role("button", name="Patterns").click()
+            grid = page.locator(GRID).first
+            expect(grid).to_contain_text("<num>", timeout=30_000)
+            rows = wait_for(lambda: [r for r in grid_rows(page) if r.get("template")], timeout=30, what="patterns")
+            templates = {row["template"] for row in rows}
+            assert len(templates) == 4, templates
+            assert not [t for t in templates if "ch_" in t], templates
+            page.screenshot(path=str(SCREENSHOTS / "dashboard-patterns.png"), full_page=True)
         finally:
             browser.close()
 
 
-def _svg_text(locator) -> str:  # type: ignore[no-untyped-def]
-    return " ".join(locator.locator("svg text").all_inner_texts())
+def _svg_text(locator) -> list[str]:  # type: ignore[no-untyped-def]
+    """The texts a user sees in a chart (Vega keeps hidden labels in the SVG with opacity 0)."""
+    return [
+        (t.text_content() or "").strip()
+        for t in locator.locator("svg text").all()
+        if (t.get_attribute("opacity") or "1") != "0"
+    ]
