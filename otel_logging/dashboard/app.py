@@ -355,5 +355,6 @@ def _field_values(source: LogSource, flt: LogFilter | None) -> None:
             left, plus, minus = st.columns([6, 1, 1], vertical_alignment="center")
             left.caption(f"{as_text(item.value[:60])} · {item.count:,} ({100 * item.count / total:.0f}%)")
             args = (ss.w_field, item.value)
-            plus.button("+", key=f"add_field_{i}", on_click=actions.include, args=args, help="filter on it")
-            minus.button("-", key=f"drop_field_{i}", on_click=actions.exclude, args=args, help="filter it out")
+            include, exclude = actions.include, actions.exclude
+            plus.button("+", key=f"add_field_{i}", on_click=include, args=args, help="filter on it", type="tertiary")
+            minus.button("-", key=f"drop_field_{i}", on_click=exclude, args=args, help="filter it out", type="tertiary")

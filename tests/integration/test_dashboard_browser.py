@@ -118,6 +118,12 @@ def test_charts_brush_narrows_the_time_range(chromium: str, dashboard_url: str) 
             start = datetime.fromisoformat(query["from"][0])
             end = datetime.fromisoformat(query["to"][0])
             assert start < end
+            # The sidebar shows the whole of both times (they were cut off when side by side).
+            for label, value in (("From", query["from"][0]), ("To", query["to"][0])):
+                box = page.get_by_label(label, exact=True)
+                expect(box).to_have_value(value, timeout=30_000)
+                assert box.evaluate("e => e.scrollWidth <= e.clientWidth"), f"{label} {value} is cut off"
+            page.screenshot(path=str(SCREENSHOTS / "static-brushed.png"))
         finally:
             browser.close()
 
