@@ -12,8 +12,9 @@ from google.rpc.error_details_pb2 import RetryInfo
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from otel_logging.receiver.auth import TokenAuthenticator
-from otel_logging.receiver.errors import ExportError
+from otel_logging.receiver.errors import ExportError, Failure
 from otel_logging.receiver.export import LogsExporter
+from otel_logging.receiver.metrics import ServiceMetrics
 
 EXPORT_METHOD = "Export"
 SERVICE_NAME = "opentelemetry.proto.collector.logs.v1.LogsService"
@@ -32,6 +33,16 @@ class TlsFiles:
     client_ca: Path | None = None
 
 
+def grpc_receive_limit(max_request_bytes: int) -> int:
+    """gRPC's own message limit: twice ours, so that most oversized requests reach the service.
+
+    A message over gRPC's limit is refused (RESOURCE_EXHAUSTED) inside gRPC, before any Python
+    code runs, so it cannot be counted; one over ``max_request_bytes`` but within this limit is
+    refused by the front end and counted like every other request. (gRPC options are 32-bit.)
+    """
+    return min(2 * max_request_bytes, 2**31 - 1)
+
+
 def retry_metadata(retry_after_s: int) -> tuple[tuple[str, str | bytes], ...]:
     """``google.rpc.RetryInfo`` (read by OTLP exporters) plus a plain ``retry-after``."""
     info = RetryInfo(retry_delay=Duration(seconds=retry_after_s)).SerializeToString()
@@ -39,7 +50,11 @@ def retry_metadata(retry_after_s: int) -> tuple[tuple[str, str | bytes], ...]:
 
 
 class GrpcFrontEnd:
-    """Serves OTLP logs over gRPC; parsing errors become INVALID_ARGUMENT, not INTERNAL."""
+    """Serves OTLP logs over gRPC; parsing errors become INVALID_ARGUMENT, not INTERNAL.
+
+    Every request that reaches ``_export`` is counted once by a ``RequestReport`` (``metrics``,
+    by default the exporter's).
+    """
 
     def __init__(
         self,
@@ -51,13 +66,16 @@ class GrpcFrontEnd:
         workers: int,
         authenticator: TokenAuthenticator | None = None,
         tls: TlsFiles | None = None,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.exporter = exporter
+        self.metrics = metrics if metrics is not None else exporter.metrics
         self.authenticator = authenticator
+        self.max_request_bytes = max_request_bytes
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
             options=[
-                ("grpc.max_receive_message_length", max_request_bytes),
+                ("grpc.max_receive_message_length", grpc_receive_limit(max_request_bytes)),
                 ("grpc.so_reuseport", 0),
             ],
             maximum_concurrent_rpcs=workers * 4,
@@ -87,14 +105,21 @@ class GrpcFrontEnd:
             raise OSError(f"cannot listen for OTLP/gRPC on {host}:{port} (address in use?)")
 
     def _export(self, payload: bytes, context: grpc.ServicerContext) -> bytes:
-        try:
-            if self.authenticator is not None:
-                self.authenticator.check(dict(context.invocation_metadata()).get("authorization"))
-            outcome = self.exporter.export_protobuf(payload, transport="grpc")
-        except ExportError as exc:
-            if exc.retry_after_s is not None:
-                context.set_trailing_metadata(retry_metadata(exc.retry_after_s))
-            context.abort(exc.failure.grpc_code, exc.message)
+        with self.metrics.start_request("grpc") as report:
+            try:
+                if self.authenticator is not None:
+                    self.authenticator.check(dict(context.invocation_metadata()).get("authorization"))
+                if len(payload) > self.max_request_bytes:
+                    raise ExportError(
+                        Failure.TOO_LARGE, f"request of {len(payload)} bytes exceeds {self.max_request_bytes} bytes"
+                    )
+                outcome = self.exporter.export_protobuf(payload, transport="grpc")
+            except ExportError as exc:
+                report.refused(exc.failure)
+                if exc.retry_after_s is not None:
+                    context.set_trailing_metadata(retry_metadata(exc.retry_after_s))
+                context.abort(exc.failure.grpc_code, exc.message)
+            report.accepted(outcome.accepted, outcome.rejected)
         return outcome.response().SerializeToString()
 
     def start(self) -> None:

@@ -6,6 +6,8 @@ import gzip
 import ssl
 import threading
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
@@ -15,7 +17,7 @@ from google.protobuf import json_format
 
 from otel_logging.receiver.auth import TokenAuthenticator
 from otel_logging.receiver.errors import ExportError, Failure
-from otel_logging.receiver.export import LogsExporter, decode_json
+from otel_logging.receiver.export import ExportOutcome, LogsExporter, decode_json
 from otel_logging.receiver.metrics import ServiceMetrics
 
 PROTOBUF = "application/x-protobuf"
@@ -121,70 +123,80 @@ class _Handler(BaseHTTPRequestHandler):
             raise ExportError(Failure.TOO_LARGE, f"decompressed body exceeds {self.max_request_bytes} bytes")
         return data
 
-    def do_POST(self) -> None:
-        # Memory stays bounded: at most ``uploads`` request bodies are read at a time; a request
-        # that cannot get a slot soon is told to retry (its body is never read).
+    @contextmanager
+    def _upload(self) -> Iterator[None]:
+        """A slot for one request body: memory stays bounded.
+
+        At most ``uploads`` request bodies are read at a time; a request that cannot get a slot
+        soon is told to retry (its body is never read).
+        """
         if not self.uploads.acquire(timeout=10):
             self.close_connection = True
-            content_type = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-            self._send_status(
-                503,
-                "too many uploads in progress; retry",
-                JSON if content_type == JSON else PROTOBUF,
-                {"Retry-After": "2"},
-            )
-            return
+            raise ExportError(Failure.UNAVAILABLE, "too many uploads in progress; retry", retry_after_s=2)
         try:
             with self.in_flight:
-                self._post()
+                yield
         finally:
             self.uploads.release()
 
-    def _post(self) -> None:
-        path = self.path.split("?", 1)[0]
+    def do_POST(self) -> None:
         content_type = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         reply_type = JSON if content_type == JSON else PROTOBUF
-        try:
-            if path != "/v1/logs":
-                self._read_body()
-                self._send(404, b"not found\n", "text/plain")
-                return
-            if self.authenticator is not None:
-                try:
-                    self.authenticator.check(self.headers.get("Authorization"))
-                except ExportError:
-                    self.close_connection = True  # don't read a body we won't use
-                    raise
-            body = self._decompress(self._read_body())
-            if content_type == PROTOBUF:
-                outcome = self.exporter.export_protobuf(body, transport="http")
-            elif content_type == JSON:
-                decoded = decode_json(body)
-                outcome = self.exporter.export(
-                    decoded.request,
-                    transport="http",
-                    rejected_before=decoded.rejected,
-                    reason_before=decoded.first_error,
-                )
-            else:
-                raise ExportError(
-                    Failure.UNSUPPORTED_MEDIA,
-                    f"unsupported Content-Type {content_type!r}; use {PROTOBUF} or {JSON}",
-                )
-        except ExportError as exc:
-            if exc.failure in (Failure.MALFORMED, Failure.TOO_LARGE, Failure.UNSUPPORTED_MEDIA):
-                self.metrics.add("otel_logging_requests_total", transport="http", outcome="invalid")
-            headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else {}
-            if exc.failure is Failure.UNAUTHENTICATED:
-                headers["WWW-Authenticate"] = "Bearer"
-            self._send_status(exc.failure.http_status, exc.message, reply_type, headers)
+        if self.path.split("?", 1)[0] != "/v1/logs":  # not an export request: not counted
+            try:
+                with self._upload():
+                    try:
+                        self._read_body()
+                    except ExportError as exc:
+                        self._send_error(exc, reply_type)
+                        return
+                    self._send(404, b"not found\n", "text/plain")
+            except ExportError as exc:  # no upload slot
+                self._send_error(exc, reply_type)
             return
-        response = outcome.response()
-        if reply_type == JSON:
-            payload = orjson.dumps(json_format.MessageToDict(response))
-        else:
-            payload = response.SerializeToString()
-        self._send(200, payload, reply_type)
+        with self.metrics.start_request("http") as report:
+            try:
+                with self._upload():
+                    try:
+                        outcome = self._export(content_type)
+                    except ExportError as exc:
+                        report.refused(exc.failure)
+                        self._send_error(exc, reply_type)
+                        return
+                    report.accepted(outcome.accepted, outcome.rejected)
+                    response = outcome.response()
+                    if reply_type == JSON:
+                        self._send(200, orjson.dumps(json_format.MessageToDict(response)), reply_type)
+                    else:
+                        self._send(200, response.SerializeToString(), reply_type)
+            except ExportError as exc:  # no upload slot
+                report.refused(exc.failure)
+                self._send_error(exc, reply_type)
+
+    def _export(self, content_type: str) -> ExportOutcome:
+        if self.authenticator is not None:
+            try:
+                self.authenticator.check(self.headers.get("Authorization"))
+            except ExportError:
+                self.close_connection = True  # don't read a body we won't use
+                raise
+        body = self._decompress(self._read_body())
+        if content_type == PROTOBUF:
+            return self.exporter.export_protobuf(body, transport="http")
+        if content_type == JSON:
+            decoded = decode_json(body)
+            return self.exporter.export(
+                decoded.request, transport="http", rejected_before=decoded.rejected, reason_before=decoded.first_error
+            )
+        raise ExportError(
+            Failure.UNSUPPORTED_MEDIA, f"unsupported Content-Type {content_type!r}; use {PROTOBUF} or {JSON}"
+        )
+
+    def _send_error(self, exc: ExportError, reply_type: str) -> None:
+        headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else {}
+        if exc.failure is Failure.UNAUTHENTICATED:
+            headers["WWW-Authenticate"] = "Bearer"
+        self._send_status(exc.failure.http_status, exc.message, reply_type, headers)
 
     def _send_status(self, status: int, message: str, reply_type: str, headers: dict[str, str] | None) -> None:
         # OTLP/HTTP errors carry a google.rpc.Status; JSON clients get its JSON form.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import re
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -216,9 +218,9 @@ def test_health_and_metrics(serve: ServeProcess) -> None:
     grpc_stub(serve).Export(req, timeout=10)
     conn.request("GET", "/metrics")
     text = conn.getresponse().read().decode()
-    assert "otel_logging_records_received_total 4" in text
-    assert "otel_logging_records_written_total 3" in text
-    assert "otel_logging_records_rejected_total 1" in text
+    assert 'otel_logging_records_received_total{transport="grpc"} 4' in text
+    assert 'otel_logging_records_written_total{transport="grpc"} 3' in text
+    assert 'otel_logging_records_rejected_total{transport="grpc"} 1' in text
     assert 'otel_logging_requests_total{outcome="partial",transport="grpc"} 1' in text
 
 
@@ -280,3 +282,206 @@ def test_rotation_flags_on_the_command_line(tmp_path: Path) -> None:
 def read_jsonl_gz(path: Path) -> list[dict]:
     with gzip.open(path, "rb") as f:
         return [json.loads(line) for line in f]
+
+
+# --- request metrics: every export request is counted once, with its outcome, on both transports ---
+
+MetricKey = tuple[str, tuple[tuple[str, str], ...]]
+_SAMPLE = re.compile(r"^(otel_logging_(?:requests|records_\w+)_total)(?:\{(.*)\})? (\S+)$")
+
+
+def request_metrics(serve: ServeProcess, token: str | None = None) -> dict[MetricKey, float]:
+    """The request and record counters on ``/metrics``, by (name, labels)."""
+    conn = http.client.HTTPConnection("127.0.0.1", serve.http_port, timeout=10)
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": f"Bearer {token}"} if token else {})
+        response = conn.getresponse()
+        text = response.read().decode()
+        assert response.status == 200, text
+    finally:
+        conn.close()
+    samples: dict[MetricKey, float] = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match:
+            labels = tuple(sorted(tuple(pair.split("=", 1)) for pair in (match.group(2) or "").split(",") if pair))
+            samples[(match.group(1), tuple((k, v.strip('"')) for k, v in labels))] = float(match.group(3))
+    return samples
+
+
+def counted(before: dict[MetricKey, float], after: dict[MetricKey, float]) -> dict[str, float]:
+    """What one request added to the counters, as ``requests{outcome=ok,transport=grpc}: 1``."""
+    changes: dict[str, float] = {}
+    for key in sorted(set(before) | set(after)):
+        change = after.get(key, 0) - before.get(key, 0)
+        if change:
+            name, labels = key
+            short = name.removeprefix("otel_logging_").removesuffix("_total")
+            changes[f"{short}{{{','.join(f'{k}={v}' for k, v in labels)}}}"] = change
+    return changes
+
+
+def test_every_request_is_counted_once_with_its_outcome_on_both_transports(tmp_path: Path) -> None:
+    """ok, partial, malformed, unauthenticated, too many records, too large, unsupported, rate limited."""
+    tokens = tmp_path / "tokens"
+    tokens.write_text("metrics-token\n")
+    serve = start_serve(
+        tmp_path / "logs",
+        *("--auth-token-file", str(tokens)),
+        *("--max-records-per-request", "10", "--max-request-bytes", "4KB", "--max-new-apps-per-minute", "1"),
+    )
+    auth = (("authorization", "Bearer metrics-token"),)
+    bearer = {"Authorization": "Bearer metrics-token"}
+    proto = {"Content-Type": "application/x-protobuf", **bearer}
+    json_type = {"Content-Type": "application/json", **bearer}
+    channel = grpc.insecure_channel(f"127.0.0.1:{serve.grpc_port}")
+    stub = LogsServiceStub(channel)
+    raw = channel.unary_unary("/opentelemetry.proto.collector.logs.v1.LogsService/Export")
+
+    partial = make_request("metered", ["good1", "bad", "good2"])
+    partial.resource_logs[0].scope_logs[0].log_records[1].trace_id = b"short"
+    too_many = make_request("metered", [str(i) for i in range(11)])
+    too_large = make_request("metered", ["x" * 6000])  # over 4 KiB, under twice that: gRPC lets it through
+    json_partial = {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "metered"}}]},
+                "scopeLogs": [{"logRecords": [{"body": {"stringValue": "j1"}}, {"traceId": "not-hex"}]}],
+            }
+        ]
+    }
+
+    def grpc_call(request: ExportLogsServiceRequest, metadata: tuple[tuple[str, str], ...] = auth) -> str:
+        try:
+            response = stub.Export(request, metadata=metadata, timeout=10)
+        except grpc.RpcError as exc:
+            return exc.code().name
+        return "partial" if response.partial_success.rejected_log_records else "OK"
+
+    def grpc_raw(payload: bytes) -> str:
+        try:
+            raw(payload, metadata=auth, timeout=10)
+        except grpc.RpcError as exc:
+            return exc.code().name
+        return "OK"
+
+    def http_call(body: bytes, headers: dict[str, str]) -> str:
+        status, reply = post(serve, body, headers)
+        if status == 200 and headers.get("Content-Type") == "application/json":
+            return "partial" if json.loads(reply).get("partialSuccess") else "200"
+        if status == 200:
+            return "partial" if ExportLogsServiceResponse.FromString(reply).HasField("partial_success") else "200"
+        return str(status)
+
+    scenarios: dict[str, Callable[[], str]] = {
+        # the first app is admitted; any other new app in the same minute is rate limited
+        "grpc ok": lambda: grpc_call(make_request("metered", ["a", "b"])),
+        "grpc rate limited": lambda: grpc_call(make_request("second-app", ["c"])),
+        "http rate limited": lambda: http_call(make_request("third-app", ["d"]).SerializeToString(), proto),
+        "grpc partial": lambda: grpc_call(partial),
+        "grpc malformed": lambda: grpc_raw(b"\xff\xff\xff\xff garbage"),
+        "grpc no token": lambda: grpc_call(make_request("metered", ["e"]), ()),
+        "grpc wrong token": lambda: grpc_call(make_request("metered", ["e"]), (("authorization", "Bearer no"),)),
+        "grpc too many records": lambda: grpc_call(too_many),
+        "grpc too large": lambda: grpc_call(too_large),
+        "http ok": lambda: http_call(make_request("metered", ["f"]).SerializeToString(), proto),
+        "http partial": lambda: http_call(partial.SerializeToString(), proto),
+        "http json partial": lambda: http_call(json.dumps(json_partial).encode(), json_type),
+        "http malformed": lambda: http_call(b"\xff\xff garbage", proto),
+        "http malformed json": lambda: http_call(b"{not json", json_type),
+        "http bad gzip": lambda: http_call(b"not gzip", {**proto, "Content-Encoding": "gzip"}),
+        "http no token": lambda: http_call(b"", {"Content-Type": "application/x-protobuf"}),
+        "http too many records": lambda: http_call(too_many.SerializeToString(), proto),
+        "http too large": lambda: http_call(too_large.SerializeToString(), proto),
+        "http gzip bomb": lambda: http_call(
+            gzip.compress(make_request("metered", ["y" * 100_000]).SerializeToString()),
+            {**proto, "Content-Encoding": "gzip"},
+        ),
+        "http unsupported type": lambda: http_call(b"hello", {**bearer, "Content-Type": "text/plain"}),
+        "http unsupported encoding": lambda: http_call(b"x", {**proto, "Content-Encoding": "br"}),
+    }
+    try:
+        replies: dict[str, str] = {}
+        observed: dict[str, dict[str, float]] = {}
+        for name, send in scenarios.items():
+            before = request_metrics(serve, "metrics-token")
+            replies[name] = send()
+            observed[name] = counted(before, request_metrics(serve, "metrics-token"))
+    finally:
+        channel.close()
+        serve.stop()
+
+    assert replies == {
+        "grpc ok": "OK",
+        "grpc rate limited": "RESOURCE_EXHAUSTED",
+        "http rate limited": "429",
+        "grpc partial": "partial",
+        "grpc malformed": "INVALID_ARGUMENT",
+        "grpc no token": "UNAUTHENTICATED",
+        "grpc wrong token": "UNAUTHENTICATED",
+        "grpc too many records": "RESOURCE_EXHAUSTED",
+        "grpc too large": "RESOURCE_EXHAUSTED",
+        "http ok": "200",
+        "http partial": "partial",
+        "http json partial": "partial",
+        "http malformed": "400",
+        "http malformed json": "400",
+        "http bad gzip": "400",
+        "http no token": "401",
+        "http too many records": "413",
+        "http too large": "413",
+        "http gzip bomb": "413",
+        "http unsupported type": "415",
+        "http unsupported encoding": "415",
+    }
+
+    # Each request is counted exactly once, whatever became of it.
+    times_counted = {
+        name: sum(v for k, v in changes.items() if k.startswith("requests{")) for name, changes in observed.items()
+    }
+    assert times_counted == dict.fromkeys(scenarios, 1)
+
+    def refused(transport: str, outcome: str, requests: int = 1) -> dict[str, float]:
+        return {f"requests{{outcome={outcome},transport={transport}}}": requests}
+
+    def took(transport: str, outcome: str, written: int, rejected: int = 0) -> dict[str, float]:
+        changes = {
+            f"records_received{{transport={transport}}}": written + rejected,
+            f"records_written{{transport={transport}}}": written,
+            f"requests{{outcome={outcome},transport={transport}}}": 1,
+        }
+        if rejected:
+            changes[f"records_rejected{{transport={transport}}}"] = rejected
+        return dict(sorted(changes.items()))
+
+    assert observed == {
+        "grpc ok": took("grpc", "ok", 2),
+        "grpc rate limited": {
+            "records_received{transport=grpc}": 1,
+            "records_refused{outcome=rate_limited,transport=grpc}": 1,
+            **refused("grpc", "rate_limited"),
+        },
+        "http rate limited": {
+            "records_received{transport=http}": 1,
+            "records_refused{outcome=rate_limited,transport=http}": 1,
+            **refused("http", "rate_limited"),
+        },
+        "grpc partial": took("grpc", "partial", 2, 1),
+        "grpc malformed": refused("grpc", "malformed"),
+        "grpc no token": refused("grpc", "unauthenticated"),
+        "grpc wrong token": refused("grpc", "unauthenticated"),
+        "grpc too many records": refused("grpc", "too_large"),
+        "grpc too large": refused("grpc", "too_large"),
+        "http ok": took("http", "ok", 1),
+        "http partial": took("http", "partial", 2, 1),
+        "http json partial": took("http", "partial", 1, 1),
+        "http malformed": refused("http", "malformed"),
+        "http malformed json": refused("http", "malformed"),
+        "http bad gzip": refused("http", "malformed"),
+        "http no token": refused("http", "unauthenticated"),
+        "http too many records": refused("http", "too_large"),
+        "http too large": refused("http", "too_large"),
+        "http gzip bomb": refused("http", "too_large"),
+        "http unsupported type": refused("http", "unsupported_media"),
+        "http unsupported encoding": refused("http", "unsupported_media"),
+    }
