@@ -20,7 +20,6 @@ encodes a whole batch to one OTLP request (``client/encoder.py``) and sends the 
 from __future__ import annotations
 
 import collections
-import os
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from otel_logging.client.encoder import BatchEncoder
 from otel_logging.client.entry import LogEntry, entry_from_sdk
 from otel_logging.client.guard import export_guard
+from otel_logging.client.state import CLIENT_STATE
 from otel_logging.client.transport import SendOutcome
 
 
@@ -75,8 +75,7 @@ class ReliableBatchProcessor(LogRecordProcessor):
         self._shutdown_timeout_s = export_timeout_ms / 1000
         self._target = target
         self._init_state()
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(before=self._before_fork, after_in_child=self._after_fork_in_child)
+        CLIENT_STATE.add_processor(self)  # its fork handling
 
     def _init_state(self) -> None:
         self._transport = self._transport_factory()

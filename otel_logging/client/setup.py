@@ -8,13 +8,11 @@ LoggerProvider (with the resolved resource) + ``ReliableBatchProcessor`` + OTLP/
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from opentelemetry._logs import get_logger_provider, set_logger_provider
-from opentelemetry.instrumentation.logging import LoggingInstrumentor
+from opentelemetry._logs import get_logger_provider
 from opentelemetry.instrumentation.logging.handler import LoggingHandler as InstrumentationLoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs import LoggingHandler as SdkLoggingHandler
@@ -23,6 +21,7 @@ from opentelemetry.sdk.resources import Resource
 from otel_logging.client.encoder import BatchEncoder
 from otel_logging.client.handler import OtelLoggingHandler
 from otel_logging.client.processor import ProcessorStats, ReliableBatchProcessor
+from otel_logging.client.state import CLIENT_STATE
 from otel_logging.client.transport import GrpcTransport
 from otel_logging.config import ClientSettings, resolve_client_settings
 from otel_logging.redaction import Redactor
@@ -46,59 +45,19 @@ class LoggingHandle:
 
     def shutdown(self) -> None:
         """Flush, detach the handler and stop the export thread. Idempotent."""
-        global _current
-        with _state_lock:
+        with CLIENT_STATE.lock:
             if self._closed:
                 return
             self._closed = True
             if self.handler is not None:
                 logging.getLogger().removeHandler(self.handler)
-            if _current is self:
-                _current = None
+            if CLIENT_STATE.handle is self:
+                CLIENT_STATE.handle = None
         if self.processor is not None:
             self.processor.shutdown()
 
     def stats(self) -> ProcessorStats | None:
         return self.processor.stats() if self.processor else None
-
-
-_state_lock = threading.RLock()
-_current: LoggingHandle | None = None
-_config_functions_wrapped = False
-
-
-def _keep_handler_across_logging_config() -> None:
-    """``dictConfig``/``fileConfig``/``basicConfig(force=True)`` after ``setup()`` keep our handler.
-
-    They reset the root logger's handlers; the current handler is taken out before and put
-    back after (as opentelemetry-instrumentation-logging does for its own handler).
-    """
-    global _config_functions_wrapped
-    if _config_functions_wrapped:
-        return
-    _config_functions_wrapped = True
-    import logging.config
-
-    def wrap(function: Any) -> Any:
-        def configure(*args: Any, **kwargs: Any) -> Any:
-            handle = _current
-            handler = handle.handler if handle is not None else None
-            root = logging.getLogger()
-            removed = handler is not None and handler in root.handlers
-            if removed:
-                root.removeHandler(handler)
-            try:
-                return function(*args, **kwargs)
-            finally:
-                if removed and handler not in root.handlers:
-                    root.addHandler(handler)
-
-        configure.__wrapped__ = function  # type: ignore[attr-defined]
-        return configure
-
-    logging.config.dictConfig = wrap(logging.config.dictConfig)
-    logging.config.fileConfig = wrap(logging.config.fileConfig)
-    logging.basicConfig = wrap(logging.basicConfig)
 
 
 def _existing_otel_handler() -> logging.Handler | None:
@@ -109,12 +68,6 @@ def _existing_otel_handler() -> logging.Handler | None:
         ):
             return handler
     return None
-
-
-def _inject_trace_context() -> None:
-    instrumentor = LoggingInstrumentor()
-    if not instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.instrument(inject_trace_context=True, enable_log_auto_instrumentation=False)
 
 
 def setup(
@@ -142,7 +95,6 @@ def setup(
     than adding a second handler. Inside ``opentelemetry-instrument`` the handler that the
     instrumentation installed is kept and no second one is added.
     """
-    global _current
     settings = resolve_client_settings(
         service_name=service_name,
         endpoint=endpoint,
@@ -159,11 +111,12 @@ def setup(
         schedule_delay_ms=schedule_delay_ms,
         export_timeout_ms=export_timeout_ms,
     )
-    with _state_lock:
-        if _current is not None:
-            if _current.settings == settings:
-                return _current
-            _current.shutdown()
+    state = CLIENT_STATE
+    with state.lock:
+        if state.handle is not None:
+            if state.handle.settings == settings:
+                return state.handle
+            state.handle.shutdown()
         root = logging.getLogger()
         existing = _existing_otel_handler()
         if existing is not None:
@@ -190,30 +143,22 @@ def setup(
             )
             handler.enable_fast_path(processor)
             root.addHandler(handler)
-            _keep_handler_across_logging_config()
-            if root.getEffectiveLevel() > settings.level:
-                root.setLevel(settings.level)
-            _set_global_provider_once(provider)
+            state.keep_handler_across_logging_config()
+            state.lower_root_level(settings.level)
+            state.set_global_provider_once(provider)
             handle = LoggingHandle(settings, provider, processor, handler)
-        _inject_trace_context()
-        _current = handle
+        state.inject_trace_context()
+        state.handle = handle
         return handle
-
-
-def _set_global_provider_once(provider: LoggerProvider) -> None:
-    from opentelemetry._logs import _internal as logs_internal
-
-    if getattr(logs_internal, "_LOGGER_PROVIDER", None) is None:
-        set_logger_provider(provider)
 
 
 def shutdown() -> None:
     """Flush and detach the pipeline set up by ``setup()`` (also runs at interpreter exit)."""
-    with _state_lock:
-        handle = _current
+    with CLIENT_STATE.lock:
+        handle = CLIENT_STATE.handle
     if handle is not None:
         handle.shutdown()
 
 
 def current() -> LoggingHandle | None:
-    return _current
+    return CLIENT_STATE.handle

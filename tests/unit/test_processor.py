@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import pytest
 from opentelemetry._logs import LogRecord
@@ -12,8 +13,16 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_logging.client.encoder import BatchEncoder
 from otel_logging.client.processor import ReliableBatchProcessor
+from otel_logging.client.state import CLIENT_STATE
 from otel_logging.client.transport import SendOutcome
 from tests.support.procs import wait_for
+
+
+@pytest.fixture(autouse=True)
+def no_processor_left_running() -> Iterator[None]:
+    """A test that fails half-way leaves no export thread behind for the next one."""
+    yield
+    CLIENT_STATE.reset()
 
 
 class RecordingExporter:
