@@ -78,6 +78,7 @@ def main() -> None:
         status = source.status()
     _sidebar(config, source)
     state = _state_from_widgets()
+    _write_url(state)  # again after the view, which may select a record
     for problem in status.problems:
         st.warning(problem)
     st.segmented_control(

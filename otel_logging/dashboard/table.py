@@ -161,9 +161,10 @@ def draw_hits(
     ss = st.session_state
     frame = hits_frame(hits, zone, columns_for(hits, extra_columns), marked)
     refs = [hit.ref for hit in hits]
-    shown: tuple[list[int], list[tuple[int, str]]] = ([refs.index(selected)] if selected in refs else [], [])
-    if _selection_of(ss.get(key)) != shown:  # select the row where the selected record is now
-        ss[key] = {"selection": {"rows": shown[0], "columns": [], "cells": []}}
+    current = _selection_of(ss.get(key))
+    shown = ([refs.index(selected)] if selected in refs else [], current[1])  # a clicked cell stays clicked
+    if current != shown:  # select the row where the selected record is now
+        ss[key] = {"selection": {"rows": shown[0], "columns": [], "cells": shown[1]}}
     ss[f"{key}__hits"] = list(hits)
     ss[f"{key}__seen"] = shown
     styled = frame.style.map(_level_style, subset=["level"])

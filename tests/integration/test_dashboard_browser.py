@@ -88,24 +88,32 @@ def test_level_filter_search_and_trace_view(chromium: str, dashboard_url: str) -
             trace_summary = page.get_by_test_id("trace-summary")
             expect(trace_summary).to_contain_text(f"Trace {TRACE_ID}: 4 records from 2 services", timeout=30_000)
             expect(page.locator(GRID).first).to_contain_text("checkout started for cart 7", timeout=30_000)
+            # The waterfall: one row per service, in order of their first record.
+            waterfall = page.locator('[data-testid="stVegaLiteChart"]').first
+            expect(waterfall.locator("svg text", has_text="app00")).to_have_count(1, timeout=30_000)
+            expect(waterfall.locator("svg text", has_text="app01")).to_have_count(1)
             assert parse_qs(urlparse(page.url).query)["trace"] == [TRACE_ID]
             page.screenshot(path=str(SCREENSHOTS / "dashboard-trace.png"))
         finally:
             browser.close()
 
 
-def test_charts_brush_narrows_the_time_range(chromium: str, dashboard_url: str) -> None:
+@pytest.mark.parametrize("view", ["records", "charts"])
+def test_brushing_the_histogram_narrows_the_time_range(chromium: str, dashboard_url: str, view: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.goto(f"{dashboard_url}/?view=charts")
+            page.goto(f"{dashboard_url}/?view={view}")
             chart = page.locator('[data-testid="stVegaLiteChart"]').first
             expect(chart.locator("canvas, svg").first).to_be_visible(timeout=60_000)
-            expect(page.get_by_text("Top loggers")).to_be_visible(timeout=30_000)
-            page.screenshot(path=str(SCREENSHOTS / "static-charts.png"))
+            if view == "charts":
+                expect(page.get_by_text("Top loggers")).to_be_visible(timeout=30_000)
+            else:
+                expect(page.get_by_test_id("records-summary")).to_contain_text("6,004 records", timeout=30_000)
+            page.screenshot(path=str(SCREENSHOTS / f"static-{view}-histogram.png"))
             box = chart.bounding_box()
             assert box is not None
             y = box["y"] + box["height"] / 2
@@ -123,7 +131,9 @@ def test_charts_brush_narrows_the_time_range(chromium: str, dashboard_url: str) 
                 box = page.get_by_label(label, exact=True)
                 expect(box).to_have_value(value, timeout=30_000)
                 assert box.evaluate("e => e.scrollWidth <= e.clientWidth"), f"{label} {value} is cut off"
-            page.screenshot(path=str(SCREENSHOTS / "static-brushed.png"))
+            if view == "records":  # the records are those of the brushed range
+                expect(page.get_by_test_id("records-summary")).not_to_contain_text("6,004 records", timeout=30_000)
+            page.screenshot(path=str(SCREENSHOTS / f"static-{view}-brushed.png"))
         finally:
             browser.close()
 
