@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import gzip
 import io
 import os
@@ -16,7 +15,6 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from otel_logging.dashboard import file_source
 from otel_logging.dashboard.file_source import FileSource
 from otel_logging.dashboard.filters import (
     FieldMatch,
@@ -28,7 +26,7 @@ from otel_logging.dashboard.filters import (
     parse_field,
     parse_field_match,
 )
-from otel_logging.dashboard.logfiles import LogFile, list_log_files, parse_name
+from otel_logging.dashboard.logfiles import list_log_files, parse_name
 from otel_logging.dashboard.patterns import template_of, template_sql
 from otel_logging.dashboard.query import QueryError
 from otel_logging.dashboard.state import ViewState
@@ -539,9 +537,11 @@ def test_rotation_compression_and_retention(tmp_path: Path) -> None:
     src.close()
 
 
-def test_a_reused_inode_is_a_new_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_reused_inode_is_a_new_file(tmp_path: Path) -> None:
     # A file system may give a deleted file's inode to the next new file: the live file that
     # follows a rotation can carry the inode of the rotated file that compression just removed.
+    # Here it happens every time: a hard link holds the rotated file's inode while compression
+    # removes its name, and the next live file is written into that inode.
     directory = tmp_path / "logs"
     directory.mkdir()
     live = directory / "app.jsonl"
@@ -552,24 +552,19 @@ def test_a_reused_inode_is_a_new_file(tmp_path: Path, monkeypatch: pytest.Monkey
     rotated = directory / "app.20260329T003000.000000Z.jsonl"
     os.replace(live, rotated)
     src.refresh()
+    held = directory / "held-inode"  # not a per-app file name: never listed
+    os.link(rotated, held)
     compress_file(rotated)
-    live.write_bytes(to_json_lines([make_record("app", T0 + timedelta(seconds=i), body=f"r{i}") for i in range(3, 10)]))
-
-    def reusing_inodes(log_dir: Path) -> list[LogFile]:
-        return [
-            dataclasses.replace(f, inode=first_inode) if f.name == "app.jsonl" else f for f in list_log_files(log_dir)
-        ]
-
-    monkeypatch.setattr(file_source, "list_log_files", reusing_inodes)
+    held.write_bytes(to_json_lines([make_record("app", T0 + timedelta(seconds=i), body=f"r{i}") for i in range(3, 10)]))
+    os.replace(held, live)
+    assert live.stat().st_ino == first_inode  # the new live file is on the inode of the file read first
     src.refresh()
     assert sorted(bodies(src, LogFilter())) == sorted(f"r{i}" for i in range(10))
     assert src.count(LogFilter(files=("app.jsonl",))) == 7
     src.close()
 
 
-def test_a_gz_file_on_the_inode_of_a_file_not_read_yet_is_read_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_gz_file_on_the_inode_of_a_file_not_read_yet_is_read_once(tmp_path: Path) -> None:
     directory = tmp_path / "logs"
     directory.mkdir()
     empty = directory / "app.jsonl"
@@ -577,14 +572,15 @@ def test_a_gz_file_on_the_inode_of_a_file_not_read_yet_is_read_once(
     src = FileSource(directory, min_refresh_interval_s=0)
     src.refresh()
     inode = empty.stat().st_ino
+    # The empty file goes and a compressed one comes on its inode (every time: a hard link holds
+    # the inode while the name goes, and the compressed bytes are written into it).
+    held = directory / "held-inode"  # not a per-app file name: never listed
+    os.link(empty, held)
     empty.unlink()
+    held.write_bytes(gzip.compress(to_json_lines([make_record("app", T0, body=f"r{i}") for i in range(3)])))
     compressed = directory / "app.20260329T003000.000000Z.jsonl.gz"
-    compressed.write_bytes(gzip.compress(to_json_lines([make_record("app", T0, body=f"r{i}") for i in range(3)])))
-
-    def reusing_inodes(log_dir: Path) -> list[LogFile]:
-        return [dataclasses.replace(f, inode=inode) for f in list_log_files(log_dir)]
-
-    monkeypatch.setattr(file_source, "list_log_files", reusing_inodes)
+    os.replace(held, compressed)
+    assert compressed.stat().st_ino == inode
     for _ in range(3):
         src.refresh()
         assert src.count(LogFilter()) == 3
