@@ -85,6 +85,8 @@ def main() -> None:
         "View", VIEWS, key="w_view", format_func=VIEW_LABELS.get, label_visibility="collapsed", on_change=_keep_view
     )
     if state.live and state.view in ("records", "charts"):
+        # Pause lives outside the fragment: a button the fragment redraws every tick can lose its click.
+        st.button("Pause", on_click=_pause_live, key="pause_live", help="stop refreshing (Live in the sidebar)")
         st.fragment(run_every=f"{state.every}s")(_live_view)(source)
     else:
         st.caption(_status_line(status, state))
@@ -108,13 +110,9 @@ def _refresh_with_progress(source: LogSource) -> SourceStatus:
 def _live_view(source: LogSource) -> None:
     """One tick of Live: read what was appended, then the view, with the state as it is now (a click
     inside the fragment, say "Older", reruns only the fragment: its arguments would be stale)."""
-    if not st.session_state.get("w_live"):  # paused from inside the fragment: redraw the whole page
-        st.rerun()
     state = _state_from_session()
     status = source.refresh()
-    left, right = st.columns([5, 1])
-    left.caption(f"Live: refreshing every {state.every} s · {_status_line(status, state)}")
-    right.button("Pause", on_click=_pause_live, key="pause_live")
+    st.caption(f"Live: refreshing every {state.every} s · {_status_line(status, state)}")
     _render_view(source, state)
     _write_url(_state_from_session())
 
