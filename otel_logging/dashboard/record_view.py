@@ -50,12 +50,14 @@ def _flatten(prefix: str, value: Any) -> Iterator[tuple[str, Any]]:
 def record_detail(hit: Hit, key: str) -> None:
     """The record the user selected."""
     summary("record-ref", f"Record {hit.ref}")
-    buttons = st.columns([1, 1, 4])
+    links = []
     trace_id = hit.record.get("trace_id")
     if trace_id:
-        buttons[0].button("Open trace", key=f"{key}_trace", on_click=actions.go, args=("trace", trace_id))
+        links.append(("Open trace", "trace", trace_id))
     if hit.ref:
-        buttons[1].button("Show context", key=f"{key}_context", on_click=actions.go, args=("context", hit.ref))
+        links.append(("Show context", "context", hit.ref))
+    for column, (label, view, value) in zip(st.columns([1, 1, 4]), links, strict=False):
+        column.button(label, key=f"{key}_{view}", on_click=actions.go, args=(view, value))
     exception(hit)
     fields_tab, json_tab = st.tabs(["Fields", "JSON"])
     with fields_tab:

@@ -198,7 +198,8 @@ def test_exception_shown_as_a_traceback_and_filters_from_a_cell(stack: tuple[str
             lines = code.inner_text().splitlines()
             assert len(lines) >= 3 and lines[-1].startswith("KeyError: 'user_")
             assert "\\n" not in code.inner_text()
-            page.screenshot(path=str(SCREENSHOTS / "dashboard-exception.png"), full_page=True)
+            page.get_by_test_id("record-ref").scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOTS / "dashboard-exception.png"))
 
             # Click the service cell of the first row (the row selected, the grid has the focus; the cell
             # is picked through the grid's accessibility table), then Exclude: billing leaves the Services pick.
