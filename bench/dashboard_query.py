@@ -30,8 +30,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from otel_logging.dashboard.file_source import FileSource  # noqa: E402
 from otel_logging.dashboard.filters import LogFilter  # noqa: E402
+from otel_logging.dashboard.sources.files import FileSource  # noqa: E402
 from tests.support.generated_logs import write_app_logs  # noqa: E402
 
 TARGET_QUERY_S = 1.0

@@ -26,7 +26,8 @@ from otel_logging.dashboard.filters import (
     LogFilter,
     parse_field,
 )
-from otel_logging.dashboard.query import LogSource, QueryError, SourceStatus, open_source
+from otel_logging.dashboard.query import LogSource, QueryError, SourceStatus
+from otel_logging.dashboard.sources import open_source
 from otel_logging.dashboard.state import PAGE_SIZES, VIEWS, ViewState
 from otel_logging.dashboard.text import as_text
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import orjson
@@ -177,16 +176,3 @@ class LogSource(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def open_source(log_dir: Path | None = None, es_url: str | None = None, **options: Any) -> LogSource:
-    """The files source over ``log_dir``, or the Elasticsearch source at ``es_url``."""
-    if es_url:
-        from otel_logging.dashboard.es_source import ElasticsearchSource
-
-        return ElasticsearchSource(es_url, **options)
-    if log_dir is None:
-        raise QueryError("no source: give a log directory or an Elasticsearch URL")
-    from otel_logging.dashboard.file_source import FileSource
-
-    return FileSource(log_dir, **options)

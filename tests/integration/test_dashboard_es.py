@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from elasticsearch import Elasticsearch, helpers
 
-from otel_logging.dashboard.es_source import ElasticsearchSource
-from otel_logging.dashboard.file_source import FileSource
 from otel_logging.dashboard.filters import FieldRef, LogFilter, parse_field_match
 from otel_logging.dashboard.query import QueryError
+from otel_logging.dashboard.sources.elasticsearch import ElasticsearchSource
+from otel_logging.dashboard.sources.files import FileSource
 from otel_logging.record import to_json_lines
 from otel_logging.sinks.elasticsearch import DataStreamNames, document, install_templates
 from tests.integration.es_fixtures import EsNode

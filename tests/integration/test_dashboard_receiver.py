@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_logging.dashboard.file_source import FileSource
 from otel_logging.dashboard.filters import LogFilter, parse_field_match
+from otel_logging.dashboard.sources.files import FileSource
 from tests.support.procs import PYTHON, REPO, child_env, start_serve, wait_for
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from otel_logging.dashboard.es_source import (
+from otel_logging.dashboard.filters import FieldRef, LogFilter, parse_field_match
+from otel_logging.dashboard.sources.elasticsearch import (
     ElasticsearchSource,
     build_query,
     field_path,
@@ -19,7 +20,6 @@ from otel_logging.dashboard.es_source import (
     until_query,
     volume_aggs,
 )
-from otel_logging.dashboard.filters import FieldRef, LogFilter, parse_field_match
 
 
 def test_empty_filter_matches_all() -> None:

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from otel_logging.dashboard.file_source import FileSource
 from otel_logging.dashboard.filters import (
     FieldMatch,
     FieldRef,
@@ -26,9 +25,10 @@ from otel_logging.dashboard.filters import (
     parse_field,
     parse_field_match,
 )
-from otel_logging.dashboard.logfiles import list_log_files, parse_name
 from otel_logging.dashboard.patterns import template_of, template_sql
 from otel_logging.dashboard.query import QueryError
+from otel_logging.dashboard.sources.files import FileSource
+from otel_logging.dashboard.sources.logfiles import list_log_files, parse_name
 from otel_logging.dashboard.state import ViewState
 from otel_logging.record import to_json_lines
 from otel_logging.sinks.files import compress_file
@@ -689,7 +689,7 @@ def test_many_generated_apps(tmp_path: Path) -> None:
 
 
 def test_large_reads_are_batched_with_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import otel_logging.dashboard.file_source as file_source
+    import otel_logging.dashboard.sources.files as file_source
 
     monkeypatch.setattr(file_source, "LOAD_BATCH_BYTES", 1)  # one file per batch
     generated = write_app_logs(tmp_path / "logs", apps=4, per_app=300)

@@ -39,7 +39,6 @@ from otel_logging.dashboard.filters import (
     FieldRef,
     LogFilter,
 )
-from otel_logging.dashboard.logfiles import LogFile, list_log_files
 from otel_logging.dashboard.patterns import template_sql
 from otel_logging.dashboard.query import (
     AppFiles,
@@ -53,6 +52,7 @@ from otel_logging.dashboard.query import (
     Volume,
     VolumeBucket,
 )
+from otel_logging.dashboard.sources.logfiles import LogFile, list_log_files
 
 # The record's keys in canonical order, with the DuckDB type each is read as.
 RECORD_COLUMNS: dict[str, str] = {
