@@ -121,7 +121,9 @@ def test_empty_directory_says_what_to_do(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv(ENV_LOG_DIR, str(tmp_path / "empty"))
     monkeypatch.delenv(ENV_PASSWORD, raising=False)
     app = run_app()
-    assert any("No log records yet" in i.value for i in app.info)
+    message = next(i.value for i in app.info if "No log records yet" in i.value)
+    assert "make run" in message and "otel-logging serve" in message and "otel_logging.setup" in message
+    assert not [c for c in app.sidebar.caption if "read " in c.value]  # the read time is at the top of the view
 
 
 def test_trace_view(log_dir: Path) -> None:
