@@ -72,7 +72,7 @@ class BatchEncoder:
             records = scopes.get(scope)
             if records is None:
                 scope_logs = resource_logs.scope_logs.add()
-                if type(scope) is str:
+                if isinstance(scope, str):
                     scope_logs.scope.name = scope
                 else:  # an SDK InstrumentationScope
                     scope_logs.scope.name = scope.name

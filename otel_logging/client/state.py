@@ -69,13 +69,13 @@ class ClientState:
             handle = self.handle
             handler = handle.handler if handle is not None else None
             root = logging.getLogger()
-            removed = handler is not None and handler in root.handlers
-            if removed:
-                root.removeHandler(handler)
+            if handler is None or handler not in root.handlers:
+                return function(*args, **kwargs)
+            root.removeHandler(handler)
             try:
                 return function(*args, **kwargs)
             finally:
-                if removed and handler not in root.handlers:
+                if handler not in root.handlers:
                     root.addHandler(handler)
 
         configure.__wrapped__ = function  # type: ignore[attr-defined]

@@ -210,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body, reply_type, headers)
 
 
-_GRPC_CODE_FOR_HTTP = {
+_GRPC_CODE_FOR_HTTP: dict[int, int] = {
     HTTPStatus.BAD_REQUEST: 3,
     HTTPStatus.UNAUTHORIZED: 16,
     HTTPStatus.REQUEST_ENTITY_TOO_LARGE: 8,

@@ -159,7 +159,7 @@ class ServiceMetrics:
 
     def render(self) -> str:
         with self._lock:
-            counts = Counter(self._counts)
+            counts: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter(self._counts)
         for source in self._sources:
             for name, labels, value in source():
                 counts[(name, tuple(sorted(labels.items())))] = value
@@ -171,16 +171,16 @@ class ServiceMetrics:
             lines.append(f"# TYPE {name} {'gauge' if name in self._GAUGES else 'counter'}")
             seen.add(name)
             found = False
-            for (n, labels), value in items:
+            for (n, pairs), value in items:
                 if n != name:
                     continue
                 found = True
-                label_text = ",".join(f'{k}="{v}"' for k, v in labels)
+                label_text = ",".join(f'{k}="{v}"' for k, v in pairs)
                 lines.append(f"{name}{{{label_text}}} {value}" if label_text else f"{name} {value}")
             if not found:
                 lines.append(f"{name} 0")
-        for (n, labels), value in items:
+        for (n, pairs), value in items:
             if n not in seen:
-                label_text = ",".join(f'{k}="{v}"' for k, v in labels)
+                label_text = ",".join(f'{k}="{v}"' for k, v in pairs)
                 lines.append(f"{n}{{{label_text}}} {value}" if label_text else f"{n} {value}")
         return "\n".join(lines) + "\n"
