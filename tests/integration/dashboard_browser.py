@@ -12,6 +12,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,19 @@ def start_dashboard(log_dir: Path, *extra: str) -> Iterator[str]:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+@contextlib.contextmanager
+def browser_page(width: int = 1500, height: int = 1000) -> Iterator[Any]:
+    """A page of headless Chromium (Debian's, no Playwright download), closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser.new_page(viewport={"width": width, "height": height})
+        finally:
+            browser.close()
 
 
 def grid_rows(page, index: int = 0) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]

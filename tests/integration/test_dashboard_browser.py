@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from otel_logging.record import to_json_lines
-from tests.integration.dashboard_browser import CHROMIUM_ARGS, GRID, SCREENSHOTS, start_dashboard
+from tests.integration.dashboard_browser import GRID, SCREENSHOTS, browser_page, start_dashboard
 from tests.support.generated_logs import make_record, write_app_logs
 
 pytestmark = pytest.mark.integration
@@ -46,115 +46,100 @@ def dashboard_url(log_dir: Path) -> Iterator[str]:
 
 
 def test_level_filter_search_and_trace_view(chromium: str, dashboard_url: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.goto(dashboard_url)
-            summary = page.get_by_test_id("records-summary")
-            expect(summary).to_contain_text("6,004 records match", timeout=60_000)
+    with browser_page(1500, 1000) as page:
+        page.goto(dashboard_url)
+        summary = page.get_by_test_id("records-summary")
+        expect(summary).to_contain_text("6,004 records match", timeout=60_000)
 
-            # Level filter through the multiselect, then a search typed into the sidebar.
-            page.locator('[data-testid="stMultiSelect"]', has_text="Levels").click()
-            page.get_by_role("option", name="ERROR").first.click()
-            page.keyboard.press("Escape")
-            expect(summary).not_to_contain_text("6,004 records", timeout=30_000)
-            search = page.get_by_label("Search the message")
-            search.fill("checkout failed")
-            search.press("Enter")
-            expect(summary).to_contain_text("2 records match", timeout=30_000)
+        # Level filter through the multiselect, then a search typed into the sidebar.
+        page.locator('[data-testid="stMultiSelect"]', has_text="Levels").click()
+        page.get_by_role("option", name="ERROR").first.click()
+        page.keyboard.press("Escape")
+        expect(summary).not_to_contain_text("6,004 records", timeout=30_000)
+        search = page.get_by_label("Search the message")
+        search.fill("checkout failed")
+        search.press("Enter")
+        expect(summary).to_contain_text("2 records match", timeout=30_000)
 
-            grid = page.locator(GRID)
-            expect(grid).to_contain_text("checkout failed for cart 7: giving up")
-            # The table redraws after the summary: wait (with a deadline) for the old rows to go.
-            expect(grid).not_to_contain_text("was retried", timeout=30_000)
-            expect(grid).not_to_contain_text("checkout started", timeout=30_000)
-            text = page.inner_text(GRID)
-            assert "checkout failed for cart 7: payment declined" in text
-            assert "was retried" not in text  # INFO: filtered out by the level
-            assert "checkout started" not in text  # does not match the search
-            query = parse_qs(urlparse(page.url).query)
-            assert query["level"] == ["ERROR"]
-            assert query["q"] == ["checkout failed"]
-            page.screenshot(path=str(SCREENSHOTS / "static-records.png"))
+        grid = page.locator(GRID)
+        expect(grid).to_contain_text("checkout failed for cart 7: giving up")
+        # The table redraws after the summary: wait (with a deadline) for the old rows to go.
+        expect(grid).not_to_contain_text("was retried", timeout=30_000)
+        expect(grid).not_to_contain_text("checkout started", timeout=30_000)
+        text = page.inner_text(GRID)
+        assert "checkout failed for cart 7: payment declined" in text
+        assert "was retried" not in text  # INFO: filtered out by the level
+        assert "checkout started" not in text  # does not match the search
+        query = parse_qs(urlparse(page.url).query)
+        assert query["level"] == ["ERROR"]
+        assert query["q"] == ["checkout failed"]
+        page.screenshot(path=str(SCREENSHOTS / "static-records.png"))
 
-            # Select the newest row (click its row marker) and open its trace.
-            box = page.locator('[data-testid="stDataFrame"]').bounding_box()
-            assert box is not None
-            page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)
-            page.get_by_role("button", name="Open trace").click()
-            trace_summary = page.get_by_test_id("trace-summary")
-            expect(trace_summary).to_contain_text(f"Trace {TRACE_ID}: 4 records from 2 services", timeout=30_000)
-            expect(page.locator(GRID).first).to_contain_text("checkout started for cart 7", timeout=30_000)
-            # The waterfall: one row per service, in order of their first record.
-            waterfall = page.locator('[data-testid="stVegaLiteChart"]').first
-            expect(waterfall.locator("svg text", has_text="app00")).to_have_count(1, timeout=30_000)
-            expect(waterfall.locator("svg text", has_text="app01")).to_have_count(1)
-            assert parse_qs(urlparse(page.url).query)["trace"] == [TRACE_ID]
-            page.screenshot(path=str(SCREENSHOTS / "dashboard-trace.png"))
-        finally:
-            browser.close()
+        # Select the newest row (click its row marker) and open its trace.
+        box = page.locator('[data-testid="stDataFrame"]').bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)
+        page.get_by_role("button", name="Open trace").click()
+        trace_summary = page.get_by_test_id("trace-summary")
+        expect(trace_summary).to_contain_text(f"Trace {TRACE_ID}: 4 records from 2 services", timeout=30_000)
+        expect(page.locator(GRID).first).to_contain_text("checkout started for cart 7", timeout=30_000)
+        # The waterfall: one row per service, in order of their first record.
+        waterfall = page.locator('[data-testid="stVegaLiteChart"]').first
+        expect(waterfall.locator("svg text", has_text="app00")).to_have_count(1, timeout=30_000)
+        expect(waterfall.locator("svg text", has_text="app01")).to_have_count(1)
+        assert parse_qs(urlparse(page.url).query)["trace"] == [TRACE_ID]
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-trace.png"))
 
 
 @pytest.mark.parametrize("view", ["records", "charts"])
 def test_brushing_the_histogram_narrows_the_time_range(chromium: str, dashboard_url: str, view: str) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.goto(f"{dashboard_url}/?view={view}")
-            chart = page.locator('[data-testid="stVegaLiteChart"]').first
-            expect(chart.locator("canvas, svg").first).to_be_visible(timeout=60_000)
-            if view == "charts":
-                expect(page.get_by_text("Top loggers")).to_be_visible(timeout=30_000)
-            else:
-                expect(page.get_by_test_id("records-summary")).to_contain_text("6,004 records", timeout=30_000)
-            page.screenshot(path=str(SCREENSHOTS / f"static-{view}-histogram.png"))
-            box = chart.bounding_box()
-            assert box is not None
-            y = box["y"] + box["height"] / 2
-            page.mouse.move(box["x"] + box["width"] * 0.45, y)
-            page.mouse.down()
-            page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
-            page.mouse.up()
-            page.wait_for_url(lambda url: "range=abs" in url, timeout=30_000)
-            query = parse_qs(urlparse(page.url).query)
-            start = datetime.fromisoformat(query["from"][0])
-            end = datetime.fromisoformat(query["to"][0])
-            assert start < end
-            # The sidebar shows the whole of both times (they were cut off when side by side).
-            for label, value in (("From", query["from"][0]), ("To", query["to"][0])):
-                box = page.get_by_label(label, exact=True)
-                expect(box).to_have_value(value, timeout=30_000)
-                assert box.evaluate("e => e.scrollWidth <= e.clientWidth"), f"{label} {value} is cut off"
-            if view == "records":  # the records are those of the brushed range
-                expect(page.get_by_test_id("records-summary")).not_to_contain_text("6,004 records", timeout=30_000)
-            page.screenshot(path=str(SCREENSHOTS / f"static-{view}-brushed.png"))
-        finally:
-            browser.close()
+    with browser_page(1500, 1100) as page:
+        page.goto(f"{dashboard_url}/?view={view}")
+        chart = page.locator('[data-testid="stVegaLiteChart"]').first
+        expect(chart.locator("canvas, svg").first).to_be_visible(timeout=60_000)
+        if view == "charts":
+            expect(page.get_by_text("Top loggers")).to_be_visible(timeout=30_000)
+        else:
+            expect(page.get_by_test_id("records-summary")).to_contain_text("6,004 records", timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / f"static-{view}-histogram.png"))
+        box = chart.bounding_box()
+        assert box is not None
+        y = box["y"] + box["height"] / 2
+        page.mouse.move(box["x"] + box["width"] * 0.45, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.6, y, steps=8)
+        page.mouse.up()
+        page.wait_for_url(lambda url: "range=abs" in url, timeout=30_000)
+        query = parse_qs(urlparse(page.url).query)
+        start = datetime.fromisoformat(query["from"][0])
+        end = datetime.fromisoformat(query["to"][0])
+        assert start < end
+        # The sidebar shows the whole of both times (they were cut off when side by side).
+        for label, value in (("From", query["from"][0]), ("To", query["to"][0])):
+            box = page.get_by_label(label, exact=True)
+            expect(box).to_have_value(value, timeout=30_000)
+            assert box.evaluate("e => e.scrollWidth <= e.clientWidth"), f"{label} {value} is cut off"
+        if view == "records":  # the records are those of the brushed range
+            expect(page.get_by_test_id("records-summary")).not_to_contain_text("6,004 records", timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / f"static-{view}-brushed.png"))
 
 
 def test_live_mode_shows_appended_records(chromium: str, dashboard_url: str, log_dir: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.goto(f"{dashboard_url}/?live=1&every=1&q=appended-marker")
-            expect(page.get_by_text("Live: refreshing every 1 s")).to_be_visible(timeout=60_000)
-            expect(page.get_by_text("No records match these filters")).to_be_visible(timeout=30_000)
-            record = make_record("app02", datetime.now(UTC), body="appended-marker while watching", logger="live")
-            with open(log_dir / "app02.jsonl", "ab") as f:
-                f.write(to_json_lines([record]))
-            summary = page.get_by_test_id("records-summary")
-            expect(summary).to_contain_text("1 record matches", timeout=30_000)
-            expect(page.locator(GRID)).to_contain_text("appended-marker while watching")
-            page.get_by_role("button", name="Pause").click()
-            expect(page.get_by_text("Live: refreshing")).to_have_count(0, timeout=30_000)
-        finally:
-            browser.close()
+    with browser_page(1500, 1000) as page:
+        page.goto(f"{dashboard_url}/?live=1&every=1&q=appended-marker")
+        expect(page.get_by_text("Live: refreshing every 1 s")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("No records match these filters")).to_be_visible(timeout=30_000)
+        record = make_record("app02", datetime.now(UTC), body="appended-marker while watching", logger="live")
+        with open(log_dir / "app02.jsonl", "ab") as f:
+            f.write(to_json_lines([record]))
+        summary = page.get_by_test_id("records-summary")
+        expect(summary).to_contain_text("1 record matches", timeout=30_000)
+        expect(page.locator(GRID)).to_contain_text("appended-marker while watching")
+        page.get_by_role("button", name="Pause").click()
+        expect(page.get_by_text("Live: refreshing")).to_have_count(0, timeout=30_000)

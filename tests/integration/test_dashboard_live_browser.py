@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.integration.dashboard_browser import CHROMIUM_ARGS, GRID, SCREENSHOTS, grid_rows, start_dashboard
+from tests.integration.dashboard_browser import GRID, SCREENSHOTS, browser_page, grid_rows, start_dashboard
 from tests.support.procs import PYTHON, REPO, ServeProcess, child_env, count_lines, start_serve, wait_for
 
 pytestmark = pytest.mark.integration
@@ -85,147 +85,132 @@ def _pick(page, label: str, option: str) -> None:  # type: ignore[no-untyped-def
 
 
 def test_picks_are_kept_while_apps_log(stack: tuple[str, ServeProcess]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, serve = stack
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.goto(url)
-            summary = page.get_by_test_id("records-summary")
-            expect(summary).to_contain_text("records match", timeout=60_000)
-            picks = [("Levels", "ERROR", "level"), ("Services", "checkout", "service")]
-            picks.append(("Loggers", "checkout.worker", "logger"))
-            for done, (label, option, param) in enumerate(picks, start=1):
-                _arriving(serve, _lines(serve))  # counts change between the drawing and the click
-                _pick(page, label, option)
-                page.wait_for_url(lambda u, p=param, o=option: o in parse_qs(urlparse(u).query).get(p, []))
-                expect(page.locator('[data-testid="stMultiSelect"]', has_text=label)).to_contain_text(option)
-                wanted = {column: value for _, value, column in picks[:done]}
+    with browser_page(1500, 1000) as page:
+        page.goto(url)
+        summary = page.get_by_test_id("records-summary")
+        expect(summary).to_contain_text("records match", timeout=60_000)
+        picks = [("Levels", "ERROR", "level"), ("Services", "checkout", "service")]
+        picks.append(("Loggers", "checkout.worker", "logger"))
+        for done, (label, option, param) in enumerate(picks, start=1):
+            _arriving(serve, _lines(serve))  # counts change between the drawing and the click
+            _pick(page, label, option)
+            page.wait_for_url(lambda u, p=param, o=option: o in parse_qs(urlparse(u).query).get(p, []))
+            expect(page.locator('[data-testid="stMultiSelect"]', has_text=label)).to_contain_text(option)
+            wanted = {column: value for _, value, column in picks[:done]}
 
-                def shows_only_picked(wanted: dict[str, str] = wanted) -> bool:
-                    rows = grid_rows(page)
-                    return bool(rows) and all(row.get(k) == v for row in rows for k, v in wanted.items())
+            def shows_only_picked(wanted: dict[str, str] = wanted) -> bool:
+                rows = grid_rows(page)
+                return bool(rows) and all(row.get(k) == v for row in rows for k, v in wanted.items())
 
-                wait_for(shows_only_picked, timeout=30, what=f"only rows with {wanted}")
-            query = parse_qs(urlparse(page.url).query)
-            assert query["level"] == ["ERROR"] and query["service"] == ["checkout"]
-            assert query["logger"] == ["checkout.worker"]
-            page.screenshot(path=str(SCREENSHOTS / "dashboard-picks.png"))
-        finally:
-            browser.close()
+            wait_for(shows_only_picked, timeout=30, what=f"only rows with {wanted}")
+        query = parse_qs(urlparse(page.url).query)
+        assert query["level"] == ["ERROR"] and query["service"] == ["checkout"]
+        assert query["logger"] == ["checkout.worker"]
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-picks.png"))
 
 
 def test_live_selection_follows_its_record_and_paging_holds_still(stack: tuple[str, ServeProcess]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, serve = stack
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.goto(f"{url}/?live=1&every=1&size=50")
-            expect(page.get_by_text("Live: refreshing every 1 s")).to_be_visible(timeout=60_000)
-            summary = page.get_by_test_id("records-summary")
-            expect(summary).to_contain_text("page 1 of", timeout=30_000)
+    with browser_page(1500, 1100) as page:
+        page.goto(f"{url}/?live=1&every=1&size=50")
+        expect(page.get_by_text("Live: refreshing every 1 s")).to_be_visible(timeout=60_000)
+        summary = page.get_by_test_id("records-summary")
+        expect(summary).to_contain_text("page 1 of", timeout=30_000)
 
-            # Select the third row; the record it shows must stay the one picked while records arrive.
-            box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
-            assert box is not None
-            page.mouse.click(box["x"] + 16, box["y"] + 35 + 35 * 2 + 17)
-            ref = page.get_by_test_id("record-ref")
-            expect(ref).to_be_visible(timeout=30_000)
-            picked = ref.inner_text()
-            chosen = wait_for(lambda: _selected(page), timeout=30, what="a selected row")
-            detail = page.locator('[data-testid="stJson"]').first
-            expect(detail).to_contain_text(chosen["message"])
-            newer = page.get_by_test_id("records-newer")
-            expect(newer).to_be_visible(timeout=30_000)
-            seen = _count(newer.inner_text())
-            _arriving(serve, _lines(serve), more=80)
-            wait_for(lambda: _count(newer.inner_text()) > seen, timeout=30, what="more new records announced")
-            assert ref.inner_text() == picked
-            expect(detail).to_contain_text(chosen["message"])
-            assert _selected(page) == chosen  # the same row, where it was: the page did not move under the user
-            page.screenshot(path=str(SCREENSHOTS / "dashboard-records.png"), full_page=True)
+        # Select the third row; the record it shows must stay the one picked while records arrive.
+        box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 16, box["y"] + 35 + 35 * 2 + 17)
+        ref = page.get_by_test_id("record-ref")
+        expect(ref).to_be_visible(timeout=30_000)
+        picked = ref.inner_text()
+        chosen = wait_for(lambda: _selected(page), timeout=30, what="a selected row")
+        detail = page.locator('[data-testid="stJson"]').first
+        expect(detail).to_contain_text(chosen["message"])
+        newer = page.get_by_test_id("records-newer")
+        expect(newer).to_be_visible(timeout=30_000)
+        seen = _count(newer.inner_text())
+        _arriving(serve, _lines(serve), more=80)
+        wait_for(lambda: _count(newer.inner_text()) > seen, timeout=30, what="more new records announced")
+        assert ref.inner_text() == picked
+        expect(detail).to_contain_text(chosen["message"])
+        assert _selected(page) == chosen  # the same row, where it was: the page did not move under the user
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-records.png"), full_page=True)
 
-            # Page 2 while records arrive: the rows stay those of page 2 as the user turned to it.
-            first_page = _shown(page)
-            page.get_by_role("button", name="Older ▶").click()
-            expect(summary).to_contain_text("showing 51 to 100", timeout=30_000)
-            expect(summary).to_contain_text("page 2 of")
-            rows = wait_for(lambda: (r := _shown(page)) and not set(r) & set(first_page) and r, what="page 2 rows")
-            seen = _count(newer.inner_text())
-            _arriving(serve, _lines(serve), more=80)
-            wait_for(lambda: _count(newer.inner_text()) > seen, timeout=30, what="more new records announced")
-            assert wait_for(lambda: _shown(page), timeout=30, what="page 2 rows") == rows
-            expect(summary).to_contain_text("page 2 of")
+        # Page 2 while records arrive: the rows stay those of page 2 as the user turned to it.
+        first_page = _shown(page)
+        page.get_by_role("button", name="Older ▶").click()
+        expect(summary).to_contain_text("showing 51 to 100", timeout=30_000)
+        expect(summary).to_contain_text("page 2 of")
+        rows = wait_for(lambda: (r := _shown(page)) and not set(r) & set(first_page) and r, what="page 2 rows")
+        seen = _count(newer.inner_text())
+        _arriving(serve, _lines(serve), more=80)
+        wait_for(lambda: _count(newer.inner_text()) > seen, timeout=30, what="more new records announced")
+        assert wait_for(lambda: _shown(page), timeout=30, what="page 2 rows") == rows
+        expect(summary).to_contain_text("page 2 of")
 
-            # Back to the newest: page 1, nothing selected, the announcement gone.
-            page.get_by_role("button", name="Show newest").click()
-            expect(summary).to_contain_text("page 1 of", timeout=30_000)
-            expect(page.get_by_test_id("record-ref")).to_have_count(0, timeout=30_000)
-            page.get_by_role("button", name="Pause").click()
-            expect(page.get_by_text("Live: refreshing")).to_have_count(0, timeout=30_000)
-        finally:
-            browser.close()
+        # Back to the newest: page 1, nothing selected, the announcement gone.
+        page.get_by_role("button", name="Show newest").click()
+        expect(summary).to_contain_text("page 1 of", timeout=30_000)
+        expect(page.get_by_test_id("record-ref")).to_have_count(0, timeout=30_000)
+        page.get_by_role("button", name="Pause").click()
+        expect(page.get_by_text("Live: refreshing")).to_have_count(0, timeout=30_000)
 
 
 def test_exception_shown_as_a_traceback_and_filters_from_a_cell(stack: tuple[str, ServeProcess]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, _ = stack
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1300})
-            page.goto(f"{url}/?q=crashed&service=billing")
-            summary = page.get_by_test_id("records-summary")
-            expect(summary).to_contain_text("records match", timeout=60_000)
-            wait_for(
-                lambda: (rows := grid_rows(page)) and all(row.get("exception") == "KeyError" for row in rows),
-                timeout=30,
-                what="only crashed records, with their exception type",
-            )
-            box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
-            assert box is not None
-            page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)  # the first row's marker
-            heading = page.get_by_test_id("record-exception")
-            expect(heading).to_contain_text(re.compile(r"Exception KeyError: '?user_\d+"), timeout=30_000)
-            code = page.locator('[data-testid="stCode"]').first
-            expect(code).to_contain_text("Traceback (most recent call last):")
-            lines = code.inner_text().splitlines()
-            assert len(lines) >= 3 and lines[-1].startswith("KeyError: 'user_")
-            assert "\\n" not in code.inner_text()
-            page.get_by_test_id("record-ref").scroll_into_view_if_needed()
-            page.screenshot(path=str(SCREENSHOTS / "dashboard-exception.png"))
+    with browser_page(1500, 1300) as page:
+        page.goto(f"{url}/?q=crashed&service=billing")
+        summary = page.get_by_test_id("records-summary")
+        expect(summary).to_contain_text("records match", timeout=60_000)
+        wait_for(
+            lambda: (rows := grid_rows(page)) and all(row.get("exception") == "KeyError" for row in rows),
+            timeout=30,
+            what="only crashed records, with their exception type",
+        )
+        box = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 16, box["y"] + 35 + 17)  # the first row's marker
+        heading = page.get_by_test_id("record-exception")
+        expect(heading).to_contain_text(re.compile(r"Exception KeyError: '?user_\d+"), timeout=30_000)
+        code = page.locator('[data-testid="stCode"]').first
+        expect(code).to_contain_text("Traceback (most recent call last):")
+        lines = code.inner_text().splitlines()
+        assert len(lines) >= 3 and lines[-1].startswith("KeyError: 'user_")
+        assert "\\n" not in code.inner_text()
+        page.get_by_test_id("record-ref").scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-exception.png"))
 
-            # Click the service cell of the first row (the row selected, the grid has the focus; the cell
-            # is picked through the grid's accessibility table), then Exclude: billing leaves the Services pick.
-            column = grid_rows(page)[0]
-            page.get_by_test_id(f"glide-cell-{list(column).index('service') + 1}-0").first.focus()
-            page.get_by_role("button", name="Exclude").first.click()
-            page.wait_for_url(lambda u: "billing" not in parse_qs(urlparse(u).query).get("service", []))
+        # Click the service cell of the first row (the row selected, the grid has the focus; the cell
+        # is picked through the grid's accessibility table), then Exclude: billing leaves the Services pick.
+        column = grid_rows(page)[0]
+        page.get_by_test_id(f"glide-cell-{list(column).index('service') + 1}-0").first.focus()
+        page.get_by_role("button", name="Exclude").first.click()
+        page.wait_for_url(lambda u: "billing" not in parse_qs(urlparse(u).query).get("service", []))
 
-            # In a record's fields, select "level" (the first field) and include it: the Levels pick is ERROR.
-            page.goto(f"{url}/?q=crashed&service=billing")
-            table = page.locator('[data-testid="stDataFrame"]').first
-            expect(page.get_by_test_id("records-summary")).to_contain_text("records match", timeout=60_000)
-            wait_for(lambda: grid_rows(page), timeout=30, what="rows")
-            table_box = table.bounding_box()
-            assert table_box is not None
-            page.mouse.click(table_box["x"] + 16, table_box["y"] + 35 + 17)
-            fields = page.locator('[data-testid="stDataFrame"]').nth(1)
-            expect(fields).to_be_visible(timeout=30_000)
-            fields.scroll_into_view_if_needed()
-            fields_box = fields.bounding_box()
-            assert fields_box is not None
-            page.mouse.click(fields_box["x"] + 16, fields_box["y"] + 35 + 17)
-            page.get_by_role("button", name="Include").first.click()
-            page.wait_for_url(lambda u: parse_qs(urlparse(u).query).get("level") == ["ERROR"], timeout=30_000)
-        finally:
-            browser.close()
+        # In a record's fields, select "level" (the first field) and include it: the Levels pick is ERROR.
+        page.goto(f"{url}/?q=crashed&service=billing")
+        table = page.locator('[data-testid="stDataFrame"]').first
+        expect(page.get_by_test_id("records-summary")).to_contain_text("records match", timeout=60_000)
+        wait_for(lambda: grid_rows(page), timeout=30, what="rows")
+        table_box = table.bounding_box()
+        assert table_box is not None
+        page.mouse.click(table_box["x"] + 16, table_box["y"] + 35 + 17)
+        fields = page.locator('[data-testid="stDataFrame"]').nth(1)
+        expect(fields).to_be_visible(timeout=30_000)
+        fields.scroll_into_view_if_needed()
+        fields_box = fields.bounding_box()
+        assert fields_box is not None
+        page.mouse.click(fields_box["x"] + 16, fields_box["y"] + 35 + 17)
+        page.get_by_role("button", name="Include").first.click()
+        page.wait_for_url(lambda u: parse_qs(urlparse(u).query).get("level") == ["ERROR"], timeout=30_000)
 
 
 def _count(text: str) -> int:
@@ -247,39 +232,34 @@ def _selected(page) -> dict[str, str] | None:  # type: ignore[no-untyped-def]
 
 
 def test_charts_and_patterns_read_right_while_apps_log(stack: tuple[str, ServeProcess]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, _ = stack
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1250})
-            page.goto(f"{url}/?view=charts&range=15m")
-            charts = page.locator('[data-testid="stVegaLiteChart"]')
-            expect(charts.nth(2)).to_be_visible(timeout=60_000)
-            # Top services: one labelled bar per service, each with its count.
-            labels = wait_for(lambda: _svg_text(charts.nth(1)), timeout=30, what="top services drawn")
-            assert set(SERVICES) <= set(labels), labels
-            assert sum(1 for t in labels if re.fullmatch(r"[\d,]+", t)) == len(SERVICES), labels
-            # Time axes: a 24-hour clock, the volume and error-rate plots on the same ticks.
-            volume = _svg_text(charts.nth(0))
-            ticks = [t for t in volume if re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", t)]
-            assert ticks and not [t for t in volume if re.search(r"\b(AM|PM)\b", t)], volume
-            assert all(0 <= int(t[:2]) <= 23 for t in ticks)
-            assert "Error rate (ERROR + FATAL)" in volume and volume.count(ticks[0]) == 2  # both plots label it
-            page.screenshot(path=str(SCREENSHOTS / "dashboard-charts.png"), full_page=True)
+    with browser_page(1500, 1250) as page:
+        page.goto(f"{url}/?view=charts&range=15m")
+        charts = page.locator('[data-testid="stVegaLiteChart"]')
+        expect(charts.nth(2)).to_be_visible(timeout=60_000)
+        # Top services: one labelled bar per service, each with its count.
+        labels = wait_for(lambda: _svg_text(charts.nth(1)), timeout=30, what="top services drawn")
+        assert set(SERVICES) <= set(labels), labels
+        assert sum(1 for t in labels if re.fullmatch(r"[\d,]+", t)) == len(SERVICES), labels
+        # Time axes: a 24-hour clock, the volume and error-rate plots on the same ticks.
+        volume = _svg_text(charts.nth(0))
+        ticks = [t for t in volume if re.fullmatch(r"\d{2}:\d{2}(:\d{2})?", t)]
+        assert ticks and not [t for t in volume if re.search(r"\b(AM|PM)\b", t)], volume
+        assert all(0 <= int(t[:2]) <= 23 for t in ticks)
+        assert "Error rate (ERROR + FATAL)" in volume and volume.count(ticks[0]) == 2  # both plots label it
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-charts.png"), full_page=True)
 
-            # Patterns: ids such as ch_62341da18f7e are masked, so four message shapes make four templates.
-            page.get_by_text("Patterns", exact=True).first.click()
-            grid = page.locator(GRID).first
-            expect(grid).to_contain_text("<num>", timeout=30_000)
-            rows = wait_for(lambda: [r for r in grid_rows(page) if r.get("template")], timeout=30, what="patterns")
-            templates = {row["template"] for row in rows}
-            assert len(templates) == 4, templates
-            assert not [t for t in templates if re.search(r"ch_[0-9a-f]{4}", t)], templates
-            page.screenshot(path=str(SCREENSHOTS / "dashboard-patterns.png"), full_page=True)
-        finally:
-            browser.close()
+        # Patterns: ids such as ch_62341da18f7e are masked, so four message shapes make four templates.
+        page.get_by_text("Patterns", exact=True).first.click()
+        grid = page.locator(GRID).first
+        expect(grid).to_contain_text("<num>", timeout=30_000)
+        rows = wait_for(lambda: [r for r in grid_rows(page) if r.get("template")], timeout=30, what="patterns")
+        templates = {row["template"] for row in rows}
+        assert len(templates) == 4, templates
+        assert not [t for t in templates if re.search(r"ch_[0-9a-f]{4}", t)], templates
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-patterns.png"), full_page=True)
 
 
 def _svg_text(locator) -> list[str]:  # type: ignore[no-untyped-def]
