@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from otel_logging import native as native_module  # noqa: E402
 from otel_logging.ingest.engine import IngestOptions, Ingestor, fewer_gc_passes  # noqa: E402
+from otel_logging.record import RecordBatch  # noqa: E402
 from otel_logging.sinks.files import FileSink  # noqa: E402
 
 LOGGERS = ["app.web", "app.db", "app.auth", "app.billing.invoices", "worker"]
@@ -126,7 +127,7 @@ class NullSink(FileSink):
     def position(self, service: str) -> tuple[str, int, int, int]:
         return os.devnull, 0, 0, 0
 
-    def write_encoded(self, lines_by_service: dict, count: int) -> None:
+    def write(self, batch: RecordBatch) -> None:
         pass
 
 

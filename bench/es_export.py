@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 from elasticsearch import Elasticsearch  # noqa: E402
 from elasticsearch.helpers import streaming_bulk  # noqa: E402
 
+from otel_logging.record import RecordBatch  # noqa: E402
 from otel_logging.sinks.elasticsearch import (  # noqa: E402
     DataStreamNames,
     ElasticsearchOptions,
@@ -104,7 +105,7 @@ def main() -> int:
                 sink = elasticsearch_queued_sink(ElasticsearchOptions(urls=(url,), namespace=namespace), Path(log_dir))
                 start = time.perf_counter()
                 for i in range(0, len(recs), 1000):
-                    sink.write({"shop": recs[i : i + 1000]})
+                    sink.write(RecordBatch.from_records({"shop": recs[i : i + 1000]}))
                 if not sink.wait_idle(600):
                     raise SystemExit("ours: the queue did not drain within 600 s")
                 elapsed = time.perf_counter() - start

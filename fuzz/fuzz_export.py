@@ -3,7 +3,8 @@
     scripts/fuzz.sh 300          # install atheris into the venv, fuzz for 300 seconds
 
 The first byte of an input picks the decoder (even: protobuf, odd: OTLP/JSON), the rest is
-the request body. A decoder may refuse a body only with ``ExportError``; whatever it accepts
+the request body. A decoder (``otel_logging.record``; the receiver answers its refusal with
+``ExportError``, MALFORMED) may refuse a body only with ``MalformedRequest``; whatever it accepts
 must convert without raising, with every record accepted or counted as rejected, and every
 accepted record must become exactly one JSON line that parses back. A protobuf body also goes
 through the native converter (``otel_logging.native``), which must refuse exactly what the Python
@@ -17,9 +18,7 @@ import sys
 from pathlib import Path
 
 from otel_logging import native
-from otel_logging.receiver.errors import ExportError
-from otel_logging.receiver.export import decode_json, parse_protobuf
-from otel_logging.record import convert_request, from_json_line, to_json_lines
+from otel_logging.record import MalformedRequest, convert_request, decode_json, from_json_line, parse_protobuf
 
 PROTOBUF, JSON = b"\x00", b"\x01"
 RECEIVED_NS = 1_750_000_000_123_456_789  # the receive time both converters give records without one
@@ -35,7 +34,7 @@ def test_one_input(data: bytes) -> None:
             assert rejected_while_decoding >= 0 and bool(decoded.first_error) == bool(rejected_while_decoding)
         else:
             request = parse_protobuf(data[1:])
-    except ExportError:
+    except MalformedRequest:
         if not data[0] & 1 and native.AVAILABLE:
             try:
                 native.convert_payload(data[1:], RECEIVED_NS)
@@ -44,19 +43,19 @@ def test_one_input(data: bytes) -> None:
             raise AssertionError("the native converter accepted a payload the Python decoder refuses") from None
         return
     records = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
-    conversion = convert_request(request, RECEIVED_NS)
-    assert conversion.accepted + conversion.rejected == records, "a record was neither accepted nor rejected"
+    batch = convert_request(request, RECEIVED_NS)
+    assert batch.count + batch.rejected == records, "a record was neither accepted nor rejected"
     encoded = {}
-    for service, converted in conversion.by_service.items():
-        encoded[service] = to_json_lines(converted)
+    for service, converted in batch.items():
+        encoded[service] = bytes(batch.lines(service))
         lines = encoded[service].splitlines()
         assert len(lines) == len(converted), f"{len(converted)} records of {service!r} made {len(lines)} lines"
         for line in lines:
             assert from_json_line(line)["service"] == service
     if not data[0] & 1 and native.AVAILABLE:
         fast = native.convert_payload(data[1:], RECEIVED_NS)
-        assert (fast.accepted, fast.rejected) == (conversion.accepted, conversion.rejected), "native counts differ"
-        assert fast.lines_by_service == encoded, "native JSON lines differ from the Python path's"
+        assert (fast.count, fast.rejected) == (batch.count, batch.rejected), "native counts differ"
+        assert {s: bytes(fast.lines(s)) for s in fast} == encoded, "native JSON lines differ from the Python path's"
 
 
 def seed_corpus() -> dict[str, bytes]:

@@ -7,16 +7,21 @@ records Logstash has. ``FileRotatingHandler`` writes canonical JSON lines to one
 ordinary ``logging`` handler. ``as_sink`` accepts anything with ``write(by_service)`` (every sink
 of ``otel_logging.sinks``), an object exposing such a sink as ``.sink``, or a plain
 ``logging.Handler`` (fed ``LogRecord`` objects rebuilt from the canonical records).
+
+What ``write`` is given is a ``RecordBatch`` (``otel_logging.record``): it reads as the dict service -> records
+this API always passed (records decoded on demand), and the adapters here take its JSON lines as they are.
+Called directly, their ``write`` takes such a dict too.
 """
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from otel_logging.record import Record, to_json_line
+from otel_logging.record import Record, RecordBatch
 from otel_logging.sinks import Sink, SinkError
 
 _STDLIB_LEVELS = (
@@ -37,8 +42,9 @@ class FileRotatingHandler(logging.handlers.RotatingFileHandler):
         super().__init__(filename, maxBytes=max_bytes, backupCount=backup_count, encoding=encoding, delay=False)
         self.name = f"file:{filename}"
 
-    def write(self, by_service: dict[str, list[Record]]) -> None:
+    def write(self, by_service: Mapping[str, list[Record]]) -> None:
         """Append the records; rotate before a line that would take the file past ``max_bytes``."""
+        lines, _services = RecordBatch.of(by_service).split_lines()
         self.acquire()
         try:
             if self.stream is None:
@@ -46,17 +52,15 @@ class FileRotatingHandler(logging.handlers.RotatingFileHandler):
             stream = self.stream
             size = stream.tell()
             pending: list[bytes] = []
-            for records in by_service.values():
-                for record in records:
-                    line = to_json_line(record)
-                    if self.maxBytes and size and size + len(line) > self.maxBytes:
-                        stream.write(b"".join(pending).decode("utf-8"))
-                        pending = []
-                        self.doRollover()
-                        stream = self.stream
-                        size = 0
-                    pending.append(line)
-                    size += len(line)
+            for line in lines:
+                if self.maxBytes and size and size + len(line) > self.maxBytes:
+                    stream.write(b"".join(pending).decode("utf-8"))
+                    pending = []
+                    self.doRollover()
+                    stream = self.stream
+                    size = 0
+                pending.append(line)
+                size += len(line)
             stream.write(b"".join(pending).decode("utf-8"))
             stream.flush()
         except OSError as exc:
@@ -72,7 +76,7 @@ class LoggingHandlerSink:
         self.handler = handler
         self.name = f"logging:{type(handler).__name__}"
 
-    def write(self, by_service: dict[str, list[Record]]) -> None:
+    def write(self, by_service: Mapping[str, list[Record]]) -> None:
         for records in by_service.values():
             for record in records:
                 self.handler.handle(to_log_record(record))
@@ -114,7 +118,7 @@ class ConfirmedHandlerSink:
         self.piece = max(1, int(handler.max_buffer) // 2)
         self.timeout_s = timeout_s
 
-    def write(self, by_service: dict[str, list[Record]]) -> None:
+    def write(self, by_service: Mapping[str, list[Record]]) -> None:
         for service, records in by_service.items():
             for i in range(0, len(records), self.piece):
                 dropped = getattr(self.handler, "dropped", 0)

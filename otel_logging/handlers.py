@@ -15,10 +15,11 @@ that must survive outages, send them to ``otel-logging serve --es-url`` (durable
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from otel_logging.handlers_base import BufferedRecordHandler, Retry
-from otel_logging.record import Record
+from otel_logging.record import Record, RecordBatch
 from otel_logging.sinks import SinkError
 from otel_logging.sinks.elasticsearch import DEFAULT_NAMESPACE, DataStreamNames, ElasticsearchDirectSink
 
@@ -60,6 +61,7 @@ class ElasticsearchHandler(BufferedRecordHandler):
         except SinkError as exc:  # Elasticsearch down or busy: send the batch again later
             raise Retry(str(exc)) from exc
 
-    def write(self, by_service: dict[str, list[Record]]) -> None:
-        """As a sink (``LogAggregator.add_handler``): send now and wait, raising ``SinkError`` to retry."""
-        self.sink.write(by_service)
+    def write(self, by_service: Mapping[str, list[Record]]) -> None:
+        """As a sink (``LogAggregator.add_handler``): send now and wait, raising ``SinkError`` to retry.
+        ``by_service``: a ``RecordBatch``, or a dict service -> records."""
+        self.sink.write(RecordBatch.of(by_service))

@@ -17,11 +17,12 @@ The handler is also a sink (``write(by_service)``), so ``LogAggregator.add_handl
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from otel_logging.handlers_base import BufferedRecordHandler, Retry
-from otel_logging.record import Record, to_json_line
+from otel_logging.record import Record, RecordBatch
 from otel_logging.sinks.logstash import DEFAULT_LOGSTASH_PORT, LogstashTls, LogstashTransport, LogstashUnavailable
 
 
@@ -72,6 +73,7 @@ class LogstashHandler(BufferedRecordHandler):
     def _close_destination(self) -> None:
         self.transport.close()
 
-    def write(self, by_service: dict[str, list[Record]]) -> None:
-        """As a sink (``LogAggregator.add_handler``): buffer the records for sending."""
-        self._enqueue([to_json_line(r) for records in by_service.values() for r in records])
+    def write(self, by_service: Mapping[str, list[Record]]) -> None:
+        """As a sink (``LogAggregator.add_handler``): buffer the records for sending.
+        ``by_service``: a ``RecordBatch`` (its JSON lines go as they are), or a dict service -> records."""
+        self._enqueue(RecordBatch.of(by_service).split_lines()[0])

@@ -2,9 +2,8 @@
 
 ``otel_logging_native`` is a separate extension module built from ``native/`` by
 ``scripts/build-native.sh`` (``make venv`` runs it). ``convert_payload`` turns the raw bytes of an
-OTLP/protobuf ``ExportLogsServiceRequest`` straight into JSON lines per service, byte-for-byte what
-``convert_request(ExportLogsServiceRequest.FromString(payload))`` and ``to_json_lines`` produce, with
-the GIL released while it works.
+OTLP/protobuf ``ExportLogsServiceRequest`` straight into a ``RecordBatch`` of JSON lines per service,
+byte-for-byte the lines of ``convert_request(parse_protobuf(payload))``, with the GIL released while it works.
 
 ``stdlib_reader`` makes the reader of one stdlib-format log file for log aggregation
 (``otel_logging.ingest.source``): chunks of lines -> canonical records as JSON lines, byte-for-byte what the
@@ -21,10 +20,9 @@ import importlib
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from otel_logging.record import rejection_message
+from otel_logging.record import RecordBatch
 
 ENV_SWITCH = "OTEL_LOGGING_NATIVE"
 
@@ -47,22 +45,8 @@ _convert, UNAVAILABLE_REASON = _load("otlp_logs_to_jsonl")
 AVAILABLE: bool = _convert is not None
 
 
-@dataclass(frozen=True, slots=True)
-class NativeConversion:
-    """The records of one export request as JSON lines per service, and what was rejected."""
-
-    lines_by_service: dict[str, bytes]  # in order of first appearance; each buffer ends with a newline
-    accepted: int
-    rejected: int
-    first_error: str
-
-    def message(self) -> str:
-        """The partial-success message (empty when nothing was rejected), as ``Conversion.message``."""
-        return rejection_message(self.rejected, self.first_error)
-
-
-def convert_payload(payload: bytes, received_ns: int | None = None) -> NativeConversion:
-    """Convert a serialized ``ExportLogsServiceRequest`` to canonical JSON lines, grouped by service.
+def convert_payload(payload: bytes, received_ns: int | None = None) -> RecordBatch:
+    """Convert a serialized ``ExportLogsServiceRequest`` to a batch of canonical JSON lines per service.
 
     ``received_ns`` (default: now) stands in for a record's missing observed time. Raises ValueError
     when the payload is not a valid request (where ``FromString`` raises DecodeError), and RuntimeError
@@ -75,7 +59,7 @@ def convert_payload(payload: bytes, received_ns: int | None = None) -> NativeCon
     if not isinstance(payload, bytes):
         payload = bytes(payload)  # bytearray / memoryview: the conversion runs without the GIL on a stable copy
     lines_by_service, accepted, rejected, first_error = _convert(payload, received_ns)
-    return NativeConversion(lines_by_service, accepted, rejected, first_error)
+    return RecordBatch.from_lines(lines_by_service, accepted, rejected=rejected, first_error=first_error)
 
 
 # --- stdlib-format log lines (aggregation) ------------------------------------------------------------------

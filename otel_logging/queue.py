@@ -40,8 +40,8 @@ from pathlib import Path
 
 import orjson
 
-from otel_logging.record import Record, to_json_lines
-from otel_logging.sinks import EncodedBatch, SinkError
+from otel_logging.record import RecordBatch
+from otel_logging.sinks import SinkError
 
 _log = logging.getLogger("otel_logging.queue")
 
@@ -405,14 +405,12 @@ class QueuedSink:
 
     # -- Sink ------------------------------------------------------------------------------
 
-    def write(self, by_service: dict[str, list[Record]]) -> None:
-        count = sum(len(records) for records in by_service.values())
-        self.write_encoded({service: to_json_lines(records) for service, records in by_service.items()}, count)
-
-    def write_encoded(self, lines_by_service: EncodedBatch, count: int) -> None:
+    def write(self, batch: RecordBatch) -> None:
+        """Append the batch's JSON lines to the queue (one write)."""
+        count = batch.count
         if not count:
             return
-        self.queue.append(b"".join(lines_by_service.values()))
+        self.queue.append(b"".join([batch.lines(service) for service in batch]))
         with self._count_lock:
             self.counters.queued += count
 

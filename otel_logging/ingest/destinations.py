@@ -16,8 +16,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from otel_logging.record import Record, to_json_line
-from otel_logging.sinks import EncodedBatch, Sink
+from otel_logging.record import RecordBatch
+from otel_logging.sinks import Sink
 
 LOGSTASH_PIECE = 2_000  # lines per confirmed send: bounds what a retry sends again
 
@@ -36,15 +36,9 @@ class LogstashDestination:
         self.name = f"logstash:{self.transport.name}"
         self._confirmed: tuple[int, int] = (0, 0)  # (id of the batch, lines of it already confirmed)
 
-    def write(self, by_service: dict[str, list[Record]]) -> None:
-        self._send(id(by_service), [to_json_line(record) for records in by_service.values() for record in records])
-
-    def write_encoded(self, lines_by_service: EncodedBatch, count: int) -> None:
-        """The same for records already encoded as JSON lines (aggregation's native reader)."""
-        lines = [line for data in lines_by_service.values() for line in bytes(data).splitlines(keepends=True)]
-        self._send(id(lines_by_service), lines)
-
-    def _send(self, batch_id: int, lines: list[bytes]) -> None:
+    def write(self, batch: RecordBatch) -> None:
+        lines, _services = batch.split_lines()
+        batch_id = id(batch)
         confirmed_id, done = self._confirmed
         start = done if confirmed_id == batch_id else 0  # a retry of the same batch resumes after its last piece
         for i in range(start, len(lines), LOGSTASH_PIECE):

@@ -29,10 +29,10 @@ from otel_logging.ingest.discovery import discover
 from otel_logging.ingest.formats import FORMATS, compile_pattern, detect_format, make_parser
 from otel_logging.ingest.progress import Progress
 from otel_logging.ingest.records import RecordContext
-from otel_logging.ingest.source import Batch, Buffers, FileError, FileSource
+from otel_logging.ingest.source import FileError, FileSource
 from otel_logging.ingest.timestamps import TimestampParser, load_zone
-from otel_logging.record import Record
-from otel_logging.sinks import EncodedBatch, EncodedSink, Sink, SinkError
+from otel_logging.record import RecordBatch
+from otel_logging.sinks import Sink, SinkError
 from otel_logging.sinks.files import FileSink
 
 SAMPLE_BYTES = 64 << 10
@@ -185,7 +185,7 @@ class Ingestor:
                 report.status = "unchanged"
                 return report
             while True:
-                out = Batch(self.options.service)
+                out = RecordBatch(self.options.service)
                 nbytes = source.read_batch(out, final=True)
                 self.ship(source, out, report, nbytes)
                 if not nbytes:
@@ -235,11 +235,11 @@ class Ingestor:
             raise FileError(source.path, "binary file (NUL bytes near the start): not a log file, skipped")
         return head.split(b"\n")[:SAMPLE_LINES]
 
-    def ship(self, source: FileSource, batch: Batch, report: FileReport, nbytes: int) -> None:
+    def ship(self, source: FileSource, batch: RecordBatch, report: FileReport, nbytes: int) -> None:
         """Hand the records of ``batch`` to every sink, then move the file's checkpoint past them."""
         assembler = source.assembler
         assert assembler is not None
-        count = len(batch)
+        count = batch.count
         with self._lock:
             state = source.state_for_commit()
             # a batch with records is always committed; a skip (blank lines, a sparse hole) once the file is at its end
@@ -249,7 +249,7 @@ class Ingestor:
             if commit:
                 self.checkpoints.prepare(state)
             if count:
-                self._deliver(batch, count)
+                self._deliver(batch)
             if commit:
                 self.checkpoints.publish()
                 source.committed_offset, source.committed_done = state.offset, state.done
@@ -258,7 +258,7 @@ class Ingestor:
         report.bytes += nbytes
         self.progress.advance(nbytes, count)
 
-    def _deliver(self, batch: Batch, count: int) -> None:
+    def _deliver(self, batch: RecordBatch) -> None:
         # Local files last: a remote destination is the one that refuses, and when it does the files have not
         # taken the batch either, so the next run does not write it into them twice.
         waiting = sorted(self.sinks, key=_is_local_file)
@@ -267,25 +267,12 @@ class Ingestor:
             limit = float("inf") if self._following else 60.0
         deadline = time.monotonic() + limit
         delay = 0.2
-        buffers: Buffers | None = None  # JSON lines per service, for the files (the native reader's as they are)
-        encoded: EncodedBatch | None = None  # the same as bytes, for the other sinks that take JSON lines
-        # records per service for the others; the same object on a retry (LogstashDestination resumes a batch)
-        by_service: dict[str, list[Record]] | None = None
         while waiting:
             sink = waiting[0]
             try:
                 if isinstance(sink, FileSink):
-                    if buffers is None:
-                        buffers = batch.buffers()
-                    self._append_once(sink, buffers, count)
-                elif isinstance(sink, EncodedSink):
-                    if encoded is None:
-                        encoded = batch.encoded()
-                    sink.write_encoded(encoded, count)
-                else:
-                    if by_service is None:
-                        by_service = batch.by_service()
-                    sink.write(by_service)
+                    self._intend(sink, batch)
+                sink.write(batch)  # the same batch on a retry (LogstashDestination resumes it)
                 waiting.pop(0)
             except SinkError as exc:
                 if time.monotonic() >= deadline or self.stop_event.is_set():
@@ -297,12 +284,10 @@ class Ingestor:
                 self.stop_event.wait(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _append_once(self, sink: FileSink, buffers: EncodedBatch, count: int) -> None:
-        """Append to the per-app files after recording where (see ``Checkpoints.intend``): exactly once.
-
-        A memoryview of the native reader's output is written without a copy."""
-        self.checkpoints.intend([OutputWrite.of(sink.position(service), data) for service, data in buffers.items()])
-        sink.write_encoded(buffers, count)
+    def _intend(self, sink: FileSink, batch: RecordBatch) -> None:
+        """Record where the per-app files' appends go before they are made (see ``Checkpoints.intend``), so that
+        they happen exactly once. (A memoryview of the native reader's output is written without a copy.)"""
+        self.checkpoints.intend([OutputWrite.of(sink.position(service), batch.lines(service)) for service in batch])
 
     def _pending_bytes(self, files: list[str]) -> int:
         total = 0
@@ -418,9 +403,9 @@ class Follower:
             report = self.reports[key]
             try:
                 for _ in range(16):  # a few chunks per file per round, so one big file does not starve the rest
-                    out = Batch(options.service)
+                    out = RecordBatch(options.service)
                     nbytes = source.read_batch(out, final=False)
-                    if len(out) or nbytes:
+                    if out.count or nbytes:
                         self.ingestor.ship(source, out, report, nbytes)
                     if not nbytes:
                         break
@@ -434,7 +419,7 @@ class Follower:
                     self._finish(key, source, report)  # rotated away and read to its end
                     continue
                 if source.has_buffered() and time.monotonic() - source.last_growth >= options.flush_after_s:
-                    out = Batch(options.service)
+                    out = RecordBatch(options.service)
                     source.finish(out)
                     self.ingestor.ship(source, out, report, 0)
             except FileError as exc:
@@ -444,7 +429,7 @@ class Follower:
         return busy
 
     def _finish(self, key: str, source: FileSource, report: FileReport) -> None:
-        out = Batch(self.ingestor.options.service)
+        out = RecordBatch(self.ingestor.options.service)
         source.finish(out)
         self.ingestor.ship(source, out, report, 0)
         source.close()

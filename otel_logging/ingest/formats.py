@@ -29,9 +29,7 @@ from otel_logging.ingest.records import (
     stamp,
 )
 from otel_logging.ingest.timestamps import TimestampError, TimestampParser
-from otel_logging.receiver.errors import ExportError
-from otel_logging.receiver.export import parse_json
-from otel_logging.record import Record, convert_request
+from otel_logging.record import MalformedRequest, Record, convert_request, parse_json
 
 FORMATS = ("auto", "jsonl", "stdlib", "seed", "pattern")
 
@@ -145,12 +143,12 @@ class JsonLinesParser(LineParser):
     def _otlp(self, line: str, offset: int) -> list[Record] | None:
         try:
             request = parse_json(line.encode("utf-8", "surrogatepass"))
-        except ExportError:
+        except MalformedRequest:
             return None
-        conversion = convert_request(request)
-        records = [r for rs in conversion.by_service.values() for r in rs]
-        if conversion.rejected:  # the line is kept too, raw and flagged, so the refused records are not lost
-            attributes = {UNPARSED: True, "otel_logging.error": conversion.message()}
+        batch = convert_request(request)
+        records = [r for rs in batch.values() for r in rs]
+        if batch.rejected:  # the line is kept too, raw and flagged, so the refused records are not lost
+            attributes = {UNPARSED: True, "otel_logging.error": batch.message()}
             records.append(self.ctx.make(None, (0, ""), line, "", attributes, offset))
         return records
 

@@ -10,7 +10,8 @@ A stdlib-format file read with naive times in UTC goes through the native reader
 what the assembler and ``to_json_lines`` make of them. A line it leaves (one of another format, a raw
 line, a non-ASCII subtlety) goes through the assembler, which holds the pending entry between calls, and
 the native reader takes over again at the next line once the assembler's pending entry is one it can carry.
-A batch is then a ``Batch`` of runs of JSON lines and record dicts, in file order.
+A read fills a ``RecordBatch`` (``otel_logging.record``) in file order: the assembler's records go to its
+``tail``, the native reader's runs of JSON lines (memoryviews of its pooled buffers) to ``add_lines``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,10 @@ import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import orjson
-
 from otel_logging.ingest.assembler import Assembler
 from otel_logging.ingest.checkpoint import FINGERPRINT_BYTES, Checkpoints, FileState, fingerprint_of
 from otel_logging.native import StdlibLineReader
-from otel_logging.record import Record, to_json_lines
-from otel_logging.sinks import EncodedBatch
+from otel_logging.record import RecordBatch
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 4 << 20  # a longer "line" is cut into pieces rather than held in memory
@@ -53,82 +51,6 @@ def describe_os_error(exc: OSError) -> str:
     if isinstance(exc, IsADirectoryError):
         return "is a directory: pass --recursive to read the files inside"
     return exc.strerror or str(exc)
-
-
-# JSON lines per service; a run of the native reader's is a read-only memoryview of its buffer
-Buffers = EncodedBatch  # JSON lines per service (bytes, or a memoryview of the native reader's output)
-
-
-class Batch:
-    """The records of one read of a file, in file order: record dicts (``records``, the list the assembler
-    appends to) and runs of records the native reader made, as JSON lines (all of ``service``, the file's)."""
-
-    __slots__ = ("_encoded", "_parts", "records", "service")
-
-    def __init__(self, service: str) -> None:
-        self.service = service
-        self.records: list[Record] = []  # made since the last run of JSON lines
-        self._parts: list[memoryview | list[Record]] = []
-        self._encoded = 0  # records in the runs of JSON lines
-
-    def add_lines(self, lines: memoryview, count: int) -> None:
-        """``count`` records of ``service`` as JSON lines (each ending with a newline), after those so far."""
-        if self.records:
-            self._parts.append(self.records)
-            self.records = []
-        self._parts.append(lines)
-        self._encoded += count
-
-    def __len__(self) -> int:
-        return self._encoded + sum(len(part) for part in self._parts if type(part) is list) + len(self.records)
-
-    def _all_parts(self) -> list[memoryview | list[Record]]:
-        return [*self._parts, self.records] if self.records else self._parts
-
-    def _group(self, part: list[Record], own: list[Record], others: dict[str, list[Record]]) -> None:
-        """Records of the file's service to ``own``, the others (a JSON-lines file of several apps) by service."""
-        service = self.service
-        for record in part:
-            if record["service"] == service:
-                own.append(record)
-            else:
-                others.setdefault(record["service"], []).append(record)
-
-    def by_service(self) -> dict[str, list[Record]]:
-        """The records grouped by service, the file's first (for sinks that take records: JSON lines decoded)."""
-        own: list[Record] = []
-        others: dict[str, list[Record]] = {}
-        for part in self._all_parts():
-            if type(part) is memoryview:
-                own.extend(orjson.loads(line) for line in part.tobytes().split(b"\n")[:-1])
-            else:
-                self._group(part, own, others)
-        return {self.service: own, **others} if own else others
-
-    def buffers(self) -> Buffers:
-        """JSON lines per service, as ``to_json_lines`` of ``by_service()``; a single run of the native reader's
-        is given as it is (a memoryview: for a sink that writes any buffer, such as ``FileSink``)."""
-        parts = self._all_parts()
-        if len(parts) == 1 and type(parts[0]) is memoryview:
-            return {self.service: parts[0]}
-        own: list[bytes | memoryview] = []
-        others: dict[str, list[Record]] = {}
-        for part in parts:
-            if type(part) is memoryview:
-                own.append(part)
-                continue
-            records: list[Record] = []
-            self._group(part, records, others)
-            if records:
-                own.append(to_json_lines(records))
-        buffers: Buffers = {self.service: b"".join(own)} if own else {}
-        for other, records in others.items():
-            buffers[other] = to_json_lines(records)
-        return buffers
-
-    def encoded(self) -> EncodedBatch:
-        """``buffers()`` as bytes."""
-        return {service: data if type(data) is bytes else bytes(data) for service, data in self.buffers().items()}
 
 
 class FileSource:
@@ -209,7 +131,7 @@ class FileSource:
             return assembler.pending_offset
         return self._partial_offset
 
-    def read_batch(self, out: Batch, final: bool) -> int:
+    def read_batch(self, out: RecordBatch, final: bool) -> int:
         """Read one chunk and put the finished records in ``out``; returns the bytes read (0 at EOF).
 
         At EOF with ``final``, an unterminated last line and a pending entry are finished too.
@@ -247,7 +169,7 @@ class FileSource:
         else:
             complete, partial = buffer[:cut], buffer[cut + 1 :]
             feed = assembler.feed
-            records = out.records
+            records = out.tail
             if complete.isascii():  # one decode for the chunk; characters are bytes, so offsets stay exact
                 text = complete.decode("ascii")
                 crlf = "\r" in text
@@ -271,14 +193,14 @@ class FileSource:
             skipped = self._skip_hole(offset) - offset
             offset += skipped
         elif len(partial) > MAX_LINE_BYTES:
-            assembler.feed(partial.decode("utf-8", "replace"), offset, out.records)
+            assembler.feed(partial.decode("utf-8", "replace"), offset, out.tail)
             offset += len(partial)
             partial = b""
         self._partial = partial
         self._partial_offset = offset
         return len(data) + skipped
 
-    def _read_native(self, buffer: bytes, end: int, offset: int, out: Batch) -> None:
+    def _read_native(self, buffer: bytes, end: int, offset: int, out: RecordBatch) -> None:
         """The lines of ``buffer[:end]`` (starting at byte ``offset``) through the native reader, and each line it
         leaves through the assembler; the native reader goes on at the next line once the assembler's pending
         entry is one it can carry (none, or one of the file's own text records)."""
@@ -304,7 +226,7 @@ class FileSource:
             newline = buffer.find(b"\n", position, end)
             if newline < 0:
                 newline = end
-            assembler.feed(_line_text(buffer[position:newline], ascii), offset + position, out.records)
+            assembler.feed(_line_text(buffer[position:newline], ascii), offset + position, out.tail)
             position = newline + 1
 
     def _skip_hole(self, offset: int) -> int:
@@ -322,17 +244,17 @@ class FileSource:
             self.position = data_at
         return offset
 
-    def finish(self, out: Batch) -> None:
+    def finish(self, out: RecordBatch) -> None:
         """Treat what is buffered as complete: the unterminated last line and the pending entry."""
         assembler = self.assembler
         assert assembler is not None
         assembler.ctx.set_observed(time.time_ns())
         if self._partial:
             text = self._partial.decode("utf-8", "replace").removesuffix("\r")
-            assembler.feed(text, self._partial_offset, out.records)
+            assembler.feed(text, self._partial_offset, out.tail)
             self._partial_offset += len(self._partial)
             self._partial = b""
-        assembler.flush(out.records)
+        assembler.flush(out.tail)
 
     def has_buffered(self) -> bool:
         assembler = self.assembler

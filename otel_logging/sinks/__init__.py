@@ -1,34 +1,26 @@
-"""Where accepted records go: per-app files always, remote sinks through the durable queue."""
+"""Where accepted records go: per-app files always, remote sinks through the durable queue.
+
+Every sink has one method, ``write(batch)``: a ``RecordBatch`` (``otel_logging.record``), the records of one
+request or one read of a file as JSON lines per service. A sink takes what it needs from it: the per-app files
+and the queues the JSON lines as they are, a sink that needs record dicts ``batch[service]`` (decoded then).
+"""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
-from otel_logging.record import Record
-
-# The records of one request as canonical JSON lines, one buffer per service: the receiver
-# encodes a request once and every sink that can take the bytes takes these same buffers.
-# (Aggregation's native reader hands read-only memoryviews of its pooled buffers.)
-EncodedBatch = dict[str, bytes | memoryview]
+from otel_logging.record import RecordBatch
 
 
 class Sink(Protocol):
-    """Something that takes the records of one request, grouped by service."""
+    """Something that takes the records of one request (or one read of a file), grouped by service."""
 
     name: str
 
-    def write(self, by_service: dict[str, list[Record]]) -> None:
+    def write(self, batch: RecordBatch) -> None:
         """Persist (or durably enqueue) the records; raise SinkError if that is not possible."""
 
     def close(self) -> None: ...
-
-
-@runtime_checkable
-class EncodedSink(Protocol):
-    """A sink that also takes a request already encoded as JSON lines (no second encoding)."""
-
-    def write_encoded(self, lines_by_service: EncodedBatch, count: int) -> None:
-        """Like ``write`` for ``count`` records given as JSON lines per service."""
 
 
 class SinkError(RuntimeError):

@@ -38,8 +38,8 @@ from elasticsearch.serializer import OrjsonSerializer
 
 from otel_logging.names import data_stream_dataset, data_stream_namespace
 from otel_logging.queue import DEFAULT_MAX_BYTES, DeliveryResult, QueuedSink
-from otel_logging.record import Record, to_json_line
-from otel_logging.sinks import EncodedBatch, SinkError
+from otel_logging.record import Record, RecordBatch
+from otel_logging.sinks import SinkError
 
 _log = logging.getLogger("otel_logging.sinks.elasticsearch")
 
@@ -493,12 +493,8 @@ class ElasticsearchDirectSink:
         self.rejected = 0
         self._client = client
 
-    def write(self, by_service: dict[str, list[Record]]) -> None:
-        self.send([to_json_line(r) for records in by_service.values() for r in records])
-
-    def write_encoded(self, lines_by_service: EncodedBatch, count: int) -> None:
-        """The same for records already encoded as JSON lines (aggregation's native reader)."""
-        self.send([line for data in lines_by_service.values() for line in bytes(data).splitlines(keepends=True)])
+    def write(self, batch: RecordBatch) -> None:
+        self.send(batch.split_lines()[0])
 
     def send(self, lines: list[bytes]) -> None:
         pending = lines

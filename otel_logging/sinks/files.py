@@ -24,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from otel_logging.names import safe_app_name
-from otel_logging.record import Record, to_json_lines
-from otel_logging.sinks import EncodedBatch, SinkError
+from otel_logging.record import RecordBatch
+from otel_logging.sinks import SinkError
 
 _log = logging.getLogger("otel_logging.sinks.files")
 
@@ -265,16 +265,12 @@ class FileSink:
                     idle.close()
             return app_file
 
-    def write(self, by_service: dict[str, list[Record]]) -> None:
-        """Write each app's lines; if one app's write fails, take back the others' and raise SinkError."""
-        count = sum(len(records) for records in by_service.values())
-        self.write_encoded({service: to_json_lines(records) for service, records in by_service.items()}, count)
-
-    def write_encoded(self, lines_by_service: EncodedBatch, count: int) -> None:
+    def write(self, batch: RecordBatch) -> None:
         """Write each app's JSON lines; if one app's write fails, take back the others' and raise SinkError."""
         written: list[tuple[AppFile, int, int]] = []
         try:
-            for service, data in lines_by_service.items():
+            for service in batch:
+                data = batch.lines(service)
                 if data:
                     written.append(self._append(service, data))
         except SinkError:
@@ -288,11 +284,6 @@ class FileSink:
         app_file = self._app_file(self._stem(service))
         with app_file.lock:
             return app_file.position()
-
-    def write_lines(self, service: str, data: bytes) -> None:
-        """Append already-encoded JSON lines to the app's file."""
-        if data:
-            self._append(service, data)
 
     def _append(self, service: str, data: bytes | memoryview) -> tuple[AppFile, int, int]:
         stem = self._stem(service)

@@ -8,6 +8,7 @@ import pytest
 
 from otel_logging.ingest import checkpoint as checkpoint_module
 from otel_logging.ingest.checkpoint import Checkpoints, FileState, OutputWrite, fingerprint_of
+from otel_logging.record import RecordBatch
 from otel_logging.sinks.files import FileSink
 
 
@@ -84,7 +85,7 @@ def in_flight(tmp_path: Path) -> tuple[Path, FileSink, Checkpoints]:
     whose ``app.jsonl`` holds one line of an earlier batch."""
     path = tmp_path / "ck.json"
     sink = FileSink(tmp_path / "out")
-    sink.write_encoded({"app": FIRST_LINE}, 1)
+    sink.write(RecordBatch.from_lines({"app": FIRST_LINE}, 1))
     checkpoints = Checkpoints(path)
     checkpoints.commit(state(10, 100))
     checkpoints.prepare(state(10, 900))
@@ -99,7 +100,7 @@ def test_a_crash_after_the_file_append_commits_the_batch_on_restart(tmp_path: Pa
     path, sink, checkpoints = in_flight(tmp_path)
     batch = {"app": b'{"n":1}\n{"n":2}\n'}
     intend(checkpoints, sink, batch)
-    sink.write_encoded(batch, 2)
+    sink.write(RecordBatch.from_lines(batch, 1))
     # kill -9 here: appended, commit not written
     reloaded = Checkpoints(path)
     assert reloaded.files["1:10"].offset == 900
@@ -118,7 +119,7 @@ def test_an_append_found_in_a_rotated_file_counts(tmp_path: Path) -> None:
     path, sink, checkpoints = in_flight(tmp_path)
     batch = {"app": b'{"n":1}\n'}
     intend(checkpoints, sink, batch)
-    sink.write_encoded(batch, 1)
+    sink.write(RecordBatch.from_lines(batch, 1))
     (tmp_path / "out" / "app.jsonl").rename(tmp_path / "out" / "app.20260101T000000.000000Z.jsonl")
     (tmp_path / "out" / "app.jsonl").write_bytes(FIRST_LINE + batch["app"])  # same bytes, another file: not ours
     assert Checkpoints(path).files["1:10"].offset == 900
@@ -127,7 +128,7 @@ def test_an_append_found_in_a_rotated_file_counts(tmp_path: Path) -> None:
 def test_other_bytes_at_the_intended_place_are_not_taken_for_the_batch(tmp_path: Path) -> None:
     path, sink, checkpoints = in_flight(tmp_path)
     intend(checkpoints, sink, {"app": b'{"n":1}\n'})
-    sink.write_encoded({"app": b'{"n":7}\n'}, 1)  # someone else appended there
+    sink.write(RecordBatch.from_lines({"app": b'{"n":7}\n'}, 1))  # someone else appended there
     assert Checkpoints(path).files["1:10"].offset == 100
 
 
@@ -135,7 +136,7 @@ def test_a_batch_appended_to_some_apps_only_is_taken_back(tmp_path: Path) -> Non
     path, sink, checkpoints = in_flight(tmp_path)
     batch = {"app": b'{"n":1}\n', "b": b'{"n":2}\n'}
     intend(checkpoints, sink, batch)
-    sink.write_encoded({"app": batch["app"]}, 1)  # kill -9 before app b's append
+    sink.write(RecordBatch.from_lines({"app": batch["app"]}, 1))  # kill -9 before app b's append
     assert Checkpoints(path).files["1:10"].offset == 100
     assert (tmp_path / "out" / "app.jsonl").read_bytes() == FIRST_LINE  # the next run appends it once
 

@@ -281,9 +281,7 @@ def test_otlp_json_lines_from_the_collector_file_exporter(tmp_path: Path) -> Non
     assert first["trace_id"] == "0af7651916cd43dd8448eb211c80319c" and first["attributes"] == {"n": 3}
     # the same conversion as the receiver's (observed time is the receive time there, so compare the rest)
     expected = next(
-        iter(
-            convert_request(json_format.ParseDict(_base64_ids(request), ExportLogsServiceRequest())).by_service.values()
-        )
+        iter(convert_request(json_format.ParseDict(_base64_ids(request), ExportLogsServiceRequest())).values())
     )
     for got, want in zip(records[:2], expected, strict=True):
         assert {k: v for k, v in got.items() if k != "observed_timestamp"} == {

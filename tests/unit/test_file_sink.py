@@ -10,6 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from otel_logging.record import RecordBatch
 from otel_logging.sinks import SinkError
 from otel_logging.sinks.files import FileSink, RotationPolicy
 
@@ -26,7 +27,9 @@ def lines(path: Path) -> list[dict]:
 
 def test_records_go_to_their_app_file(tmp_path: Path) -> None:
     sink = FileSink(tmp_path)
-    sink.write({"a": [rec(1, "a"), rec(2, "a")], "b": [rec(3, "b")], "../evil": [rec(4, "../evil")]})
+    sink.write(
+        RecordBatch.from_records({"a": [rec(1, "a"), rec(2, "a")], "b": [rec(3, "b")], "../evil": [rec(4, "../evil")]})
+    )
     sink.close()
     assert [r["seq"] for r in lines(tmp_path / "a.jsonl")] == [1, 2]
     assert [r["seq"] for r in lines(tmp_path / "b.jsonl")] == [3]
@@ -38,7 +41,7 @@ def test_records_go_to_their_app_file(tmp_path: Path) -> None:
 def test_rotation_by_size_with_retention_count(tmp_path: Path) -> None:
     sink = FileSink(tmp_path, RotationPolicy(max_bytes=200, retain_count=2))
     for i in range(20):
-        sink.write({"app": [rec(i)]})
+        sink.write(RecordBatch.from_records({"app": [rec(i)]}))
     sink.close()
     rotated = sorted(p for p in tmp_path.iterdir() if p.name != "app.jsonl")
     assert len(rotated) == 2
@@ -49,11 +52,11 @@ def test_rotation_by_size_with_retention_count(tmp_path: Path) -> None:
 
 def test_rotation_by_time_and_gzip(tmp_path: Path) -> None:
     sink = FileSink(tmp_path, RotationPolicy(interval_s=3600, compress=True))
-    sink.write({"app": [rec(1)]})
+    sink.write(RecordBatch.from_records({"app": [rec(1)]}))
     app_file = sink._app_file("app")
     app_file._opened_at -= 7200  # the file has been open for two hours (a fake clock)
     sink.rotate_due()
-    sink.write({"app": [rec(2)]})
+    sink.write(RecordBatch.from_records({"app": [rec(2)]}))
     from tests.support.procs import wait_for
 
     gz = wait_for(lambda: [p for p in tmp_path.iterdir() if p.name.endswith(".jsonl.gz")], what="compressed file")
@@ -70,7 +73,7 @@ def test_retention_by_age(tmp_path: Path) -> None:
     other_app.write_text("{}\n")
     os.utime(other_app, (time.time() - 10 * 86400,) * 2)
     sink = FileSink(tmp_path, RotationPolicy(max_bytes=10, retain_age_s=86400))
-    sink.write({"app": [rec(1)]})
+    sink.write(RecordBatch.from_records({"app": [rec(1)]}))
     sink.close()
     assert not old.exists()
     assert other_app.exists()  # another app's files are not this app's retention
@@ -82,7 +85,7 @@ def test_unwritable_directory_is_a_retryable_error(tmp_path: Path) -> None:
     tmp_path.chmod(0o500)
     try:
         with pytest.raises(SinkError, match="cannot write"):
-            sink.write({"app": [rec(1)]})
+            sink.write(RecordBatch.from_records({"app": [rec(1)]}))
     finally:
         tmp_path.chmod(0o700)
 
@@ -91,6 +94,6 @@ def test_unwritable_file_is_a_retryable_error(tmp_path: Path) -> None:
     (tmp_path / "app.jsonl").mkdir()  # a directory where the file should be: open() fails even for root
     sink = FileSink(tmp_path)
     with pytest.raises(SinkError, match=r"app\.jsonl"):
-        sink.write({"app": [rec(1)]})
-    sink.write({"other": [rec(2)]})  # other apps are unaffected
+        sink.write(RecordBatch.from_records({"app": [rec(1)]}))
+    sink.write(RecordBatch.from_records({"other": [rec(2)]}))  # other apps are unaffected
     assert lines(tmp_path / "other.jsonl")[0]["seq"] == 2

@@ -103,7 +103,7 @@ def test_receiver_conversion_keeps_one_resource_per_request() -> None:
     from tests.unit.test_record import request_with
 
     request = request_with(*[LogRecord(body=AnyValue(string_value=f"m{i}")) for i in range(1000)])
-    records = convert_request(request).by_service["svc"]
+    records = convert_request(request)["svc"]
     assert len({id(r["resource"]) for r in records}) == 1  # converted once per ResourceLogs, shared
 
 

@@ -2,7 +2,7 @@
 
 Every test feeds the same payload to both paths:
 
-    python  ExportLogsServiceRequest.FromString(payload) -> convert_request -> to_json_lines per service
+    python  ExportLogsServiceRequest.FromString(payload) -> convert_request -> RecordBatch.lines per service
     native  otel_logging_native.otlp_logs_to_jsonl(payload, received_ns)
 
 and requires the same JSON lines per service (same service order), the same accepted/rejected counts and
@@ -42,7 +42,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from otel_logging import native
 from otel_logging.names import DEFAULT_SERVICE_NAME
-from otel_logging.record import convert_request, to_json_lines
+from otel_logging.record import RecordBatch, convert_request
 
 try:
     import otel_logging_native
@@ -71,9 +71,9 @@ def python_path(payload: bytes, received_ns: int) -> Outcome | None:
         request = ExportLogsServiceRequest.FromString(payload)
     except DecodeError:
         return None
-    conversion = convert_request(request, received_ns)
-    lines = {service: to_json_lines(records) for service, records in conversion.by_service.items()}
-    return lines, conversion.accepted, conversion.rejected, conversion.first_error
+    batch = convert_request(request, received_ns)
+    lines = {service: bytes(batch.lines(service)) for service in batch}
+    return lines, batch.count, batch.rejected, batch.first_error
 
 
 def native_path(payload: bytes, received_ns: int) -> Outcome | None:
@@ -150,21 +150,22 @@ def test_native_module_is_installed() -> None:
 
 
 @pytest.mark.skipif(DISABLED, reason="OTEL_LOGGING_NATIVE=0")
-def test_wrapper_returns_a_typed_conversion() -> None:
+def test_wrapper_returns_a_record_batch() -> None:
     assert native.AVAILABLE, native.UNAVAILABLE_REASON
     payload = one_scope(record(body=AnyValue(string_value="hello")), record(trace_id=b"\x01" * 3))
     result = native.convert_payload(payload, RECEIVED_NS)
-    assert isinstance(result, native.NativeConversion)
-    assert list(result.lines_by_service) == ["svc"]
-    assert result.lines_by_service["svc"].count(b"\n") == 1
-    assert (result.accepted, result.rejected) == (1, 1)
+    assert isinstance(result, RecordBatch)
+    assert list(result) == ["svc"]
+    assert result.lines("svc").count(b"\n") == 1
+    assert [r["body"] for r in result["svc"]] == ["hello"]  # decoded on demand
+    assert (result.count, result.rejected) == (1, 1)
     assert result.first_error == "service 'svc', logger 'app.module': trace_id has 3 bytes, expected 16"
     assert result.message() == f"1 log record(s) rejected; first: {result.first_error}"
     assert native.convert_payload(bytearray(payload), RECEIVED_NS) == result
     assert native.convert_payload(memoryview(payload), RECEIVED_NS) == result
     before = time.time_ns()
     now = native.convert_payload(one_scope(LogRecord()))  # received_ns defaults to now
-    stamp = now.lines_by_service["svc"].split(b'"observed_timestamp":"')[1][:19].decode()
+    stamp = bytes(now.lines("svc")).split(b'"observed_timestamp":"')[1][:19].decode()
     assert time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(before // 10**9)) <= stamp
     with pytest.raises(ValueError, match="ExportLogsServiceRequest"):
         native.convert_payload(b"\x0a\x05ab")

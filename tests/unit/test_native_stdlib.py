@@ -25,8 +25,7 @@ from otel_logging import native
 from otel_logging.ingest import source as source_module
 from otel_logging.ingest.engine import FileReport, IngestOptions, Ingestor
 from otel_logging.ingest.records import RecordContext
-from otel_logging.ingest.source import Batch
-from otel_logging.record import Record
+from otel_logging.record import Record, RecordBatch
 from otel_logging.sinks.files import FileSink
 from tests.integration.test_aggregate import stdlib_lines
 from tests.unit.test_aggregation_formats import STDLIB_LOG, ListSink
@@ -58,7 +57,7 @@ class Reading:
     def __init__(self) -> None:
         self.batches: list[dict[str, bytes]] = []
         self.offsets: list[int] = []
-        self.records: list[Record] = []  # every batch's by_service(), in order
+        self.records: list[Record] = []  # every batch's records, in order
         self.counts: tuple[int, int] = (0, 0)  # assembler records, unparsed
         self.native_used = False
 
@@ -79,12 +78,12 @@ def read(path: Path, *, use_native: bool, chunk: int, format: str = "auto", deco
                 src.native = None
             try:
                 while True:
-                    batch = Batch(SERVICE)
+                    batch = RecordBatch(SERVICE)
                     nbytes = src.read_batch(batch, final=True)
-                    reading.batches.append(batch.encoded())
+                    reading.batches.append({service: bytes(batch.lines(service)) for service in batch})
                     reading.offsets.append(src.committable_offset)
                     if decode:
-                        reading.records.extend(r for rs in batch.by_service().values() for r in rs)
+                        reading.records.extend(r for rs in batch.values() for r in rs)
                     if not nbytes:
                         break
             finally:

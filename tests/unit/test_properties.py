@@ -15,9 +15,17 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
-from otel_logging.receiver.errors import ExportError
-from otel_logging.receiver.export import decode_json, parse_json
-from otel_logging.record import Record, convert_request, from_json_line, to_json_line, to_json_lines
+from otel_logging.record import (
+    MalformedRequest,
+    Record,
+    RecordBatch,
+    convert_request,
+    decode_json,
+    from_json_line,
+    parse_json,
+    to_json_line,
+    to_json_lines,
+)
 
 PROPERTY_SETTINGS = settings(
     max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
@@ -155,12 +163,12 @@ def record_count(request: ExportLogsServiceRequest) -> int:
 @REQUEST_SETTINGS
 @given(requests())
 def test_conversion_accepts_or_counts_every_record_and_never_raises(request: ExportLogsServiceRequest) -> None:
-    conversion = convert_request(request, received_ns=RECEIVED_NS)
-    assert conversion.accepted + conversion.rejected == record_count(request)
-    assert conversion.rejected == expected_rejections(request)
-    assert sum(map(len, conversion.by_service.values())) == conversion.accepted
-    assert bool(conversion.message()) == bool(conversion.rejected)
-    for service, records in conversion.by_service.items():
+    batch = convert_request(request, received_ns=RECEIVED_NS)
+    assert batch.count + batch.rejected == record_count(request)
+    assert batch.rejected == expected_rejections(request)
+    assert sum(map(len, batch.values())) == batch.count
+    assert bool(batch.message()) == bool(batch.rejected)
+    for service, records in batch.items():
         assert records, "a service with no accepted records has no entry"
         for record in records:
             assert record["service"] == service and isinstance(service, str) and service
@@ -174,12 +182,18 @@ def test_conversion_accepts_or_counts_every_record_and_never_raises(request: Exp
 @REQUEST_SETTINGS
 @given(requests())
 def test_every_accepted_record_round_trips_through_its_json_line(request: ExportLogsServiceRequest) -> None:
-    records: list[Record] = [r for rs in convert_request(request).by_service.values() for r in rs]
+    batch = convert_request(request)
+    records: list[Record] = [r for rs in batch.values() for r in rs]
     for record in records:
         line = to_json_line(record)
         assert line.endswith(b"\n") and line.count(b"\n") == 1  # one record, one line, whatever the strings hold
         assert from_json_line(line) == json_safe(record)
     assert to_json_lines(records) == b"".join(to_json_line(r) for r in records)
+    # the batch's JSON lines are those lines, and decode back to the records (as JSON keeps them)
+    assert b"".join(bytes(batch.lines(service)) for service in batch) == to_json_lines(records)
+    again = RecordBatch.from_lines({service: batch.lines(service) for service in batch}, batch.count)
+    assert list(again) == list(batch) and again.count == batch.count
+    assert [r for rs in again.values() for r in rs] == [json_safe(r) for r in records]
 
 
 # -- the OTLP/JSON decoder --------------------------------------------------------------------------------------------
@@ -223,7 +237,7 @@ otlp_shaped = st.recursive(
 def decodes_or_refuses(payload: bytes) -> None:
     try:
         request = parse_json(payload)
-    except ExportError as exc:
+    except MalformedRequest as exc:
         assert str(exc).startswith("malformed OTLP JSON")
         return
     convert_request(request)  # whatever decodes also converts without raising

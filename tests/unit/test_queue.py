@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from otel_logging.queue import DeliveryResult, DurableQueue, QueuedSink, QueueFull
+from otel_logging.record import RecordBatch
 from otel_logging.sinks import SinkError
 from tests.support.procs import REPO, child_env, wait_for
 
@@ -183,7 +184,7 @@ def test_queued_sink_retries_dead_letters_and_counts(tmp_path: Path) -> None:
 
     sink = QueuedSink("test-sink", tmp_path, deliver, backoff_initial_s=0.01)
     try:
-        sink.write({"a": [{"n": i} for i in range(6)]})
+        sink.write(RecordBatch.from_records({"a": [{"n": i} for i in range(6)]}))
         assert sink.wait_idle(10)
     finally:
         sink.close()
@@ -204,7 +205,7 @@ def test_queued_sink_keeps_undelivered_records_for_the_next_start(tmp_path: Path
         raise SinkError("destination down")
 
     sink = QueuedSink("s", tmp_path, down, backoff_initial_s=0.01)
-    sink.write({"a": [{"n": i} for i in range(4)]})
+    sink.write(RecordBatch.from_records({"a": [{"n": i} for i in range(4)]}))
     wait_for(lambda: sink.counters.retried >= 8, 10, what="retries")
     sink.close()
     got: list[int] = []
