@@ -6,6 +6,11 @@ Layout under ``<log-dir>/_queue/<sink>/``::
     00000000000000000002.seg   ...
     ack                        {"segment": 2, "offset": 81920}: everything before it was delivered
 
+A batch keeps its per-service framing: ``append_framed`` puts a frame line ``#{"service":"shop"}`` before each
+service's lines, and ``read`` gives the service of every line (``Batch.services``), so a delivery does not
+decode a line only to find its service. Record lines are JSON objects: a line starting with ``#`` is never one.
+Lines appended by ``append`` (or queued by a version without framing) have no known service (None).
+
 - ``append`` writes a request's lines with one ``write`` to the newest segment before the
   receiver answers (to the OS; with ``fsync=True`` also to the disk). A failed or short write is
   cut back off, so a segment only ever holds whole batches.
@@ -22,7 +27,7 @@ Layout under ``<log-dir>/_queue/<sink>/``::
   a write) is detected on open and cut off; it was never acknowledged to a client, which retries.
 
 ``QueuedSink`` is the ``Sink`` for remote destinations: ``write`` appends, a background thread
-reads batches and calls a pluggable ``deliver(lines) -> DeliveryResult`` which says per line:
+reads batches and calls a pluggable ``deliver(lines, services) -> DeliveryResult`` which says per line:
 delivered, retry (sent again after an exponential backoff, before anything later), or dead
 letter (written with the reason to ``<log-dir>/_deadletter/<sink>.jsonl``, never retried).
 """
@@ -34,13 +39,13 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
-from otel_logging.record import RecordBatch
+from otel_logging.record import Lines, RecordBatch
 from otel_logging.sinks import SinkError
 
 _log = logging.getLogger("otel_logging.queue")
@@ -62,11 +67,29 @@ class Position:
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """Consecutive lines of one segment: ``lines`` (without newlines) from ``start`` up to ``end``."""
+    """Consecutive lines of one segment: ``lines`` (without newlines) from ``start`` up to ``end``, and the
+    service of each line (``services[i]``; None where no frame named it)."""
 
     lines: list[bytes]
     start: Position
     end: Position
+    services: list[str | None] = field(default_factory=list)
+
+
+_FRAME = 0x23  # "#": a frame line, ``#{"service":...}``, names the service of the record lines after it
+
+
+def frame_line(service: str) -> bytes:
+    """The frame line put before ``service``'s lines."""
+    return b'#{"service":' + orjson.dumps(service) + b"}\n"
+
+
+def _frame_service(line: bytes) -> str | None:
+    try:
+        service = orjson.loads(line[1:]).get("service")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    return service if isinstance(service, str) else None
 
 
 def _segment_name(number: int) -> str:
@@ -96,6 +119,7 @@ class DurableQueue:
         self._readable = threading.Condition(self._lock)
         self._closed = False
         self._sizes: dict[int, int] = {}  # segment -> bytes fully written
+        self._services_at: dict[Position, str | None] = {}  # the service in effect at a read's start and end
         self._acked = self._read_ack()
         self.torn_bytes = 0  # cut off the last segment on open
         self._recover()
@@ -220,6 +244,10 @@ class DurableQueue:
             self._pending += len(data)
             self._readable.notify_all()
 
+    def append_framed(self, runs: Iterable[tuple[str, Lines]]) -> None:
+        """Append runs of whole JSON lines, each of one service, with one write: each after its frame line."""
+        self.append(b"".join([part for service, lines in runs if lines for part in (frame_line(service), lines)]))
+
     def _roll_locked(self) -> None:
         os.close(self._fd)
         self._write_segment += 1
@@ -252,10 +280,12 @@ class DurableQueue:
                 if remaining is not None and remaining <= 0:
                     return None
                 self._readable.wait(remaining)
-        lines, end_offset = self._read_lines(start, end_of_segment, max_lines, max_bytes)
-        return Batch(lines, start, Position(start.segment, end_offset))
+        lines, services, end_offset = self._read_lines(start, end_of_segment, max_lines, max_bytes)
+        return Batch(lines, start, Position(start.segment, end_offset), services)
 
-    def _read_lines(self, start: Position, limit: int, max_lines: int, max_bytes: int) -> tuple[list[bytes], int]:
+    def _read_lines(
+        self, start: Position, limit: int, max_lines: int, max_bytes: int
+    ) -> tuple[list[bytes], list[str | None], int]:
         with open(self.directory / _segment_name(start.segment), "rb") as f:
             f.seek(start.offset)
             chunk = f.read(min(limit - start.offset, max_bytes))
@@ -268,11 +298,36 @@ class DurableQueue:
                 if cut >= 0:
                     break
         cut = len(chunk) if chunk.endswith(b"\n") else chunk.rfind(b"\n") + 1
-        lines = chunk[:cut].split(b"\n")[:-1]
-        if len(lines) > max_lines:
-            lines = lines[:max_lines]
-            cut = sum(len(line) + 1 for line in lines)
-        return lines, start.offset + cut
+        service = at_start = self._services_at.get(start)
+        lines: list[bytes] = []
+        services: list[str | None] = []
+        pos = 0
+        frames_from, service_before = -1, service  # frame lines read since the last record line
+        while pos < cut and len(lines) < max_lines:
+            if chunk[pos] == _FRAME:
+                end = chunk.index(b"\n", pos, cut)
+                if frames_from < 0:
+                    frames_from, service_before = pos, service
+                service = _frame_service(chunk[pos:end])
+                pos = end + 1
+                continue
+            frame = chunk.find(b"\n#", pos, cut)  # the run of record lines ends before the next frame line
+            run_end = cut if frame < 0 else frame + 1
+            run = chunk[pos:run_end].split(b"\n")
+            run.pop()
+            room = max_lines - len(lines)
+            if len(run) > room:
+                del run[room:]
+                run_end = pos + sum(len(line) + 1 for line in run)
+            lines += run
+            services += [service] * len(run)
+            pos = run_end
+            frames_from = -1
+        if frames_from >= 0 and lines:  # frame lines last: leave them to the read that takes their records
+            pos, service = frames_from, service_before
+        end = Position(start.segment, start.offset + pos)
+        self._services_at = {start: at_start, end: service}
+        return lines, services, end.offset
 
     def ack(self, batch: Batch) -> None:
         """Everything up to ``batch.end`` was delivered (or dead-lettered): never read it again."""
@@ -343,7 +398,8 @@ class DeliveryResult:
         return cls(retry=list(range(count)), error=error)
 
 
-Deliver = Callable[[list[bytes]], DeliveryResult]
+# deliver(lines, services): ``services[i]`` is the service of ``lines[i]`` (None: not known, decode the line)
+Deliver = Callable[[list[bytes], list[str | None]], DeliveryResult]
 
 
 @dataclass(slots=True)
@@ -357,7 +413,7 @@ class SinkCounters:
 class QueuedSink:
     """A ``Sink`` that appends to a ``DurableQueue`` and delivers from it on a background thread.
 
-    ``deliver`` is called with batches of JSON lines, one at a time, in queue order. If it raises
+    ``deliver`` is called with batches of JSON lines and their services, one at a time, in queue order. If it raises
     ``SinkError`` (or ``OSError``) the whole batch is retried. A batch is acknowledged once every
     line of it was delivered or dead-lettered.
     """
@@ -406,11 +462,11 @@ class QueuedSink:
     # -- Sink ------------------------------------------------------------------------------
 
     def write(self, batch: RecordBatch) -> None:
-        """Append the batch's JSON lines to the queue (one write)."""
+        """Append the batch's JSON lines, framed per service, to the queue (one write)."""
         count = batch.count
         if not count:
             return
-        self.queue.append(b"".join([batch.lines(service) for service in batch]))
+        self.queue.append_framed((service, batch.lines(service)) for service in batch)
         with self._count_lock:
             self.counters.queued += count
 
@@ -472,11 +528,11 @@ class QueuedSink:
 
     def _deliver_batch(self, batch: Batch) -> bool:
         """Deliver every line of ``batch`` (retrying) or dead-letter it; False if stopped first."""
-        pending = batch.lines
+        pending, services = batch.lines, batch.services
         backoff = 0.0
         while pending:
             try:
-                result = self.deliver(pending)
+                result = self.deliver(pending, services)
             except (SinkError, OSError) as exc:
                 result = DeliveryResult.retry_all(len(pending), str(exc))
             except Exception as exc:  # a bug in deliver must not kill the thread or lose records
@@ -490,6 +546,7 @@ class QueuedSink:
                 return True
             self.counters.retried += len(retry)
             pending = [pending[i] for i in retry]
+            services = [services[i] for i in retry]
             backoff = min(self.backoff_max_s, max(self.backoff_initial_s, backoff * 2))
             _log.warning(
                 "sink %s: %d record(s) not delivered (%s); retrying in %.1fs",

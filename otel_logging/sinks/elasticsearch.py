@@ -3,7 +3,9 @@
 The central service writes through ``QueuedSink`` (durable queue, retries, dead letters) with
 ``ElasticsearchDelivery`` as its ``deliver``: each batch read from the queue is cut into bulk requests
 of ``create`` actions (data streams accept only ``create``), built straight from the JSON lines and
-sent by a few threads at once through the official client's ``bulk`` API; each item's outcome decides:
+sent by a few threads at once through the official client's ``bulk`` API. The queue gives each line's
+service (its data stream), so a line is decoded only when its body is structured (the document then gets
+``body_structured``), or when its service is not known. Each item's outcome decides:
 
 - created, or 409 (a document with the same id exists: a redelivery) -> delivered
 - 429, 5xx, 401/403/404/408, connection errors -> retried with backoff
@@ -26,7 +28,7 @@ import hashlib
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -155,6 +157,19 @@ def document(record: Record) -> Record:
 _B64_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
+def _text_body(line: bytes) -> bool:
+    """True when the top-level ``body`` of a record's JSON line is a string or null, told from its bytes.
+
+    Only for a line with no object or array before its ``,"body":`` key (a canonical record's body comes after
+    scalar fields), so that key is the record's own; False (decode the line to know) for anything else.
+    """
+    at = line.find(b',"body":')
+    if at < 0 or line[:1] != b"{" or line.find(b"{", 1, at) >= 0 or line.find(b"[", 1, at) >= 0:
+        return False
+    value = line[at + 8 : at + 9]
+    return value == b'"' or (value == b"n" and line.startswith(b"null", at + 8))
+
+
 def _document_id(line: bytes) -> bytes:
     """``document_id`` of a line without its newline, as the ASCII bytes that go into the bulk header."""
     digest = hashlib.blake2b(line, digest_size=16).digest()
@@ -236,7 +251,9 @@ class ElasticsearchDelivery:
                 install_templates(self.client, self.names.prefix)
                 self._templates_ready = True
 
-    def __call__(self, lines: list[bytes]) -> DeliveryResult:
+    def __call__(self, lines: list[bytes], services: Sequence[str | None] | None = None) -> DeliveryResult:
+        """Deliver ``lines`` (JSON lines, with or without their newline); ``services[i]`` is the service of
+        ``lines[i]`` when known (None, or no list: the line is decoded to find it)."""
         try:
             self.ensure_templates()
         except (TransportError, ApiError) as exc:
@@ -258,7 +275,7 @@ class ElasticsearchDelivery:
                     in_flight += 1
                 outcome = None
                 try:
-                    outcome = self._send_chunk(lines, *chunks[k])
+                    outcome = self._send_chunk(lines, services, *chunks[k])
                 except Exception:  # a bug must not lose the chunk: it stays unconfirmed, so it is retried
                     _log.exception("Elasticsearch: sending a bulk request failed unexpectedly")
                 finally:
@@ -335,20 +352,30 @@ class ElasticsearchDelivery:
             self._index_json[key] = encoded
         return encoded
 
-    def _encode(self, lines: list[bytes], start: int, end: int) -> tuple[bytes, list[int], list[tuple[int, str]]]:
+    def _encode(
+        self, lines: list[bytes], services: Sequence[str | None] | None, start: int, end: int
+    ) -> tuple[bytes, list[int], list[tuple[int, str]]]:
         """The bulk body of ``lines[start:end]``, the indexes it holds, and the lines that are no record."""
         parts: list[bytes] = []
         sent: list[int] = []
         dead: list[tuple[int, str]] = []
         for i in range(start, end):
-            line = lines[i].rstrip(b"\n")
+            line = lines[i]
+            if line[-1:] == b"\n":
+                line = line[:-1]
+            service = services[i] if services is not None else None
+            if service is not None and _text_body(line):  # the line is the document as it is: not decoded
+                index = self._index(service)
+                parts += (b'{"create":{"_index":', index, b',"_id":"', _document_id(line), b'"}}\n', line, b"\n")
+                sent.append(i)
+                continue
             try:
                 record = orjson.loads(line)
                 if not isinstance(record, dict):
                     raise ValueError("a record must be a JSON object")
                 body = record.get("body")
                 source = line if body is None or isinstance(body, str) else orjson.dumps(document(record))
-                index = self._index(record.get("service"))
+                index = self._index(service if service is not None else record.get("service"))
             except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
                 dead.append((i, f"not a canonical record: {exc}"))
                 continue
@@ -356,8 +383,10 @@ class ElasticsearchDelivery:
             sent.append(i)
         return b"".join(parts), sent, dead
 
-    def _send_chunk(self, lines: list[bytes], start: int, end: int) -> _ChunkResult:
-        body, sent, dead = self._encode(lines, start, end)
+    def _send_chunk(
+        self, lines: list[bytes], services: Sequence[str | None] | None, start: int, end: int
+    ) -> _ChunkResult:
+        body, sent, dead = self._encode(lines, services, start, end)
         result = _ChunkResult(dead_letters=dead)
         if not sent:
             return result
@@ -494,12 +523,13 @@ class ElasticsearchDirectSink:
         self._client = client
 
     def write(self, batch: RecordBatch) -> None:
-        self.send(batch.split_lines()[0])
+        self.send(*batch.split_lines())
 
-    def send(self, lines: list[bytes]) -> None:
+    def send(self, lines: list[bytes], services: Sequence[str | None] | None = None) -> None:
+        """Send JSON lines (of ``services``, when known) and wait; ``SinkError`` while any is to be retried."""
         pending = lines
         while pending:
-            result = self.delivery(pending)
+            result = self.delivery(pending, services)
             if result.dead_letters:
                 self._reject([(pending[i], reason) for i, reason in result.dead_letters])
             if result.retry:

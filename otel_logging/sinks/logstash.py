@@ -39,11 +39,10 @@ import termios
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_logging.queue import DEFAULT_MAX_BYTES, DeliveryResult, QueuedSink
+from otel_logging.queue import DEFAULT_MAX_BYTES, Deliver, DeliveryResult, QueuedSink
 from otel_logging.sinks import SinkError
 
 _log = logging.getLogger("otel_logging.sinks.logstash")
@@ -298,10 +297,11 @@ class LogstashTransport:
 # -- the sink: the transport as the ``deliver`` of a durable queue --------------------------
 
 
-def logstash_deliver(transport: LogstashTransport) -> Callable[[list[bytes]], DeliveryResult]:
-    """``deliver`` for ``QueuedSink``: the whole batch is confirmed, or the whole batch is retried."""
+def logstash_deliver(transport: LogstashTransport) -> Deliver:
+    """``deliver`` for ``QueuedSink``: the whole batch is confirmed, or the whole batch is retried (the lines
+    go as they are: Logstash needs no service apart from the one in each record)."""
 
-    def deliver(lines: list[bytes]) -> DeliveryResult:
+    def deliver(lines: list[bytes], services: list[str | None]) -> DeliveryResult:
         try:
             transport.send(lines)
         except LogstashUnavailable as exc:

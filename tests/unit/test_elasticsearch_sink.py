@@ -20,6 +20,7 @@ from otel_logging.sinks.elasticsearch import (
     ElasticsearchDelivery,
     ElasticsearchOptions,
     _item_outcome,
+    _text_body,
     document,
     document_id,
 )
@@ -168,6 +169,27 @@ def test_delivery_maps_every_item_of_concurrent_bulk_requests_back_to_its_line()
         for header, source in zip(request[::2], request[1::2], strict=True):
             assert header["create"]["_id"] == document_id(line_of[source["body"]])
             assert header["create"]["_index"] == f"logs-{source['service'].replace('-', '_')}-default"
+
+
+def test_a_line_whose_service_is_known_is_decoded_only_for_a_structured_body() -> None:
+    canonical = {"@timestamp": "t", "observed_timestamp": "t", "severity_text": "INFO", "severity_number": 9}
+    text = to_json_line({**canonical, "body": 'a ,"body":{ "q"', "service": "in-the-line"}).rstrip(b"\n")
+    null = to_json_line({**canonical, "body": None, "service": "in-the-line"}).rstrip(b"\n")
+    structured = to_json_line({**canonical, "body": {"k": 1}, "service": "in-the-line"}).rstrip(b"\n")
+    nested_first = b'{"attributes":{"body":"x"},"body":[1],"service":"in-the-line"}'
+    assert _text_body(text) and _text_body(null)
+    assert not _text_body(structured) and not _text_body(nested_first) and not _text_body(b'{"n":1}')
+    client = _FakeBulkClient({})
+    lines = [text, null, structured, nested_first, text]
+    result = _delivery(client, chunk_size=10)(lines, ["framed", "framed", "framed", "framed", None])
+    assert result.retry == [] and result.dead_letters == []
+    ((request,),) = [client.requests]
+    indexes = [header["create"]["_index"] for header in request[::2]]
+    # the service of the frame names the data stream; the line is not decoded to find it (None: it is)
+    assert indexes == ["logs-framed-default"] * 4 + ["logs-in_the_line-default"]
+    assert request[1]["body"] == 'a ,"body":{ "q"' and request[3]["body"] is None
+    assert request[5]["body"] == '{"k":1}' and request[5]["body_structured"] == {"k": 1}
+    assert request[7]["body"] == "[1]" and "body_structured" not in request[7]
 
 
 def test_delivery_retries_everything_not_confirmed_when_elasticsearch_goes_away() -> None:

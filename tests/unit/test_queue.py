@@ -169,7 +169,8 @@ def test_queued_sink_retries_dead_letters_and_counts(tmp_path: Path) -> None:
     calls: list[list[int]] = []
     delivered: list[int] = []
 
-    def deliver(batch: list[bytes]) -> DeliveryResult:
+    def deliver(batch: list[bytes], services: list[str | None]) -> DeliveryResult:
+        assert services == ["a"] * len(batch)
         ns = numbers(batch)
         calls.append(ns)
         result = DeliveryResult()
@@ -201,7 +202,7 @@ def test_queued_sink_retries_dead_letters_and_counts(tmp_path: Path) -> None:
 
 
 def test_queued_sink_keeps_undelivered_records_for_the_next_start(tmp_path: Path) -> None:
-    def down(batch: list[bytes]) -> DeliveryResult:
+    def down(batch: list[bytes], services: list[str | None]) -> DeliveryResult:
         raise SinkError("destination down")
 
     sink = QueuedSink("s", tmp_path, down, backoff_initial_s=0.01)
@@ -210,7 +211,7 @@ def test_queued_sink_keeps_undelivered_records_for_the_next_start(tmp_path: Path
     sink.close()
     got: list[int] = []
 
-    def up(batch: list[bytes]) -> DeliveryResult:
+    def up(batch: list[bytes], services: list[str | None]) -> DeliveryResult:
         got.extend(numbers(batch))
         return DeliveryResult.delivered()
 
@@ -220,6 +221,26 @@ def test_queued_sink_keeps_undelivered_records_for_the_next_start(tmp_path: Path
     finally:
         again.close()
     assert got == [0, 1, 2, 3]
+
+
+def test_a_batch_keeps_its_services_through_the_queue_even_when_a_read_cuts_a_run(tmp_path: Path) -> None:
+    q = DurableQueue(tmp_path / "q")
+    q.append(lines(0, 2))  # queued without framing (an older version): no service known
+    q.append_framed([("shop", lines(2, 5)), ('bill\n"ing', lines(5, 6))])
+    q.append_framed([("shop", lines(6, 7))])
+    seen: list[tuple[int, str | None]] = []
+    while (batch := q.read(max_lines=2, timeout=0)) is not None:  # cuts the runs
+        assert len(batch.services) == len(batch.lines)
+        seen += zip(numbers(batch.lines), batch.services, strict=True)
+        again = q.read(max_lines=2, timeout=0)  # a read again before the ack: the same services
+        assert again is not None and again.services == batch.services
+        q.ack(batch)
+    assert seen == [(0, None), (1, None), (2, "shop"), (3, "shop"), (4, "shop"), (5, 'bill\n"ing'), (6, "shop")]
+    q.close()
+    reopened = DurableQueue(tmp_path / "q")
+    reopened.append_framed([("shop", lines(7, 9))])
+    last = reopened.read(timeout=0)
+    assert last is not None and numbers(last.lines) == [7, 8] and last.services == ["shop", "shop"]
 
 
 def test_a_position_past_the_end_of_its_segment_does_not_block_the_queue(tmp_path: Path) -> None:
