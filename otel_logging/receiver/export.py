@@ -6,12 +6,13 @@ handed as it is to every sink; the answer is sent only after all sinks took it.
 
 A protobuf body goes straight through the native converter (``otel_logging.native``) when it is installed and
 no record processor (redaction, truncation) needs the records as Python values; otherwise through the Python
-conversion (``otel_logging.record``).
+conversion (``otel_logging.record``). Which path is taken is decided once, at start (``conversion_path``).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -26,7 +27,7 @@ from otel_logging.receiver.metrics import ServiceMetrics
 from otel_logging.record import DecodedJson, MalformedRequest, Record, RecordBatch, convert_request
 from otel_logging.sinks import Sink, SinkError
 
-__all__ = ["DecodedJson", "ExportOutcome", "LogsExporter", "decode_json", "parse_json"]
+__all__ = ["ConversionPath", "DecodedJson", "ExportOutcome", "LogsExporter", "decode_json", "parse_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,42 @@ def parse_json(payload: bytes) -> ExportLogsServiceRequest:
         raise ExportError(Failure.MALFORMED, str(exc)) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class ConversionPath:
+    """How OTLP/protobuf requests are converted: natively, or on the Python path and why (``reason``:
+    ``record_processors``, ``native_unavailable`` or ``native_disabled``; ``detail`` says it in words)."""
+
+    native: bool
+    reason: str = ""
+    detail: str = ""
+
+    def describe(self) -> str:
+        if self.native:
+            return "OTLP/protobuf requests are converted by the native converter"
+        return f"OTLP/protobuf requests are converted on the Python path (slower), not natively: {self.detail}"
+
+    def metric_samples(self) -> Iterator[tuple[str, dict[str, str], int]]:
+        """``otel_logging_conversion_path{path="native"|"python",reason="..."} 1`` for ``/metrics``."""
+        yield "otel_logging_conversion_path", {"path": "native" if self.native else "python", "reason": self.reason}, 1
+
+
+def conversion_path(use_native: bool, processors: list[RecordProcessor]) -> ConversionPath:
+    if not use_native:
+        return ConversionPath(False, "native_disabled", "the native converter is switched off (use_native=False)")
+    if not native.AVAILABLE:
+        disabled = native.UNAVAILABLE_REASON.startswith("disabled")
+        return ConversionPath(False, "native_disabled" if disabled else "native_unavailable", native.UNAVAILABLE_REASON)
+    if processors:
+        names = ", ".join(getattr(p, "__name__", type(p).__name__) for p in processors)
+        return ConversionPath(
+            False,
+            "record_processors",
+            f"record processors ({names}: --redact, --redact-rules, --max-attribute-length) need each record "
+            "as a Python value",
+        )
+    return ConversionPath(True)
+
+
 class LogsExporter:
     """Converts each request to one ``RecordBatch`` and hands it to every sink."""
 
@@ -88,7 +125,8 @@ class LogsExporter:
         self.processors = processors or []
         self.max_records_per_request = max_records_per_request
         self.new_app_limiter = new_app_limiter
-        self.native = use_native and native.AVAILABLE and not self.processors
+        self.conversion = conversion_path(use_native, self.processors)  # decided once; on /metrics
+        self.native = self.conversion.native
         self._closing = threading.Event()
 
     def close(self) -> None:

@@ -71,6 +71,7 @@ class CentralService:
             max_records_per_request=settings.max_records_per_request,
             new_app_limiter=_new_app_limiter(settings),
         )
+        self.metrics.add_source(self.exporter.conversion.metric_samples)
         self.grpc = GrpcFrontEnd(
             self.exporter,
             settings.host,
@@ -104,6 +105,11 @@ class CentralService:
             self.authenticator.reload()
 
     def start(self) -> BoundPorts:
+        conversion = self.exporter.conversion
+        if conversion.native:
+            _log.info("%s", conversion.describe())
+        else:
+            _log.warning("%s", conversion.describe())
         self.grpc.start()
         if self.http is not None:
             self.http.start()
