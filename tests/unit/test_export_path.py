@@ -76,8 +76,10 @@ def test_without_the_native_converter_the_reason_is_given(tmp_path: Path) -> Non
 
 
 def test_the_service_logs_its_conversion_path_once_at_start_and_shows_it_on_metrics(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a logging.config call of an earlier test in the same process may have disabled the loggers existing then
+    monkeypatch.setattr(logging.getLogger("otel_logging.service"), "disabled", False)
     service = CentralService(ServeSettings(log_dir=tmp_path, port=0, http_port=-1, redact=True))
     with caplog.at_level(logging.INFO, logger="otel_logging.service"):
         service.start()

@@ -159,7 +159,7 @@ def test_rfc3339_nanos(ns: int, text: str | None) -> None:
         assert rfc3339_nanos(ns) == text
 
 
-# -- the batch ----------------------------------------------------------------------------------------------------------
+# -- the batch ---------------------------------------------------------------------------------------------------------
 
 
 def test_a_batch_of_records_is_encoded_once_and_reads_as_the_dict_it_stands_for() -> None:
