@@ -305,11 +305,11 @@ class DurableQueue:
         frames_from, service_before = -1, service  # frame lines read since the last record line
         while pos < cut and len(lines) < max_lines:
             if chunk[pos] == _FRAME:
-                end = chunk.index(b"\n", pos, cut)
+                newline = chunk.index(b"\n", pos, cut)
                 if frames_from < 0:
                     frames_from, service_before = pos, service
-                service = _frame_service(chunk[pos:end])
-                pos = end + 1
+                service = _frame_service(chunk[pos:newline])
+                pos = newline + 1
                 continue
             frame = chunk.find(b"\n#", pos, cut)  # the run of record lines ends before the next frame line
             run_end = cut if frame < 0 else frame + 1

@@ -330,14 +330,16 @@ class RecordBatch(Mapping[str, list[Record]]):
 
     def lines(self, service: str) -> Lines:
         """The JSON lines of ``service``'s records, in order (a single run of lines is given as it is)."""
-        lines = self._lines.get(service)
-        if lines is None:
-            parts = self._groups()[service]
-            if len(parts) == 1 and type(parts[0]) is not list:
-                lines = parts[0]  # type: ignore[assignment]
-            else:
-                lines = b"".join([to_json_lines(part) if type(part) is list else part for part in parts])
-            self._lines[service] = lines
+        cached = self._lines.get(service)
+        if cached is not None:
+            return cached
+        parts = self._groups()[service]
+        first = parts[0]
+        if len(parts) == 1 and not isinstance(first, list):
+            lines: Lines = first
+        else:
+            lines = b"".join([to_json_lines(part) if isinstance(part, list) else part for part in parts])
+        self._lines[service] = lines
         return lines
 
     def split_lines(self) -> tuple[list[bytes], list[str]]:
@@ -356,7 +358,7 @@ class RecordBatch(Mapping[str, list[Record]]):
             records = self[service]
             for i, record in enumerate(records):
                 records[i] = process(record)
-            self._grouped[service] = [records]  # type: ignore[index]
+        self._grouped = {service: [self[service]] for service in self._groups()}
         self._lines.clear()
 
     def __getitem__(self, service: str) -> list[Record]:
@@ -364,12 +366,13 @@ class RecordBatch(Mapping[str, list[Record]]):
         records = self._records.get(service)
         if records is None:
             parts = self._groups()[service]
-            if len(parts) == 1 and type(parts[0]) is list:
-                records = parts[0]
+            first = parts[0]
+            if len(parts) == 1 and isinstance(first, list):
+                records = first
             else:
                 records = []
                 for part in parts:
-                    if type(part) is list:
+                    if isinstance(part, list):
                         records.extend(part)
                     else:
                         records.extend([orjson.loads(line) for line in bytes(part).split(b"\n")[:-1]])

@@ -391,7 +391,8 @@ class ElasticsearchDelivery:
         if not sent:
             return result
         try:
-            response = self.client.bulk(operations=body, filter_path=_BULK_FILTER)
+            # the body is sent as it is (the client's serializer passes bytes through; its stubs say mappings)
+            response = self.client.bulk(operations=body, filter_path=_BULK_FILTER)  # type: ignore[arg-type]
         except ApiError as exc:  # the whole request was answered with an error status: it holds for every item
             outcome, reason = _item_outcome({"create": {"status": exc.status_code, "error": _describe(exc)}})
             if outcome == "dead":
