@@ -170,35 +170,26 @@ def _send_both(grpc_front: GrpcFrontEnd, http_front: HttpFrontEnd) -> tuple[grpc
     return info.value.code(), status
 
 
-@pytest.mark.parametrize("front_ends", [SinkError("disk full")], indirect=True)
-def test_a_sink_that_cannot_take_records_counts_unavailable_on_both_transports(
-    front_ends: tuple[ServiceMetrics, GrpcFrontEnd, HttpFrontEnd],
+@pytest.mark.parametrize(
+    ("front_ends", "replies", "outcome"),
+    [
+        (SinkError("disk full"), (grpc.StatusCode.UNAVAILABLE, 503), "unavailable"),
+        (ZeroDivisionError("a bug"), (grpc.StatusCode.UNKNOWN, "disconnected"), "internal"),
+    ],
+    indirect=["front_ends"],
+    ids=["a sink that cannot take records", "an unexpected error"],
+)
+def test_a_failing_export_counts_its_outcome_on_both_transports(
+    front_ends: tuple[ServiceMetrics, GrpcFrontEnd, HttpFrontEnd], replies: tuple[object, object], outcome: str
 ) -> None:
     metrics, grpc_front, http_front = front_ends
-    assert _send_both(grpc_front, http_front) == (grpc.StatusCode.UNAVAILABLE, 503)
+    assert _send_both(grpc_front, http_front) == replies
     assert counters(metrics) == {
         f"{name}{{{labels}transport={transport}}}": value
         for transport in ("grpc", "http")
         for name, labels, value in [
-            ("requests", "outcome=unavailable,", 1),
+            ("requests", f"outcome={outcome},", 1),
             ("records_received", "", 2),
-            ("records_refused", "outcome=unavailable,", 2),
-        ]
-    }
-
-
-@pytest.mark.parametrize("front_ends", [ZeroDivisionError("a bug")], indirect=True)
-def test_an_unexpected_error_counts_internal_on_both_transports(
-    front_ends: tuple[ServiceMetrics, GrpcFrontEnd, HttpFrontEnd],
-) -> None:
-    metrics, grpc_front, http_front = front_ends
-    assert _send_both(grpc_front, http_front) == (grpc.StatusCode.UNKNOWN, "disconnected")
-    assert counters(metrics) == {
-        f"{name}{{{labels}transport={transport}}}": value
-        for transport in ("grpc", "http")
-        for name, labels, value in [
-            ("requests", "outcome=internal,", 1),
-            ("records_received", "", 2),
-            ("records_refused", "outcome=internal,", 2),
+            ("records_refused", f"outcome={outcome},", 2),
         ]
     }
