@@ -164,7 +164,7 @@ class LogsExporter:
             )
         batch = convert_request(request)
         if self.processors:
-            batch.map_records(self._process)
+            batch.map_records(self.processors[0] if len(self.processors) == 1 else self._process)
         return batch
 
     def _process(self, item: Record) -> Record:
