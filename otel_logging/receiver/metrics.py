@@ -116,8 +116,12 @@ class ServiceMetrics:
         "otel_logging_sink_records_retried_total": "Record deliveries a remote sink had to retry.",
         "otel_logging_sink_records_dead_lettered_total": "Records a remote sink wrote to its dead-letter file.",
         "otel_logging_sink_queue_bytes": "Bytes in a remote sink's durable queue not yet delivered.",
+        "otel_logging_conversion_path": (
+            "1 for the path the service converts OTLP protobuf with: native, or python and the reason "
+            "(record_processors, native_unavailable, native_disabled)."
+        ),
     }
-    _GAUGES = frozenset({"otel_logging_sink_queue_bytes"})
+    _GAUGES = frozenset({"otel_logging_sink_queue_bytes", "otel_logging_conversion_path"})
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
