@@ -1,8 +1,9 @@
 """The one export path shared by the gRPC and HTTP front ends.
 
-A front end hands ``LogsExporter`` an OTLP/protobuf body (``export_protobuf``) or a request it decoded itself
-(``export``: OTLP/JSON). Either way the records become one ``RecordBatch`` (JSON lines per service), which is
-handed as it is to every sink; the answer is sent only after all sinks took it.
+A front end hands ``LogsExporter`` an OTLP/protobuf body (``export_protobuf``) or an OTLP/JSON one
+(``export_json``); the decoders are the record code's. Either way the records become one ``RecordBatch``
+(JSON lines per service), which is handed as it is to every sink; the answer is sent only after all sinks
+took it.
 
 A protobuf body goes straight through the native converter (``otel_logging.native``) when it is installed and
 no record processor (redaction, truncation) needs the records as Python values; otherwise through the Python
@@ -12,8 +13,9 @@ conversion (``otel_logging.record``). Which path is taken is decided once, at st
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -24,10 +26,11 @@ from otel_logging import native, record
 from otel_logging.receiver.errors import ExportError, Failure
 from otel_logging.receiver.limits import NewAppLimiter, RecordProcessor
 from otel_logging.receiver.metrics import ServiceMetrics
-from otel_logging.record import DecodedJson, MalformedRequest, Record, RecordBatch, convert_request
+from otel_logging.record import MalformedRequest, Record, RecordBatch, convert_request
 from otel_logging.sinks import Sink, SinkError
 
-__all__ = ["ConversionPath", "DecodedJson", "ExportOutcome", "LogsExporter", "decode_json", "parse_json"]
+__all__ = ["ConversionPath", "ExportOutcome", "LogsExporter"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,29 +47,10 @@ class ExportOutcome:
         return response
 
 
-# The OTLP decoders live with the record code (``otel_logging.record``); the front ends get them here with a
-# refusal as ``ExportError`` (MALFORMED: INVALID_ARGUMENT / 400).
-
-
-def parse_protobuf(payload: bytes) -> ExportLogsServiceRequest:
+def _decoded(decode: Callable[[bytes], T], payload: bytes) -> T:
+    """Decode with the record code's OTLP decoder; a payload it refuses is MALFORMED (INVALID_ARGUMENT / 400)."""
     try:
-        return record.parse_protobuf(payload)
-    except MalformedRequest as exc:
-        raise ExportError(Failure.MALFORMED, str(exc)) from exc
-
-
-def decode_json(payload: bytes) -> DecodedJson:
-    """Decode an OTLP/JSON request; records with bad ids are counted out, the rest kept."""
-    try:
-        return record.decode_json(payload)
-    except MalformedRequest as exc:
-        raise ExportError(Failure.MALFORMED, str(exc)) from exc
-
-
-def parse_json(payload: bytes) -> ExportLogsServiceRequest:
-    """Decode an OTLP/JSON request whole: any bad record fails it (for callers without partial success)."""
-    try:
-        return record.parse_json(payload)
+        return decode(payload)
     except MalformedRequest as exc:
         raise ExportError(Failure.MALFORMED, str(exc)) from exc
 
@@ -137,13 +121,21 @@ class LogsExporter:
         """Convert and store an OTLP/protobuf payload."""
         self._check_open(transport)
         if not self.native:
-            return self._store(self._convert(parse_protobuf(payload), transport), transport)
+            return self._store(self._convert(_decoded(record.parse_protobuf, payload), transport), transport)
         try:
             batch = native.convert_payload(payload)
         except ValueError as exc:
             raise ExportError(Failure.MALFORMED, f"malformed OTLP protobuf: {exc}") from exc
         self._check_count(batch.count + batch.rejected, transport)
         return self._store(batch, transport)
+
+    def export_json(self, payload: bytes, transport: str) -> ExportOutcome:
+        """Decode and store an OTLP/JSON payload; records with bad ids are counted out, the rest kept."""
+        self._check_open(transport)
+        decoded = _decoded(record.decode_json, payload)
+        return self.export(
+            decoded.request, transport, rejected_before=decoded.rejected, reason_before=decoded.first_error
+        )
 
     def export(
         self, request: ExportLogsServiceRequest, transport: str, *, rejected_before: int = 0, reason_before: str = ""

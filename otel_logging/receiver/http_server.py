@@ -17,7 +17,7 @@ from google.protobuf import json_format
 
 from otel_logging.receiver.auth import TokenAuthenticator
 from otel_logging.receiver.errors import ExportError, Failure
-from otel_logging.receiver.export import ExportOutcome, LogsExporter, decode_json
+from otel_logging.receiver.export import ExportOutcome, LogsExporter
 from otel_logging.receiver.metrics import ServiceMetrics
 
 PROTOBUF = "application/x-protobuf"
@@ -184,10 +184,7 @@ class _Handler(BaseHTTPRequestHandler):
         if content_type == PROTOBUF:
             return self.exporter.export_protobuf(body, transport="http")
         if content_type == JSON:
-            decoded = decode_json(body)
-            return self.exporter.export(
-                decoded.request, transport="http", rejected_before=decoded.rejected, reason_before=decoded.first_error
-            )
+            return self.exporter.export_json(body, transport="http")
         raise ExportError(
             Failure.UNSUPPORTED_MEDIA, f"unsupported Content-Type {content_type!r}; use {PROTOBUF} or {JSON}"
         )
