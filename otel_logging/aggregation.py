@@ -221,13 +221,21 @@ def configure_log_aggregation(
 ) -> AggregationHandle:
     """Follow ``log_dir`` in the background and ship to Elasticsearch, Logstash, ``output_file``
     (rotated JSON lines) and/or ``files_dir`` (per-app files). Returns a handle; call it to stop."""
-    from otel_logging.ingest.destinations import elasticsearch_sink, logstash_sink
+    from otel_logging.config import AggregateSettings
+    from otel_logging.sinks.build import build_sinks
 
+    settings = AggregateSettings(
+        output_file=Path(output_file) if output_file is not None else None,
+        output_max_bytes=max_bytes,
+        output_backups=backup_count,
+        es_url=f"http://{es_host}:{es_port}" if es_host else None,
+        es_index=es_index,
+        logstash=f"[{logstash_host}]:{logstash_port}"
+        if logstash_host and ":" in logstash_host
+        else (f"{logstash_host}:{logstash_port}" if logstash_host else None),
+    )
+    sinks = build_sinks(settings)  # files_dir: LogAggregator's own FileSink, which it keeps out of what it reads
     aggregator = LogAggregator(app_name, log_dir, files_dir=files_dir, checkpoint=checkpoint, **options)
-    if es_host:
-        aggregator.add_handler(elasticsearch_sink(f"http://{es_host}:{es_port}", es_index))
-    if logstash_host:
-        aggregator.add_handler(logstash_sink(logstash_host, logstash_port))
-    if output_file is not None:
-        aggregator.add_handler(FileRotatingHandler(str(output_file), max_bytes=max_bytes, backup_count=backup_count))
+    for sink in sinks:
+        aggregator.add_handler(sink)
     return aggregator.start()

@@ -257,3 +257,16 @@ class ServeSettings:
     logstash_tls_cert: Path | None = None
     logstash_tls_key: Path | None = None
     logstash_tls_server_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateSettings:
+    """Where ``otel-logging aggregate`` (and ``configure_log_aggregation``) send records."""
+
+    log_dir: Path | None = None  # per-app files <log_dir>/<app>.jsonl
+    output_file: Path | None = None  # every record as JSON lines, rotated
+    output_max_bytes: int = 100 << 20
+    output_backups: int = 5
+    es_url: str | None = None  # Elasticsearch, data streams <es_index or "logs">-<app>-default
+    es_index: str | None = None
+    logstash: str | None = None  # HOST:PORT of Logstash's tcp json_lines input

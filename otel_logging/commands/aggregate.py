@@ -54,28 +54,23 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _sinks(args: argparse.Namespace) -> tuple[list, list[str]]:
-    from otel_logging.aggregation_handlers import FileRotatingHandler
-    from otel_logging.ingest.destinations import elasticsearch_sink, logstash_sink
-    from otel_logging.sinks.files import FileSink
+    from otel_logging.config import AggregateSettings
+    from otel_logging.sinks.build import build_sinks
 
-    sinks: list = []
-    written: list[str] = []
     log_dir = args.log_dir
     if log_dir is None and not (args.output_file or args.es_url or args.logstash):
         log_dir = Path("logs")
-    if log_dir is not None:
-        sinks.append(FileSink(log_dir))
-        written.append(str(log_dir))
-    if args.output_file is not None:
-        sinks.append(FileRotatingHandler(str(args.output_file), args.output_max_bytes, args.output_backups))
-        written.append(str(args.output_file))
-    if args.es_url:
-        sinks.append(elasticsearch_sink(args.es_url, args.es_index))
-    if args.logstash:
-        from otel_logging.sinks.logstash import parse_address
-
-        sinks.append(logstash_sink(*parse_address(args.logstash)))
-    return sinks, written
+    settings = AggregateSettings(
+        log_dir=log_dir,
+        output_file=args.output_file,
+        output_max_bytes=args.output_max_bytes,
+        output_backups=args.output_backups,
+        es_url=args.es_url,
+        es_index=args.es_index,
+        logstash=args.logstash,
+    )
+    written = [str(p) for p in (settings.log_dir, settings.output_file) if p is not None]
+    return build_sinks(settings), written
 
 
 def _follow(args: argparse.Namespace, ingestor: Any) -> Any:

@@ -13,7 +13,6 @@ import orjson
 
 from otel_logging.commands.units import parse_duration, parse_size
 from otel_logging.config import DEFAULT_GRPC_PORT, DEFAULT_HTTP_PORT, ServeSettings
-from otel_logging.sinks import Sink
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,24 +86,6 @@ def _logstash_settings(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def logstash_sinks(settings: ServeSettings) -> list[Sink]:
-    """One durable-queue sink per ``--logstash`` target."""
-    from otel_logging.sinks.logstash import LogstashTls, logstash_sink, parse_address, sink_name
-
-    names = [sink_name(*parse_address(address)) for address in settings.logstash]
-    if len(set(names)) != len(names):
-        raise ValueError(f"--logstash: the same target is given twice ({', '.join(settings.logstash)})")
-    tls = None
-    if settings.logstash_tls or settings.logstash_tls_ca or settings.logstash_tls_cert:
-        tls = LogstashTls(
-            ca_file=settings.logstash_tls_ca,
-            cert_file=settings.logstash_tls_cert,
-            key_file=settings.logstash_tls_key,
-            server_name=settings.logstash_tls_server_name,
-        )
-    return [logstash_sink(a, settings.log_dir, tls=tls, fsync=settings.fsync) for a in settings.logstash]
-
-
 def _add_elasticsearch_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("Elasticsearch export (data streams logs-<dataset>-<namespace>)")
     g.add_argument("--es-url", action="append", default=[], metavar="URL", help="an Elasticsearch node (repeatable)")
@@ -135,28 +116,6 @@ def _elasticsearch_settings(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def elasticsearch_sinks(settings: ServeSettings) -> list[Sink]:
-    """The Elasticsearch sink (durable queue under <log-dir>/_queue/elasticsearch/) if --es-url is given."""
-    sinks: list[Sink] = []
-    if settings.es_urls:
-        from otel_logging.sinks.elasticsearch import ElasticsearchOptions, elasticsearch_queued_sink
-
-        options = ElasticsearchOptions(
-            urls=tuple(settings.es_urls),
-            api_key=settings.es_api_key,
-            user=settings.es_user,
-            password=settings.es_password,
-            ca_cert=settings.es_ca_cert,
-            namespace=settings.es_namespace,
-        )
-        sinks.append(
-            elasticsearch_queued_sink(
-                options, settings.log_dir, max_bytes=settings.queue_max_bytes, fsync=settings.fsync
-            )
-        )
-    return sinks
-
-
 def _serve(args: argparse.Namespace) -> int:
     from otel_logging.receiver.service import CentralService
 
@@ -184,7 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
         **_logstash_settings(args),  # type: ignore[arg-type]
     )
     try:
-        service = CentralService(settings, extra_sinks=[*elasticsearch_sinks(settings), *logstash_sinks(settings)])
+        service = CentralService(settings)  # builds the sinks the settings name (otel_logging.sinks.build)
         ports = service.start()
     except (OSError, ValueError) as exc:
         print(f"otel-logging serve: {exc}", file=sys.stderr)

@@ -20,7 +20,8 @@ from otel_logging.receiver.limits import (
 from otel_logging.receiver.metrics import ServiceMetrics
 from otel_logging.redaction import Redactor, redactor_from_rules_file
 from otel_logging.sinks import Sink
-from otel_logging.sinks.files import FileSink, RotationPolicy
+from otel_logging.sinks.build import build_sinks
+from otel_logging.sinks.files import FileSink
 
 _log = logging.getLogger("otel_logging.service")
 
@@ -36,40 +37,37 @@ class CentralService:
     """``otel-logging serve`` as an object: ``start()`` binds, ``stop()`` drains and closes."""
 
     def __init__(self, settings: ServeSettings, extra_sinks: list[Sink] | None = None) -> None:
+        """Builds the sinks ``settings`` names (``build_sinks``); ``extra_sinks`` go before the per-app files."""
         self.settings = settings
         self.metrics = ServiceMetrics()
-        self.file_sink = FileSink(
-            settings.log_dir,
-            RotationPolicy(
-                max_bytes=settings.rotate_bytes,
-                interval_s=settings.rotate_interval_s,
-                retain_count=settings.retain_count,
-                retain_age_s=settings.retain_age_s,
-                compress=settings.compress_rotated,
-            ),
-            fsync=settings.fsync,
-        )
-        # Durable queues first, the per-app file last: a full queue refuses the request (503, the
-        # client retries) before anything is in the file, so a retry does not duplicate file lines.
-        # (A file failure after the queues took the records makes the retry re-queue them; the
-        # remote sinks' content-hash ids make that harmless.)
-        self.sinks: list[Sink] = [*(extra_sinks or []), self.file_sink]
-        for sink in self.sinks:
-            samples = getattr(sink, "metric_samples", None)  # remote sinks: queue counters on /metrics
-            if samples is not None:
-                self.metrics.add_source(samples)
-        self.authenticator = TokenAuthenticator(settings.auth_token_file) if settings.auth_token_file else None
         tls = None
         if settings.tls_cert or settings.tls_key:
             if not (settings.tls_cert and settings.tls_key):
                 raise ValueError("TLS needs both --tls-cert and --tls-key")
             tls = TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+        self.authenticator = TokenAuthenticator(settings.auth_token_file) if settings.auth_token_file else None
+        processors = _record_processors(settings)
+        new_app_limiter = _new_app_limiter(settings)
+        # The sinks the settings name (Elasticsearch and Logstash queues, then the per-app files),
+        # the same whether the service is started by the CLI or constructed directly.
+        *remote, file_sink = build_sinks(settings)
+        assert isinstance(file_sink, FileSink)
+        self.file_sink = file_sink
+        # Durable queues first, the per-app file last: a full queue refuses the request (503, the
+        # client retries) before anything is in the file, so a retry does not duplicate file lines.
+        # (A file failure after the queues took the records makes the retry re-queue them; the
+        # remote sinks' content-hash ids make that harmless.)
+        self.sinks: list[Sink] = [*remote, *(extra_sinks or []), file_sink]
+        for sink in self.sinks:
+            samples = getattr(sink, "metric_samples", None)  # remote sinks: queue counters on /metrics
+            if samples is not None:
+                self.metrics.add_source(samples)
         self.exporter = LogsExporter(
             self.sinks,
             self.metrics,
-            processors=_record_processors(settings),
+            processors=processors,
             max_records_per_request=settings.max_records_per_request,
-            new_app_limiter=_new_app_limiter(settings),
+            new_app_limiter=new_app_limiter,
         )
         self.metrics.add_source(self.exporter.conversion.metric_samples)
         self.grpc = GrpcFrontEnd(

@@ -335,3 +335,33 @@ def test_records_queued_before_kill_9_reach_elasticsearch_after_restart(tmp_path
     finally:
         restarted.stop()
         client.close()
+
+
+def test_central_service_built_from_settings_alone_exports_to_elasticsearch(tmp_path: Path, es_node: EsNode) -> None:
+    """No CLI: ``CentralService(ServeSettings(es_urls=[...]))`` builds its Elasticsearch sink itself."""
+    import grpc
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
+
+    from otel_logging.config import ServeSettings
+    from otel_logging.receiver.service import CentralService
+    from tests.integration.test_receiver import make_request
+
+    namespace = unique("direct")
+    app = unique("svc")
+    settings = ServeSettings(
+        port=0, http_port=None, log_dir=tmp_path / "logs", es_urls=[es_node.url], es_namespace=namespace
+    )
+    service = CentralService(settings)
+    ports = service.start()
+    client = es_node.client()
+    stream = f"logs-{data_stream_dataset(app)}-{namespace}"
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
+            LogsServiceStub(channel).Export(make_request(app, ["built from settings"]), timeout=30)
+        wait_for(lambda: es_count(client, stream) == 1, 60, what=f"the record in {stream}")
+        (doc,) = all_docs(client, stream).values()
+        assert doc["body"] == "built from settings"
+        assert doc["service"] == app
+    finally:
+        service.stop(grace_s=1)
+        client.close()
