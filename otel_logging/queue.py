@@ -47,6 +47,7 @@ import orjson
 
 from otel_logging.record import Lines, RecordBatch
 from otel_logging.sinks import SinkError
+from otel_logging.worker import Worker
 
 _log = logging.getLogger("otel_logging.queue")
 
@@ -450,14 +451,14 @@ class QueuedSink:
         self.counters = SinkCounters()
         self._count_lock = threading.Lock()
         self._on_close = on_close
-        self._stop = threading.Event()
         self._idle = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name=f"sink-{name}", daemon=True)
+        self._worker = Worker(f"sink-{name}", self._run)
+        self._stop = self._worker.stopping
         if start:
             self.start()
 
     def start(self) -> None:
-        self._thread.start()
+        self._worker.start()
 
     # -- Sink ------------------------------------------------------------------------------
 
@@ -471,11 +472,11 @@ class QueuedSink:
             self.counters.queued += count
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop delivering (what is left stays queued on disk for the next start) and close."""
-        self._stop.set()
+        """Stop delivering (what is left stays queued on disk for the next start) and close; the delivery
+        thread is joined for up to ``timeout`` (one still running then is logged and left, a daemon)."""
+        self._worker.stop()
         self.queue.close()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._worker.join(timeout)
         if self._on_close is not None:
             self._on_close()
 

@@ -26,9 +26,8 @@ from __future__ import annotations
 import binascii
 import hashlib
 import logging
-import queue
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from otel_logging.names import data_stream_dataset, data_stream_namespace
 from otel_logging.queue import DEFAULT_MAX_BYTES, DeliveryResult, QueuedSink
 from otel_logging.record import Record, RecordBatch
 from otel_logging.sinks import SinkError
+from otel_logging.worker import WorkerPool
 
 _log = logging.getLogger("otel_logging.sinks.elasticsearch")
 
@@ -243,7 +243,7 @@ class ElasticsearchDelivery:
         self._templates_ready = False
         self._lock = threading.Lock()
         self._index_json: dict[str | None, bytes] = {}  # service -> JSON string of its data stream name
-        self._tasks: queue.SimpleQueue[Callable[[], None] | None] | None = None
+        self._helpers: WorkerPool | None = None  # the ``threads - 1`` helper threads, started on first use
 
     def ensure_templates(self) -> None:
         with self._lock:
@@ -290,9 +290,9 @@ class ElasticsearchDelivery:
         # took. (A helper that starts late, or never, finds nothing left: no waiting on the helpers themselves.)
         helpers = min(self.threads, len(chunks)) - 1
         if helpers > 0:
-            tasks = self._helper_tasks()
+            pool = self._helper_pool()
             for _ in range(helpers):
-                tasks.put(work)
+                pool.submit(work)
         work()
         with progress:
             progress.wait_for(lambda: in_flight == 0)
@@ -309,25 +309,20 @@ class ElasticsearchDelivery:
                 result.error = outcome.error
         return result
 
-    def _helper_tasks(self) -> queue.SimpleQueue[Callable[[], None] | None]:
-        """The task queue of the ``threads - 1`` helper threads, started on first use and kept (threads started
+    def _helper_pool(self) -> WorkerPool:
+        """The pool of the ``threads - 1`` helper threads, started on first use and kept (threads started
         per batch made the service's peak RSS about 50 MB larger: glibc malloc arenas)."""
         with self._lock:
-            if self._tasks is None:
-                self._tasks = queue.SimpleQueue()
-                for _ in range(self.threads - 1):
-                    threading.Thread(
-                        target=_helper, args=(self._tasks,), name="elasticsearch-bulk", daemon=True
-                    ).start()
-            return self._tasks
+            if self._helpers is None:
+                self._helpers = WorkerPool("elasticsearch-bulk", self.threads - 1)
+            return self._helpers
 
-    def close(self) -> None:
-        """Stop the helper threads (a later delivery starts them again)."""
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop the helper threads and join them (a later delivery starts them again); True if they ended
+        within ``timeout`` (a helper stuck in a request is logged and left, a daemon)."""
         with self._lock:
-            tasks, self._tasks = self._tasks, None
-        if tasks is not None:
-            for _ in range(self.threads - 1):
-                tasks.put(None)
+            pool, self._helpers = self._helpers, None
+        return pool is None or pool.close(timeout)
 
     def _chunks(self, lines: list[bytes]) -> list[tuple[int, int]]:
         """[start, end) index ranges of at most ``chunk_size`` lines and about ``max_chunk_bytes``."""
@@ -423,11 +418,6 @@ class ElasticsearchDelivery:
             result.retry.extend(sent[len(items) :])
             result.error = result.error or "bulk response was missing items"
         return result
-
-
-def _helper(tasks: queue.SimpleQueue[Callable[[], None] | None]) -> None:
-    while (work := tasks.get()) is not None:
-        work()  # never raises: it turns every exception into a retry
 
 
 def _describe(exc: BaseException) -> str:

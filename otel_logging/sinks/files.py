@@ -19,6 +19,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,10 +27,15 @@ from pathlib import Path
 from otel_logging.names import safe_app_name
 from otel_logging.record import RecordBatch
 from otel_logging.sinks import SinkError
+from otel_logging.worker import WorkerPool
 
 _log = logging.getLogger("otel_logging.sinks.files")
 
 SUFFIX = ".jsonl"
+PARTIAL_SUFFIX = ".gz.partial"  # ``.<rotated name>.gz.partial``: a compression under way (or cut short by a kill)
+DEFAULT_COMPRESS_THREADS = 2  # per FileSink, whatever the number of apps and rotations
+
+_ANY_ROTATED = re.compile(r"(?P<stem>[^.].*)\.\d{8}T\d{6}\.\d{6}Z\.jsonl$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +74,22 @@ def _complete_size(fd: int, size: int, block: int = 1 << 16) -> int:
 class AppFile:
     """The open file of one app, with its rotation state. Callers hold ``lock``."""
 
-    def __init__(self, directory: Path, stem: str, policy: RotationPolicy, fsync: bool) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        stem: str,
+        policy: RotationPolicy,
+        fsync: bool,
+        compress: Callable[[Path], None] | None = None,
+    ) -> None:
+        """``compress(rotated_path)`` schedules the compression (then retention) of a rotated file; without it,
+        a rotation compresses in the calling thread."""
         self.directory = directory
         self.stem = stem
         self.path = directory / f"{stem}{SUFFIX}"
         self.policy = policy
         self.fsync = fsync
+        self._compress = compress
         self.lock = threading.Lock()
         self._fd = -1
         self._size = 0
@@ -160,46 +176,20 @@ class AppFile:
         target = self.directory / f"{self.stem}.{stamp}{SUFFIX}"
         os.replace(self.path, target)
         self._open()
-        if self.policy.compress:
-            threading.Thread(target=self._compress_then_prune, args=(target,), daemon=True).start()
-        else:
+        if not self.policy.compress:
             self.prune()
+        elif self._compress is not None:
+            self._compress(target)
+        else:
+            compress_then_prune(self.directory, self.stem, self.policy, target)
         return target
 
-    def _compress_then_prune(self, path: Path) -> None:
-        try:
-            compress_file(path)
-        except OSError as exc:
-            _log.warning("could not compress %s: %s", path, exc)
-        self.prune()
-
     def rotated_files(self) -> list[Path]:
-        pattern = rotated_pattern(self.stem)
-        return sorted(p for p in self.directory.iterdir() if pattern.match(p.name))
+        return rotated_files(self.directory, self.stem)
 
     def prune(self) -> list[Path]:
         """Apply retention to this app's rotated files; return what was deleted."""
-        policy = self.policy
-        if policy.retain_count is None and policy.retain_age_s is None:
-            return []
-        files = self.rotated_files()
-        doomed: list[Path] = []
-        if policy.retain_count is not None and len(files) > policy.retain_count:
-            doomed.extend(files[: len(files) - policy.retain_count])
-        if policy.retain_age_s is not None:
-            cutoff = time.time() - policy.retain_age_s
-            for path in files:
-                try:
-                    if path not in doomed and path.stat().st_mtime < cutoff:
-                        doomed.append(path)
-                except FileNotFoundError:
-                    continue
-        for path in doomed:
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-        return doomed
+        return prune(self.directory, self.stem, self.policy)
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -207,19 +197,67 @@ class AppFile:
             self._fd = -1
 
 
+def rotated_files(directory: Path, stem: str) -> list[Path]:
+    pattern = rotated_pattern(stem)
+    return sorted(p for p in directory.iterdir() if pattern.match(p.name))
+
+
+def compress_then_prune(directory: Path, stem: str, policy: RotationPolicy, path: Path) -> None:
+    """gzip the rotated file ``path`` of app ``stem``, then apply retention to the app's rotated files."""
+    try:
+        compress_file(path)
+    except OSError as exc:
+        _log.warning("could not compress %s: %s (it is compressed at the next start)", path, exc)
+    prune(directory, stem, policy)
+
+
+def prune(directory: Path, stem: str, policy: RotationPolicy) -> list[Path]:
+    """Apply retention to the rotated files of app ``stem``; return what was deleted."""
+    if policy.retain_count is None and policy.retain_age_s is None:
+        return []
+    files = rotated_files(directory, stem)
+    doomed: list[Path] = []
+    if policy.retain_count is not None and len(files) > policy.retain_count:
+        doomed.extend(files[: len(files) - policy.retain_count])
+    if policy.retain_age_s is not None:
+        cutoff = time.time() - policy.retain_age_s
+        for path in files:
+            try:
+                if path not in doomed and path.stat().st_mtime < cutoff:
+                    doomed.append(path)
+            except FileNotFoundError:
+                continue
+    for path in doomed:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+    return doomed
+
+
 def compress_file(path: Path) -> Path:
     """gzip ``path`` to ``path.gz`` (written aside, then renamed) and remove the original."""
     target = path.with_name(path.name + ".gz")
-    partial = path.with_name("." + path.name + ".gz.partial")
-    with open(path, "rb") as src, gzip.open(partial, "wb", compresslevel=6) as dst:
-        shutil.copyfileobj(src, dst, 1 << 20)
-    os.replace(partial, target)
+    partial = path.with_name("." + path.name + PARTIAL_SUFFIX)
+    try:
+        with open(path, "rb") as src, gzip.open(partial, "wb", compresslevel=6) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a kill leaves it instead: removed at the next start
+        raise
     path.unlink()
     return target
 
 
 class FileSink:
-    """Writes each app's records to its own file under ``log_dir``."""
+    """Writes each app's records to its own file under ``log_dir``.
+
+    Rotated files are compressed (when the policy says so) by at most ``compress_threads`` threads of the
+    sink, whatever the number of apps; ``close()`` lets the compressions already scheduled finish and joins
+    those threads. On start the sink finishes what a killed predecessor left: ``.partial`` files of a
+    compression cut short are removed, and rotated files not compressed yet are (in the background).
+    """
 
     name = "files"
 
@@ -230,7 +268,11 @@ class FileSink:
         *,
         fsync: bool = False,
         max_open_files: int = 256,
+        compress_threads: int = DEFAULT_COMPRESS_THREADS,
+        recover: bool = True,
     ) -> None:
+        if compress_threads < 1:
+            raise ValueError(f"compress_threads must be at least 1, not {compress_threads}")
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.policy = policy or RotationPolicy()
@@ -239,6 +281,36 @@ class FileSink:
         self._files: OrderedDict[str, AppFile] = OrderedDict()
         self._files_lock = threading.Lock()
         self._stems: dict[str, str] = {}
+        self._compressor = WorkerPool("compress", compress_threads)
+        if recover:
+            self.recover()
+
+    def recover(self) -> list[Path]:
+        """Finish what a killed service left in ``log_dir``: remove the ``.partial`` files of compressions cut
+        short, and (when rotated files are compressed) schedule the compression of rotated files that have
+        none yet (one whose ``.gz`` exists too was cut short between the rename and the removal: it is
+        compressed again). Returns the files scheduled."""
+        scheduled: list[Path] = []
+        for path in sorted(self.log_dir.iterdir()):
+            name = path.name
+            if name.startswith(".") and name.endswith(SUFFIX + PARTIAL_SUFFIX):
+                try:
+                    path.unlink()
+                    _log.info("removed %s, left by a compression cut short", path)
+                except OSError as exc:
+                    _log.warning("could not remove %s: %s", path, exc)
+            elif self.policy.compress and (match := _ANY_ROTATED.match(name)) and path.is_file():
+                self._schedule_compression(match["stem"], path)
+                scheduled.append(path)
+        if scheduled:
+            _log.info("compressing %d rotated file(s) left uncompressed", len(scheduled))
+        return scheduled
+
+    def _schedule_compression(self, stem: str, path: Path) -> None:
+        try:
+            self._compressor.submit(compress_then_prune, self.log_dir, stem, self.policy, path)
+        except RuntimeError:  # closed: the next start compresses it
+            _log.info("%s: not compressed (the sink is closed); it is at the next start", path)
 
     def path_for(self, service: str) -> Path:
         return self.log_dir / f"{self._stem(service)}{SUFFIX}"
@@ -257,7 +329,9 @@ class FileSink:
             if app_file is not None:
                 self._files.move_to_end(stem)
                 return app_file
-            app_file = AppFile(self.log_dir, stem, self.policy, self.fsync)
+            app_file = AppFile(
+                self.log_dir, stem, self.policy, self.fsync, lambda path: self._schedule_compression(stem, path)
+            )
             self._files[stem] = app_file
             while len(self._files) > self.max_open_files:
                 _, idle = self._files.popitem(last=False)
@@ -304,9 +378,13 @@ class FileSink:
                 if app_file._fd >= 0 and app_file._due_for_rotation():
                     app_file.rotate()
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Close the files, let the compressions scheduled finish and join their threads for up to ``timeout``
+        (one still running is logged and left, a daemon: the next start finishes its file). Files rotated
+        after this are compressed at the next start."""
         with self._files_lock:
             for app_file in self._files.values():
                 with app_file.lock:
                     app_file.close()
             self._files.clear()
+        self._compressor.close(timeout)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -24,6 +23,7 @@ from otel_logging.sinks.elasticsearch import (
     document,
     document_id,
 )
+from otel_logging.worker import live_threads
 
 
 @pytest.mark.parametrize(
@@ -205,7 +205,7 @@ def test_delivery_retries_everything_not_confirmed_when_elasticsearch_goes_away(
 
 def test_delivery_keeps_its_helper_threads_until_closed() -> None:
     def helpers() -> int:
-        return sum(t.name == "elasticsearch-bulk" and t.is_alive() for t in threading.enumerate())
+        return sum(1 for _ in live_threads("elasticsearch-bulk"))
 
     before = helpers()
     delivery = _delivery(_FakeBulkClient({}), chunk_size=5)
@@ -213,10 +213,8 @@ def test_delivery_keeps_its_helper_threads_until_closed() -> None:
     for _ in range(3):
         assert delivery(lines).retry == []
     assert helpers() == before + 2  # threads=3: the calling thread and 2 helpers, the same for every batch
-    delivery.close()
-    deadline = time.monotonic() + 10
-    while helpers() > before and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert delivery.close(timeout=10)  # joins its helpers
     assert helpers() == before
     assert delivery(lines).retry == []  # started again when needed
-    delivery.close()
+    assert delivery.close(timeout=10)
+    assert helpers() == before

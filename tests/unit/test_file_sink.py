@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -97,3 +98,88 @@ def test_unwritable_file_is_a_retryable_error(tmp_path: Path) -> None:
         sink.write(RecordBatch.from_records({"app": [rec(1)]}))
     sink.write(RecordBatch.from_records({"other": [rec(2)]}))  # other apps are unaffected
     assert lines(tmp_path / "other.jsonl")[0]["seq"] == 2
+
+
+def test_many_rotations_compress_on_a_bounded_number_of_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20 rotations of 5 apps: at most ``compress_threads`` compression threads, all joined by close()."""
+    from otel_logging.sinks import files
+    from otel_logging.worker import live_threads
+    from tests.support.procs import wait_for
+
+    before = {t.ident for t in live_threads()}
+    gate = threading.Event()
+    compressing = 0
+    peak = 0
+    lock = threading.Lock()
+    real_compress = files.compress_file
+
+    def gated_compress(path: Path) -> Path:
+        nonlocal compressing, peak
+        with lock:
+            compressing += 1
+            peak = max(peak, compressing)
+        gate.wait(30)
+        try:
+            return real_compress(path)
+        finally:
+            with lock:
+                compressing -= 1
+
+    monkeypatch.setattr(files, "compress_file", gated_compress)
+    sink = FileSink(tmp_path, RotationPolicy(max_bytes=1, compress=True), compress_threads=2)
+    for i in range(20):
+        sink.write(RecordBatch.from_records({f"app{i % 5}": [rec(i, f"app{i % 5}")]}))  # each write rotates
+    wait_for(lambda: compressing == 2, timeout=10, what="two compressions under way")
+    assert len(live_threads("compress")) == 2  # not one thread per rotation (20)
+    gate.set()
+    wait_for(lambda: len(list(tmp_path.glob("*.jsonl.gz"))) == 20, timeout=30, what="20 compressed files")
+    gz = sorted(tmp_path.glob("*.jsonl.gz"))
+    assert peak == 2
+    assert sorted(r["seq"] for p in gz for r in lines(p)) == list(range(20))
+    sink.close(timeout=10)
+    assert {t.ident for t in live_threads()} <= before  # close() joined every thread of the sink
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_start_finishes_rotated_files_left_uncompressed_and_removes_partials(tmp_path: Path) -> None:
+    from tests.support.procs import wait_for
+
+    def write(path: Path, seqs: range) -> None:
+        path.write_bytes(b"".join(orjson.dumps(rec(i)) + b"\n" for i in seqs))
+
+    plain = tmp_path / "app.20260101T000000.000000Z.jsonl"  # killed before its compression started
+    write(plain, range(0, 3))
+    cut = tmp_path / "app.20260101T000001.000000Z.jsonl"  # killed while compressing: a .partial beside it
+    write(cut, range(3, 6))
+    partial = tmp_path / f".{cut.name}.gz.partial"
+    partial.write_bytes(gzip.compress(b'{"seq": 3}\n')[:10])
+    both = tmp_path / "other.20260101T000002.000000Z.jsonl"  # killed between the rename and the removal
+    write(both, range(6, 9))
+    (tmp_path / f"{both.name}.gz").write_bytes(gzip.compress(orjson.dumps(rec(6)) + b"\n"))
+    stray = tmp_path / ".notes.txt.partial"  # not ours: left alone
+    stray.write_bytes(b"x")
+    done = tmp_path / "app.20251231T000000.000000Z.jsonl.gz"
+    done.write_bytes(gzip.compress(orjson.dumps(rec(-1)) + b"\n"))
+
+    sink = FileSink(tmp_path, RotationPolicy(max_bytes=10_000, compress=True))
+    assert not partial.exists() and stray.exists()
+    wait_for(lambda: not plain.exists() and not cut.exists() and not both.exists(), timeout=30, what="compression")
+    assert [r["seq"] for r in lines(tmp_path / f"{plain.name}.gz")] == [0, 1, 2]
+    assert [r["seq"] for r in lines(tmp_path / f"{cut.name}.gz")] == [3, 4, 5]
+    assert [r["seq"] for r in lines(tmp_path / f"{both.name}.gz")] == [6, 7, 8]
+    assert [r["seq"] for r in lines(done)] == [-1]
+    sink.close(timeout=10)
+    assert not list(tmp_path.glob(".*.gz.partial"))
+
+
+def test_start_without_compression_removes_partials_and_keeps_rotated_files(tmp_path: Path) -> None:
+    rotated = tmp_path / "app.20260101T000000.000000Z.jsonl"
+    rotated.write_bytes(orjson.dumps(rec(1)) + b"\n")
+    partial = tmp_path / f".{rotated.name}.gz.partial"
+    partial.write_bytes(b"\x1f\x8b")
+    sink = FileSink(tmp_path, RotationPolicy(max_bytes=10_000))
+    assert not partial.exists() and rotated.exists()
+    sink.close(timeout=10)
+    assert not list(tmp_path.glob("*.gz"))

@@ -307,3 +307,58 @@ def test_any_mix_of_appends_consumes_reopens_and_torn_tails_keeps_order_without_
             q = open_queue()
         assert q.pending_bytes == sum(len(b'{"n":%d}\n' % i) for i in expected)
     assert drain(q, max_lines=1000) == expected
+
+
+def test_close_joins_the_delivery_thread(tmp_path: Path) -> None:
+    from otel_logging.worker import live_threads
+
+    sent: list[int] = []
+
+    def deliver(batch_lines: list[bytes], services: list[str | None]) -> DeliveryResult:
+        sent.extend(numbers(batch_lines))
+        return DeliveryResult()
+
+    sink = QueuedSink("joined", tmp_path, deliver)
+    assert len(live_threads("sink-joined")) == 1
+    sink.write(RecordBatch.from_records({"svc": [{"n": i} for i in range(5)]}))
+    assert sink.wait_idle(10) and sent == [0, 1, 2, 3, 4]
+    sink.close(timeout=10)
+    assert live_threads("sink-joined") == []
+
+
+def test_close_does_not_hang_on_a_stuck_delivery_and_names_it(tmp_path: Path) -> None:
+    import logging
+
+    from otel_logging.worker import live_threads
+
+    # a handler on the worker's logger itself: an earlier test in the same process may have disabled it, or
+    # stopped ``otel_logging`` from propagating to the root that ``caplog`` listens on
+    logger = logging.getLogger("otel_logging.worker")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    disabled, level = logger.disabled, logger.level
+    logger.disabled = False
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    entered, release = threading.Event(), threading.Event()
+
+    def stuck(batch_lines: list[bytes], services: list[str | None]) -> DeliveryResult:
+        entered.set()
+        release.wait(30)  # a delivery that ignores the stop (a hung connection)
+        return DeliveryResult.retry_all(len(batch_lines), "stuck")
+
+    closed: list[str] = []
+    sink = QueuedSink("stuck", tmp_path, stuck, on_close=lambda: closed.append("on_close"))
+    try:
+        sink.write(RecordBatch.from_records({"svc": [{"n": i} for i in range(3)]}))
+        wait_for(entered.is_set, timeout=10, what="the delivery to start")
+        sink.close(timeout=0.2)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.disabled = disabled
+        release.set()
+    assert closed == ["on_close"]
+    assert any("sink-stuck" in r.getMessage() for r in records)
+    wait_for(lambda: not live_threads("sink-stuck"), timeout=10, what="the delivery thread to end")
