@@ -22,6 +22,7 @@ from otel_logging.redaction import Redactor, redactor_from_rules_file
 from otel_logging.sinks import Sink
 from otel_logging.sinks.build import build_sinks
 from otel_logging.sinks.files import FileSink
+from otel_logging.worker import Worker
 
 _log = logging.getLogger("otel_logging.service")
 
@@ -95,7 +96,7 @@ class CentralService:
                 else None,
             )
         self._stopped = threading.Event()
-        self._housekeeper: threading.Thread | None = None
+        self._housekeeper = Worker("rotation", self._housekeeping, on_stop=self._stopped.set)
 
     def reload(self) -> None:
         """SIGHUP: re-read the auth token file (the current tokens stay if it is broken)."""
@@ -112,7 +113,6 @@ class CentralService:
         if self.http is not None:
             self.http.start()
         if self.settings.rotate_interval_s:
-            self._housekeeper = threading.Thread(target=self._housekeeping, name="rotation", daemon=True)
             self._housekeeper.start()
         return BoundPorts(self.settings.host, self.grpc.port, self.http.port if self.http else None)
 
@@ -130,6 +130,8 @@ class CentralService:
             return
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
         self._stopped.set()
+        self._housekeeper.stop()
+        self._housekeeper.join(timeout=10)  # a rotation in progress finishes first
         if self.http is not None:
             self.http.stop(grace)
         self.grpc.stop(grace)

@@ -1,0 +1,25 @@
+"""The service owns its threads: after stop() none of the threads it started is alive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from otel_logging.config import ServeSettings
+from otel_logging.receiver.service import CentralService
+from otel_logging.worker import live_threads
+
+
+def test_stop_joins_the_rotation_worker_and_every_sink_thread(tmp_path: Path) -> None:
+    before = set(live_threads())
+    settings = ServeSettings(log_dir=tmp_path, es_urls=["http://127.0.0.1:9"], rotate_interval_s=3600)
+    settings.port = 0
+    settings.http_port = None
+    service = CentralService(settings)
+    service.start()
+    try:
+        started = {t.name for t in set(live_threads()) - before}
+        assert "otel-logging.rotation" in started
+        assert "otel-logging.sink-elasticsearch" in started
+    finally:
+        service.stop(grace_s=0)
+    assert not set(live_threads()) - before
