@@ -280,7 +280,7 @@ def ours(url: str, work: Path) -> Callable[[], tuple[str, int, Callable[[], None
 
 
 def collector(url: str, work: Path, binary: Path) -> Callable[[], tuple[str, int, Callable[[], None]]]:
-    from tests.integration.collector_fixtures import start_collector
+    from tests.support.collector_fixtures import start_collector
     from tests.support.procs import free_port
 
     base = work / "collector-base.yaml"
@@ -346,7 +346,7 @@ def main() -> int:
     from elasticsearch import Elasticsearch
 
     from otel_logging.sinks.elasticsearch import install_templates
-    from tests.integration.collector_fixtures import build_collector
+    from tests.support.collector_fixtures import build_collector
 
     binary = build_collector()
     url, run_dir = (args.es_url, None) if args.es_url else start_elasticsearch()

@@ -20,7 +20,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from tests.integration.collector_fixtures import (  # noqa: F401 - the fixtures are used by name
+from tests.support.collector_fixtures import (  # noqa: F401 - the fixtures are used by name
     CONFIG_DIR,
     CollectorProcess,
     RunCollector,

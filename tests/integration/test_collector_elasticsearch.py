@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from otel_logging.sinks.elasticsearch import document, install_templates
-from tests.integration.collector_fixtures import (  # noqa: F401 - the fixtures are used by name
+from tests.integration.test_collector import run_gateway_app
+from tests.support.collector_fixtures import (  # noqa: F401 - the fixtures are used by name
     RunCollector,
     StartReceiver,
     collector_binary_fixture,
     run_collector_fixture,
     start_receiver_fixture,
 )
-from tests.integration.es_fixtures import EsNode
-from tests.integration.test_collector import run_gateway_app
+from tests.support.es_fixtures import EsNode
 from tests.support.procs import free_port, read_jsonl, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]

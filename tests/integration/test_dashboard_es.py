@@ -17,7 +17,7 @@ from otel_logging.dashboard.sources.elasticsearch import ElasticsearchSource
 from otel_logging.dashboard.sources.files import FileSource
 from otel_logging.record import to_json_lines
 from otel_logging.sinks.elasticsearch import DataStreamNames, document, install_templates
-from tests.integration.es_fixtures import EsNode
+from tests.support.es_fixtures import EsNode
 from tests.support.generated_logs import make_record
 
 pytestmark = pytest.mark.integration

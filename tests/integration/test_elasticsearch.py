@@ -24,7 +24,7 @@ from otel_logging.handlers import ElasticsearchHandler
 from otel_logging.names import data_stream_dataset
 from otel_logging.record import from_json_line
 from otel_logging.sinks.elasticsearch import document, document_id
-from tests.integration.es_fixtures import EsNode
+from tests.support.es_fixtures import EsNode
 from tests.support.procs import ServeProcess, count_lines, free_port, run_app, start_serve, wait_for
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,6 @@
 """A real single-node Elasticsearch for the tests, started by ``scripts/elasticsearch.sh``.
 
-Use it by importing the fixture into a test module (``from tests.integration.es_fixtures import es_node``).
+Use it by importing the fixture into a test module (``from tests.support.es_fixtures import es_node``).
 If Elasticsearch cannot be fetched or started, the tests that need it fail with the reason; they are
 never skipped.
 """
