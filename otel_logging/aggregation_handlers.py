@@ -22,15 +22,8 @@ from datetime import datetime
 from typing import Any
 
 from otel_logging.record import Record, RecordBatch
+from otel_logging.severity import to_stdlib_level
 from otel_logging.sinks import Sink, SinkError
-
-_STDLIB_LEVELS = (
-    (21, logging.CRITICAL),
-    (17, logging.ERROR),
-    (13, logging.WARNING),
-    (9, logging.INFO),
-    (1, logging.DEBUG),
-)
 
 
 class FileRotatingHandler(logging.handlers.RotatingFileHandler):
@@ -87,7 +80,7 @@ class LoggingHandlerSink:
 
 def to_log_record(record: Record) -> logging.LogRecord:
     number = record.get("severity_number", 0)
-    levelno = next((level for floor, level in _STDLIB_LEVELS if number >= floor), logging.NOTSET)
+    levelno = to_stdlib_level(number)
     try:
         created = datetime.fromisoformat(record["@timestamp"][:26] + "+00:00").timestamp()
     except (KeyError, ValueError):

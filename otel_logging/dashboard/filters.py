@@ -10,20 +10,13 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-# OpenTelemetry severity numbers: 1-4 TRACE, 5-8 DEBUG, 9-12 INFO, 13-16 WARN, 17-20 ERROR, 21-24 FATAL.
-LEVELS: tuple[str, ...] = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
-UNSET_LEVEL = "UNSET"
-LEVEL_RANGES: dict[str, tuple[int, int]] = {name: (1 + 4 * i, 4 + 4 * i) for i, name in enumerate(LEVELS)}
-# Severity texts of records without a severity number, mapped onto the six levels.
-LEVEL_ALIASES: dict[str, str] = {
-    **{name: name for name in LEVELS},
-    "WARNING": "WARN",
-    "CRITICAL": "FATAL",
-    "FATAL": "FATAL",
-    "ERR": "ERROR",
-    "NOTSET": UNSET_LEVEL,
-}
-ERROR_LEVELS: tuple[str, ...] = ("ERROR", "FATAL")
+# The levels live in otel_logging.severity (one table); these names stay importable from here.
+from otel_logging.severity import ERROR_LEVELS as ERROR_LEVELS
+from otel_logging.severity import LEVEL_ALIASES as LEVEL_ALIASES
+from otel_logging.severity import LEVEL_RANGES as LEVEL_RANGES
+from otel_logging.severity import LEVELS as LEVELS
+from otel_logging.severity import UNSET_LEVEL as UNSET_LEVEL
+from otel_logging.severity import level_of as level_of
 
 # Top-level record fields that a field filter or the field sidebar can name directly.
 TOP_LEVEL_FIELDS: tuple[str, ...] = (
@@ -43,15 +36,6 @@ MAP_FIELDS: tuple[str, ...] = ("attributes", "resource", "scope_attributes")
 
 class FilterError(ValueError):
     """A filter the user typed that cannot be applied (the message says what to change)."""
-
-
-def level_of(severity_number: int | None, severity_text: str | None) -> str:
-    """The level a record is filed under (the same rule as the sources' level column)."""
-    if severity_number:
-        for name, (low, high) in LEVEL_RANGES.items():
-            if low <= severity_number <= high:
-                return name
-    return LEVEL_ALIASES.get((severity_text or "").upper(), UNSET_LEVEL)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,54 +13,16 @@ from typing import Any
 
 from otel_logging.record import Record, rfc3339_nanos
 
+# The severity table lives in otel_logging.severity; these names stay importable from here.
+from otel_logging.severity import SEVERITY_BY_NAME as SEVERITY_BY_NAME
+from otel_logging.severity import severity as severity
+
 # Attributes every aggregated record carries (OpenTelemetry semantic conventions where one exists).
 FILE_PATH = "log.file.path"
 RECORD_UID = "log.record.uid"  # <file fingerprint>:<byte offset>: stable, lets a sink de-duplicate
 UNPARSED = "otel_logging.unparsed"  # true on a line that matched no known format (body = the raw line)
 
-_SEVERITIES: dict[str, tuple[int, str]] = {}
-for _names, _number, _text in (
-    (("trace", "notset"), 1, "TRACE"),
-    (("debug", "dbug"), 5, "DEBUG"),
-    (("info", "information", "informational", "notice"), 9, "INFO"),
-    (("warn", "warning"), 13, "WARN"),
-    (("error", "err", "exception"), 17, "ERROR"),
-    (("critical", "crit", "fatal", "alert", "emerg", "emergency", "panic"), 21, "FATAL"),
-):
-    for _name in _names:
-        _SEVERITIES[_name] = (_number, _text)
-        _SEVERITIES[_name.upper()] = (_number, _text)
-        _SEVERITIES[_name.capitalize()] = (_number, _text)
-SEVERITY_BY_NAME = _SEVERITIES
 _MAX_NS = 253402300799 * 1_000_000_000
-_STDLIB_NUMBERS = {
-    0: (0, ""),
-    10: (5, "DEBUG"),
-    20: (9, "INFO"),
-    30: (13, "WARN"),
-    40: (17, "ERROR"),
-    50: (21, "FATAL"),
-}
-
-
-def severity(value: Any) -> tuple[int, str]:
-    """A level name (any case) or stdlib level number -> (OTel severity number, text)."""
-    if isinstance(value, str):
-        found = _SEVERITIES.get(value) or _SEVERITIES.get(value.strip().lower())
-        if found is not None:
-            return found
-        if value.isdigit():
-            return severity(int(value))
-        return 0, value
-    if isinstance(value, int) and not isinstance(value, bool):
-        found = _STDLIB_NUMBERS.get(value)
-        if found is not None:
-            return found
-        # stdlib numbers between the named levels: 11-19 -> DEBUG2.., as OTel's mapping does
-        base = max(k for k in _STDLIB_NUMBERS if k <= value) if value > 0 else 0
-        number, text = _STDLIB_NUMBERS.get(min(base, 50), (0, ""))
-        return min(number + (value - base) // 3, 24), text
-    return 0, ""
 
 
 _EXCEPTION_LINE = re.compile(
