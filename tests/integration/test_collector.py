@@ -16,10 +16,9 @@ import grpc
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
-from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
 
+from tests.support import otlp
 from tests.support.collector_fixtures import (  # noqa: F401 - the fixtures are used by name
     CONFIG_DIR,
     CollectorProcess,
@@ -171,32 +170,16 @@ def test_gateway_passes_every_field_through(
     assert "exception.stacktrace" in by_body[json.dumps("with a traceback")]["attributes"]
 
     # The gateway's OTLP/HTTP side (POST /v1/logs, protobuf) reaches the receiver too.
-    request = ExportLogsServiceRequest(
-        resource_logs=[
-            ResourceLogs(
-                resource=Resource(attributes=[KeyValue(key="service.name", value=str_value("http-app"))]),
-                scope_logs=[
-                    ScopeLogs(
-                        scope=InstrumentationScope(
-                            name="http.scope",
-                            version="3.1",
-                            attributes=[KeyValue(key="scope.team", value=str_value("search"))],
-                        ),
-                        log_records=[
-                            LogRecord(
-                                time_unix_nano=1_764_000_000_000_000_001,
-                                severity_number=9,
-                                severity_text="INFO",
-                                body=str_value("over http"),
-                                trace_id=bytes(range(16)),
-                                span_id=bytes(range(8)),
-                            )
-                        ],
-                    )
-                ],
-            )
-        ]
+    scope = InstrumentationScope(name="http.scope", version="3.1", attributes=otlp.attributes({"scope.team": "search"}))
+    record = otlp.log_record(
+        "over http",
+        time_unix_nano=1_764_000_000_000_000_001,
+        severity_number=9,
+        severity_text="INFO",
+        trace_id=bytes(range(16)),
+        span_id=bytes(range(8)),
     )
+    request = otlp.request("http-app", [record], scope=scope)
     post = urllib.request.Request(
         f"http://127.0.0.1:{http_port}/v1/logs",
         data=request.SerializeToString(),
@@ -229,20 +212,8 @@ def test_gateway_elasticsearch_addon_leaves_the_receivers_copy_alone(
             "ELASTICSEARCH_URL": f"http://127.0.0.1:{free_port()}",  # nothing listens there
         },
     )
-    resource = Resource(
-        attributes=[
-            KeyValue(key="service.name", value=str_value("Billing-API")),
-            KeyValue(key="host.name", value=str_value("web-1")),
-        ]
-    )
-    request = ExportLogsServiceRequest(
-        resource_logs=[
-            ResourceLogs(
-                resource=resource,
-                scope_logs=[ScopeLogs(log_records=[LogRecord(body=str_value(f"r{i}")) for i in range(20)])],
-            )
-        ]
-    )
+    records = [otlp.log_record(f"r{i}") for i in range(20)]
+    request = otlp.request("Billing-API", records, resource={"host.name": "web-1"})
     with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
         LogsServiceStub(channel).Export(request, timeout=10)
     records = wait_for(
@@ -499,26 +470,20 @@ LB_SERVICES = [f"app-{k:02d}" for k in range(16)]
 
 def lb_request(round_no: int, per_service: int) -> ExportLogsServiceRequest:
     """One request with records of every service, as a gateway in front of many apps receives them."""
-    return ExportLogsServiceRequest(
-        resource_logs=[
-            ResourceLogs(
-                resource=Resource(attributes=[KeyValue(key="service.name", value=str_value(service))]),
-                scope_logs=[
-                    ScopeLogs(
-                        scope=InstrumentationScope(name="lb.test"),
-                        log_records=[
-                            LogRecord(
-                                time_unix_nano=time.time_ns(),
-                                severity_number=9,
-                                body=str_value(f"{service} round {round_no} #{i}"),
-                            )
-                            for i in range(per_service)
-                        ],
+    return otlp.requests(
+        *(
+            otlp.resource_logs(
+                service,
+                [
+                    otlp.log_record(
+                        f"{service} round {round_no} #{i}", time_unix_nano=time.time_ns(), severity_number=9
                     )
+                    for i in range(per_service)
                 ],
+                scope="lb.test",
             )
             for service in LB_SERVICES
-        ]
+        )
     )
 
 

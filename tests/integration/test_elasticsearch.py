@@ -24,6 +24,7 @@ from otel_logging.handlers import ElasticsearchHandler
 from otel_logging.names import data_stream_dataset
 from otel_logging.record import from_json_line
 from otel_logging.sinks.elasticsearch import document, document_id
+from tests.support import otlp
 from tests.support.es_fixtures import EsNode
 from tests.support.procs import ServeProcess, count_lines, free_port, run_app, start_serve, wait_for
 
@@ -148,25 +149,14 @@ def test_documents_refused_for_their_content_go_to_the_dead_letter_file(tmp_path
     service = start_serve(tmp_path / "logs", "--es-url", es_node.url, "--es-namespace", namespace)
     client = es_node.client()
     try:
-        request = ExportLogsServiceRequest()
-        rl = request.resource_logs.add()
-        attr = rl.resource.attributes.add()
-        attr.key, attr.value.string_value = "service.name", "deadletters"
-        logs = rl.scope_logs.add()
-        logs.scope.name = "deep"
-        for i in range(3):
-            log = logs.log_records.add()
-            log.time_unix_nano = time.time_ns()
-            log.body.string_value = f"record {i}"
-            if i == 1:  # attributes nested 25 levels deep: more than the flattened field's depth limit (20)
-                value = log.attributes.add()
-                value.key = "deep"
-                inner = value.value
-                for _ in range(25):
-                    kv = inner.kvlist_value.values.add()
-                    kv.key = "x"
-                    inner = kv.value
-                inner.string_value = "bottom"
+        deep: object = "bottom"
+        for _ in range(25):  # attributes nested 25 levels deep: more than the flattened field's depth limit (20)
+            deep = {"x": deep}
+        records = [
+            otlp.log_record(f"record {i}", time_unix_nano=time.time_ns(), attributes={"deep": deep} if i == 1 else None)
+            for i in range(3)
+        ]
+        request = otlp.request("deadletters", records, scope="deep")
         assert post_otlp(service, request) == 200
         stream = f"logs-deadletters-{namespace}"
         dead_file = tmp_path / "logs" / "_deadletter" / "elasticsearch.jsonl"
@@ -184,22 +174,14 @@ def test_documents_refused_for_their_content_go_to_the_dead_letter_file(tmp_path
 
 
 def numbered_request(start: int, count: int) -> bytes:
-    request = ExportLogsServiceRequest()
-    rl = request.resource_logs.add()
-    attr = rl.resource.attributes.add()
-    attr.key, attr.value.string_value = "service.name", "outage"
-    logs = rl.scope_logs.add()
-    logs.scope.name = "load"
     now = time.time_ns()
-    for i in range(start, start + count):
-        log = logs.log_records.add()
-        log.time_unix_nano = now + i
-        log.severity_number = 9
-        log.severity_text = "INFO"
-        log.body.string_value = f"record {i}"
-        seq = log.attributes.add()
-        seq.key, seq.value.int_value = "seq", i
-    return request.SerializeToString()
+    records = [
+        otlp.log_record(
+            f"record {i}", time_unix_nano=now + i, severity_number=9, severity_text="INFO", attributes={"seq": i}
+        )
+        for i in range(start, start + count)
+    ]
+    return otlp.payload("outage", records, scope="load")
 
 
 @pytest.mark.heavy

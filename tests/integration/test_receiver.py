@@ -20,25 +20,18 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
+from tests.support import otlp
 from tests.support.procs import ServeProcess, count_lines, read_jsonl, start_serve, wait_for
 
 pytestmark = pytest.mark.integration
 
 
 def make_request(service: str, bodies: list[str], **record_fields: object) -> ExportLogsServiceRequest:
-    req = ExportLogsServiceRequest()
-    rl = req.resource_logs.add()
-    rl.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value=service)))
-    sl = rl.scope_logs.add()
-    sl.scope.name = "test.scope"
-    for body in bodies:
-        sl.log_records.append(
-            LogRecord(body=AnyValue(string_value=body), time_unix_nano=1_700_000_000_000_000_000, **record_fields)
-        )
-    return req
+    records = [otlp.log_record(body, time_unix_nano=1_700_000_000_000_000_000, **record_fields) for body in bodies]
+    return otlp.request(service, records, scope="test.scope")
 
 
 def post(serve: ServeProcess, body: bytes, headers: dict[str, str], path: str = "/v1/logs") -> tuple[int, bytes]:

@@ -12,26 +12,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from tests.support import otlp
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 
 
 def seq_request(service: str, first_seq: int, count: int, body: str = "order placed") -> bytes:
     """An export request of ``count`` records whose ``seq`` attributes run from ``first_seq``."""
-    request = ExportLogsServiceRequest()
-    resource_logs = request.resource_logs.add()
-    resource_logs.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value=service)))
-    scope_logs = resource_logs.scope_logs.add()
-    scope_logs.scope.name = "reliability"
-    for seq in range(first_seq, first_seq + count):
-        record = scope_logs.log_records.add(severity_number=9, severity_text="INFO")
-        record.body.string_value = body
-        record.attributes.append(KeyValue(key="seq", value=AnyValue(int_value=seq)))
-    return request.SerializeToString()
+    records = [
+        otlp.log_record(body, severity_number=9, severity_text="INFO", attributes={"seq": seq})
+        for seq in range(first_seq, first_seq + count)
+    ]
+    return otlp.payload(service, records, scope="reliability")
 
 
 class BatchTemplate:

@@ -43,6 +43,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from otel_logging import native
 from otel_logging.names import DEFAULT_SERVICE_NAME
 from otel_logging.record import RecordBatch, convert_request
+from tests.support import otlp
 
 try:
     import otel_logging_native
@@ -122,12 +123,7 @@ def svc_resource(service: str | None = "svc", *extra: KeyValue) -> Resource:
 
 
 def one_scope(*records: LogRecord, service: str | None = "svc", scope: str = "app.module") -> bytes:
-    return request(
-        ResourceLogs(
-            resource=svc_resource(service),
-            scope_logs=[ScopeLogs(scope=InstrumentationScope(name=scope), log_records=list(records))],
-        )
-    )
+    return otlp.payload(service, records, resource={"host.name": "h1"}, scope=scope)
 
 
 def record(**fields: Any) -> LogRecord:

@@ -19,6 +19,7 @@ from otel_logging.record import (
     to_json_line,
     to_json_lines,
 )
+from tests.support import otlp
 
 
 def kv(key: str, value: AnyValue) -> KeyValue:
@@ -28,15 +29,7 @@ def kv(key: str, value: AnyValue) -> KeyValue:
 def request_with(
     *records: LogRecord, service: str | None = "svc", scope: str = "app.module"
 ) -> ExportLogsServiceRequest:
-    req = ExportLogsServiceRequest()
-    rl = req.resource_logs.add()
-    if service is not None:
-        rl.resource.attributes.append(kv("service.name", AnyValue(string_value=service)))
-    rl.resource.attributes.append(kv("host.name", AnyValue(string_value="h1")))
-    sl = rl.scope_logs.add()
-    sl.scope.name = scope
-    sl.log_records.extend(records)
-    return req
+    return otlp.request(service, records, resource={"host.name": "h1"}, scope=scope)
 
 
 def test_every_any_value_kind() -> None:
