@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 DEFAULT_SERVICE_NAME = "unknown_service"
 MAX_STEM_LENGTH = 96
 
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _SAFE_STEM = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
-# A rotated file is <stem>.<UTC stamp>.jsonl; a stem must not look like one.
+# A rotated file is <stem>.<UTC stamp>.jsonl (see rotated_name); a stem must not look like one. This is
+# deliberately looser than the exact stamp (any fraction, optional Z), so no stem comes close.
 _ROTATED_SUFFIX = re.compile(r"\.\d{8}T\d{6}(?:\.\d+)?Z?$")
 
 
@@ -69,3 +72,41 @@ def data_stream_namespace(namespace: str) -> str:
             "from a-z, 0-9, '.', '_' (no '-', no upper case)"
         )
     return namespace
+
+
+# --- per-app file names: <app>.jsonl, rotated <app>.<UTC stamp>.jsonl[.gz] -------------------------
+LOG_SUFFIX = ".jsonl"
+GZ_SUFFIX = ".gz"
+ROTATED_STAMP_FORMAT = "%Y%m%dT%H%M%S.%fZ"  # 20260101T000000.000000Z
+_STAMP = r"\d{8}T\d{6}\.\d{6}Z"
+_LOG_FILE_NAME = re.compile(
+    r"(?P<app>[A-Za-z0-9_-][A-Za-z0-9._-]*?)(?:\.(?P<stamp>" + _STAMP + r"))?\.jsonl(?P<gz>\.gz)?"
+)
+
+
+class LogFileName(NamedTuple):
+    app: str  # the file stem (``safe_app_name`` of the service)
+    stamp: str | None  # the UTC rotation stamp of a rotated file, else None
+    compressed: bool  # ends in .gz
+
+    @property
+    def rotated(self) -> bool:
+        return self.stamp is not None
+
+
+def rotated_name(stem: str, when: datetime | None = None) -> str:
+    """The name a rotated file of app ``stem`` gets: ``<stem>.<UTC stamp>.jsonl`` (``when`` defaults to now)."""
+    return f"{stem}.{(when or datetime.now(UTC)).astimezone(UTC).strftime(ROTATED_STAMP_FORMAT)}{LOG_SUFFIX}"
+
+
+def parse_log_file_name(name: str) -> LogFileName | None:
+    """``<app>.jsonl``, ``<app>.<stamp>.jsonl`` or either with ``.gz`` -> its parts; any other name -> None."""
+    match = _LOG_FILE_NAME.fullmatch(name)
+    if match is None:
+        return None
+    return LogFileName(match["app"], match["stamp"], match["gz"] is not None)
+
+
+def rotated_pattern(stem: str) -> re.Pattern[str]:
+    """Matches the rotated files of app ``stem`` (plain or .gz); group 1 is the stamp, group 2 the ``.gz``."""
+    return re.compile(re.escape(stem) + r"\.(" + _STAMP + r")\.jsonl(\.gz)?$")

@@ -14,28 +14,25 @@ from __future__ import annotations
 import gzip
 import logging
 import os
-import re
 import shutil
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-from otel_logging.names import safe_app_name
+from otel_logging.names import LOG_SUFFIX, parse_log_file_name, rotated_name, safe_app_name
+from otel_logging.names import rotated_pattern as rotated_pattern
 from otel_logging.record import RecordBatch
 from otel_logging.sinks import SinkError
 from otel_logging.worker import WorkerPool
 
 _log = logging.getLogger("otel_logging.sinks.files")
 
-SUFFIX = ".jsonl"
+SUFFIX = LOG_SUFFIX
 PARTIAL_SUFFIX = ".gz.partial"  # ``.<rotated name>.gz.partial``: a compression under way (or cut short by a kill)
 DEFAULT_COMPRESS_THREADS = 2  # per FileSink, whatever the number of apps and rotations
-
-_ANY_ROTATED = re.compile(r"(?P<stem>[^.].*)\.\d{8}T\d{6}\.\d{6}Z\.jsonl$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +42,6 @@ class RotationPolicy:
     retain_count: int | None = None  # keep at most this many rotated files per app
     retain_age_s: int | None = None  # delete rotated files older than this
     compress: bool = False  # gzip rotated files
-
-
-def rotated_pattern(stem: str) -> re.Pattern[str]:
-    return re.compile(re.escape(stem) + r"\.(\d{8}T\d{6}\.\d{6}Z)\.jsonl(\.gz)?$")
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
@@ -172,8 +165,7 @@ class AppFile:
             self._opened_at = time.time()
             return None
         self.close()
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        target = self.directory / f"{self.stem}.{stamp}{SUFFIX}"
+        target = self.directory / rotated_name(self.stem)
         os.replace(self.path, target)
         self._open()
         if not self.policy.compress:
@@ -299,8 +291,14 @@ class FileSink:
                     _log.info("removed %s, left by a compression cut short", path)
                 except OSError as exc:
                     _log.warning("could not remove %s: %s", path, exc)
-            elif self.policy.compress and (match := _ANY_ROTATED.match(name)) and path.is_file():
-                self._schedule_compression(match["stem"], path)
+            elif (
+                self.policy.compress
+                and (parsed := parse_log_file_name(name)) is not None
+                and parsed.rotated
+                and not parsed.compressed
+                and path.is_file()
+            ):
+                self._schedule_compression(parsed.app, path)
                 scheduled.append(path)
         if scheduled:
             _log.info("compressing %d rotated file(s) left uncompressed", len(scheduled))

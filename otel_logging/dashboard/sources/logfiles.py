@@ -8,12 +8,11 @@ never by a path.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-_NAME = re.compile(r"(?P<app>[A-Za-z0-9_-][A-Za-z0-9._-]*?)(?P<stamp>\.\d{8}T\d{6}\.\d{6}Z)?\.jsonl(?P<gz>\.gz)?")
+from otel_logging.names import parse_log_file_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +33,10 @@ class LogFile:
 
 def parse_name(name: str) -> tuple[str, bool, bool] | None:
     """``(app, rotated, compressed)`` for a per-app file name, else None."""
-    match = _NAME.fullmatch(name)
-    if match is None:
+    parsed = parse_log_file_name(name)
+    if parsed is None:
         return None
-    return match["app"], match["stamp"] is not None, match["gz"] is not None
+    return parsed.app, parsed.rotated, parsed.compressed
 
 
 def list_log_files(log_dir: Path) -> list[LogFile]:
