@@ -45,6 +45,7 @@ from pathlib import Path
 
 import orjson
 
+from otel_logging.lines import last_line_end
 from otel_logging.record import Lines, RecordBatch
 from otel_logging.sinks import SinkError
 from otel_logging.worker import Worker
@@ -178,18 +179,7 @@ class DurableQueue:
             f.seek(max(0, size - 1))
             if f.read(1) == b"\n":
                 return
-            # Find the last complete line, reading backwards in blocks.
-            end = size
-            keep = 0
-            while end > 0:
-                start = max(0, end - (1 << 16))
-                f.seek(start)
-                block = f.read(end - start)
-                newline = block.rfind(b"\n")
-                if newline >= 0:
-                    keep = start + newline + 1
-                    break
-                end = start
+            keep = last_line_end(f.fileno(), 0, size)
             f.truncate(keep)
         self.torn_bytes += size - keep
         self._sizes[number] = keep

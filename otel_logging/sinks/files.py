@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_logging.lines import last_line_end
 from otel_logging.names import LOG_SUFFIX, parse_log_file_name, rotated_name, safe_app_name
 from otel_logging.names import rotated_pattern as rotated_pattern
 from otel_logging.record import RecordBatch
@@ -49,19 +50,6 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _complete_size(fd: int, size: int, block: int = 1 << 16) -> int:
-    """The size of the file up to and including its last newline (0 if it has none)."""
-    end = size
-    while end > 0:
-        start = max(0, end - block)
-        chunk = os.pread(fd, end - start, start)
-        newline = chunk.rfind(b"\n")
-        if newline >= 0:
-            return start + newline + 1
-        end = start
-    return 0
 
 
 class AppFile:
@@ -98,7 +86,7 @@ class AppFile:
 
     def _drop_torn_tail(self) -> None:
         """Cut a last line without its newline: a write cut short by a crash, never acknowledged."""
-        complete = _complete_size(self._fd, self._size)
+        complete = last_line_end(self._fd, 0, self._size)
         os.ftruncate(self._fd, complete)
         _log.warning("%s: removed a torn last line of %d bytes (an unfinished write)", self.path, self._size - complete)
         self._size = complete

@@ -53,6 +53,7 @@ from otel_logging.dashboard.query import (
     VolumeBucket,
 )
 from otel_logging.dashboard.sources.logfiles import LogFile, list_log_files
+from otel_logging.lines import last_line_end
 
 # The record's keys in canonical order, with the DuckDB type each is read as.
 RECORD_COLUMNS: dict[str, str] = {
@@ -369,7 +370,7 @@ class FileSource:
                 head = b"" if state.fingerprint else os.pread(fd, FINGERPRINT_BYTES, 0)
                 if log_file.compressed:
                     return _Chunk(state, log_file.path, info.st_size, scratch=False, head=head)
-                end = _last_line_end(fd, state.offset, info.st_size)
+                end = last_line_end(fd, state.offset, info.st_size)
                 if end <= state.offset:
                     return None
                 if state.offset == 0 and end == info.st_size and log_file.rotated:
@@ -689,19 +690,6 @@ def _head(log_file: LogFile, length: int) -> bytes | None:
             return os.pread(f.fileno(), length, 0)
     except OSError:
         return None
-
-
-def _last_line_end(fd: int, start: int, size: int, block: int = 1 << 16) -> int:
-    """The offset just after the last newline in ``[start, size)``, or ``start`` if there is none."""
-    end = size
-    while end > start:
-        low = max(start, end - block)
-        chunk = os.pread(fd, end - low, low)
-        newline = chunk.rfind(b"\n")
-        if newline >= 0:
-            return low + newline + 1
-        end = low
-    return start
 
 
 def _copy_range(fd: int, target: Path, start: int, end: int) -> None:
