@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass
 
 from otel_logging.config import ServeSettings
+from otel_logging.names import parse_log_file_name
 from otel_logging.receiver.auth import TokenAuthenticator
 from otel_logging.receiver.export import LogsExporter
 from otel_logging.receiver.grpc_server import GrpcFrontEnd, TlsFiles
@@ -153,7 +154,6 @@ def _record_processors(settings: ServeSettings) -> list[RecordProcessor]:
 def _new_app_limiter(settings: ServeSettings) -> NewAppLimiter | None:
     if not settings.max_new_apps_per_minute:
         return None
-    existing = (
-        {p.name.split(".", 1)[0] for p in settings.log_dir.glob("*.jsonl")} if settings.log_dir.exists() else set()
-    )
+    names = (parse_log_file_name(p.name) for p in settings.log_dir.glob("*.jsonl")) if settings.log_dir.exists() else ()
+    existing = {name.app for name in names if name is not None}  # api.v2.jsonl is app api.v2, not api
     return NewAppLimiter(settings.max_new_apps_per_minute, known=existing)

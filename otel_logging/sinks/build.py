@@ -94,7 +94,9 @@ def _logstash_queued(settings: ServeSettings) -> list[Sink]:
         )
     sinks: list[Sink] = []
     for address in settings.logstash:
-        sinks.append(logstash_sink(address, settings.log_dir, tls=tls, fsync=settings.fsync))
+        sinks.append(
+            logstash_sink(address, settings.log_dir, tls=tls, max_bytes=settings.queue_max_bytes, fsync=settings.fsync)
+        )
     return sinks
 
 

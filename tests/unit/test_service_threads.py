@@ -23,3 +23,17 @@ def test_stop_joins_the_rotation_worker_and_every_sink_thread(tmp_path: Path) ->
     finally:
         service.stop(grace_s=0)
     assert not set(live_threads()) - before
+
+
+def test_apps_already_in_the_log_dir_are_known_to_the_new_app_limit(tmp_path: Path) -> None:
+    for name in ("api.v2.jsonl", "api.v2.20261202T101500.000000Z.jsonl", "shop.jsonl"):
+        (tmp_path / name).write_bytes(b"")
+    settings = ServeSettings(log_dir=tmp_path, max_new_apps_per_minute=1)
+    settings.port = 0
+    settings.http_port = None
+    service = CentralService(settings)
+    try:
+        limiter = service.exporter.new_app_limiter
+        assert limiter is not None and limiter.known == {"api.v2", "shop"}
+    finally:
+        service.stop(grace_s=0)

@@ -75,3 +75,15 @@ def test_aggregate_settings_build_files_then_output_file(tmp_path: Path) -> None
     finally:
         for sink in sinks:
             sink.close()
+
+
+def test_every_remote_queue_takes_the_queue_size_of_the_settings(tmp_path: Path) -> None:
+    settings = ServeSettings(
+        log_dir=tmp_path, es_urls=[UNREACHABLE_ES], logstash=["127.0.0.1:9"], queue_max_bytes=5 << 20
+    )
+    service = _service(settings)
+    try:
+        queued = [s for s in service.sinks if isinstance(s, QueuedSink)]
+        assert [s.queue.max_bytes for s in queued] == [5 << 20, 5 << 20]
+    finally:
+        service.stop(grace_s=0)
