@@ -125,7 +125,8 @@ def records(source: LogSource, state: ViewState, flt: LogFilter) -> None:
     token = _snapshot(source, state, reading=state.page > 1 or bool(pick.ref))
     pinned = replace(flt, until=token)
     page = source.page(pinned, offset=(state.page - 1) * state.size, limit=state.size)
-    if page.total == 0 and not source.newer_than(flt, token):
+    newer = source.newer_than(flt, token)  # asked once: Elasticsearch has no answer cache
+    if page.total == 0 and not newer:
         _nothing(source)
         return
     _volume(source, pinned, zone, "records_volume", error_rate=False, height=90)
@@ -141,7 +142,6 @@ def records(source: LogSource, state: ViewState, flt: LogFilter) -> None:
         f"{plural(page.total, 'record')} {verb} · showing {first:,} to {last:,}, newest first · "
         f"page {state.page:,} of {pages:,}",
     )
-    newer = source.newer_than(flt, token)
     if newer:
         left, right = st.columns([4, 1])
         with left:
