@@ -8,6 +8,7 @@ export OTEL_LOGGING_CACHE := $(CACHE_DIR)
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOG_DIR ?= logs
+RETAIN_AGE ?= 7d
 GRPC_PORT ?= 4317
 HTTP_PORT ?= 4318
 
@@ -23,7 +24,7 @@ $(STAMP): pyproject.toml $(wildcard native/Cargo.toml native/Cargo.lock native/p
 venv: $(STAMP)
 
 run: $(STAMP)
-	BIN=$(BIN) LOG_DIR=$(LOG_DIR) GRPC_PORT=$(GRPC_PORT) HTTP_PORT=$(HTTP_PORT) DASHBOARD_PORT=$(or $(DASHBOARD_PORT),8050) bash scripts/run.sh
+	BIN=$(BIN) LOG_DIR=$(LOG_DIR) RETAIN_AGE=$(RETAIN_AGE) GRPC_PORT=$(GRPC_PORT) HTTP_PORT=$(HTTP_PORT) DASHBOARD_PORT=$(or $(DASHBOARD_PORT),8050) bash scripts/run.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

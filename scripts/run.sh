@@ -9,6 +9,13 @@ LOG_DIR="${LOG_DIR:-logs}"
 GRPC_PORT="${GRPC_PORT:-4317}"
 HTTP_PORT="${HTTP_PORT:-4318}"
 DASHBOARD_PORT="${DASHBOARD_PORT:-8050}"
+# Retention of the embedded default: files rotate daily (gzip) and are deleted after RETAIN_AGE; the store
+# follows the files, so it keeps the same days. RETAIN_AGE= (empty) keeps everything.
+RETAIN_AGE="${RETAIN_AGE-7d}"
+retention=()
+if [[ -n "$RETAIN_AGE" ]]; then
+  retention=(--rotate-interval 1d --compress --retain-age "$RETAIN_AGE")
+fi
 
 state="$(mktemp -d)"
 serve_pid=""
@@ -23,7 +30,8 @@ trap stop EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$LOG_DIR"
-"$BIN/otel-logging" serve --log-dir "$LOG_DIR" --port "$GRPC_PORT" --http-port "$HTTP_PORT" >"$state/serve.out" &
+"$BIN/otel-logging" serve --log-dir "$LOG_DIR" --port "$GRPC_PORT" --http-port "$HTTP_PORT" "${retention[@]}" \
+  >"$state/serve.out" &
 serve_pid=$!
 
 # The service prints one JSON line when it listens (and its addresses on stderr); wait for it.

@@ -8,4 +8,5 @@ COMMANDS = [
     "aggregate",
     "kibana",
     "dashboard",
+    "store",
 ]

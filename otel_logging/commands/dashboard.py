@@ -15,8 +15,11 @@ from pathlib import Path
 
 import orjson
 
+from otel_logging.store import default_store_path
+
 DEFAULT_PORT = 8050
 PASSWORD_ENV = "OTEL_LOGGING_DASHBOARD_PASSWORD"
+STORE_ENV = "OTEL_LOGGING_DASHBOARD_STORE"  # the store's file; empty: the files are read into memory
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +27,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT}, 0 = any free)")
     p.add_argument("--log-dir", type=Path, default=Path("logs"), help="directory of the per-app files")
+    p.add_argument(
+        "--store",
+        type=Path,
+        help="the log store's file, kept up to date from the files (default <log-dir>/.otel-logging/store.duckdb)",
+    )
+    p.add_argument(
+        "--no-store",
+        action="store_true",
+        help="read the files into memory at every start instead of keeping a store (small directories only)",
+    )
     p.add_argument(
         "--es-url", help="also offer Elasticsearch (index pattern logs-*) as a source, e.g. http://127.0.0.1:9200"
     )
@@ -67,6 +80,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     script = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_main.py"
     env = dict(os.environ)
     env["OTEL_LOGGING_DASHBOARD_LOG_DIR"] = str(log_dir)
+    env[STORE_ENV] = "" if args.no_store else str((args.store or default_store_path(log_dir)).resolve())
     if args.es_url:
         env["OTEL_LOGGING_DASHBOARD_ES_URL"] = args.es_url
     command = [

@@ -30,8 +30,10 @@ from otel_logging.dashboard.query import LogSource, QueryError, SourceStatus
 from otel_logging.dashboard.sources import open_source
 from otel_logging.dashboard.state import PAGE_SIZES, VIEWS, ViewState
 from otel_logging.dashboard.text import as_text
+from otel_logging.store import MEMORY_LIMIT
 
 ENV_LOG_DIR = "OTEL_LOGGING_DASHBOARD_LOG_DIR"
+ENV_STORE = "OTEL_LOGGING_DASHBOARD_STORE"
 ENV_ES_URL = "OTEL_LOGGING_DASHBOARD_ES_URL"
 ENV_PASSWORD = "OTEL_LOGGING_DASHBOARD_PASSWORD"
 PROGRESS_MIN_BYTES = 32 << 20
@@ -43,6 +45,7 @@ class DashboardConfig:
     log_dir: Path
     es_url: str | None
     password: str | None
+    store: Path | None = None  # the log store's file; None: the files are read into memory
 
     @classmethod
     def from_env(cls) -> DashboardConfig:
@@ -50,13 +53,16 @@ class DashboardConfig:
             log_dir=Path(os.environ.get(ENV_LOG_DIR, "logs")),
             es_url=os.environ.get(ENV_ES_URL) or None,
             password=os.environ.get(ENV_PASSWORD) or None,
+            store=Path(os.environ[ENV_STORE]) if os.environ.get(ENV_STORE) else None,
         )
 
 
-@st.cache_resource(show_spinner="Reading the log files ...")
-def _cached_source(kind: str, log_dir: str, es_url: str | None) -> LogSource:
+@st.cache_resource(show_spinner="Opening the log store ...")
+def _cached_source(kind: str, log_dir: str, es_url: str | None, store: str | None = None) -> LogSource:
     if kind == "es":
         return open_source(es_url=es_url)
+    if store:
+        return open_source(log_dir=Path(log_dir), store=Path(store), memory_limit=MEMORY_LIMIT)
     return open_source(log_dir=Path(log_dir))
 
 
@@ -68,7 +74,9 @@ def main() -> None:
     _load_state_once(config)
     ss = st.session_state
     try:
-        source = _cached_source(ss.w_source, str(config.log_dir), config.es_url)
+        source = _cached_source(
+            ss.w_source, str(config.log_dir), config.es_url, str(config.store) if config.store else None
+        )
     except QueryError as exc:
         st.error(str(exc))
         return

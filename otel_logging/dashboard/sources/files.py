@@ -14,6 +14,7 @@ token is the number of the last load, and ``LogFilter(until=token)`` keeps the r
 from __future__ import annotations
 
 import functools
+import gzip
 import os
 import shutil
 import tempfile
@@ -100,15 +101,22 @@ _MALFORMED = " AND ".join(f"{_q(name)} IS NULL" for name in _REQUIRED)
 _SELECT_RECORD = ", ".join(_q(name) for name in RECORD_COLUMNS)
 _HIT_COLUMNS = f"file_name, row_no, level, {_SELECT_RECORD}"
 
+STORE_VERSION = 1  # bump when the tables below change: an older store is rebuilt from the files
 _CREATE = f"""
-CREATE TABLE logs (
+CREATE TABLE IF NOT EXISTS logs (
     file_id INTEGER, row_no BIGINT, ts TIMESTAMP, level VARCHAR, message VARCHAR,
     {", ".join(f"{_q(name)} {kind}" for name, kind in RECORD_COLUMNS.items())},
     template VARCHAR,  -- the message's pattern, computed when the patterns view first needs it
     seq BIGINT  -- the number of the load that read the row (snapshot tokens compare with it)
 );
-CREATE TABLE files (file_id INTEGER PRIMARY KEY, name VARCHAR, app VARCHAR);
-CREATE VIEW hits AS SELECT l.*, f.name AS file_name FROM logs l JOIN files f USING (file_id);
+-- What has been read of each file: committed in the same transaction as the rows read, so the rows
+-- and the offsets never disagree (a store killed at any point resumes exactly where its last commit was).
+CREATE TABLE IF NOT EXISTS files (
+    file_id INTEGER, name VARCHAR, app VARCHAR, dev UBIGINT, ino UBIGINT, "offset" BIGINT, rows BIGINT,
+    records BIGINT, malformed BIGINT, compressed BOOLEAN, fingerprint BLOB
+);
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value BIGINT);
+CREATE OR REPLACE VIEW hits AS SELECT l.*, f.name AS file_name FROM logs l JOIN files f USING (file_id);
 """
 
 # One INSERT for every new chunk of every file. New rows get row_no = -(position in this load);
@@ -127,6 +135,7 @@ FROM (
                    compression = 'auto', maximum_object_size = 67108864)
 ) r
 JOIN (SELECT unnest($indexes) AS file_index, unnest($file_ids) AS file_id) m USING (file_index)
+ORDER BY 3 NULLS FIRST
 """
 _NEW_ROWS = f"""
 SELECT file_id, count(*), count(*) FILTER (WHERE {_MALFORMED}) FROM logs WHERE row_no < 0 GROUP BY file_id
@@ -182,6 +191,31 @@ def _memo(method: Callable[..., T]) -> Callable[..., T]:
     return cached
 
 
+_FILE_COLUMNS = 'file_id, name, app, dev, ino, "offset", rows, records, malformed, compressed, fingerprint'
+_ADVANCE = (
+    'UPDATE files SET "offset" = ?, rows = ?, records = ?, malformed = ?, fingerprint = ?, name = ?, dev = ?, ino = ?, '
+    "compressed = ? WHERE file_id = ?"
+)
+_FILE_MARKS = ", ".join("?" for _ in _FILE_COLUMNS.split(","))
+
+
+def _connect(store: Path | None) -> duckdb.DuckDBPyConnection:
+    """An in-memory database, or the store's file (created with its folder); a store in use is a clear error."""
+    if store is None:
+        return duckdb.connect(":memory:")
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        return duckdb.connect(str(store))
+    except (OSError, duckdb.Error) as exc:
+        held = "lock" in str(exc).lower()
+        why = (
+            "another process has it open (one dashboard or `otel-logging store` command per store at a time)"
+            if held
+            else str(exc)
+        )
+        raise QueryError(f"cannot open the store {store}: {why}") from exc
+
+
 @dataclass(slots=True)
 class _FileState:
     file_id: int
@@ -205,18 +239,39 @@ class _Chunk:
     end: int
     scratch: bool
     head: bytes = b""  # the file's first bytes, when this chunk starts it
+    read: int | None = None  # bytes this chunk reads, when not ``end - state.offset`` (the tail of a .gz)
+
+    @property
+    def size(self) -> int:
+        return self.end - self.state.offset if self.read is None else self.read
 
 
 class FileSource:
-    """Canonical records of every per-app file in ``log_dir``."""
+    """Canonical records of every per-app file in ``log_dir``.
 
-    def __init__(self, log_dir: Path | str, *, min_refresh_interval_s: float = 1.0, threads: int | None = None) -> None:
+    With ``store`` (a DuckDB database file) the table and what has been read of each file persist: a
+    new source over the same store reads only what the files gained since (see ``otel_logging/store``).
+    Without it the table lives in memory and every new source reads the whole history again.
+    """
+
+    def __init__(
+        self,
+        log_dir: Path | str,
+        *,
+        min_refresh_interval_s: float = 1.0,
+        threads: int | None = None,
+        store: Path | str | None = None,
+        memory_limit: str | None = None,
+    ) -> None:
         self.log_dir = Path(log_dir).resolve()
         self.min_refresh_interval_s = min_refresh_interval_s
-        self._con = duckdb.connect(":memory:")
+        self.store = Path(store).resolve() if store is not None else None
+        self._con = _connect(self.store)
         self._con.execute("SET TimeZone = 'UTC'")
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self._con.execute("SET memory_limit = ?", [memory_limit])
         self._con.execute(_CREATE)
         self._lock = threading.Lock()
         self._problems: list[str] = []  # what went wrong in the last refresh
@@ -224,9 +279,13 @@ class FileSource:
         self._answers: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._memo_lock = threading.Lock()
         self._files: dict[tuple[int, int], _FileState] = {}
+        self._dropped: list[int] = []  # file ids whose rows go in the next commit of the file states
+        self._unadopted: dict[int, tuple[Any, ...]] = {}  # rows to commit for .gz files adopted with a tail to read
         self._next_id = 1
         self._seq = 0  # the number of the last load committed: what snapshot() returns
-        self._status = SourceStatus(description=f"files in {self.log_dir}")
+        self._restore()
+        where = f"files in {self.log_dir}" + (f" (store {self.store})" if self.store else "")
+        self._status = SourceStatus(description=where, records=sum(st.records for st in self._files.values()))
         self._last_refresh = 0.0
         self._scratch = Path(tempfile.mkdtemp(prefix="otel-logging-dashboard-"))
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._scratch, True)
@@ -246,7 +305,7 @@ class FileSource:
             self._last_refresh = time.monotonic()
             states = self._files.values()
             self._status = SourceStatus(
-                description=f"files in {self.log_dir}",
+                description=self._status.description,
                 records=sum(s.records for s in states),
                 files=len(self._files),
                 malformed=sum(s.malformed for s in states),
@@ -282,8 +341,10 @@ class FileSource:
         chunks: list[_Chunk] = []
         for log_file in listing:
             state = self._files.get(log_file.key)
-            if state is None:
-                state = self._adopt_compressed(log_file, vanished)
+            if state is None and (tail := self._adopt_compressed(log_file, vanished)) is not None:
+                chunks.append(tail)
+                continue
+            state = self._files.get(log_file.key)
             if state is None:
                 state = self._new_state(log_file)
             # Either the file read before under this inode (renamed at most) or one not read yet:
@@ -302,15 +363,51 @@ class FileSource:
             self._drop(state)
             if self._files.get(state.key) is state:
                 del self._files[state.key]
-        self._con.execute("DELETE FROM files")
-        rows = [(s.file_id, s.name, s.app) for s in self._files.values()]
-        if rows:
-            self._con.executemany("INSERT INTO files VALUES (?, ?, ?)", rows)
+        self._commit_files()
         return self._load_in_batches(chunks, progress)
+
+    # -- what has been read, persisted -------------------------------------------------------
+
+    def _restore(self) -> None:
+        """Take up the file states, the load number and the next file id of a store (nothing in memory)."""
+        meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
+        if not meta:
+            self._con.execute("INSERT INTO meta VALUES ('version', ?), ('seq', 0), ('next_id', 1)", [STORE_VERSION])
+            return
+        if meta.get("version") != STORE_VERSION:
+            raise QueryError(
+                f"the store {self.store} was written by another version of otel-logging (store version "
+                f"{meta.get('version')}, this one reads {STORE_VERSION}): run `otel-logging store rebuild`"
+            )
+        self._seq, self._next_id = int(meta["seq"]), int(meta["next_id"])
+        for row in self._con.execute(f"SELECT {_FILE_COLUMNS} FROM files").fetchall():
+            file_id, name, app, dev, ino, offset, rows, records, malformed, compressed, fingerprint = row
+            key = (int(dev), int(ino))
+            self._files[key] = _FileState(
+                file_id, name, app, key, offset, rows, records, malformed, compressed, bytes(fingerprint or b"")
+            )
+
+    def _commit_files(self) -> None:
+        """Drop the rows of the files gone and record every file's state, in one transaction."""
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if self._dropped:
+                con.execute("DELETE FROM logs WHERE file_id IN (SELECT unnest(?))", [self._dropped])
+            con.execute("DELETE FROM files")
+            rows = [self._unadopted.pop(st.file_id, None) or _file_row(st) for st in self._files.values()]
+            if rows:
+                con.executemany(f"INSERT INTO files ({_FILE_COLUMNS}) VALUES ({_FILE_MARKS})", rows)
+            con.execute("UPDATE meta SET value = ? WHERE key = 'next_id'", [self._next_id])
+            con.execute("COMMIT")
+        except duckdb.Error:
+            con.execute("ROLLBACK")
+            raise
+        self._dropped = []
 
     def _load_in_batches(self, chunks: list[_Chunk], progress: ProgressCallback | None) -> int:
         """Load the chunks about ``LOAD_BATCH_BYTES`` at a time, reporting progress after each batch."""
-        total = sum(c.end - c.state.offset for c in chunks)
+        total = sum(c.size for c in chunks)
         if progress is not None and total:
             progress(0, total)
         done = 0
@@ -318,7 +415,7 @@ class FileSource:
         size = 0
         for chunk in chunks:
             batch.append(chunk)
-            size += chunk.end - chunk.state.offset
+            size += chunk.size
             if size >= LOAD_BATCH_BYTES or chunk is chunks[-1]:
                 done += self._load(batch)
                 batch, size = [], 0
@@ -326,24 +423,45 @@ class FileSource:
                     progress(done, total)
         return done
 
-    def _adopt_compressed(self, log_file: LogFile, vanished: list[_FileState]) -> _FileState | None:
-        """A ``.gz`` that replaced a rotated file already read carries the same records."""
+    def _adopt_compressed(self, log_file: LogFile, vanished: list[_FileState]) -> _Chunk | None:
+        """A ``.gz`` that replaced a file already read (rotated, then compressed) carries the same records.
+
+        It is recognised by its app and its first bytes (under whatever name the file had when read), so a
+        rotation and compression that happened while nothing was reading is followed too. Lines the file got
+        after the last read (and before its rotation) are read from the compressed stream: the returned chunk.
+        """
         if not log_file.compressed:
             return None
-        for state in vanished:
-            if state.name + ".gz" == log_file.name and state.offset:
-                head = _head(log_file, FINGERPRINT_BYTES)
-                if head is None:
-                    return None
-                if self._files.get(state.key) is state:
-                    del self._files[state.key]
-                vanished.remove(state)
-                state.key = log_file.key
-                state.compressed = True
+        candidates = [s for s in vanished if not s.compressed and s.offset and s.fingerprint and s.app == log_file.app]
+        if not candidates:
+            return None
+        plain_head = _gz_head(log_file.path, FINGERPRINT_BYTES)
+        raw_head = _head(log_file, FINGERPRINT_BYTES)
+        for state in candidates:
+            if plain_head is None or raw_head is None or not plain_head.startswith(state.fingerprint):
+                continue
+            if self._files.get(state.key) is state:
+                del self._files[state.key]
+            vanished.remove(state)
+            before = _file_row(state)
+            read = state.offset
+            state.key, state.name, state.compressed = log_file.key, log_file.name, True
+            self._files[log_file.key] = state
+            tail = self._scratch / f"{state.file_id}-gz-{read}.jsonl"
+            copied = _copy_gz_tail(log_file.path, tail, read)
+            state.fingerprint = raw_head  # from now on the file is known by its compressed bytes
+            if copied is None:
+                self._problems.append(f"could not read {log_file.name}")
                 state.offset = log_file.size
-                state.fingerprint = head
-                self._files[log_file.key] = state
-                return state
+                return None
+            if copied == 0:
+                tail.unlink(missing_ok=True)
+                state.offset = log_file.size
+                return None
+            # Until its tail is loaded, the store keeps the file as it was: a kill before that load commits
+            # finds it vanished again at the next start and adopts it again (the tail is not lost).
+            self._unadopted[state.file_id] = before
+            return _Chunk(state, tail, log_file.size, scratch=True, read=copied)
         return None
 
     def _new_state(self, log_file: LogFile) -> _FileState:
@@ -353,7 +471,7 @@ class FileSource:
         return state
 
     def _drop(self, state: _FileState) -> None:
-        self._con.execute("DELETE FROM logs WHERE file_id = ?", [state.file_id])
+        self._dropped.append(state.file_id)
 
     def _plan_read(self, log_file: LogFile, state: _FileState) -> _Chunk | None:
         """What to load of ``log_file``: its complete lines after ``state.offset``.
@@ -406,6 +524,12 @@ class FileSource:
             con.execute(_NUMBER, {"file_ids": file_ids, "first_rows": first_rows})
             if any(malformed for _, _, malformed in counts):
                 con.execute(f"DELETE FROM logs WHERE {_MALFORMED}")
+            by_file = {file_id: (rows, malformed) for file_id, rows, malformed in counts}
+            con.executemany(
+                _ADVANCE,
+                [_advanced(c, *by_file.get(c.state.file_id, (0, 0))) for c in chunks],
+            )
+            con.execute("UPDATE meta SET value = ? WHERE key = 'seq'", [seq])
             con.execute("COMMIT")
             self._seq = seq  # only once its rows are visible: a token never covers rows still to come
         except duckdb.Error as exc:
@@ -417,7 +541,6 @@ class FileSource:
             for chunk in chunks:
                 if chunk.scratch:
                     chunk.path.unlink(missing_ok=True)
-        by_file = {file_id: (rows, malformed) for file_id, rows, malformed in counts}
         consumed = 0
         for chunk in chunks:
             state = chunk.state
@@ -425,7 +548,7 @@ class FileSource:
             state.rows += rows
             state.records += rows - malformed
             state.malformed += malformed
-            consumed += chunk.end - state.offset
+            consumed += chunk.size
             state.offset = chunk.end
             if not state.fingerprint:
                 state.fingerprint = chunk.head
@@ -678,6 +801,57 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _gz_head(path: Path, length: int) -> bytes | None:
+    """The first ``length`` bytes of a gzip file's content, or None if it cannot be read."""
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read(length)
+    except (OSError, EOFError):
+        return None
+
+
+def _copy_gz_tail(path: Path, target: Path, start: int) -> int | None:
+    """Copy a gzip file's content after its first ``start`` bytes to ``target``: the bytes copied (None: unreadable)."""
+    try:
+        with gzip.open(path, "rb") as src, open(target, "wb") as dst:
+            skip = start
+            while skip:
+                block = src.read(min(skip, 1 << 20))
+                if not block:
+                    return 0
+                skip -= len(block)
+            copied = 0
+            for block in iter(lambda: src.read(1 << 20), b""):
+                dst.write(block)
+                copied += len(block)
+            return copied
+    except (OSError, EOFError):
+        return None
+
+
+def _file_row(st: _FileState) -> tuple[Any, ...]:
+    return (
+        st.file_id,
+        st.name,
+        st.app,
+        *st.key,
+        st.offset,
+        st.rows,
+        st.records,
+        st.malformed,
+        st.compressed,
+        st.fingerprint,
+    )
+
+
+def _advanced(chunk: _Chunk, rows: int, malformed: int) -> tuple[Any, ...]:
+    """The ``files`` row values of ``chunk``'s file once the chunk is loaded (the UPDATE's parameters)."""
+    st = chunk.state
+    fingerprint = st.fingerprint or chunk.head
+    counts = (st.rows + rows, st.records + rows - malformed, st.malformed + malformed)
+    return (chunk.end, *counts, fingerprint, st.name, *st.key, st.compressed, st.file_id)
 
 
 def _head(log_file: LogFile, length: int) -> bytes | None:

@@ -1,0 +1,139 @@
+"""``otel-logging store``: rebuild, inspect or keep up to date the log store of a log directory."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+
+import orjson
+
+from otel_logging.dashboard.query import QueryError
+from otel_logging.dashboard.sources.files import FileSource
+from otel_logging.dashboard.sources.logfiles import list_log_files
+from otel_logging.ingest.progress import Progress
+from otel_logging.store import MEMORY_LIMIT, default_store_path, remove_store, store_files
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("store", help="rebuild, inspect or follow the log store of a log directory")
+    actions = p.add_subparsers(dest="action", required=True)
+    for name, text, run in (
+        ("rebuild", "delete the store and read every file again (with a progress bar)", _rebuild),
+        ("status", "print the store's records, files and size next to the files' (one JSON line)", _status),
+        ("follow", "keep the store up to date as the files grow (Ctrl-C stops)", _follow),
+    ):
+        a = actions.add_parser(name, help=text)
+        a.add_argument("--log-dir", type=Path, default=Path("logs"), help="directory of the per-app files")
+        a.add_argument("--store", type=Path, help="the store's file (default <log-dir>/.otel-logging/store.duckdb)")
+        a.add_argument("--memory-limit", default=MEMORY_LIMIT, help=f"DuckDB memory limit (default {MEMORY_LIMIT})")
+        if name == "follow":
+            a.add_argument("--interval", type=float, default=1.0, help="seconds between reads (default 1)")
+        a.set_defaults(func=run)
+
+
+def _paths(args: argparse.Namespace) -> tuple[Path, Path] | None:
+    log_dir = args.log_dir.resolve()
+    if not log_dir.is_dir():
+        print(f"otel-logging store: --log-dir {log_dir} is not a directory", file=sys.stderr)
+        return None
+    return log_dir, (args.store or default_store_path(log_dir)).resolve()
+
+
+def _open(log_dir: Path, store: Path, args: argparse.Namespace) -> FileSource | None:
+    try:
+        return FileSource(log_dir, store=store, memory_limit=args.memory_limit, min_refresh_interval_s=0)
+    except QueryError as exc:
+        print(f"otel-logging store: {exc}", file=sys.stderr)
+        return None
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    if paths is None:
+        return 2
+    log_dir, store = paths
+    files = list_log_files(log_dir)
+    bar = Progress(enabled=None)
+    bar.plan(len(files), sum(f.size for f in files))
+    remove_store(store)
+    source = _open(log_dir, store, args)
+    if source is None:
+        return 1
+    started = time.monotonic()
+    seen = [0]
+
+    def progress(done: int, total: int) -> None:
+        bar.advance(done - seen[0], 0)
+        seen[0] = done
+
+    status = source.refresh(force=True, progress=progress)
+    bar.files_done = status.files
+    bar.close()
+    source.close()
+    print(
+        orjson.dumps(
+            {
+                "event": "rebuilt",
+                "store": str(store),
+                "records": status.records,
+                "files": status.files,
+                "malformed": status.malformed,
+                "seconds": round(time.monotonic() - started, 2),
+                "problems": status.problems,
+            }
+        ).decode()
+    )
+    return 1 if status.problems else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    if paths is None:
+        return 2
+    log_dir, store = paths
+    source = _open(log_dir, store, args)
+    if source is None:
+        return 1
+    status = source.refresh(force=True)
+    source.close()
+    store_bytes = sum(p.stat().st_size for p in store_files(store))
+    file_bytes = sum(f.size for f in list_log_files(log_dir))
+    report = {
+        "store": str(store),
+        "records": status.records,
+        "files": status.files,
+        "store_bytes": store_bytes,
+        "file_bytes": file_bytes,
+        "store_to_files": round(store_bytes / file_bytes, 3) if file_bytes else None,
+        "problems": status.problems,
+    }
+    print(orjson.dumps(report).decode())
+    return 0
+
+
+def _follow(args: argparse.Namespace) -> int:
+    paths = _paths(args)
+    if paths is None:
+        return 2
+    log_dir, store = paths
+    source = _open(log_dir, store, args)
+    if source is None:
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    status = source.refresh(force=True)
+    print(orjson.dumps({"event": "following", "store": str(store), "records": status.records}).decode(), flush=True)
+    while not stop.wait(args.interval):
+        source.refresh(force=True)
+    source.close()
+    return 0

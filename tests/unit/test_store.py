@@ -1,0 +1,167 @@
+"""The persistent store (``FileSource(store=...)``): a new source over an existing store reads only what is new."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from otel_logging.dashboard.filters import LogFilter
+from otel_logging.dashboard.query import QueryError
+from otel_logging.dashboard.sources.files import FileSource
+from otel_logging.store import default_store_path
+from tests.support.generated_logs import make_record
+from tests.support.procs import PYTHON, REPO
+
+BASE = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def write(path: Path, service: str, first: int, count: int) -> int:
+    lines = b"".join(
+        orjson.dumps(make_record(service, BASE + timedelta(seconds=i), body=f"m{i}")) + b"\n"
+        for i in range(first, first + count)
+    )
+    with open(path, "ab") as f:
+        f.write(lines)
+    return len(lines)
+
+
+def open_store(log_dir: Path) -> FileSource:
+    source = FileSource(log_dir, store=default_store_path(log_dir), min_refresh_interval_s=0)
+    source.refresh(force=True)
+    return source
+
+
+def bodies(source: FileSource) -> list[str]:
+    return sorted(h.record["body"] for h in source.page(LogFilter(), limit=10_000).hits)
+
+
+def test_a_new_source_over_the_store_reads_only_what_was_appended(tmp_path: Path) -> None:
+    write(tmp_path / "api.jsonl", "api", 0, 500)
+    source = open_store(tmp_path)
+    token = source.snapshot()
+    source.close()
+    appended = write(tmp_path / "api.jsonl", "api", 500, 7)
+    again = open_store(tmp_path)
+    try:
+        status = again.status()
+        assert status.bytes_read_last == appended
+        assert status.records == 507
+        assert again.count(LogFilter()) == 507
+        assert again.snapshot() > token  # tokens handed out before the restart keep their meaning
+        assert again.count(LogFilter(until=token)) == 500
+    finally:
+        again.close()
+
+
+def test_rotation_compression_and_deletion_while_closed_are_followed_without_rereading(tmp_path: Path) -> None:
+    write(tmp_path / "api.jsonl", "api", 0, 100)
+    write(tmp_path / "web.jsonl", "web", 1000, 50)
+    open_store(tmp_path).close()
+    rotated = tmp_path / "api.20261201T000000.000000Z.jsonl"
+    os.rename(tmp_path / "api.jsonl", rotated)
+    with open(rotated, "rb") as src, gzip.open(rotated.with_name(rotated.name + ".gz"), "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    rotated.unlink()
+    (tmp_path / "web.jsonl").unlink()
+    appended = write(tmp_path / "api.jsonl", "api", 100, 3)
+    source = open_store(tmp_path)
+    try:
+        assert source.status().records == 103
+        assert bodies(source) == sorted(f"m{i}" for i in range(103))
+        assert source.status().bytes_read_last == appended  # the compressed file was recognised, not read again
+    finally:
+        source.close()
+
+
+def test_a_file_truncated_while_closed_is_read_again_from_its_start(tmp_path: Path) -> None:
+    write(tmp_path / "api.jsonl", "api", 0, 100)
+    open_store(tmp_path).close()
+    os.truncate(tmp_path / "api.jsonl", 0)
+    write(tmp_path / "api.jsonl", "api", 500, 2)
+    source = open_store(tmp_path)
+    try:
+        assert bodies(source) == ["m500", "m501"]
+    finally:
+        source.close()
+
+
+def test_a_store_of_another_version_asks_for_a_rebuild(tmp_path: Path) -> None:
+    write(tmp_path / "api.jsonl", "api", 0, 3)
+    open_store(tmp_path).close()
+    con = duckdb.connect(str(default_store_path(tmp_path)))
+    con.execute("UPDATE meta SET value = 999 WHERE key = 'version'")
+    con.close()
+    with pytest.raises(QueryError, match="otel-logging store rebuild"):
+        FileSource(tmp_path, store=default_store_path(tmp_path))
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([PYTHON, "-m", "otel_logging", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_a_store_held_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
+    write(tmp_path / "api.jsonl", "api", 0, 3)
+    source = open_store(tmp_path)
+    try:
+        done = run_cli("store", "status", "--log-dir", str(tmp_path))
+        assert done.returncode == 1
+        assert "another process has it open" in done.stderr and "Traceback" not in done.stderr
+    finally:
+        source.close()
+
+
+def test_rebuild_reads_every_file_again_and_status_reports_the_size(tmp_path: Path) -> None:
+    write(tmp_path / "api.jsonl", "api", 0, 300)
+    write(tmp_path / "web.jsonl", "web", 0, 200)
+    with open(tmp_path / "web.jsonl", "ab") as f:
+        f.write(b"not a record\n")
+    done = run_cli("store", "rebuild", "--log-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = orjson.loads(done.stdout.splitlines()[-1])
+    assert (report["records"], report["files"], report["malformed"]) == (500, 2, 1)
+    done = run_cli("store", "status", "--log-dir", str(tmp_path))
+    status = orjson.loads(done.stdout)
+    assert status["records"] == 500 and status["store_bytes"] > 0
+    assert status["store_to_files"] == round(status["store_bytes"] / status["file_bytes"], 3)
+
+
+def test_store_commands_name_a_missing_log_dir(tmp_path: Path) -> None:
+    done = run_cli("store", "rebuild", "--log-dir", str(tmp_path / "nope"))
+    assert done.returncode == 2
+    assert "is not a directory" in done.stderr and "Traceback" not in done.stderr
+
+
+def rotate_and_compress(live: Path, stamp: str = "20261201T000000.000000Z") -> None:
+    rotated = live.with_name(f"{live.name[: -len('.jsonl')]}.{stamp}.jsonl")
+    os.rename(live, rotated)
+    with open(rotated, "rb") as src, gzip.open(rotated.with_name(rotated.name + ".gz"), "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    rotated.unlink()
+
+
+@pytest.mark.parametrize("restart", [True, False], ids=["store-restarted", "same-source"])
+def test_lines_written_after_the_last_read_then_rotated_and_compressed_are_read_from_the_gz(
+    tmp_path: Path, restart: bool
+) -> None:
+    write(tmp_path / "api.jsonl", "api", 0, 100)
+    source = open_store(tmp_path)
+    late = write(tmp_path / "api.jsonl", "api", 100, 5)  # written after that read, before the rotation
+    rotate_and_compress(tmp_path / "api.jsonl")
+    if restart:
+        source.close()
+        source = open_store(tmp_path)
+    else:
+        source.refresh(force=True)
+    try:
+        assert bodies(source) == sorted(f"m{i}" for i in range(105))
+        assert source.status().bytes_read_last == late  # only the tail, out of the compressed stream
+    finally:
+        source.close()
