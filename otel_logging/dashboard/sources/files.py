@@ -268,6 +268,7 @@ class FileSource:
         self.store = Path(store).resolve() if store is not None else None
         self._con = _connect(self.store)
         self._con.execute("SET TimeZone = 'UTC'")
+        self._con.execute("SET enable_progress_bar = false")
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
@@ -281,6 +282,7 @@ class FileSource:
         self._files: dict[tuple[int, int], _FileState] = {}
         self._dropped: list[int] = []  # file ids whose rows go in the next commit of the file states
         self._unadopted: dict[int, tuple[Any, ...]] = {}  # rows to commit for .gz files adopted with a tail to read
+        self._committed: list[tuple[Any, ...]] = []  # the files table as last committed by _commit_files
         self._next_id = 1
         self._seq = 0  # the number of the last load committed: what snapshot() returns
         self._restore()
@@ -388,14 +390,16 @@ class FileSource:
             )
 
     def _commit_files(self) -> None:
-        """Drop the rows of the files gone and record every file's state, in one transaction."""
+        """Drop the rows of the files gone and record every file's state, in one transaction (if any changed)."""
+        rows = [self._unadopted.pop(st.file_id, None) or _file_row(st) for st in self._files.values()]
+        if not self._dropped and sorted(rows) == self._committed:
+            return
         con = self._con
         con.execute("BEGIN TRANSACTION")
         try:
             if self._dropped:
                 con.execute("DELETE FROM logs WHERE file_id IN (SELECT unnest(?))", [self._dropped])
             con.execute("DELETE FROM files")
-            rows = [self._unadopted.pop(st.file_id, None) or _file_row(st) for st in self._files.values()]
             if rows:
                 con.executemany(f"INSERT INTO files ({_FILE_COLUMNS}) VALUES ({_FILE_MARKS})", rows)
             con.execute("UPDATE meta SET value = ? WHERE key = 'next_id'", [self._next_id])
@@ -404,6 +408,7 @@ class FileSource:
             con.execute("ROLLBACK")
             raise
         self._dropped = []
+        self._committed = sorted(rows)
 
     def _load_in_batches(self, chunks: list[_Chunk], progress: ProgressCallback | None) -> int:
         """Load the chunks about ``LOAD_BATCH_BYTES`` at a time, reporting progress after each batch."""
@@ -591,12 +596,30 @@ class FileSource:
     def page(self, flt: LogFilter, offset: int = 0, limit: int = 100) -> Page:
         where, params = self._where(flt)
         total = int(self._run(f"SELECT count(*) FROM logs WHERE {where}", params)[0][0])
-        rows = self._run(
-            f"SELECT {_HIT_COLUMNS} FROM hits WHERE {where} "
+        # The page's keys first (three narrow columns), then only those rows whole: sorting every column of
+        # every match to keep 100 reads the wide columns of the whole match set.
+        keys = self._run(
+            f"SELECT ts, file_id, row_no FROM logs WHERE {where} "
             "ORDER BY ts DESC NULLS LAST, file_id DESC, row_no DESC LIMIT ? OFFSET ?",
             [*params, int(limit), int(offset)],
         )
-        return Page([_hit(row) for row in rows], total, offset, limit)
+        return Page(self._hits_of(keys), total, offset, limit)
+
+    def _hits_of(self, keys: list[tuple[Any, ...]]) -> list[Hit]:
+        """The records of ``(ts, file_id, row_no)`` keys, in the keys' order (the time range narrows the scan)."""
+        if not keys:
+            return []
+        times = [ts for ts, _, _ in keys if ts is not None]
+        in_range = "ts BETWEEN ? AND ?" if times else "FALSE"
+        if len(times) < len(keys):
+            in_range += " OR ts IS NULL"
+        rows = self._run(
+            f"SELECT {_HIT_COLUMNS}, file_id FROM hits WHERE ({in_range}) "
+            "AND file_id::BIGINT * 1099511627776 + row_no IN (SELECT unnest(?::BIGINT[]))",
+            [*([min(times), max(times)] if times else []), [f * 1099511627776 + r for _, f, r in keys]],
+        )
+        found = {(row[-1], row[1]): row[:-1] for row in rows}
+        return [_hit(found[(f, r)]) for _, f, r in keys if (f, r) in found]
 
     @_memo
     def volume(self, flt: LogFilter, bucket_seconds: int) -> Volume:
