@@ -221,18 +221,21 @@ def configure_log_aggregation(
 ) -> AggregationHandle:
     """Follow ``log_dir`` in the background and ship to Elasticsearch, Logstash, ``output_file``
     (rotated JSON lines) and/or ``files_dir`` (per-app files). Returns a handle; call it to stop."""
-    from otel_logging.config import AggregateSettings
+    from otel_logging.config import AggregateSettings, ElasticsearchSettings, LogstashSettings, OutputFileSettings
     from otel_logging.sinks.build import build_sinks
 
+    es_prefix = {"prefix": es_index} if es_index else {}  # unset: the settings' default prefix (logs)
+    logstash_targets: tuple[str, ...] = ()
+    if logstash_host:
+        logstash_targets = (
+            f"[{logstash_host}]:{logstash_port}" if ":" in logstash_host else f"{logstash_host}:{logstash_port}",
+        )
     settings = AggregateSettings(
-        output_file=Path(output_file) if output_file is not None else None,
-        output_max_bytes=max_bytes,
-        output_backups=backup_count,
-        es_url=f"http://{es_host}:{es_port}" if es_host else None,
-        es_index=es_index,
-        logstash=f"[{logstash_host}]:{logstash_port}"
-        if logstash_host and ":" in logstash_host
-        else (f"{logstash_host}:{logstash_port}" if logstash_host else None),
+        output=OutputFileSettings(
+            path=Path(output_file) if output_file is not None else None, max_bytes=max_bytes, backups=backup_count
+        ),
+        elasticsearch=ElasticsearchSettings(urls=(f"http://{es_host}:{es_port}",) if es_host else (), **es_prefix),
+        logstash=LogstashSettings(targets=logstash_targets),
     )
     sinks = build_sinks(settings)  # files_dir: LogAggregator's own FileSink, which it keeps out of what it reads
     aggregator = LogAggregator(app_name, log_dir, files_dir=files_dir, checkpoint=checkpoint, **options)

@@ -74,6 +74,13 @@ def data_stream_namespace(namespace: str) -> str:
     return namespace
 
 
+def data_stream_prefix(prefix: str) -> str:
+    """Check a data stream prefix (``logs``): raises ValueError naming the rule broken."""
+    if not prefix or prefix != prefix.lower() or "-" in prefix or prefix.startswith(("_", "+", ".")):
+        raise ValueError(f"index prefix {prefix!r}: use lower case letters, digits, '_' or '.', no '-'")
+    return prefix
+
+
 # --- per-app file names: <app>.jsonl, rotated <app>.<UTC stamp>.jsonl[.gz] -------------------------
 LOG_SUFFIX = ".jsonl"
 GZ_SUFFIX = ".gz"

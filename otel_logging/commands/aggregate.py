@@ -12,7 +12,23 @@ from typing import Any
 
 import orjson
 
+from otel_logging.commands.options import SettingsFlags, refuse
+from otel_logging.config import (
+    AggregateSettings,
+    ConfigError,
+    ElasticsearchSettings,
+    FilesSettings,
+    LogstashSettings,
+    OutputFileSettings,
+    default_of,
+)
+from otel_logging.ingest.engine import IngestOptions
 from otel_logging.ingest.formats import FORMATS
+
+# Flags that set AggregateSettings (where records go) or IngestOptions (how files are read) take their
+# defaults from there.
+FLAGS = SettingsFlags(AggregateSettings)
+INGEST = SettingsFlags(IngestOptions)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,49 +43,58 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recursive", "-r", action="store_true", help="descend into sub-directories")
     p.add_argument("--glob", help="only files whose name matches, e.g. '*.log*' (in directories; default: all)")
     p.add_argument("--follow", "-f", action="store_true", help="keep tailing: appended lines, new and rotated files")
-    p.add_argument("--format", default="auto", choices=FORMATS, help="force a format (default: detect per file)")
+    INGEST.add(p, "--format", "format", choices=FORMATS, help="force a format (default: detect per file)")
     p.add_argument(
         "--pattern", help="regex with named groups, or a logging format string like '%%(asctime)s %%(message)s'"
     )
-    p.add_argument("--timezone", default="UTC", help="zone of timestamps that name none (IANA name, default UTC)")
+    INGEST.add(p, "--timezone", "timezone", help="zone of timestamps that name none (IANA name, default %(default)s)")
     p.add_argument("--log-dir", type=Path, help="write per-app files <dir>/<app>.jsonl (default ./logs if no other)")
-    p.add_argument("--output-file", type=Path, help="also write every record to this JSON-lines file (rotated)")
-    p.add_argument("--output-max-bytes", type=int, default=100 << 20, help="rotate --output-file at this size")
-    p.add_argument("--output-backups", type=int, default=5, help="rotated --output-file copies to keep")
+    FLAGS.note("--log-dir", "files.log_dir")
+    FLAGS.add(
+        p, "--output-file", "output.path", type=Path, help="also write every record to this JSON-lines file (rotated)"
+    )
+    FLAGS.add(p, "--output-max-bytes", "output.max_bytes", type=int, help="rotate --output-file at this size")
+    FLAGS.add(p, "--output-backups", "output.backups", type=int, help="rotated --output-file copies to keep")
     p.add_argument("--es-url", help="also send to Elasticsearch at this URL, e.g. http://127.0.0.1:9200")
-    p.add_argument("--es-index", help="data stream prefix: records go to <prefix>-<app>-default (default: logs)")
+    FLAGS.note("--es-url", "elasticsearch.urls")
+    FLAGS.add(p, "--es-index", "elasticsearch.prefix", help="data stream prefix: records go to <prefix>-<app>-default")
     p.add_argument("--logstash", metavar="HOST:PORT", help="also send to Logstash's tcp json_lines input")
+    FLAGS.note("--logstash", "logstash.targets")
     p.add_argument("--checkpoint", type=Path, help="checkpoint file (default: under ~/.local/state/otel-logging)")
     p.add_argument(
         "--retry-for",
         type=float,
         help="seconds to retry a refusing destination before stopping (60; --follow: forever)",
     )
-    p.add_argument("--poll-interval", type=float, default=0.25, help="--follow: seconds between checks for changes")
-    p.add_argument(
-        "--multiline-timeout", type=float, default=1.0, help="--follow: a record is complete after this many quiet s"
+    INGEST.add(p, "--poll-interval", "poll_interval_s", type=float, help="--follow: seconds between checks for changes")
+    INGEST.add(
+        p,
+        "--multiline-timeout",
+        "flush_after_s",
+        type=float,
+        help="--follow: a record is complete after this many quiet s",
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.set_defaults(func=_aggregate)
 
 
-def _sinks(args: argparse.Namespace) -> tuple[list, list[str]]:
-    from otel_logging.config import AggregateSettings
-    from otel_logging.sinks.build import build_sinks
-
+def aggregate_settings(args: argparse.Namespace) -> AggregateSettings:
+    """Where the flags send the records (per-app files in ./logs when no destination is named)."""
     log_dir = args.log_dir
     if log_dir is None and not (args.output_file or args.es_url or args.logstash):
-        log_dir = Path("logs")
-    settings = AggregateSettings(
-        log_dir=log_dir,
-        output_file=args.output_file,
-        output_max_bytes=args.output_max_bytes,
-        output_backups=args.output_backups,
-        es_url=args.es_url,
-        es_index=args.es_index,
-        logstash=args.logstash,
+        log_dir = default_of(FilesSettings, "log_dir")
+    return AggregateSettings(
+        files=FilesSettings(log_dir=log_dir) if log_dir is not None else None,
+        output=OutputFileSettings(path=args.output_file, max_bytes=args.output_max_bytes, backups=args.output_backups),
+        elasticsearch=ElasticsearchSettings(urls=(args.es_url,) if args.es_url else (), prefix=args.es_index),
+        logstash=LogstashSettings(targets=(args.logstash,) if args.logstash else ()),
     )
-    written = [str(p) for p in (settings.log_dir, settings.output_file) if p is not None]
+
+
+def _sinks(settings: AggregateSettings) -> tuple[list, list[str]]:
+    from otel_logging.sinks.build import build_sinks
+
+    written = [str(p) for p in (settings.files and settings.files.log_dir, settings.output.path) if p is not None]
     return build_sinks(settings), written
 
 
@@ -85,11 +110,15 @@ def _follow(args: argparse.Namespace, ingestor: Any) -> Any:
 
 def _aggregate(args: argparse.Namespace) -> int:
     from otel_logging.aggregation import default_checkpoint_path
-    from otel_logging.ingest.engine import IngestOptions, Ingestor, fewer_gc_passes
+    from otel_logging.ingest.engine import Ingestor, fewer_gc_passes
     from otel_logging.ingest.progress import Progress
 
     try:
-        sinks, written = _sinks(args)
+        settings = aggregate_settings(args).validate()
+    except ConfigError as exc:
+        return refuse("aggregate", exc, FLAGS)
+    try:
+        sinks, written = _sinks(settings)
         options = IngestOptions(
             service=args.app,
             format=args.format,
@@ -105,8 +134,7 @@ def _aggregate(args: argparse.Namespace) -> int:
         )
         ingestor = Ingestor(sinks, options, Progress(sys.stderr, enabled=sys.stderr.isatty() and not args.json))
     except (ValueError, OSError, RuntimeError) as exc:
-        print(f"otel-logging aggregate: {exc}", file=sys.stderr)
-        return 2
+        return refuse("aggregate", exc, FLAGS, INGEST)
     try:
         with fewer_gc_passes():
             summary = _follow(args, ingestor) if args.follow else ingestor.run(args.paths)

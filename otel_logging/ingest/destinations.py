@@ -7,17 +7,20 @@ checkpoint stays before the batch until it is confirmed.
 
 - Logstash: ``otel_logging.sinks.logstash.LogstashTransport`` (TCP json_lines; a batch counts as
   sent once Logstash's TCP stack acknowledged it and the connection is still up).
-- Elasticsearch: ``otel_logging.sinks.elasticsearch.sink_from_url`` (bulk ``create`` into data streams
+- Elasticsearch: ``otel_logging.sinks.elasticsearch.direct_sink`` (bulk ``create`` into data streams
   ``<prefix>-<dataset>-<namespace>``; document ids from the record, so a resend is stored once).
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_logging.record import RecordBatch
 from otel_logging.sinks import Sink
+
+if TYPE_CHECKING:
+    from otel_logging.config import ElasticsearchSettings
 
 LOGSTASH_PIECE = 2_000  # lines per confirmed send: bounds what a retry sends again
 
@@ -50,9 +53,9 @@ class LogstashDestination:
         self.transport.close()
 
 
-def logstash_sink(host: str, port: int) -> Sink:
-    """A sink sending JSON lines to Logstash's ``tcp`` input at ``host:port``."""
-    return LogstashDestination(host, port)
+def logstash_sink(host: str, port: int, **transport_options: Any) -> Sink:
+    """A sink sending JSON lines to Logstash's ``tcp`` input at ``host:port`` (``tls=LogstashTls(...)``)."""
+    return LogstashDestination(host, port, **transport_options)
 
 
 def _module(name: str) -> Any:
@@ -62,10 +65,8 @@ def _module(name: str) -> Any:
         raise DestinationUnavailable(f"the {name} sink is not available in this installation ({exc})") from exc
 
 
-def elasticsearch_sink(url: str, index: str | None = None) -> Sink:
-    """A sink writing to the Elasticsearch at ``url``: data streams ``<index or "logs">-<app>-default``."""
+def elasticsearch_sink(settings: ElasticsearchSettings) -> Sink:
+    """A sink writing to the Elasticsearch the settings name: data streams ``<prefix>-<app>-<namespace>``."""
     module = _module("elasticsearch")
-    factory = getattr(module, "sink_from_url", None)
-    if factory is None:
-        raise DestinationUnavailable("otel_logging.sinks.elasticsearch has no sink_from_url(url, index) yet")
-    return factory(url, index)
+    sink: Sink = module.direct_sink(module.ElasticsearchOptions.from_settings(settings))
+    return sink

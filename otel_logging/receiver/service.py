@@ -39,15 +39,16 @@ class CentralService:
     """``otel-logging serve`` as an object: ``start()`` binds, ``stop()`` drains and closes."""
 
     def __init__(self, settings: ServeSettings, extra_sinks: list[Sink] | None = None) -> None:
-        """Builds the sinks ``settings`` names (``build_sinks``); ``extra_sinks`` go before the per-app files."""
+        """Validates ``settings`` (``ConfigError`` names a bad value) and builds the sinks they name
+        (``build_sinks``); ``extra_sinks`` go before the per-app files."""
+        settings.validate()
         self.settings = settings
+        receiver, security = settings.receiver, settings.security
         self.metrics = ServiceMetrics()
         tls = None
-        if settings.tls_cert or settings.tls_key:
-            if not (settings.tls_cert and settings.tls_key):
-                raise ValueError("TLS needs both --tls-cert and --tls-key")
-            tls = TlsFiles(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
-        self.authenticator = TokenAuthenticator(settings.auth_token_file) if settings.auth_token_file else None
+        if security.tls_cert and security.tls_key:
+            tls = TlsFiles(security.tls_cert, security.tls_key, security.tls_client_ca)
+        self.authenticator = TokenAuthenticator(security.auth_token_file) if security.auth_token_file else None
         processors = _record_processors(settings)
         new_app_limiter = _new_app_limiter(settings)
         # The sinks the settings name (Elasticsearch and Logstash queues, then the per-app files),
@@ -68,27 +69,27 @@ class CentralService:
             self.sinks,
             self.metrics,
             processors=processors,
-            max_records_per_request=settings.max_records_per_request,
+            max_records_per_request=receiver.max_records_per_request,
             new_app_limiter=new_app_limiter,
         )
         self.metrics.add_source(self.exporter.conversion.metric_samples)
         self.grpc = GrpcFrontEnd(
             self.exporter,
-            settings.host,
-            settings.port,
-            max_request_bytes=settings.max_request_bytes,
-            workers=settings.grpc_workers,
+            receiver.host,
+            receiver.grpc_port,
+            max_request_bytes=receiver.max_request_bytes,
+            workers=receiver.grpc_workers,
             authenticator=self.authenticator,
             tls=tls,
         )
         self.http: HttpFrontEnd | None = None
-        if settings.http_port is not None and settings.http_port >= 0:
+        if receiver.http_port is not None:
             self.http = HttpFrontEnd(
                 self.exporter,
                 self.metrics,
-                settings.host,
-                settings.http_port,
-                max_request_bytes=settings.max_request_bytes,
+                receiver.host,
+                receiver.http_port,
+                max_request_bytes=receiver.max_request_bytes,
                 authenticator=self.authenticator,
                 tls_context=server_tls_context(
                     str(tls.cert), str(tls.key), str(tls.client_ca) if tls.client_ca else None
@@ -113,12 +114,12 @@ class CentralService:
         self.grpc.start()
         if self.http is not None:
             self.http.start()
-        if self.settings.rotate_interval_s:
+        if self.settings.files.rotate_interval_s:
             self._housekeeper.start()
-        return BoundPorts(self.settings.host, self.grpc.port, self.http.port if self.http else None)
+        return BoundPorts(self.settings.receiver.host, self.grpc.port, self.http.port if self.http else None)
 
     def _housekeeping(self) -> None:
-        period = max(1.0, min(60.0, (self.settings.rotate_interval_s or 60) / 4))
+        period = max(1.0, min(60.0, (self.settings.files.rotate_interval_s or 60) / 4))
         while not self._stopped.wait(period):
             try:
                 self.file_sink.rotate_due()
@@ -129,7 +130,7 @@ class CentralService:
         """Stop accepting, let in-flight requests finish, flush and close every sink."""
         if self._stopped.is_set():
             return
-        grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
+        grace = self.settings.receiver.shutdown_grace_s if grace_s is None else grace_s
         self._stopped.set()
         self._housekeeper.stop()
         self._housekeeper.join(timeout=10)  # a rotation in progress finishes first
@@ -143,17 +144,20 @@ class CentralService:
 
 def _record_processors(settings: ServeSettings) -> list[RecordProcessor]:
     processors: list[RecordProcessor] = []
-    if settings.redact or settings.redact_rules:
-        redactor = redactor_from_rules_file(settings.redact_rules) if settings.redact_rules else Redactor()
+    security = settings.security
+    if security.redact or security.redact_rules:
+        redactor = redactor_from_rules_file(security.redact_rules) if security.redact_rules else Redactor()
         processors.append(redacting_processor(redactor))
-    if settings.max_attribute_length:
-        processors.append(truncating_processor(settings.max_attribute_length))
+    if settings.receiver.max_attribute_length:
+        processors.append(truncating_processor(settings.receiver.max_attribute_length))
     return processors
 
 
 def _new_app_limiter(settings: ServeSettings) -> NewAppLimiter | None:
-    if not settings.max_new_apps_per_minute:
+    per_minute = settings.receiver.max_new_apps_per_minute
+    if not per_minute:
         return None
-    names = (parse_log_file_name(p.name) for p in settings.log_dir.glob("*.jsonl")) if settings.log_dir.exists() else ()
+    log_dir = settings.files.log_dir
+    names = (parse_log_file_name(p.name) for p in log_dir.glob("*.jsonl")) if log_dir.exists() else ()
     existing = {name.app for name in names if name is not None}  # api.v2.jsonl is app api.v2, not api
-    return NewAppLimiter(settings.max_new_apps_per_minute, known=existing)
+    return NewAppLimiter(per_minute, known=existing)

@@ -3,23 +3,34 @@
 Used by ``CentralService`` (``otel-logging serve``), ``otel-logging aggregate`` and the older
 ``configure_log_aggregation``, so a settings object means the same sinks however it is started.
 
-- ``ServeSettings``: a durable queue + bulk delivery to Elasticsearch (``es_urls``), one durable queue
-  per Logstash target (``logstash``), then the per-app files (always last: see ``CentralService``).
-- ``AggregateSettings``: per-app files, a rotated JSON-lines file, and remote destinations that send
-  and wait (aggregation's checkpoint is its queue; ``otel_logging.ingest.destinations``).
+- ``ServeSettings``: a durable queue + bulk delivery to Elasticsearch (``elasticsearch.urls``), one
+  durable queue per Logstash target (``logstash.targets``), each bounded by ``queue.max_bytes``, then the
+  per-app files (``files``; always last: see ``CentralService``).
+- ``AggregateSettings``: per-app files, a rotated JSON-lines file (``output``), and remote destinations
+  that send and wait (aggregation's checkpoint is its queue; ``otel_logging.ingest.destinations``).
+
+The settings are validated (``validate()``) before anything is built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from otel_logging.config import AggregateSettings, ServeSettings
+from otel_logging.config import AggregateSettings, ConfigError, FilesSettings, LogstashSettings, ServeSettings
 from otel_logging.sinks import Sink
 from otel_logging.sinks.files import FileSink, RotationPolicy
 
+if TYPE_CHECKING:
+    from otel_logging.sinks.logstash import LogstashTls
+
 
 def build_sinks(settings: ServeSettings | AggregateSettings) -> list[Sink]:
-    """Every sink ``settings`` names, in write order; if one cannot be built, those built are closed."""
+    """Every sink ``settings`` names, in write order; if one cannot be built, those built are closed.
+
+    Raises ``ConfigError`` (a ValueError naming the setting) for settings that do not validate.
+    """
+    settings.validate()
     steps = _serve_steps(settings) if isinstance(settings, ServeSettings) else _aggregate_steps(settings)
     sinks: list[Sink] = []
     try:
@@ -41,68 +52,75 @@ def _serve_steps(settings: ServeSettings) -> list[_Step]:
     return [
         lambda: _elasticsearch_queued(settings),
         lambda: _logstash_queued(settings),
-        lambda: [_file_sink(settings)],
+        lambda: [file_sink(settings.files)],
     ]
 
 
-def _file_sink(settings: ServeSettings) -> FileSink:
+def file_sink(files: FilesSettings) -> FileSink:
+    """The per-app files ``<files.log_dir>/<app>.jsonl`` with the rotation and retention of ``files``."""
     policy = RotationPolicy(
-        max_bytes=settings.rotate_bytes,
-        interval_s=settings.rotate_interval_s,
-        retain_count=settings.retain_count,
-        retain_age_s=settings.retain_age_s,
-        compress=settings.compress_rotated,
+        max_bytes=files.rotate_bytes,
+        interval_s=files.rotate_interval_s,
+        retain_count=files.retain_count,
+        retain_age_s=files.retain_age_s,
+        compress=files.compress_rotated,
     )
-    return FileSink(settings.log_dir, policy, fsync=settings.fsync)
+    return FileSink(files.log_dir, policy, fsync=files.fsync)
 
 
 def _elasticsearch_queued(settings: ServeSettings) -> list[Sink]:
-    """The Elasticsearch sink (durable queue under <log-dir>/_queue/elasticsearch/) if es_urls are given."""
-    if not settings.es_urls:
+    """The Elasticsearch sink (durable queue under <log-dir>/_queue/elasticsearch/) if urls are given."""
+    if not settings.elasticsearch.enabled:
         return []
     from otel_logging.sinks.elasticsearch import ElasticsearchOptions, elasticsearch_queued_sink
 
-    options = ElasticsearchOptions(
-        urls=tuple(settings.es_urls),
-        api_key=settings.es_api_key,
-        user=settings.es_user,
-        password=settings.es_password,
-        ca_cert=settings.es_ca_cert,
-        namespace=settings.es_namespace,
-    )
     return [
-        elasticsearch_queued_sink(options, settings.log_dir, max_bytes=settings.queue_max_bytes, fsync=settings.fsync)
+        elasticsearch_queued_sink(
+            ElasticsearchOptions.from_settings(settings.elasticsearch),
+            settings.files.log_dir,
+            max_bytes=settings.queue.max_bytes,
+            fsync=settings.files.fsync,
+        )
     ]
+
+
+def _logstash_tls(logstash: LogstashSettings) -> LogstashTls | None:
+    from otel_logging.sinks.logstash import LogstashTls
+
+    if not logstash.tls_enabled:
+        return None
+    return LogstashTls(
+        ca_file=logstash.tls_ca,
+        cert_file=logstash.tls_cert,
+        key_file=logstash.tls_key,
+        server_name=logstash.tls_server_name,
+    )
 
 
 def _logstash_queued(settings: ServeSettings) -> list[Sink]:
     """One durable-queue sink per Logstash target."""
-    if not settings.logstash:
+    logstash = settings.logstash
+    if not logstash.enabled:
         return []
-    from otel_logging.sinks.logstash import LogstashTls, logstash_sink, parse_address, sink_name
+    from otel_logging.sinks.logstash import logstash_sink, sink_name
 
-    names = [sink_name(*parse_address(address)) for address in settings.logstash]
-    if len(set(names)) != len(names):
-        raise ValueError(f"--logstash: the same target is given twice ({', '.join(settings.logstash)})")
-    tls = None
-    if settings.logstash_tls or settings.logstash_tls_ca or settings.logstash_tls_cert:
-        tls = LogstashTls(
-            ca_file=settings.logstash_tls_ca,
-            cert_file=settings.logstash_tls_cert,
-            key_file=settings.logstash_tls_key,
-            server_name=settings.logstash_tls_server_name,
+    names = [sink_name(host, port) for host, port in logstash.addresses()]
+    if len(set(names)) != len(names):  # two spellings of one target would share a queue directory
+        raise ConfigError(
+            f"logstash.targets: the same target is given twice ({', '.join(logstash.targets)})", "logstash.targets"
         )
-    sinks: list[Sink] = []
-    for address in settings.logstash:
-        sinks.append(
-            logstash_sink(address, settings.log_dir, tls=tls, max_bytes=settings.queue_max_bytes, fsync=settings.fsync)
+    tls = _logstash_tls(logstash)
+    return [
+        logstash_sink(
+            address, settings.files.log_dir, tls=tls, max_bytes=settings.queue.max_bytes, fsync=settings.files.fsync
         )
-    return sinks
+        for address in logstash.targets
+    ]
 
 
 def _aggregate_steps(settings: AggregateSettings) -> list[_Step]:
     return [
-        lambda: [FileSink(settings.log_dir)] if settings.log_dir is not None else [],
+        lambda: [file_sink(settings.files)] if settings.files is not None else [],
         lambda: _output_file(settings),
         lambda: _elasticsearch_direct(settings),
         lambda: _logstash_direct(settings),
@@ -110,25 +128,27 @@ def _aggregate_steps(settings: AggregateSettings) -> list[_Step]:
 
 
 def _output_file(settings: AggregateSettings) -> list[Sink]:
-    if settings.output_file is None:
+    output = settings.output
+    if output.path is None:
         return []
     from otel_logging.aggregation_handlers import FileRotatingHandler, as_sink
 
-    return [as_sink(FileRotatingHandler(str(settings.output_file), settings.output_max_bytes, settings.output_backups))]
+    return [as_sink(FileRotatingHandler(str(output.path), output.max_bytes, output.backups))]
 
 
 def _elasticsearch_direct(settings: AggregateSettings) -> list[Sink]:
-    if not settings.es_url:
+    if not settings.elasticsearch.enabled:
         return []
     from otel_logging.ingest.destinations import elasticsearch_sink
 
-    return [elasticsearch_sink(settings.es_url, settings.es_index)]
+    return [elasticsearch_sink(settings.elasticsearch)]
 
 
 def _logstash_direct(settings: AggregateSettings) -> list[Sink]:
-    if not settings.logstash:
+    if not settings.logstash.enabled:
         return []
     from otel_logging.ingest.destinations import logstash_sink
-    from otel_logging.sinks.logstash import parse_address
 
-    return [logstash_sink(*parse_address(settings.logstash))]
+    tls = _logstash_tls(settings.logstash)
+    options = {"tls": tls} if tls is not None else {}
+    return [logstash_sink(host, port, **options) for host, port in settings.logstash.addresses()]

@@ -37,7 +37,8 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
-from otel_logging.names import data_stream_dataset, data_stream_namespace
+from otel_logging.config import ElasticsearchSettings
+from otel_logging.names import data_stream_dataset, data_stream_namespace, data_stream_prefix
 from otel_logging.queue import DEFAULT_MAX_BYTES, DeliveryResult, QueuedSink
 from otel_logging.record import Record, RecordBatch
 from otel_logging.sinks import SinkError
@@ -122,9 +123,7 @@ class DataStreamNames:
     """``<prefix>-<dataset>-<namespace>`` per service (cached)."""
 
     def __init__(self, prefix: str = DEFAULT_PREFIX, namespace: str = DEFAULT_NAMESPACE) -> None:
-        if not prefix or prefix != prefix.lower() or "-" in prefix or prefix.startswith(("_", "+", ".")):
-            raise ValueError(f"index prefix {prefix!r}: use lower case letters, digits, '_' or '.', no '-'")
-        self.prefix = prefix
+        self.prefix = data_stream_prefix(prefix)
         self.namespace = data_stream_namespace(namespace)
         self._cache: dict[str, str] = {}
 
@@ -441,6 +440,19 @@ class ElasticsearchOptions:
     prefix: str = DEFAULT_PREFIX
     request_timeout_s: float = 30.0
 
+    @classmethod
+    def from_settings(cls, settings: ElasticsearchSettings) -> ElasticsearchOptions:
+        """The options the ``elasticsearch`` part of the service's or aggregation's settings names."""
+        return cls(
+            urls=tuple(settings.urls),
+            api_key=settings.api_key,
+            user=settings.user,
+            password=settings.password,
+            ca_cert=settings.ca_cert,
+            namespace=settings.namespace,
+            prefix=settings.prefix,
+        )
+
     def client(self) -> Elasticsearch:
         if not self.urls:
             raise ValueError("Elasticsearch: no URL given (--es-url http://HOST:9200)")
@@ -545,7 +557,11 @@ class ElasticsearchDirectSink:
         self._client.close()
 
 
+def direct_sink(options: ElasticsearchOptions) -> ElasticsearchDirectSink:
+    """A sink that sends and waits (aggregation's; its checkpoint is its queue)."""
+    return ElasticsearchDirectSink(options.client(), DataStreamNames(options.prefix, options.namespace))
+
+
 def sink_from_url(url: str, index: str | None = None) -> ElasticsearchDirectSink:
     """A direct sink to the Elasticsearch at ``url``; ``index`` is the data stream prefix (default ``logs``)."""
-    options = ElasticsearchOptions(urls=(url,), prefix=index or DEFAULT_PREFIX)
-    return ElasticsearchDirectSink(options.client(), DataStreamNames(options.prefix, options.namespace))
+    return direct_sink(ElasticsearchOptions(urls=(url,), prefix=index or DEFAULT_PREFIX))

@@ -42,12 +42,12 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_logging.config import DEFAULT_LOGSTASH_PORT, parse_host_port
 from otel_logging.queue import DEFAULT_MAX_BYTES, Deliver, DeliveryResult, QueuedSink
 from otel_logging.sinks import SinkError
 
 _log = logging.getLogger("otel_logging.sinks.logstash")
 
-DEFAULT_LOGSTASH_PORT = 5000
 _LINUX = sys.platform.startswith("linux")
 _TCP_ESTABLISHED = 1
 _TCP_CLOSE_WAIT = 8  # the peer closed its side (FIN): what it acknowledged reached it, and maybe no further
@@ -79,26 +79,8 @@ class LogstashTls:
 
 
 def parse_address(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[v6]:PORT``; the port defaults to 5000) -> (host, port)."""
-    text = text.strip()
-    if not text:
-        raise ValueError("Logstash address is empty; expected HOST:PORT")
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    else:
-        host, port_text = text, ""
-    if not host:
-        raise ValueError(f"Logstash address {text!r} has no host; expected HOST:PORT")
-    try:
-        port = int(port_text) if port_text else DEFAULT_LOGSTASH_PORT
-    except ValueError:
-        raise ValueError(f"Logstash address {text!r}: port {port_text!r} is not a number") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"Logstash address {text!r}: port must be 1..65535")
-    return host, port
+    """``HOST:PORT`` (``[v6]:PORT``; the port defaults to 5000) -> (host, port); the rule is the settings'."""
+    return parse_host_port(text, DEFAULT_LOGSTASH_PORT)
 
 
 def _unacked_bytes(sock: socket.socket) -> int:

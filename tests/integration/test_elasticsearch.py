@@ -320,18 +320,20 @@ def test_records_queued_before_kill_9_reach_elasticsearch_after_restart(tmp_path
 
 
 def test_central_service_built_from_settings_alone_exports_to_elasticsearch(tmp_path: Path, es_node: EsNode) -> None:
-    """No CLI: ``CentralService(ServeSettings(es_urls=[...]))`` builds its Elasticsearch sink itself."""
+    """No CLI: ``CentralService(ServeSettings(elasticsearch=...))`` builds its Elasticsearch sink itself."""
     import grpc
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
 
-    from otel_logging.config import ServeSettings
+    from otel_logging.config import ElasticsearchSettings, FilesSettings, ReceiverSettings, ServeSettings
     from otel_logging.receiver.service import CentralService
     from tests.integration.test_receiver import make_request
 
     namespace = unique("direct")
     app = unique("svc")
     settings = ServeSettings(
-        port=0, http_port=None, log_dir=tmp_path / "logs", es_urls=[es_node.url], es_namespace=namespace
+        receiver=ReceiverSettings(grpc_port=0, http_port=None),
+        files=FilesSettings(log_dir=tmp_path / "logs"),
+        elasticsearch=ElasticsearchSettings(urls=(es_node.url,), namespace=namespace),
     )
     service = CentralService(settings)
     ports = service.start()

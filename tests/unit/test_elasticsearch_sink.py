@@ -11,7 +11,8 @@ import elastic_transport
 import orjson
 import pytest
 
-from otel_logging.commands.serve import _elasticsearch_settings, register
+from otel_logging.commands.serve import register, serve_settings
+from otel_logging.config import ConfigError
 from otel_logging.names import data_stream_dataset, data_stream_namespace
 from otel_logging.record import to_json_line
 from otel_logging.sinks.elasticsearch import (
@@ -97,13 +98,15 @@ def test_serve_reads_the_password_from_the_environment(monkeypatch: pytest.Monke
     register(parser.add_subparsers())
     args = parser.parse_args(["serve", "--es-url", "http://127.0.0.1:9200", "--es-user", "writer"])
     monkeypatch.delenv("OTEL_LOGGING_ES_PASSWORD", raising=False)
-    with pytest.raises(ValueError, match="OTEL_LOGGING_ES_PASSWORD"):
-        _elasticsearch_settings(args)
+    with pytest.raises(ConfigError, match="OTEL_LOGGING_ES_PASSWORD") as refused:
+        serve_settings(args).validate()
+    assert refused.value.setting == "elasticsearch.password"
     monkeypatch.setenv("OTEL_LOGGING_ES_PASSWORD", "s3cret")
-    settings = _elasticsearch_settings(args)
-    assert settings["es_password"] == "s3cret" and settings["es_urls"] == ["http://127.0.0.1:9200"]
+    es = serve_settings(args).validate().elasticsearch
+    assert es.password == "s3cret" and es.urls == ("http://127.0.0.1:9200",)
+    assert "s3cret" not in repr(es)
     args = parser.parse_args(["serve", "--queue-max-bytes", "10MB"])
-    assert _elasticsearch_settings(args)["queue_max_bytes"] == 10 << 20
+    assert serve_settings(args).queue.max_bytes == 10 << 20
 
 
 def test_document_id_is_the_urlsafe_base64_of_the_blake2b_hash() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from otel_logging import native
-from otel_logging.config import ServeSettings
+from otel_logging.config import FilesSettings, ReceiverSettings, SecuritySettings, ServeSettings
 from otel_logging.receiver.export import LogsExporter
 from otel_logging.receiver.limits import redacting_processor, truncating_processor
 from otel_logging.receiver.metrics import ServiceMetrics
@@ -80,7 +80,12 @@ def test_the_service_logs_its_conversion_path_once_at_start_and_shows_it_on_metr
 ) -> None:
     # a logging.config call of an earlier test in the same process may have disabled the loggers existing then
     monkeypatch.setattr(logging.getLogger("otel_logging.service"), "disabled", False)
-    service = CentralService(ServeSettings(log_dir=tmp_path, port=0, http_port=-1, redact=True))
+    settings = ServeSettings(
+        receiver=ReceiverSettings(grpc_port=0, http_port=None),
+        files=FilesSettings(log_dir=tmp_path),
+        security=SecuritySettings(redact=True),
+    )
+    service = CentralService(settings)
     with caplog.at_level(logging.INFO, logger="otel_logging.service"):
         service.start()
         try:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from otel_logging.config import ServeSettings
+from otel_logging.config import ElasticsearchSettings, FilesSettings, ReceiverSettings, ServeSettings
 from otel_logging.receiver.service import CentralService
 from otel_logging.worker import live_threads
 
 
 def test_stop_joins_the_rotation_worker_and_every_sink_thread(tmp_path: Path) -> None:
     before = set(live_threads())
-    settings = ServeSettings(log_dir=tmp_path, es_urls=["http://127.0.0.1:9"], rotate_interval_s=3600)
-    settings.port = 0
-    settings.http_port = None
+    settings = ServeSettings(
+        receiver=ReceiverSettings(grpc_port=0, http_port=None),
+        files=FilesSettings(log_dir=tmp_path, rotate_interval_s=3600),
+        elasticsearch=ElasticsearchSettings(urls=("http://127.0.0.1:9",)),
+    )
     service = CentralService(settings)
     service.start()
     try:
@@ -28,9 +30,10 @@ def test_stop_joins_the_rotation_worker_and_every_sink_thread(tmp_path: Path) ->
 def test_apps_already_in_the_log_dir_are_known_to_the_new_app_limit(tmp_path: Path) -> None:
     for name in ("api.v2.jsonl", "api.v2.20261202T101500.000000Z.jsonl", "shop.jsonl"):
         (tmp_path / name).write_bytes(b"")
-    settings = ServeSettings(log_dir=tmp_path, max_new_apps_per_minute=1)
-    settings.port = 0
-    settings.http_port = None
+    settings = ServeSettings(
+        receiver=ReceiverSettings(grpc_port=0, http_port=None, max_new_apps_per_minute=1),
+        files=FilesSettings(log_dir=tmp_path),
+    )
     service = CentralService(settings)
     try:
         limiter = service.exporter.new_app_limiter

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from otel_logging.config import AggregateSettings, ServeSettings
+from otel_logging.config import (
+    AggregateSettings,
+    ConfigError,
+    ElasticsearchSettings,
+    FilesSettings,
+    LogstashSettings,
+    OutputFileSettings,
+    QueueSettings,
+    ReceiverSettings,
+    ServeSettings,
+)
 from otel_logging.queue import QueuedSink
 from otel_logging.receiver.service import CentralService
 from otel_logging.sinks.build import build_sinks
@@ -15,14 +25,21 @@ from otel_logging.sinks.files import FileSink
 UNREACHABLE_ES = "http://127.0.0.1:9"  # nothing listens: the queue keeps the records and retries
 
 
+def _settings(log_dir: Path, **parts: object) -> ServeSettings:
+    """Settings for a service on any free gRPC port, without HTTP, writing to ``log_dir``."""
+    return ServeSettings(
+        receiver=ReceiverSettings(grpc_port=0, http_port=None),
+        files=FilesSettings(log_dir=log_dir),
+        **parts,  # type: ignore[arg-type]
+    )
+
+
 def _service(settings: ServeSettings) -> CentralService:
-    settings.port = 0
-    settings.http_port = None
     return CentralService(settings)
 
 
 def test_central_service_built_from_settings_exports_to_elasticsearch_without_the_cli(tmp_path: Path) -> None:
-    service = _service(ServeSettings(log_dir=tmp_path, es_urls=[UNREACHABLE_ES]))
+    service = _service(_settings(tmp_path, elasticsearch=ElasticsearchSettings(urls=(UNREACHABLE_ES,))))
     try:
         queued = [s for s in service.sinks if isinstance(s, QueuedSink)]
         assert [s.name for s in queued] == ["elasticsearch"]
@@ -33,7 +50,7 @@ def test_central_service_built_from_settings_exports_to_elasticsearch_without_th
 
 
 def test_central_service_built_from_settings_exports_to_logstash_without_the_cli(tmp_path: Path) -> None:
-    service = _service(ServeSettings(log_dir=tmp_path, logstash=["127.0.0.1:9", "[::1]:9"]))
+    service = _service(_settings(tmp_path, logstash=LogstashSettings(targets=("127.0.0.1:9", "[::1]:9"))))
     try:
         names = [s.name for s in service.sinks if isinstance(s, QueuedSink)]
         assert names == ["logstash-127.0.0.1-9", "logstash-1-9"]
@@ -43,7 +60,7 @@ def test_central_service_built_from_settings_exports_to_logstash_without_the_cli
 
 
 def test_serve_settings_without_remote_targets_build_only_the_per_app_files(tmp_path: Path) -> None:
-    sinks = build_sinks(ServeSettings(log_dir=tmp_path))
+    sinks = build_sinks(_settings(tmp_path))
     try:
         assert len(sinks) == 1 and isinstance(sinks[0], FileSink)
     finally:
@@ -60,14 +77,40 @@ def test_a_settings_error_closes_what_was_already_built(tmp_path: Path, monkeypa
         original(self, timeout)
 
     monkeypatch.setattr(QueuedSink, "close", close)
-    settings = ServeSettings(log_dir=tmp_path, es_urls=[UNREACHABLE_ES], logstash=["127.0.0.1:9", "127.0.0.1:9"])
-    with pytest.raises(ValueError, match="given twice"):
+
+    def no_room(*_args: object, **_kwargs: object) -> QueuedSink:
+        raise OSError("no room for the Logstash queue")
+
+    monkeypatch.setattr("otel_logging.sinks.logstash.logstash_sink", no_room)
+    settings = _settings(
+        tmp_path,
+        elasticsearch=ElasticsearchSettings(urls=(UNREACHABLE_ES,)),
+        logstash=LogstashSettings(targets=("127.0.0.1:9",)),
+    )
+    with pytest.raises(OSError, match="no room"):
         CentralService(settings)
     assert closed == ["elasticsearch"]
 
 
+def test_settings_that_do_not_validate_build_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    monkeypatch.setattr(QueuedSink, "__init__", lambda self, name, *a, **k: built.append(name))
+    settings = _settings(
+        tmp_path,
+        elasticsearch=ElasticsearchSettings(urls=(UNREACHABLE_ES,)),
+        logstash=LogstashSettings(targets=("127.0.0.1:9", "127.0.0.1:9")),
+    )
+    with pytest.raises(ConfigError, match="given twice") as refused:
+        CentralService(settings)
+    assert refused.value.setting == "logstash.targets"
+    assert built == []
+
+
 def test_aggregate_settings_build_files_then_output_file(tmp_path: Path) -> None:
-    sinks = build_sinks(AggregateSettings(log_dir=tmp_path / "apps", output_file=tmp_path / "all.jsonl"))
+    settings = AggregateSettings(
+        files=FilesSettings(log_dir=tmp_path / "apps"), output=OutputFileSettings(path=tmp_path / "all.jsonl")
+    )
+    sinks = build_sinks(settings)
     try:
         assert isinstance(sinks[0], FileSink)
         assert sinks[1].name == f"file:{tmp_path / 'all.jsonl'}"
@@ -78,8 +121,11 @@ def test_aggregate_settings_build_files_then_output_file(tmp_path: Path) -> None
 
 
 def test_every_remote_queue_takes_the_queue_size_of_the_settings(tmp_path: Path) -> None:
-    settings = ServeSettings(
-        log_dir=tmp_path, es_urls=[UNREACHABLE_ES], logstash=["127.0.0.1:9"], queue_max_bytes=5 << 20
+    settings = _settings(
+        tmp_path,
+        elasticsearch=ElasticsearchSettings(urls=(UNREACHABLE_ES,)),
+        logstash=LogstashSettings(targets=("127.0.0.1:9",)),
+        queue=QueueSettings(max_bytes=5 << 20),
     )
     service = _service(settings)
     try:
