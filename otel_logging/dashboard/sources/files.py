@@ -595,15 +595,16 @@ class FileSource:
     @_memo
     def page(self, flt: LogFilter, offset: int = 0, limit: int = 100) -> Page:
         where, params = self._where(flt)
-        total = int(self._run(f"SELECT count(*) FROM logs WHERE {where}", params)[0][0])
-        # The page's keys first (three narrow columns), then only those rows whole: sorting every column of
-        # every match to keep 100 reads the wide columns of the whole match set.
-        keys = self._run(
-            f"SELECT ts, file_id, row_no FROM logs WHERE {where} "
-            "ORDER BY ts DESC NULLS LAST, file_id DESC, row_no DESC LIMIT ? OFFSET ?",
-            [*params, int(limit), int(offset)],
-        )
-        return Page(self._hits_of(keys), total, offset, limit)
+        # One pass counts the matches and keeps the keys of the newest offset + limit (newest first: time, then
+        # file_id, row_no; rows without a time last); then only those rows are read whole. Sorting every
+        # column of every match to keep 100 would read the wide columns of the whole match set.
+        total, newest = self._run(
+            f"SELECT count(*), max_by({{'ts': ts, 'f': file_id, 'r': row_no}}, "
+            f"{{'k': coalesce(ts, '-infinity'::TIMESTAMP), 'f': file_id, 'r': row_no}}, ?) FROM logs WHERE {where}",
+            [max(int(offset) + int(limit), 1), *params],
+        )[0]
+        keys = [(k["ts"], k["f"], k["r"]) for k in (newest or [])[int(offset) : int(offset) + int(limit)]]
+        return Page(self._hits_of(keys), int(total), offset, limit)
 
     def _hits_of(self, keys: list[tuple[Any, ...]]) -> list[Hit]:
         """The records of ``(ts, file_id, row_no)`` keys, in the keys' order (the time range narrows the scan)."""
