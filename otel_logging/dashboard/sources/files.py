@@ -107,7 +107,8 @@ CREATE TABLE IF NOT EXISTS logs (
     file_id INTEGER, row_no BIGINT, ts TIMESTAMP, level VARCHAR, message VARCHAR,
     {", ".join(f"{_q(name)} {kind}" for name, kind in RECORD_COLUMNS.items())},
     template VARCHAR,  -- the message's pattern, computed when the patterns view first needs it
-    seq BIGINT  -- the number of the load that read the row (snapshot tokens compare with it)
+    seq BIGINT,  -- the number of the load that read the row (snapshot tokens compare with it)
+    trace_key UHUGEINT  -- trace_id as a 128-bit number (NULL if not hex): a trace lookup compares numbers
 );
 -- What has been read of each file: committed in the same transaction as the rows read, so the rows
 -- and the offsets never disagree (a store killed at any point resumes exactly where its last commit was).
@@ -128,7 +129,7 @@ INSERT INTO logs SELECT
     {_level_sql()},
     CASE WHEN json_type(r.body) = 'VARCHAR' THEN r.body ->> '$' ELSE r.body::VARCHAR END,
     {", ".join("r." + _q(name) for name in RECORD_COLUMNS)},
-    NULL, $seq
+    NULL, $seq, TRY_CAST('0x' || r.trace_id AS UHUGEINT)
 FROM (
     SELECT row_number() OVER () AS rn, file_index::BIGINT AS file_index, {_SELECT_RECORD}
     FROM read_json($paths, format = 'newline_delimited', columns = {_READ_COLUMNS}, ignore_errors = true,
@@ -683,9 +684,12 @@ class FileSource:
 
     @_memo
     def trace(self, trace_id: str, limit: int = 10_000) -> list[Hit]:
+        wanted = trace_id.strip().lower()
+        # A hex id is found by its number (16 bytes per row to compare, not a decompressed string).
+        by = "trace_key = TRY_CAST('0x' || ? AS UHUGEINT) AND trace_id = ?" if _is_hex(wanted) else "trace_id = ? AND ?"
         rows = self._run(
-            f"SELECT {_HIT_COLUMNS} FROM hits WHERE trace_id = ? ORDER BY ts, file_id, row_no LIMIT ?",
-            [trace_id.strip().lower(), int(limit)],
+            f"SELECT {_HIT_COLUMNS} FROM hits WHERE {by} ORDER BY ts, file_id, row_no LIMIT ?",
+            [wanted, wanted if _is_hex(wanted) else True, int(limit)],
         )
         return [_hit(row) for row in rows]
 
@@ -825,6 +829,10 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _is_hex(text: str) -> bool:
+    return 0 < len(text) <= 32 and all(c in "0123456789abcdef" for c in text)
 
 
 def _gz_head(path: Path, length: int) -> bytes | None:
