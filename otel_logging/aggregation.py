@@ -25,7 +25,7 @@ from typing import Any
 from otel_logging.aggregation_handlers import FileRotatingHandler, LoggingHandlerSink, as_sink
 from otel_logging.ingest.engine import FileReport, IngestOptions, Ingestor, Summary
 from otel_logging.ingest.progress import Progress
-from otel_logging.names import safe_app_name
+from otel_logging.record.names import safe_app_name
 from otel_logging.sinks import Sink
 from otel_logging.sinks.files import FileSink
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from otel_logging.record import Record, RecordBatch
-from otel_logging.severity import to_stdlib_level
+from otel_logging.record.severity import to_stdlib_level
 from otel_logging.sinks import Sink, SinkError
 
 

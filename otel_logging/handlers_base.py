@@ -24,10 +24,10 @@ from otel_logging.client.attributes import clean_mapping
 from otel_logging.client.guard import is_internal_logger
 from otel_logging.config import default_service_name
 from otel_logging.record import Record, rfc3339_nanos
-from otel_logging.severity import STDLIB_TEXT
+from otel_logging.record.severity import STDLIB_TEXT
 
 _STANDARD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
-_SEVERITY_TEXT = STDLIB_TEXT  # otel_logging.severity holds the table
+_SEVERITY_TEXT = STDLIB_TEXT  # otel_logging.record.severity holds the table
 
 
 class Retry(Exception):

@@ -21,8 +21,8 @@ from elasticsearch import Elasticsearch
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from otel_logging.handlers import ElasticsearchHandler
-from otel_logging.names import data_stream_dataset
 from otel_logging.record import from_json_line
+from otel_logging.record.names import data_stream_dataset
 from otel_logging.sinks.elasticsearch import document, document_id
 from tests.support import otlp
 from tests.support.es_fixtures import EsNode

@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from otel_logging.commands.serve import _elasticsearch_settings, register
-from otel_logging.names import data_stream_dataset, data_stream_namespace
 from otel_logging.record import to_json_line
+from otel_logging.record.names import data_stream_dataset, data_stream_namespace
 from otel_logging.sinks.elasticsearch import (
     DataStreamNames,
     ElasticsearchDelivery,

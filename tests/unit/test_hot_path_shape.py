@@ -19,7 +19,7 @@ from otel_logging.client.handler import OtelLoggingHandler
 from otel_logging.client.processor import ReliableBatchProcessor
 from otel_logging.client.transport import SendOutcome
 from otel_logging.record import convert_request
-from otel_logging.redaction import Redactor
+from otel_logging.record.redaction import Redactor
 
 
 class HeldTransport:
@@ -112,9 +112,9 @@ def test_receiver_export_path_makes_no_python_object_per_record(tmp_path) -> Non
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
     from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 
-    from otel_logging import native
     from otel_logging.receiver.export import LogsExporter
     from otel_logging.receiver.metrics import ServiceMetrics
+    from otel_logging.record import native
     from otel_logging.sinks.files import FileSink
     from tests.unit.test_record import request_with
 
