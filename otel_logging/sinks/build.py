@@ -112,9 +112,9 @@ def _aggregate_steps(settings: AggregateSettings) -> list[_Step]:
 def _output_file(settings: AggregateSettings) -> list[Sink]:
     if settings.output_file is None:
         return []
-    from otel_logging.aggregation_handlers import FileRotatingHandler, as_sink
+    from otel_logging.sinks.rotating_file import RotatingFileSink
 
-    return [as_sink(FileRotatingHandler(str(settings.output_file), settings.output_max_bytes, settings.output_backups))]
+    return [RotatingFileSink(str(settings.output_file), settings.output_max_bytes, settings.output_backups)]
 
 
 def _elasticsearch_direct(settings: AggregateSettings) -> list[Sink]:

@@ -18,6 +18,12 @@ MOVED = {
     "otel_logging.redaction": "otel_logging.record.redaction",
     "otel_logging.lines": "otel_logging.record.lines",
     "otel_logging.queue": "otel_logging.sinks.queue",
+    "otel_logging.centralized_logging": "otel_logging.compat.centralized_logging",
+    "otel_logging.handlers": "otel_logging.compat.handlers",
+    "otel_logging.handlers_base": "otel_logging.compat.handlers_base",
+    "otel_logging.handlers_logstash": "otel_logging.compat.handlers_logstash",
+    "otel_logging.aggregation": "otel_logging.compat.aggregation",
+    "otel_logging.aggregation_handlers": "otel_logging.compat.aggregation_handlers",
 }
 
 # every name ``otel_logging.record`` exported when it was one module
@@ -90,3 +96,24 @@ def test_the_record_package_depends_on_nothing_else_of_the_project() -> None:
     for path in modules_of("record"):
         outside = {name for name in imported_modules(path) if not name.startswith("otel_logging.record")}
         assert not outside, f"{path.relative_to(PACKAGE)} imports {sorted(outside)}"
+
+
+def test_nothing_outside_compat_imports_the_older_api() -> None:
+    compat = set(modules_of("compat")) | shim_paths()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path in compat:
+            continue
+        older = {name for name in imported_modules(path) if name.startswith("otel_logging.compat")}
+        assert not older, f"{path.relative_to(PACKAGE)} imports {sorted(older)}"
+
+
+def test_nothing_imports_the_cli() -> None:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.parent.name == "commands" or path.name in ("cli.py", "__main__.py"):
+            continue
+        cli = {
+            name
+            for name in imported_modules(path)
+            if name == "otel_logging.cli" or name.startswith(("otel_logging.cli.", "otel_logging.commands"))
+        }
+        assert not cli, f"{path.relative_to(PACKAGE)} imports {sorted(cli)}"
