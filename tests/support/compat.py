@@ -1,4 +1,4 @@
-"""The older API's deprecation warnings in tests: asserted once (tests/unit/test_compat.py), filtered elsewhere.
+"""The older API's deprecation warnings in tests: asserted once (tests/unit/compat/test_compat.py), filtered elsewhere.
 
 ``older_api`` marks a test (or, as ``pytestmark``, a module) that uses the older API on purpose; it ignores only
 the warnings of ``otel_logging.compat`` (their text ends with a pointer to docs/migrating.md), nothing else.

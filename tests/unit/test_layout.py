@@ -117,3 +117,12 @@ def test_nothing_imports_the_cli() -> None:
             if name == "otel_logging.cli" or name.startswith(("otel_logging.cli.", "otel_logging.commands"))
         }
         assert not cli, f"{path.relative_to(PACKAGE)} imports {sorted(cli)}"
+
+
+def test_unit_tests_mirror_the_packages_with_unique_module_names() -> None:
+    unit = Path(__file__).resolve().parent
+    folders = sorted(path.name for path in unit.iterdir() if path.is_dir() and path.name != "__pycache__")
+    assert all((PACKAGE / name / "__init__.py").is_file() for name in folders), folders
+    assert all((unit / name / "__init__.py").is_file() for name in folders)
+    names = [path.name for path in (unit.parent).rglob("test_*.py")]
+    assert len(names) == len(set(names)), sorted(name for name in names if names.count(name) > 1)

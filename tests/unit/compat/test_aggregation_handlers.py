@@ -12,7 +12,7 @@ from otel_logging.compat.aggregation_handlers import FileRotatingHandler, Loggin
 from otel_logging.record import Record
 from tests.support.compat import older_api
 
-pytestmark = older_api  # the deprecation warnings themselves: tests/unit/test_compat.py
+pytestmark = older_api  # the deprecation warnings themselves: tests/unit/compat/test_compat.py
 
 
 def record(i: int, service: str = "app") -> Record:

@@ -27,7 +27,7 @@ from otel_logging.ingest.records import RecordContext
 from otel_logging.record import Record, RecordBatch, native
 from otel_logging.sinks.files import FileSink
 from tests.integration.test_aggregate import stdlib_lines
-from tests.unit.test_aggregation_formats import STDLIB_LOG, ListSink
+from tests.unit.ingest.test_aggregation_formats import STDLIB_LOG, ListSink
 
 pytestmark = pytest.mark.skipif(not native.STDLIB_AVAILABLE, reason=native.STDLIB_UNAVAILABLE_REASON)
 

@@ -1,6 +1,6 @@
 """The older API (otel_logging.compat): each entry point warns once, naming its replacement, at the caller's line.
 
-Behaviour of the older API is tested where it always was (tests/unit/test_aggregation_handlers.py,
+Behaviour of the older API is tested where it always was (tests/unit/compat/test_aggregation_handlers.py,
 tests/integration/test_aggregate.py, test_app_side.py, test_elasticsearch.py, test_logstash.py), with the
 warning filtered (``tests.support.compat.older_api``).
 """

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from otel_logging.record.names import DEFAULT_SERVICE_NAME, data_stream_dataset
 
-PIPELINE = (Path(__file__).resolve().parents[2] / "logstash" / "pipeline" / "otel-logging.conf").read_text()
+PIPELINE = (Path(__file__).resolve().parents[3] / "logstash" / "pipeline" / "otel-logging.conf").read_text()
 _GSUB = re.compile(r'gsub => \["\[@metadata\]\[dataset\]", "((?:[^"\\]|\\.)*)", "((?:[^"\\]|\\.)*)"\]')
 
 
