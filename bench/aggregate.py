@@ -36,9 +36,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from otel_logging import native as native_module  # noqa: E402
 from otel_logging.ingest.engine import IngestOptions, Ingestor, fewer_gc_passes  # noqa: E402
 from otel_logging.record import RecordBatch  # noqa: E402
+from otel_logging.record import native as native_module  # noqa: E402
 from otel_logging.sinks.files import FileSink  # noqa: E402
 
 LOGGERS = ["app.web", "app.db", "app.auth", "app.billing.invoices", "worker"]

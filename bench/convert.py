@@ -32,8 +32,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs  # noqa: E402
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource  # noqa: E402
 
-from otel_logging import native  # noqa: E402
-from otel_logging.record import convert_request  # noqa: E402
+from otel_logging.record import convert_request, native  # noqa: E402
 
 RECEIVED_NS = 1_764_000_000_000_000_000
 

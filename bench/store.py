@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 import duckdb  # noqa: E402
 
-from otel_logging.names import rotated_name  # noqa: E402
+from otel_logging.record.names import rotated_name  # noqa: E402
 
 TARGETS = {
     "first_page_s": 1.0,

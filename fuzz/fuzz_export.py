@@ -7,7 +7,7 @@ the request body. A decoder (``otel_logging.record``; the receiver answers its r
 ``ExportError``, MALFORMED) may refuse a body only with ``MalformedRequest``; whatever it accepts
 must convert without raising, with every record accepted or counted as rejected, and every
 accepted record must become exactly one JSON line that parses back. A protobuf body also goes
-through the native converter (``otel_logging.native``), which must refuse exactly what the Python
+through the native converter (``otel_logging.record.native``), which must refuse exactly what the Python
 decoder refuses and otherwise produce the same JSON lines, byte for byte. Anything else is a finding
 (atheris stops and writes the input under ``.cache/fuzz/crashes/``).
 """
@@ -17,8 +17,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from otel_logging import native
-from otel_logging.record import MalformedRequest, convert_request, decode_json, from_json_line, parse_protobuf
+from otel_logging.record import MalformedRequest, convert_request, decode_json, from_json_line, native, parse_protobuf
 
 PROTOBUF, JSON = b"\x00", b"\x01"
 RECEIVED_NS = 1_750_000_000_123_456_789  # the receive time both converters give records without one

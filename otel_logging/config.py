@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import unquote, urlparse
 
-from otel_logging.names import data_stream_namespace, data_stream_prefix
+from otel_logging.record.names import data_stream_namespace, data_stream_prefix
 
 DEFAULT_ENDPOINT = "http://localhost:4317"
 DEFAULT_GRPC_PORT = 4317

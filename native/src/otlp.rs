@@ -25,7 +25,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::json;
 
-/// `otel_logging.names.DEFAULT_SERVICE_NAME`.
+/// `otel_logging.record.names.DEFAULT_SERVICE_NAME`.
 pub const DEFAULT_SERVICE_NAME: &str = "unknown_service";
 /// upb's default recursion budget: nested sub-messages plus nested unknown groups.
 const MAX_DEPTH: i32 = 100;

@@ -26,8 +26,8 @@ from opentelemetry.trace import get_current_span
 
 from otel_logging.client.attributes import clean_mapping, clean_value
 from otel_logging.client.guard import export_guard, is_internal_logger
-from otel_logging.redaction import Redactor
-from otel_logging.severity import STDLIB_TEXT
+from otel_logging.record.redaction import Redactor
+from otel_logging.record.severity import STDLIB_TEXT
 
 if TYPE_CHECKING:
     from otel_logging.client.processor import ReliableBatchProcessor
@@ -41,7 +41,7 @@ _STANDARD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asc
 # LogRecord.__init__ sets these first, in this order; factories and ``extra`` add keys after them.
 _INIT_FIELD_COUNT = len(vars(logging.makeLogRecord({})))
 _PRIMITIVES = (str, int, float, bool)
-_SEVERITY_TEXT = STDLIB_TEXT  # otel_logging.severity holds the table
+_SEVERITY_TEXT = STDLIB_TEXT  # otel_logging.record.severity holds the table
 _EVENT_KEYS = ("otel.event.name", "event.name")
 
 

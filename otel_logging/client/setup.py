@@ -24,7 +24,7 @@ from otel_logging.client.processor import ProcessorStats, ReliableBatchProcessor
 from otel_logging.client.state import CLIENT_STATE
 from otel_logging.client.transport import GrpcTransport
 from otel_logging.config import ClientSettings, resolve_client_settings
-from otel_logging.redaction import Redactor
+from otel_logging.record.redaction import Redactor
 
 
 @dataclass

@@ -10,13 +10,13 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-# The levels live in otel_logging.severity (one table); these names stay importable from here.
-from otel_logging.severity import ERROR_LEVELS as ERROR_LEVELS
-from otel_logging.severity import LEVEL_ALIASES as LEVEL_ALIASES
-from otel_logging.severity import LEVEL_RANGES as LEVEL_RANGES
-from otel_logging.severity import LEVELS as LEVELS
-from otel_logging.severity import UNSET_LEVEL as UNSET_LEVEL
-from otel_logging.severity import level_of as level_of
+# The levels live in otel_logging.record.severity (one table); these names stay importable from here.
+from otel_logging.record.severity import ERROR_LEVELS as ERROR_LEVELS
+from otel_logging.record.severity import LEVEL_ALIASES as LEVEL_ALIASES
+from otel_logging.record.severity import LEVEL_RANGES as LEVEL_RANGES
+from otel_logging.record.severity import LEVELS as LEVELS
+from otel_logging.record.severity import UNSET_LEVEL as UNSET_LEVEL
+from otel_logging.record.severity import level_of as level_of
 
 # Top-level record fields that a field filter or the field sidebar can name directly.
 TOP_LEVEL_FIELDS: tuple[str, ...] = (

@@ -15,8 +15,8 @@ from typing import Any
 
 from otel_logging.ingest.formats import LineParser
 from otel_logging.ingest.records import FILE_PATH, RECORD_UID, UNPARSED, RecordContext, exception_attributes
-from otel_logging.native import PendingEntry
 from otel_logging.record import Record
+from otel_logging.record.native import PendingEntry
 
 _TRACEBACK_STARTS = (
     "Traceback (most recent call last):",
@@ -150,7 +150,7 @@ class Assembler:
         self.records += 1
         self.unparsed += 1
 
-    # --- the native stdlib reader (otel_logging.native) carries on and hands back the pending entry ---------------
+    # --- the native stdlib reader (otel_logging.record.native) carries on and hands back the pending entry -------
 
     def native_pending(self) -> tuple[bool, PendingEntry | None]:
         """``(True, entry)``: the pending entry in the native reader's terms (``None`` when there is none);

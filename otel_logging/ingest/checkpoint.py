@@ -33,12 +33,24 @@ from typing import Any
 
 import orjson
 
+from otel_logging.record.names import safe_app_name
+
 _log = logging.getLogger("otel_logging.ingest.checkpoint")
 
 FINGERPRINT_BYTES = 1024
 EDGE_BYTES = 32  # how much of the start and end of an appended batch an intent keeps to recognise it
 VERSION = 1
 COMPACT_EVERY = 1000
+
+
+def default_checkpoint_path(app_name: str) -> Path:
+    """``$OTEL_LOGGING_STATE_DIR`` (else ``$XDG_STATE_HOME/otel-logging``, else ``~/.local/state/otel-logging``)."""
+    base = os.environ.get("OTEL_LOGGING_STATE_DIR")
+    if base:
+        root = Path(base)
+    else:
+        root = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "otel-logging"
+    return root / "aggregate" / f"{safe_app_name(app_name)}.checkpoint.json"
 
 
 @dataclass(slots=True)

@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 
-from otel_logging import native
 from otel_logging.ingest.assembler import Assembler
 from otel_logging.ingest.checkpoint import Checkpoints, OutputWrite
 from otel_logging.ingest.discovery import discover
@@ -31,7 +30,7 @@ from otel_logging.ingest.progress import Progress
 from otel_logging.ingest.records import RecordContext
 from otel_logging.ingest.source import FileError, FileSource
 from otel_logging.ingest.timestamps import TimestampParser, load_zone
-from otel_logging.record import RecordBatch
+from otel_logging.record import RecordBatch, native
 from otel_logging.sinks import Sink, SinkError
 from otel_logging.sinks.files import FileSink
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from otel_logging.record import Record, rfc3339_nanos
 
-# The severity table lives in otel_logging.severity; these names stay importable from here.
-from otel_logging.severity import SEVERITY_BY_NAME as SEVERITY_BY_NAME
-from otel_logging.severity import severity as severity
+# The severity table lives in otel_logging.record.severity; these names stay importable from here.
+from otel_logging.record.severity import SEVERITY_BY_NAME as SEVERITY_BY_NAME
+from otel_logging.record.severity import severity as severity
 
 # Attributes every aggregated record carries (OpenTelemetry semantic conventions where one exists).
 FILE_PATH = "log.file.path"

@@ -6,7 +6,7 @@ shipped record starts: a record still collecting traceback lines, or a line with
 yet, is read again after a restart.
 
 A stdlib-format file read with naive times in UTC goes through the native reader when it is installed
-(``otel_logging.native.stdlib_reader``): it turns a chunk's lines into JSON lines directly, byte-for-byte
+(``otel_logging.record.native.stdlib_reader``): it turns a chunk's lines into JSON lines directly, byte-for-byte
 what the assembler and ``to_json_lines`` make of them. A line it leaves (one of another format, a raw
 line, a non-ASCII subtlety) goes through the assembler, which holds the pending entry between calls, and
 the native reader takes over again at the next line once the assembler's pending entry is one it can carry.
@@ -26,8 +26,8 @@ from typing import Any, BinaryIO
 
 from otel_logging.ingest.assembler import Assembler
 from otel_logging.ingest.checkpoint import FINGERPRINT_BYTES, Checkpoints, FileState, fingerprint_of
-from otel_logging.native import StdlibLineReader
 from otel_logging.record import RecordBatch
+from otel_logging.record.native import StdlibLineReader
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 4 << 20  # a longer "line" is cut into pieces rather than held in memory

@@ -5,7 +5,7 @@ A front end hands ``LogsExporter`` an OTLP/protobuf body (``export_protobuf``) o
 (JSON lines per service), which is handed as it is to every sink; the answer is sent only after all sinks
 took it.
 
-A protobuf body goes straight through the native converter (``otel_logging.native``) when it is installed and
+A protobuf body goes straight through the native converter (``otel_logging.record.native``) when it is installed and
 no record processor (redaction, truncation) needs the records as Python values; otherwise through the Python
 conversion (``otel_logging.record``). Which path is taken is decided once, at start (``conversion_path``).
 """
@@ -22,11 +22,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
 )
 
-from otel_logging import native, record
+from otel_logging import record
 from otel_logging.receiver.errors import ExportError, Failure
 from otel_logging.receiver.limits import NewAppLimiter, RecordProcessor
 from otel_logging.receiver.metrics import ServiceMetrics
-from otel_logging.record import MalformedRequest, Record, RecordBatch, convert_request
+from otel_logging.record import MalformedRequest, Record, RecordBatch, convert_request, native
 from otel_logging.sinks import Sink, SinkError
 
 __all__ = ["ConversionPath", "ExportOutcome", "LogsExporter"]

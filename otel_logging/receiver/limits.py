@@ -14,7 +14,7 @@ from typing import Any
 
 from otel_logging.receiver.errors import ExportError, Failure
 from otel_logging.record import Record
-from otel_logging.redaction import Redactor
+from otel_logging.record.redaction import Redactor
 
 RecordProcessor = Callable[[Record], Record]
 

@@ -7,7 +7,6 @@ import threading
 from dataclasses import dataclass
 
 from otel_logging.config import ServeSettings
-from otel_logging.names import parse_log_file_name
 from otel_logging.receiver.auth import TokenAuthenticator
 from otel_logging.receiver.export import LogsExporter
 from otel_logging.receiver.grpc_server import GrpcFrontEnd, TlsFiles
@@ -19,7 +18,8 @@ from otel_logging.receiver.limits import (
     truncating_processor,
 )
 from otel_logging.receiver.metrics import ServiceMetrics
-from otel_logging.redaction import Redactor, redactor_from_rules_file
+from otel_logging.record.names import parse_log_file_name
+from otel_logging.record.redaction import Redactor, redactor_from_rules_file
 from otel_logging.sinks import Sink
 from otel_logging.sinks.build import build_sinks
 from otel_logging.sinks.files import FileSink

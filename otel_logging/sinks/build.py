@@ -131,9 +131,9 @@ def _output_file(settings: AggregateSettings) -> list[Sink]:
     output = settings.output
     if output.path is None:
         return []
-    from otel_logging.aggregation_handlers import FileRotatingHandler, as_sink
+    from otel_logging.sinks.rotating_file import RotatingFileSink
 
-    return [as_sink(FileRotatingHandler(str(output.path), output.max_bytes, output.backups))]
+    return [RotatingFileSink(str(output.path), output.max_bytes, output.backups)]
 
 
 def _elasticsearch_direct(settings: AggregateSettings) -> list[Sink]:

@@ -38,10 +38,10 @@ from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
 from otel_logging.config import ElasticsearchSettings
-from otel_logging.names import data_stream_dataset, data_stream_namespace, data_stream_prefix
-from otel_logging.queue import DEFAULT_MAX_BYTES, DeliveryResult, QueuedSink
 from otel_logging.record import Record, RecordBatch
+from otel_logging.record.names import data_stream_dataset, data_stream_namespace, data_stream_prefix
 from otel_logging.sinks import SinkError
+from otel_logging.sinks.queue import DEFAULT_MAX_BYTES, DeliveryResult, QueuedSink
 from otel_logging.worker import WorkerPool
 
 _log = logging.getLogger("otel_logging.sinks.elasticsearch")

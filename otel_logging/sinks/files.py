@@ -22,10 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_logging.lines import last_line_end
-from otel_logging.names import LOG_SUFFIX, parse_log_file_name, rotated_name, safe_app_name
-from otel_logging.names import rotated_pattern as rotated_pattern
 from otel_logging.record import RecordBatch
+from otel_logging.record.lines import last_line_end
+from otel_logging.record.names import LOG_SUFFIX, parse_log_file_name, rotated_name, safe_app_name
+from otel_logging.record.names import rotated_pattern as rotated_pattern
 from otel_logging.sinks import SinkError
 from otel_logging.worker import WorkerPool
 

@@ -43,8 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from otel_logging.config import DEFAULT_LOGSTASH_PORT, parse_host_port
-from otel_logging.queue import DEFAULT_MAX_BYTES, Deliver, DeliveryResult, QueuedSink
 from otel_logging.sinks import SinkError
+from otel_logging.sinks.queue import DEFAULT_MAX_BYTES, Deliver, DeliveryResult, QueuedSink
 
 _log = logging.getLogger("otel_logging.sinks.logstash")
 

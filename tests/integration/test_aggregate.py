@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.compat import older_api
 from tests.support.procs import (
     PYTHON,
     REPO,
@@ -191,8 +192,9 @@ def test_permission_denied_is_reported(tmp_path: Path) -> None:
     assert "permission denied" in summary["errors"][0]["error"]
 
 
+@older_api
 def test_vanishing_file_is_reported(tmp_path: Path) -> None:
-    from otel_logging.aggregation import LogAggregator
+    from otel_logging.compat.aggregation import LogAggregator
 
     gone = tmp_path / "gone.log"
     gone.write_text(stdlib_lines("x", 0, 1))
@@ -374,6 +376,7 @@ def logstash_peer(tmp_path: Path) -> Any:
     proc.wait(10)
 
 
+@older_api
 def test_logstash_destination_from_the_cli_and_the_seed_handler(dirs: dict[str, Path], logstash_peer: Any) -> None:
     port, received = logstash_peer
     src = dirs["src"]
@@ -384,7 +387,7 @@ def test_logstash_destination_from_the_cli_and_the_seed_handler(dirs: dict[str, 
     assert bodies(received) == expected("ls", 0, 5_000)  # confirmed before the command returned
     assert bodies(dirs["out"] / "legacy.jsonl") == expected("ls", 0, 5_000)
 
-    from otel_logging.aggregation import LogAggregator, LogstashHandler
+    from otel_logging.compat.aggregation import LogAggregator, LogstashHandler
 
     (src / "b.log").write_text(stdlib_lines("api", 0, 30_000))
     aggregator = LogAggregator("legacy", checkpoint=dirs["ck"])
@@ -430,8 +433,9 @@ def test_migrating_guide_aggregation_examples_run_as_written(tmp_path: Path) -> 
     assert bodies(tmp_path / "billing-all.jsonl") == expected("live", 25, 5)
 
 
+@older_api
 def test_configure_log_aggregation_follows_in_the_background_until_stopped(tmp_path: Path) -> None:
-    from otel_logging.aggregation import configure_log_aggregation
+    from otel_logging.compat.aggregation import configure_log_aggregation
 
     src = tmp_path / "app-logs"
     src.mkdir()
@@ -482,8 +486,9 @@ def test_progress_bar_on_a_terminal(dirs: dict[str, Path]) -> None:
     assert "[####################]" in last
 
 
+@older_api
 def test_elasticsearch_destination_on_a_real_node(dirs: dict[str, Path], es_node: Any) -> None:
-    from otel_logging.aggregation import ElasticsearchHandler, LogAggregator
+    from otel_logging.compat.aggregation import ElasticsearchHandler, LogAggregator
 
     prefix = f"agg{os.getpid()}{time.monotonic_ns() % 10**9}"
     src = dirs["src"]
@@ -517,10 +522,11 @@ def test_elasticsearch_destination_on_a_real_node(dirs: dict[str, Path], es_node
     assert client.count(index=f"{prefix}-*")["count"] == 2_300
 
 
+@older_api
 def test_configure_log_aggregation_ships_to_elasticsearch_and_logstash(
     tmp_path: Path, es_node: Any, logstash_peer: Any
 ) -> None:
-    from otel_logging.aggregation import configure_log_aggregation
+    from otel_logging.compat.aggregation import configure_log_aggregation
 
     port, received = logstash_peer
     host, es_port = es_node.url.removeprefix("http://").rsplit(":", 1)

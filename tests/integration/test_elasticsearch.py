@@ -20,11 +20,12 @@ import pytest
 from elasticsearch import Elasticsearch
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from otel_logging.handlers import ElasticsearchHandler
-from otel_logging.names import data_stream_dataset
+from otel_logging.compat.handlers import ElasticsearchHandler
 from otel_logging.record import from_json_line
+from otel_logging.record.names import data_stream_dataset
 from otel_logging.sinks.elasticsearch import document, document_id
 from tests.support import otlp
+from tests.support.compat import older_api
 from tests.support.es_fixtures import EsNode
 from tests.support.procs import ServeProcess, count_lines, free_port, run_app, start_serve, wait_for
 
@@ -239,6 +240,7 @@ def test_elasticsearch_down_60s_while_200k_records_flow_then_all_indexed_once(tm
         client.close()
 
 
+@older_api
 def test_elasticsearch_handler_writes_to_the_logs_data_stream(es_node: EsNode) -> None:
     client = es_node.client()
     app = unique("seed-handler-")

@@ -23,7 +23,7 @@ import pytest
 
 from otel_logging.dashboard.filters import LogFilter
 from otel_logging.dashboard.sources.files import FileSource
-from otel_logging.names import rotated_name
+from otel_logging.record.names import rotated_name
 from tests.support.generated_logs import make_record
 from tests.support.procs import PYTHON, REPO
 

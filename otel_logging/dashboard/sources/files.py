@@ -54,7 +54,7 @@ from otel_logging.dashboard.query import (
     VolumeBucket,
 )
 from otel_logging.dashboard.sources.logfiles import LogFile, list_log_files
-from otel_logging.lines import last_line_end
+from otel_logging.record.lines import last_line_end
 
 # The record's keys in canonical order, with the DuckDB type each is read as.
 RECORD_COLUMNS: dict[str, str] = {

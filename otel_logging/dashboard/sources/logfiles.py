@@ -12,7 +12,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_logging.names import parse_log_file_name
+from otel_logging.record.names import parse_log_file_name
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from otel_logging.client import setup as client_setup
 from otel_logging.client.handler import OtelLoggingHandler
 from otel_logging.client.state import CLIENT_STATE, ClientState
 from tests.support.procs import free_port
-from tests.unit.test_processor import RecordingExporter, make, record
+from tests.unit.client.test_processor import RecordingExporter, make, record
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,8 @@
-"""Regression guard for the hot paths' shape (not timing): calls and memory per record.
+"""Regression guard for the app side's hot path shape (not timing): calls and memory per record.
 
 A change that sends records back through the SDK's slow path, deep-copies them, or keeps
-more per queued record than needed shows up here as a count, deterministically.
+more per queued record than needed shows up here as a count, deterministically. The receiver's:
+tests/unit/receiver/test_receiver_hot_path.py.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from otel_logging.client.encoder import BatchEncoder
 from otel_logging.client.handler import OtelLoggingHandler
 from otel_logging.client.processor import ReliableBatchProcessor
 from otel_logging.client.transport import SendOutcome
-from otel_logging.record import convert_request
-from otel_logging.redaction import Redactor
+from otel_logging.record.redaction import Redactor
 
 
 class HeldTransport:
@@ -94,49 +94,3 @@ def test_memory_per_queued_record_stays_bounded() -> None:
     assert per_record < 800, f"{per_record:.0f} bytes kept per queued record"  # measured about 500
     transport.release.set()
     processor.shutdown()
-
-
-def test_receiver_conversion_keeps_one_resource_per_request() -> None:
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
-    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
-
-    from tests.unit.test_record import request_with
-
-    request = request_with(*[LogRecord(body=AnyValue(string_value=f"m{i}")) for i in range(1000)])
-    records = convert_request(request)["svc"]
-    assert len({id(r["resource"]) for r in records}) == 1  # converted once per ResourceLogs, shared
-
-
-def test_receiver_export_path_makes_no_python_object_per_record(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """With the native converter, a request costs a fixed number of Python objects, whatever its size."""
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
-
-    from otel_logging import native
-    from otel_logging.receiver.export import LogsExporter
-    from otel_logging.receiver.metrics import ServiceMetrics
-    from otel_logging.sinks.files import FileSink
-    from tests.unit.test_record import request_with
-
-    assert native.AVAILABLE, native.UNAVAILABLE_REASON
-    exporter = LogsExporter([FileSink(tmp_path)], ServiceMetrics())
-    assert exporter.native
-
-    def payload(count: int) -> bytes:
-        attrs = [KeyValue(key="k", value=AnyValue(int_value=1)), KeyValue(key="s", value=AnyValue(string_value="v"))]
-        logs = [LogRecord(body=AnyValue(string_value=f"m{i}"), attributes=attrs) for i in range(count)]
-        return request_with(*logs).SerializeToString()
-
-    def blocks_allocated(data: bytes) -> int:
-        exporter.export_protobuf(data, "grpc")  # warm: the app file is opened, caches filled
-        tracemalloc.start()
-        try:
-            before = tracemalloc.take_snapshot()
-            exporter.export_protobuf(data, "grpc")
-            after = tracemalloc.take_snapshot()
-        finally:
-            tracemalloc.stop()
-        return sum(stat.count_diff for stat in after.compare_to(before, "filename") if stat.count_diff > 0)
-
-    small, large = blocks_allocated(payload(10)), blocks_allocated(payload(2000))
-    assert large <= small + 20, f"10 records: {small} blocks, 2,000 records: {large} blocks"

@@ -1,4 +1,4 @@
-"""otel_logging.names: the one rotated-file-name rule (<app>.<UTC stamp>.jsonl[.gz])."""
+"""otel_logging.record.names: the one rotated-file-name rule (<app>.<UTC stamp>.jsonl[.gz])."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from otel_logging.dashboard.sources.logfiles import parse_name
-from otel_logging.names import (
+from otel_logging.record.names import (
     _ROTATED_SUFFIX,
     LogFileName,
     parse_log_file_name,

@@ -17,10 +17,10 @@ from otel_logging.config import (
     ReceiverSettings,
     ServeSettings,
 )
-from otel_logging.queue import QueuedSink
 from otel_logging.receiver.service import CentralService
 from otel_logging.sinks.build import build_sinks
 from otel_logging.sinks.files import FileSink
+from otel_logging.sinks.queue import QueuedSink
 
 UNREACHABLE_ES = "http://127.0.0.1:9"  # nothing listens: the queue keeps the records and retries
 

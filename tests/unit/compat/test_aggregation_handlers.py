@@ -1,4 +1,4 @@
-"""Destinations of LogAggregator.add_handler: FileRotatingHandler, logging handlers, refusals."""
+"""Destinations of LogAggregator.add_handler (the older API): FileRotatingHandler, logging handlers, refusals."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from otel_logging.aggregation_handlers import FileRotatingHandler, LoggingHandlerSink, as_sink
+from otel_logging.compat.aggregation_handlers import FileRotatingHandler, LoggingHandlerSink, as_sink
 from otel_logging.record import Record
+from tests.support.compat import older_api
+
+pytestmark = older_api  # the deprecation warnings themselves: tests/unit/compat/test_compat.py
 
 
 def record(i: int, service: str = "app") -> Record:

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from otel_logging import native
 from otel_logging.config import FilesSettings, ReceiverSettings, SecuritySettings, ServeSettings
 from otel_logging.receiver.export import LogsExporter
 from otel_logging.receiver.limits import redacting_processor, truncating_processor
 from otel_logging.receiver.metrics import ServiceMetrics
 from otel_logging.receiver.service import CentralService
-from otel_logging.record import RecordBatch
-from otel_logging.redaction import Redactor
+from otel_logging.record import RecordBatch, native
+from otel_logging.record.redaction import Redactor
 from otel_logging.sinks.files import FileSink
 from tests.integration.test_receiver import make_request
 

@@ -1,7 +1,7 @@
 """The native stdlib-format reader against the Python path: byte-for-byte the same JSON lines, batch by batch.
 
 Each input is read twice through ``FileSource.read_batch`` as the engine reads it: once with the native reader
-(``otel_logging.native.stdlib_reader``) and once without it (the assembler and ``to_json_lines`` only). The
+(``otel_logging.record.native.stdlib_reader``) and once without it (the assembler and ``to_json_lines`` only). The
 observed time is the same on both sides (a deterministic clock that moves on every read), so every batch's JSON
 lines, the committable offset after it and the record counts must be equal. Chunk boundaries are moved across
 every byte of an input: they decide how a chunk is decoded and where the native reader hands over its entry.
@@ -21,14 +21,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otel_logging import native
 from otel_logging.ingest import source as source_module
 from otel_logging.ingest.engine import FileReport, IngestOptions, Ingestor
 from otel_logging.ingest.records import RecordContext
-from otel_logging.record import Record, RecordBatch
+from otel_logging.record import Record, RecordBatch, native
 from otel_logging.sinks.files import FileSink
 from tests.integration.test_aggregate import stdlib_lines
-from tests.unit.test_aggregation_formats import STDLIB_LOG, ListSink
+from tests.unit.ingest.test_aggregation_formats import STDLIB_LOG, ListSink
 
 pytestmark = pytest.mark.skipif(not native.STDLIB_AVAILABLE, reason=native.STDLIB_UNAVAILABLE_REASON)
 

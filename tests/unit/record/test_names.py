@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_logging.names import MAX_STEM_LENGTH, safe_app_name
+from otel_logging.record.names import MAX_STEM_LENGTH, safe_app_name
 
 
 def test_safe_names_are_kept() -> None:

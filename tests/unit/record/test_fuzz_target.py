@@ -11,7 +11,7 @@ import pytest
 
 from otel_logging.record import convert_request, decode_json, parse_protobuf
 
-TARGET = Path(__file__).resolve().parents[2] / "fuzz" / "fuzz_export.py"
+TARGET = Path(__file__).resolve().parents[3] / "fuzz" / "fuzz_export.py"
 
 
 def load_target() -> ModuleType:

@@ -13,8 +13,8 @@ import pytest
 
 from otel_logging.commands.serve import register, serve_settings
 from otel_logging.config import ConfigError
-from otel_logging.names import data_stream_dataset, data_stream_namespace
 from otel_logging.record import to_json_line
+from otel_logging.record.names import data_stream_dataset, data_stream_namespace
 from otel_logging.sinks.elasticsearch import (
     DataStreamNames,
     ElasticsearchDelivery,

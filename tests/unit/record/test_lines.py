@@ -1,4 +1,4 @@
-"""otel_logging.lines.last_line_end: the one "last complete line" rule."""
+"""otel_logging.record.lines.last_line_end: the one "last complete line" rule."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_logging.lines import last_line_end
+from otel_logging.record.lines import last_line_end
 
 
 @pytest.fixture

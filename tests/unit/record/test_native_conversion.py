@@ -40,9 +40,8 @@ from opentelemetry.proto.common.v1.common_pb2 import (
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
-from otel_logging import native
-from otel_logging.names import DEFAULT_SERVICE_NAME
-from otel_logging.record import RecordBatch, convert_request
+from otel_logging.record import RecordBatch, convert_request, native
+from otel_logging.record.names import DEFAULT_SERVICE_NAME
 from tests.support import otlp
 
 try:
@@ -168,11 +167,11 @@ def test_wrapper_returns_a_record_batch() -> None:
 
 
 def test_environment_switch_disables_the_native_path() -> None:
-    code = "import otel_logging.native as n; print(n.AVAILABLE, n.UNAVAILABLE_REASON)"
+    code = "import otel_logging.record.native as n; print(n.AVAILABLE, n.UNAVAILABLE_REASON)"
     env = {**os.environ, native.ENV_SWITCH: "0"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.startswith("False disabled by OTEL_LOGGING_NATIVE=0")
-    code = "import otel_logging.native as n\ntry:\n n.convert_payload(b'')\nexcept RuntimeError as e:\n print(e)"
+    code = "import otel_logging.record.native as n\ntry:\n n.convert_payload(b'')\nexcept RuntimeError as e:\n print(e)"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert "not available" in out
 

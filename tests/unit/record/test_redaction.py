@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otel_logging.redaction import MASK, Redactor
+from otel_logging.record.redaction import MASK, Redactor
 
 R = Redactor()
 

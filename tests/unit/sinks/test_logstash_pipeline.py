@@ -2,7 +2,7 @@
 
 Logstash is not available on these machines, so the pipeline's dataset steps (lowercase, then its
 ``gsub`` rules, in file order) are read from ``logstash/pipeline/otel-logging.conf`` and replayed
-here against ``otel_logging.names.data_stream_dataset``.
+here against ``otel_logging.record.names.data_stream_dataset``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_logging.names import DEFAULT_SERVICE_NAME, data_stream_dataset
+from otel_logging.record.names import DEFAULT_SERVICE_NAME, data_stream_dataset
 
-PIPELINE = (Path(__file__).resolve().parents[2] / "logstash" / "pipeline" / "otel-logging.conf").read_text()
+PIPELINE = (Path(__file__).resolve().parents[3] / "logstash" / "pipeline" / "otel-logging.conf").read_text()
 _GSUB = re.compile(r'gsub => \["\[@metadata\]\[dataset\]", "((?:[^"\\]|\\.)*)", "((?:[^"\\]|\\.)*)"\]')
 
 

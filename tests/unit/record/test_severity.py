@@ -1,4 +1,4 @@
-"""otel_logging.severity: the one severity table and its uses."""
+"""otel_logging.record.severity: the one severity table and its uses."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from otel_logging import severity as sev
 from otel_logging.dashboard import filters
 from otel_logging.ingest import records
+from otel_logging.record import severity as sev
 
 
 def test_old_names_are_the_shared_table() -> None:

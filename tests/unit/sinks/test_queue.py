@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otel_logging.queue import DeliveryResult, DurableQueue, QueuedSink, QueueFull
 from otel_logging.record import RecordBatch
 from otel_logging.sinks import SinkError
+from otel_logging.sinks.queue import DeliveryResult, DurableQueue, QueuedSink, QueueFull
 from tests.support.procs import REPO, child_env, wait_for
 
 
@@ -113,7 +113,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from otel_logging.queue import DurableQueue
+    from otel_logging.sinks.queue import DurableQueue
 
     q = DurableQueue(Path(sys.argv[1]), segment_bytes=64 << 10, max_bytes=1 << 30)
     n = 0

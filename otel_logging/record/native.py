@@ -1,0 +1,111 @@
+"""The native (Rust) fast paths, when they are installed: OTLP conversion and stdlib log lines.
+
+``otel_logging_native`` is a separate extension module built from ``native/`` by
+``scripts/build-native.sh`` (``make venv`` runs it). ``convert_payload`` turns the raw bytes of an
+OTLP/protobuf ``ExportLogsServiceRequest`` straight into a ``RecordBatch`` of JSON lines per service,
+byte-for-byte the lines of ``convert_request(parse_protobuf(payload))``, with the GIL released while it works.
+
+``stdlib_reader`` makes the reader of one stdlib-format log file for log aggregation
+(``otel_logging.ingest.source``): chunks of lines -> canonical records as JSON lines, byte-for-byte what the
+Python path (``Assembler`` with ``StdlibParser``, then ``to_json_lines``) produces, for naive times in UTC.
+
+``AVAILABLE`` is False when the module is not installed or ``OTEL_LOGGING_NATIVE=0`` is set; callers
+then use the Python path in ``otel_logging.record``. ``STDLIB_AVAILABLE`` is the same for the stdlib reader
+(False too with a build of the module older than it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from otel_logging.record.batch import RecordBatch
+
+ENV_SWITCH = "OTEL_LOGGING_NATIVE"
+
+_Converter = Callable[[bytes, int], tuple[dict[str, bytes], int, int, str]]
+
+
+def _load(name: str) -> tuple[Any, str]:
+    """``otel_logging_native.<name>``, or None and why not."""
+    if os.environ.get(ENV_SWITCH, "").strip() == "0":
+        return None, f"disabled by {ENV_SWITCH}=0"
+    try:
+        module = importlib.import_module("otel_logging_native")
+        return getattr(module, name), ""
+    except (ImportError, AttributeError) as exc:
+        return None, f"otel_logging_native.{name} is not installed ({exc}); run scripts/build-native.sh"
+
+
+_convert: _Converter | None
+_convert, UNAVAILABLE_REASON = _load("otlp_logs_to_jsonl")
+AVAILABLE: bool = _convert is not None
+
+
+def convert_payload(payload: bytes, received_ns: int | None = None) -> RecordBatch:
+    """Convert a serialized ``ExportLogsServiceRequest`` to a batch of canonical JSON lines per service.
+
+    ``received_ns`` (default: now) stands in for a record's missing observed time. Raises ValueError
+    when the payload is not a valid request (where ``FromString`` raises DecodeError), and RuntimeError
+    when the native module is not available (check ``AVAILABLE`` first).
+    """
+    if _convert is None:
+        raise RuntimeError(f"native OTLP conversion is not available: {UNAVAILABLE_REASON}")
+    if received_ns is None:
+        received_ns = time.time_ns()
+    if not isinstance(payload, bytes):
+        payload = bytes(payload)  # bytearray / memoryview: the conversion runs without the GIL on a stable copy
+    lines_by_service, accepted, rejected, first_error = _convert(payload, received_ns)
+    return RecordBatch.from_lines(lines_by_service, accepted, rejected=rejected, first_error=first_error)
+
+
+# --- stdlib-format log lines (aggregation) ------------------------------------------------------------------
+
+# The entry an assembler is collecting lines for: (offset of its first line, @timestamp, observed_timestamp,
+# severity_text, severity_number, body, logger, continuation lines, index of the traceback in them or -1,
+# inside a traceback). Its record's attributes are the file's path and uid, its service and resource the file's.
+PendingEntry = tuple[int, str, str, str, int, str, str, list[str], int, bool]
+
+
+class StdlibLineReader(Protocol):
+    """``otel_logging_native.StdlibReader``: the reader of one file's stdlib-format lines."""
+
+    def read(
+        self,
+        data: bytes,
+        start: int,
+        end: int,
+        base_offset: int,
+        ascii: bool,
+        observed: str,
+        pending: PendingEntry | None,
+    ) -> tuple[memoryview, int, int, PendingEntry | None, str | None]:
+        """Read the lines of ``data[:end]`` from index ``start`` on, up to the first one it leaves to Python.
+
+        ``data[:end]`` is a chunk's complete lines without the last newline, ``data[i]`` byte ``base_offset + i``
+        of the file, ``ascii`` is ``data[:end].isascii()`` (it decides how CR and NUL are stripped, as in
+        ``read_batch``; ValueError if it is True for data that is not ASCII),
+        ``observed`` the observed time of records made now, ``pending`` the assembler's entry. Returns the
+        finished records as JSON lines (a read-only memoryview of a buffer the reader reuses once every view
+        of it is released: copy it to keep it), their count, the index of the first line not read (``end + 1``
+        when all were), the entry pending now, and the timestamp text of the last record line read (or None).
+        A line is left to Python (the reader stops before it, its entry still pending) when it is neither a
+        stdlib record line, nor blank, nor a continuation, or when a non-ASCII character would decide.
+        """
+        ...
+
+
+_stdlib_reader: Callable[[str, str, str, bytes], StdlibLineReader] | None
+_stdlib_reader, STDLIB_UNAVAILABLE_REASON = _load("StdlibReader")
+STDLIB_AVAILABLE: bool = _stdlib_reader is not None
+
+
+def stdlib_reader(service: str, path: str, uid_prefix: str, resource_json: bytes) -> StdlibLineReader | None:
+    """The native reader of one stdlib-format file whose records have this service, ``log.file.path``,
+    ``log.record.uid`` prefix and resource (``orjson.dumps`` of it); None when it is not available."""
+    if _stdlib_reader is None:
+        return None
+    return _stdlib_reader(service, path, uid_prefix, resource_json)
