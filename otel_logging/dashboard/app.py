@@ -130,7 +130,7 @@ def _render_view(source: LogSource, state: ViewState) -> None:
     """The chosen view; a filter that cannot be applied is an error in its place (the tabs stay)."""
     try:
         if state.view in ("records", "charts", "patterns"):
-            parse(state.query)  # a mistake in the query bar is shown with its position, not as "no records"
+            parse(state.query, state.zone())  # a mistake in the query bar is shown with its position, not "no records"
         flt = state.to_filter()
         if state.view == "records":
             views.records(source, state, flt)

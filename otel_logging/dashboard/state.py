@@ -64,6 +64,7 @@ class ViewState:
             search=self.search,
             regex=self.regex,
             query=self.query,
+            query_zone=self.zone().key,
         )
 
     def time_range(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:

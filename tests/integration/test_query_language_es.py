@@ -69,6 +69,13 @@ def test_same_volume_and_values_under_a_query(sources: tuple[ElasticsearchSource
     assert es.time_bounds(flt) == files.time_bounds(flt)
 
 
+def test_times_in_the_page_zone_on_both(sources: tuple[ElasticsearchSource, FileSource]) -> None:
+    es, files = sources
+    flt = LogFilter(query="@timestamp >= 2026-06-01T10:09 AND @timestamp:2026-06-01T10:11", query_zone="Europe/Paris")
+    assert [h.record for h in es.page(flt).hits] == [h.record for h in files.page(flt).hits]
+    assert [h.record["attributes"]["id"] for h in es.page(flt).hits] == [11]
+
+
 def test_mistakes_are_errors_on_both(sources: tuple[ElasticsearchSource, FileSource]) -> None:
     for source in sources:
         with pytest.raises(QuerySyntaxError) as caught:

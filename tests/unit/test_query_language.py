@@ -37,8 +37,8 @@ from tests.support.query_cases import CASES, query_records
 
 def words(node: Node) -> object:
     """A compact shape of a tree: bare words as strings, AND/OR/NOT as tuples."""
-    if isinstance(node, Match) and node.field is None and isinstance(node.value, Text):
-        return node.value.text
+    if isinstance(node, Match) and isinstance(node.value, Text):
+        return node.value.text if node.field is None else f"{node.field.name}:{node.value.text}"
     if isinstance(node, And):
         return ("AND", *[words(c) for c in node.children])
     if isinstance(node, Or):
@@ -67,6 +67,8 @@ def words(node: Node) -> object:
         ("((a))", "a"),
         ("a and b", ("AND", "a", "and", "b")),  # lower-case and / or / not are words
         ("appended-marker", "appended-marker"),
+        ("service:(a OR b) c", ("AND", ("OR", "service:a", "service:b"), "c")),
+        ("service:(a b OR -c)", ("OR", ("AND", "service:a", "service:b"), ("NOT", "service:c"))),
     ],
 )
 def test_precedence(query: str, shape: object) -> None:
@@ -147,6 +149,9 @@ BAD = [
     ("/a\\bc/", 2, "word boundaries"),
     ("a\\", 1, "backslash"),
     ("x:/a^b/", 4, "can only start"),
+    ("service:(a OR level:x)", 14, "a field inside service:( ... )"),
+    ("service:(a OR b", 8, "never closed"),
+    ("level:(error OR nope)", 16, "not a level"),
 ]
 
 
@@ -163,6 +168,22 @@ def test_mistakes_name_their_position(query: str, position: int, message: str) -
     line, caret = error.caret().splitlines()
     assert line == query and caret == " " * position + "^"
     assert caret in text
+
+
+QUERY_ALPHABET = st.sampled_from([*'abc:*?()"/\\-<>=! .5', "AND", "OR", "NOT", "level", "@timestamp", "x."])
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(QUERY_ALPHABET, max_size=16))
+def test_any_text_parses_or_is_a_positioned_error(parts: list[str]) -> None:
+    text = "".join(parts)
+    try:
+        node = parse(text)
+    except QuerySyntaxError as exc:
+        assert 0 <= exc.position <= len(text)
+        return
+    to_sql(node)
+    to_es(node, lambda path, regex: [])
 
 
 # -- numbers as regular expressions (Elasticsearch's attributes) -------------------------------
@@ -232,6 +253,15 @@ def ids(source: FileSource, flt: LogFilter) -> set[int]:
 def test_files_source_answers(files: FileSource, query: str, expected: frozenset[int]) -> None:
     assert ids(files, LogFilter(query=query)) == expected
     assert files.count(LogFilter(query=query)) == len(expected)
+
+
+def test_times_without_an_offset_are_in_the_query_zone(files: FileSource) -> None:
+    paris = LogFilter(query="@timestamp:2026-06-01T10:03", query_zone="Europe/Paris")  # UTC+2 in June
+    assert ids(files, paris) == {3}
+    assert ids(files, LogFilter(query="@timestamp:2026-06-01T10:03")) == set()  # UTC: after the last record
+    assert ids(files, LogFilter(query="@timestamp < 2026-06-01T08:02Z", query_zone="Europe/Paris")) == {1}
+    with pytest.raises(QueryError, match="unknown time zone"):
+        files.count(LogFilter(query="@timestamp > 2026-06-01", query_zone="Mars/Olympus"))
 
 
 def test_query_combines_with_the_other_filters(files: FileSource) -> None:

@@ -8,10 +8,23 @@ in docs/query-language.md.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from otel_logging.dashboard.querylang.ast import Node
 from otel_logging.dashboard.querylang.errors import QuerySyntaxError
 from otel_logging.dashboard.querylang.parser import parse
 from otel_logging.dashboard.querylang.to_es import to_es
 from otel_logging.dashboard.querylang.to_sql import to_sql
 
-__all__ = ["Node", "QuerySyntaxError", "parse", "to_es", "to_sql"]
+
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone ``name`` (``LogFilter.query_zone``); an unknown one is a QueryError."""
+    from otel_logging.dashboard.query import QueryError
+
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise QueryError(f"unknown time zone {name!r}: use an IANA name such as Europe/Paris") from exc
+
+
+__all__ = ["Node", "QuerySyntaxError", "parse", "to_es", "to_sql", "zone_named"]

@@ -74,6 +74,11 @@ class Lexer:
             return Token(token.text, start, token.end, token.text)  # type: ignore[arg-type]
         return token
 
+    def at(self, char: str) -> bool:
+        """True when the next character after any spaces is ``char``."""
+        self._skip_space()
+        return self.text.startswith(char, self.pos)
+
     def value(self, regex: bool = True) -> Token:
         """The value after ``field:`` or an operator (EOF when there is none)."""
         self._skip_space()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from otel_logging.dashboard.querylang.ast import (
@@ -55,20 +55,23 @@ _REGEX_UNSHARED = (
     (re.compile(r"\\[tnrfvxuUpPQE]"), "escapes such as \\n, \\t, \\x41, \\p{..}"),
     (re.compile(r"\(\?"), "groups with (? (flags, non-capturing, look-around)"),
     (re.compile(r"\[:"), "POSIX classes such as [:alpha:]"),
+    (re.compile(r"[*+?}]\+"), "possessive quantifiers such as a*+"),
 )
 
 
-def parse(text: str) -> Node | None:
-    """The tree of ``text``; None for an empty query (no condition)."""
-    return _Parser(text).parse()
+def parse(text: str, zone: tzinfo = UTC) -> Node | None:
+    """The tree of ``text``; None for an empty query (no condition). A time without an offset is in ``zone``."""
+    return _Parser(text, zone).parse()
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, zone: tzinfo = UTC) -> None:
         self.text = text
+        self.zone = zone
         self.lexer = Lexer(text)
         self._ahead: Token | None = None
         self.depth = 0
+        self.group: tuple[Token, Token] | None = None  # inside field:( ... ): the field's name and its ':'
 
     def error(self, message: str, position: int) -> QuerySyntaxError:
         return QuerySyntaxError(message, position, self.text)
@@ -163,6 +166,12 @@ class _Parser:
         if token.kind == "EOF":
             raise self.error("a search term is missing here", token.start)
         self.take()
+        if self.group is not None:  # field:(a OR "b c" OR /d/): each value is the group's field's
+            follow = self.peek()
+            if follow.kind in (":", "OP"):
+                where = f"{self.group[0].text}:( ... )"
+                raise self.error(f"a field inside {where}: write it outside the parentheses", token.start)
+            return self.field_value(*self.group, token)
         if token.kind == "PHRASE":
             return Match(None, Text(token.text, quoted=True), token.start, token.end)
         if token.kind == "REGEX":
@@ -187,8 +196,19 @@ class _Parser:
         return found
 
     def field_match(self, name: Token, colon: Token) -> Node:
+        self.field(name)
+        if self.lexer.at("("):  # level:(error OR warn)
+            if self.group is not None:
+                raise self.error("a field group inside a field group", name.start)
+            self.group = (name, colon)
+            try:
+                return self.primary()
+            finally:
+                self.group = None
+        return self.field_value(name, colon, self.lexer.value())
+
+    def field_value(self, name: Token, colon: Token, value: Token) -> Node:
         fld = self.field(name)
-        value = self.lexer.value()
         if value.kind == "EOF":
             raise self.error(f"a value is missing after '{name.text}{colon.text}'", value.start)
         start, end = name.start, value.end
@@ -219,7 +239,7 @@ class _Parser:
         if op.text == "!=":
             colon = Token(":", op.start, op.end, ":")
             self.lexer.pos = value.start  # read the value again as after ':'
-            return Not(self.field_match(name, colon), start, end)
+            return Not(self.field_value(name, colon, self.lexer.value()), start, end)
         if value.kind != "WORD" or value.has_wildcard:
             raise self.error(f"{op.text!r} compares with a number or a time, not a phrase or pattern", value.start)
         if fld.kind == "level":
@@ -287,7 +307,7 @@ class _Parser:
         if found is None:
             raise self.error(
                 f"{token.text!r} is not a time: write an RFC 3339 / ISO 8601 time such as 2026-12-01T10:00 "
-                "(UTC unless it ends with Z or an offset like +02:00)",
+                "(in the time zone of the page unless it ends with Z or an offset like +02:00)",
                 token.start,
             )
         date, hour, minute, second, fraction, zone = found.groups()
@@ -297,11 +317,13 @@ class _Parser:
             value = datetime.fromisoformat(text)
         except ValueError as exc:
             raise self.error(f"{token.text!r} is not a time: {exc}", token.start) from exc
-        if zone and zone.upper() != "Z":
+        if zone and zone.upper() == "Z":
+            value = value.replace(tzinfo=UTC)
+        elif zone:
             sign = 1 if zone[0] == "+" else -1
             digits = zone[1:].replace(":", "")
             value = value.replace(tzinfo=timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))))
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        value = (value.replace(tzinfo=self.zone) if value.tzinfo is None else value).astimezone(UTC)
         if fraction:
             step = timedelta(microseconds=10 ** max(0, 6 - len(fraction)))
         elif second:

@@ -62,7 +62,7 @@ from otel_logging.dashboard.query import (
     Volume,
     VolumeBucket,
 )
-from otel_logging.dashboard.querylang import parse, to_es
+from otel_logging.dashboard.querylang import parse, to_es, zone_named
 from otel_logging.dashboard.querylang.to_es import Expand
 
 INDEX_PATTERN = "logs-*"
@@ -198,7 +198,7 @@ def build_query(flt: LogFilter, known: Mapping[str, int] | None = None, expand: 
     if flt.search:
         clauses.append(search_query(flt.search, flt.regex))
     if flt.query.strip():
-        clauses.append(to_es(parse(flt.query), expand))
+        clauses.append(to_es(parse(flt.query, zone_named(flt.query_zone)), expand))
     if flt.until is not None:
         clauses.append(until_query(flt.until, known))
     return {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
