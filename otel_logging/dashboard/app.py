@@ -27,6 +27,7 @@ from otel_logging.dashboard.filters import (
     parse_field,
 )
 from otel_logging.dashboard.query import LogSource, QueryError, SourceStatus
+from otel_logging.dashboard.querylang import QuerySyntaxError, parse
 from otel_logging.dashboard.sources import open_source
 from otel_logging.dashboard.state import PAGE_SIZES, VIEWS, ViewState
 from otel_logging.dashboard.text import as_text
@@ -90,6 +91,13 @@ def main() -> None:
     _write_url(state)  # again after the view, which may select a record
     for problem in status.problems:
         st.warning(problem)
+    st.text_input(
+        "Query",
+        key="w_query",
+        placeholder='service:checkout AND level:error  ·  duration_ms > 500  ·  "payment failed"  ·  -logger:health*',
+        help="Fields, comparisons, AND / OR / NOT, wildcards, /regex/; bare words search the message. "
+        "See the query language page of the documentation.",
+    )
     st.segmented_control(
         "View", VIEWS, key="w_view", format_func=VIEW_LABELS.get, label_visibility="collapsed", on_change=_keep_view
     )
@@ -129,6 +137,8 @@ def _live_view(source: LogSource) -> None:
 def _render_view(source: LogSource, state: ViewState) -> None:
     """The chosen view; a filter that cannot be applied is an error in its place (the tabs stay)."""
     try:
+        if state.view in ("records", "charts", "patterns"):
+            parse(state.query, state.zone())  # a mistake in the query bar is shown with its position, not "no records"
         flt = state.to_filter()
         if state.view == "records":
             views.records(source, state, flt)
@@ -140,8 +150,16 @@ def _render_view(source: LogSource, state: ViewState) -> None:
             views.trace(source, state)
         elif state.view == "context":
             views.context(source, state)
+    except QuerySyntaxError as exc:
+        show_query_error(exc)
     except (QueryError, FilterError) as exc:
         st.error(str(exc))
+
+
+def show_query_error(exc: QuerySyntaxError) -> None:
+    """The mistake, and the query with a caret under it."""
+    st.error(f"Query error at column {exc.column}: {exc.message}")
+    st.code(exc.caret(), language=None)
 
 
 def _signed_in(password: str) -> bool:

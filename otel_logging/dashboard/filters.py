@@ -112,6 +112,9 @@ class LogFilter:
     fields: tuple[FieldMatch, ...] = ()
     search: str = ""
     regex: bool = False
+    # A query in the query language (docs/query-language.md); the sources parse it (QuerySyntaxError).
+    query: str = ""
+    query_zone: str = "UTC"  # the IANA zone of the query's times written without an offset
     # A token of ``LogSource.snapshot()``: only records the source knew when it handed out that token.
     until: int | None = None
 

@@ -21,6 +21,7 @@ LOCAL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
 @dataclass
 class ViewState:
     source: str = "files"  # "files" or "es"
+    query: str = ""  # the query bar (docs/query-language.md)
     apps: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     levels: list[str] = field(default_factory=list)
@@ -62,6 +63,8 @@ class ViewState:
             fields=tuple(parse_field_match(text) for text in self.matches if text.strip()),
             search=self.search,
             regex=self.regex,
+            query=self.query,
+            query_zone=self.zone().key,
         )
 
     def time_range(self, now: datetime | None = None) -> tuple[datetime | None, datetime | None]:
@@ -101,6 +104,9 @@ class ViewState:
     def from_params(cls, params: Mapping[str, Sequence[str]]) -> ViewState:
         """Read a state from query parameters (each key to its list of values); bad values fall back."""
         state = cls()
+        if "s" not in params and list(params.get("re") or [])[-1:] == ["1"] and params.get("q"):
+            # A link from before the query bar: q was the sidebar's search, here a regular expression.
+            params = {**params, "s": params["q"], "q": []}
         for f in fields(cls):
             values = list(params.get(_PARAM_NAMES.get(f.name, f.name), []))
             if not values:
@@ -127,6 +133,7 @@ class ViewState:
         """What decides the set of matching records: when it changes, paging and selection start over."""
         return (
             self.source,
+            self.query,
             tuple(self.apps),
             tuple(self.files),
             tuple(self.levels),
@@ -152,7 +159,8 @@ _PARAM_NAMES = {
     "start": "from",
     "end": "to",
     "matches": "f",
-    "search": "q",
+    "query": "q",
+    "search": "s",
     "regex": "re",
     "cols": "col",
 }

@@ -74,7 +74,7 @@ def test_level_filter_search_and_trace_view(chromium: str, dashboard_url: str) -
         assert "checkout started" not in text  # does not match the search
         query = parse_qs(urlparse(page.url).query)
         assert query["level"] == ["ERROR"]
-        assert query["q"] == ["checkout failed"]
+        assert query["s"] == ["checkout failed"]  # the sidebar search (q is the query bar)
         page.screenshot(path=str(SCREENSHOTS / "static-records.png"))
 
         # Select the newest row (click its row marker) and open its trace.

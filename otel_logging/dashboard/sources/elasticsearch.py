@@ -62,12 +62,17 @@ from otel_logging.dashboard.query import (
     Volume,
     VolumeBucket,
 )
+from otel_logging.dashboard.querylang import parse, to_es, zone_named
+from otel_logging.dashboard.querylang.to_es import Expand
 
 INDEX_PATTERN = "logs-*"
 MAX_WINDOW = 10_000  # Elasticsearch's default index.max_result_window
 PATTERN_SAMPLE = 5_000
 MAX_SNAPSHOTS = 4_096  # snapshot tokens remembered (each a map of backing index -> highest _seq_no)
 MAX_SNAPSHOT_INDICES = 10_000  # backing indices a snapshot can name
+# Distinct values of an attribute a pattern or a comparison may match (an Elasticsearch terms query takes
+# at most 65,536 by default): more is an error that says to narrow the query.
+MAX_EXPANSION = 10_000
 # A total order (see the module docstring); a record without observed_timestamp sorts as the oldest of its time.
 _SORT_NEWEST: list[dict[str, Any]] = [
     {"@timestamp": {"order": "desc"}},
@@ -166,8 +171,13 @@ def until_query(token: int, known: Mapping[str, int] | None) -> dict[str, Any]:
     return {"bool": {"should": per_index, "minimum_should_match": 1}}
 
 
-def build_query(flt: LogFilter, known: Mapping[str, int] | None = None) -> dict[str, Any]:
-    """The ``query`` of a search for ``flt``; ``known`` is the snapshot named by ``flt.until`` (see ``until_query``)."""
+def _no_expand(path: str, regex: str) -> list[str]:
+    raise QueryError(f"matching a pattern or comparing numbers on {path} needs the Elasticsearch source")
+
+
+def build_query(flt: LogFilter, known: Mapping[str, int] | None = None, expand: Expand = _no_expand) -> dict[str, Any]:
+    """The ``query`` of a search for ``flt``; ``known`` is the snapshot named by ``flt.until`` (see ``until_query``);
+    ``expand`` lists the values of a flattened key matching a regular expression (see ``querylang.to_es``)."""
     clauses: list[dict[str, Any]] = []
     if flt.apps:
         clauses.append({"terms": {"service": list(flt.apps)}})
@@ -187,6 +197,8 @@ def build_query(flt: LogFilter, known: Mapping[str, int] | None = None) -> dict[
     clauses.extend(field_match_query(match) for match in flt.fields)
     if flt.search:
         clauses.append(search_query(flt.search, flt.regex))
+    if flt.query.strip():
+        clauses.append(to_es(parse(flt.query, zone_named(flt.query_zone)), expand))
     if flt.until is not None:
         clauses.append(until_query(flt.until, known))
     return {"bool": {"filter": clauses}} if clauses else {"match_all": {}}
@@ -266,7 +278,19 @@ class ElasticsearchSource:
             return self._snapshots.get(token)
 
     def _query(self, flt: LogFilter) -> dict[str, Any]:
-        return build_query(flt, None if flt.until is None else self._known(flt.until))
+        return build_query(flt, None if flt.until is None else self._known(flt.until), self._expand)
+
+    def _expand(self, path: str, regex: str) -> list[str]:
+        """The distinct values of the flattened key ``path`` that match ``regex`` (whole value, Lucene syntax)."""
+        aggs = {"values": {"terms": {"field": path, "include": regex, "size": MAX_EXPANSION + 1}}}
+        body = self._search("values", size=0, aggs=aggs)
+        values = [str(b["key"]) for b in body.get("aggregations", {}).get("values", {}).get("buckets", [])]
+        if len(values) > MAX_EXPANSION:
+            raise QueryError(
+                f"more than {MAX_EXPANSION:,} distinct values of {path} match this pattern or comparison in "
+                "Elasticsearch (attributes are kept as text there): narrow the query"
+            )
+        return values
 
     def refresh(self, force: bool = False, progress: Callable[[int, int], None] | None = None) -> SourceStatus:
         try:
@@ -441,7 +465,7 @@ class ElasticsearchSource:
     def newer_than(self, flt: LogFilter, token: int) -> int:
         query = {
             "bool": {
-                "filter": [build_query(replace(flt, until=None))],
+                "filter": [build_query(replace(flt, until=None), expand=self._expand)],
                 "must_not": [until_query(token, self._known(token))],
             }
         }

@@ -798,7 +798,26 @@ def where_sql(flt: LogFilter) -> tuple[str, list[Any]]:
         else:
             clauses.append("contains(lower(message), ?)")
             params.append(flt.search.lower())
+    if flt.query.strip():
+        sql, qparams = query_sql(flt.query, flt.query_zone)
+        clauses.append(sql)
+        params.extend(qparams)
     return " AND ".join(clauses), params
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_query(text: str, zone: str) -> tuple[str, tuple[Any, ...]]:
+    from otel_logging.dashboard.querylang import parse, to_sql, zone_named
+
+    sql, params = to_sql(parse(text, zone_named(zone)))
+    return sql, tuple(params)
+
+
+def query_sql(text: str, zone: str = "UTC") -> tuple[str, list[Any]]:
+    """The query language's ``text`` as a WHERE fragment over ``logs`` and its parameters (QuerySyntaxError);
+    times in it without an offset are in the IANA time zone ``zone``."""
+    sql, params = _compiled_query(text, zone)
+    return sql, list(params)
 
 
 def field_sql(fld: FieldRef) -> tuple[str, list[Any]]:

@@ -59,7 +59,7 @@ def widget(app: AppTest, kind: str, label: str) -> Callable:  # type: ignore[typ
 
 
 def test_filters_come_from_the_url(log_dir: Path) -> None:
-    app = run_app({"level": "ERROR", "q": "PAYMENT"})
+    app = run_app({"level": "ERROR", "s": "PAYMENT"})
     assert "2 records match" in markdown_text(app)
     assert widget(app, "multiselect", "Levels").value == ["ERROR"]
     assert app.text_input(key="w_search").value == "PAYMENT"
@@ -74,10 +74,35 @@ def test_widgets_write_the_url(log_dir: Path) -> None:
     widget(app, "multiselect", "Services").select("mail").run()
     app.text_area(key="w_matches").input("user=ann").run()
     assert "1 record matches" in markdown_text(app)
-    assert app.query_params["q"] == ["receipt"] or app.query_params["q"] == "receipt"
+    assert app.query_params["s"] == ["receipt"] or app.query_params["s"] == "receipt"
     assert app.dataframe[0].value["message"].tolist() == ["receipt sent"]
     params = {k: v if isinstance(v, list) else [v] for k, v in app.query_params.items()}
     assert params["service"] == ["mail"] and params["f"] == ["user=ann"]
+
+
+def test_query_bar_filters_and_lives_in_the_url(log_dir: Path) -> None:
+    app = run_app({"q": "service:shop AND level:error"})
+    assert app.text_input(key="w_query").value == "service:shop AND level:error"
+    assert "2 records match" in markdown_text(app)
+    app.text_input(key="w_query").input("user:ann OR stock").run()
+    assert "3 records match" in markdown_text(app)
+    assert sorted(app.dataframe[0].value["message"].tolist()) == ["cart 1 created", "receipt sent", "stock low: 3 left"]
+    params = {k: v if isinstance(v, list) else [v] for k, v in app.query_params.items()}
+    assert params["q"] == ["user:ann OR stock"]
+    again = run_app({"q": params["q"]})  # the link opens the same view
+    assert "3 records match" in markdown_text(again)
+    assert not app.error
+
+
+def test_query_mistake_is_shown_with_its_position(log_dir: Path) -> None:
+    app = run_app({"q": "service:shop AND (level:error"})
+    assert [e.value for e in app.error] == ["Query error at column 18: this '(' is never closed: add ')'"]
+    assert app.code[0].value == "service:shop AND (level:error\n                 ^"
+    assert "records match" not in markdown_text(app) and "No records match" not in markdown_text(app)
+    app.text_input(key="w_query").input("level:eror").run()
+    assert any("column 7" in e.value and "not a level" in e.value for e in app.error)
+    app.text_input(key="w_query").input("level:error").run()
+    assert not app.error and "2 records match" in markdown_text(app)
 
 
 def test_pickers_show_plain_values_and_levels_their_counts(log_dir: Path) -> None:
@@ -110,7 +135,7 @@ def test_a_pick_survives_new_records_arriving(log_dir: Path) -> None:
 
 
 def test_bad_regex_and_bad_time_are_errors_not_tracebacks(log_dir: Path) -> None:
-    app = run_app({"q": "order (", "re": "1"})
+    app = run_app({"q": "order (", "re": "1"})  # a link from before the query bar: q was the regex search
     assert any("bad regular expression" in e.value for e in app.error)
     assert app.get("button_group") or app.get("segmented_control")  # the view tabs stay
     app = run_app({"range": "abs", "from": "yesterday"})

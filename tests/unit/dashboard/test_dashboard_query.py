@@ -656,13 +656,15 @@ def test_url_state_round_trip() -> None:
         matches=["attributes.order_id=42"],
         search="fail",
         regex=True,
+        query='service:checkout AND "payment failed"',
         page=3,
         view="trace",
         trace=TRACE,
         live=True,
     )
     params = state.to_params()
-    assert params["level"] == ["ERROR", "WARN"] and params["q"] == "fail" and params["re"] == "1"
+    assert params["level"] == ["ERROR", "WARN"] and params["s"] == "fail" and params["re"] == "1"
+    assert params["q"] == 'service:checkout AND "payment failed"'  # the query bar
     as_lists = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
     assert ViewState.from_params(as_lists) == state
     assert ViewState().to_params() == {}
