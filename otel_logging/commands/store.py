@@ -52,6 +52,15 @@ def _open(log_dir: Path, store: Path, args: argparse.Namespace) -> FileSource | 
         return None
 
 
+def _open_from_args(args: argparse.Namespace) -> tuple[Path, Path, FileSource] | int:
+    """(log dir, store, the source over it), or the exit code of what went wrong (already said on stderr)."""
+    paths = _paths(args)
+    if paths is None:
+        return 2
+    source = _open(*paths, args)
+    return 1 if source is None else (*paths, source)
+
+
 def _rebuild(args: argparse.Namespace) -> int:
     paths = _paths(args)
     if paths is None:
@@ -92,13 +101,10 @@ def _rebuild(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    paths = _paths(args)
-    if paths is None:
-        return 2
-    log_dir, store = paths
-    source = _open(log_dir, store, args)
-    if source is None:
-        return 1
+    opened = _open_from_args(args)
+    if isinstance(opened, int):
+        return opened
+    log_dir, store, source = opened
     status = source.refresh(force=True)
     source.close()
     store_bytes = sum(p.stat().st_size for p in store_files(store))
@@ -117,13 +123,10 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _follow(args: argparse.Namespace) -> int:
-    paths = _paths(args)
-    if paths is None:
-        return 2
-    log_dir, store = paths
-    source = _open(log_dir, store, args)
-    if source is None:
-        return 1
+    opened = _open_from_args(args)
+    if isinstance(opened, int):
+        return opened
+    _, store, source = opened
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -392,7 +392,7 @@ class FileSource:
 
     def _commit_files(self) -> None:
         """Drop the rows of the files gone and record every file's state, in one transaction (if any changed)."""
-        rows = [self._unadopted.pop(st.file_id, None) or _file_row(st) for st in self._files.values()]
+        rows = [self._unadopted.pop(st.file_id, ()) or _file_row(st) for st in self._files.values()]
         if not self._dropped and sorted(rows) == self._committed:
             return
         con = self._con
