@@ -165,3 +165,21 @@ def test_lines_written_after_the_last_read_then_rotated_and_compressed_are_read_
         assert source.status().bytes_read_last == late  # only the tail, out of the compressed stream
     finally:
         source.close()
+
+
+def test_files_deleted_by_retention_leave_the_store_and_its_space_is_reused(tmp_path: Path) -> None:
+    """Retention deletes old files; their records leave the store, and the store's file stops growing."""
+    log_dir, store = tmp_path / "logs", tmp_path / "store.duckdb"
+    log_dir.mkdir()
+    sizes = []
+    for cycle in range(6):
+        for app in ("api", "web"):
+            write(log_dir / f"{app}{cycle}.jsonl", app, cycle * 100_000, 10_000)
+        for old in log_dir.glob(f"*{cycle - 2}.jsonl"):
+            old.unlink()
+        source = FileSource(log_dir, store=store, min_refresh_interval_s=0)
+        status = source.refresh(force=True)
+        source.close()
+        assert status.records == 20_000 * min(cycle + 1, 2)
+        sizes.append(store.stat().st_size)
+    assert max(sizes[3:]) <= sizes[2] * 1.1, sizes
