@@ -24,7 +24,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -76,6 +76,7 @@ RECORD_COLUMNS: dict[str, str] = {
     "dropped_attributes_count": "BIGINT",
 }
 MEMO_ENTRIES = 256
+RECENT_WINDOW = timedelta(hours=1)  # where a page looks first for the newest matches
 FINGERPRINT_BYTES = 64  # enough of a file's first line to tell two files apart (each line starts with its timestamp)
 LOAD_BATCH_BYTES = 512 << 20  # one INSERT per this much new data (progress is reported between them; smaller is slower)
 ProgressCallback = Callable[[int, int], None]
@@ -596,16 +597,38 @@ class FileSource:
     @_memo
     def page(self, flt: LogFilter, offset: int = 0, limit: int = 100) -> Page:
         where, params = self._where(flt)
-        # One pass counts the matches and keeps the keys of the newest offset + limit (newest first: time, then
-        # file_id, row_no; rows without a time last); then only those rows are read whole. Sorting every
-        # column of every match to keep 100 would read the wide columns of the whole match set.
+        n = max(int(offset) + int(limit), 1)
+        # The newest matches are usually recent: first look in the hour before the newest record (the row
+        # groups' min/max of ts skip the rest); if that hour holds the page, only a count of the whole set is
+        # left. Otherwise one pass over the whole set counts and keeps the newest keys.
+        top = self._newest_time()
+        if flt.end_utc is not None and top is not None:
+            top = min(top, flt.end_utc.replace(tzinfo=None))
+        newest: list[dict[str, Any]] | None = None
+        if top is not None:
+            found, newest = self._newest_keys(f"({where}) AND ts >= ?", [*params, top - RECENT_WINDOW], n)
+            if found >= n:
+                total = int(self._run(f"SELECT count(*) FROM logs WHERE {where}", params)[0][0])
+            else:
+                newest = None
+        if newest is None:
+            total, newest = self._newest_keys(where, params, n)
+        keys = [(k["ts"], k["f"], k["r"]) for k in (newest or [])[int(offset) : n]]
+        return Page(self._hits_of(keys), int(total), offset, limit)
+
+    def _newest_keys(self, where: str, params: list[Any], n: int) -> tuple[int, list[dict[str, Any]] | None]:
+        """How many rows match, and the keys of the newest ``n`` (time, then file_id, row_no; no time last)."""
         total, newest = self._run(
             f"SELECT count(*), max_by({{'ts': ts, 'f': file_id, 'r': row_no}}, "
             f"{{'k': coalesce(ts, '-infinity'::TIMESTAMP), 'f': file_id, 'r': row_no}}, ?) FROM logs WHERE {where}",
-            [max(int(offset) + int(limit), 1), *params],
+            [n, *params],
         )[0]
-        keys = [(k["ts"], k["f"], k["r"]) for k in (newest or [])[int(offset) : int(offset) + int(limit)]]
-        return Page(self._hits_of(keys), int(total), offset, limit)
+        return int(total), newest
+
+    @_memo
+    def _newest_time(self) -> datetime | None:
+        value = self._run("SELECT max(ts) FROM logs")[0][0]
+        return value if isinstance(value, datetime) else None
 
     def _hits_of(self, keys: list[tuple[Any, ...]]) -> list[Hit]:
         """The records of ``(ts, file_id, row_no)`` keys, in the keys' order (the time range narrows the scan)."""

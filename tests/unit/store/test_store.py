@@ -183,3 +183,29 @@ def test_files_deleted_by_retention_leave_the_store_and_its_space_is_reused(tmp_
         assert status.records == 20_000 * min(cycle + 1, 2)
         sizes.append(store.stat().st_size)
     assert max(sizes[3:]) <= sizes[2] * 1.1, sizes
+
+
+@pytest.mark.parametrize("limit, offset", [(5, 0), (5, 3), (60, 0), (300, 0), (10, 290)])
+def test_a_page_is_the_newest_matches_whether_or_not_the_last_hour_holds_it(
+    tmp_path: Path, limit: int, offset: int
+) -> None:
+    """A page looks in the last hour first and over everything otherwise: the same answer as a full sort."""
+    records = []
+    for i in range(300):  # every 15 minutes over ~3 days, then 40 records in the last minutes; some without a time
+        when = BASE + timedelta(minutes=15 * i) if i < 260 else BASE + timedelta(minutes=15 * 260, seconds=i)
+        record = make_record("api" if i % 3 else "web", when, body=f"m{i}")
+        if i % 50 == 7:
+            record["@timestamp"] = record["observed_timestamp"] = "not a time"
+        records.append(record)
+    (tmp_path / "api.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    source = open_store(tmp_path)
+    try:
+        for flt in (LogFilter(), LogFilter(services=("web",)), LogFilter(end=BASE + timedelta(days=1))):
+            page = source.page(flt, offset=offset, limit=limit)
+            everything = source.page(flt, offset=0, limit=10_000).hits  # one pass over all: the reference
+            assert page.total == len(everything)
+            assert [h.ref for h in page.hits] == [h.ref for h in everything[offset : offset + limit]]
+        newest_first = [h.record["body"] for h in source.page(LogFilter(), limit=45).hits]
+        assert newest_first[:40] == [f"m{i}" for i in range(299, 259, -1)]
+    finally:
+        source.close()
