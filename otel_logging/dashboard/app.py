@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from otel_logging.dashboard import actions, views
+from otel_logging.dashboard import actions, query_edit, views
 from otel_logging.dashboard.filters import (
     LEVELS,
     PRESET_LABELS,
@@ -29,7 +29,7 @@ from otel_logging.dashboard.filters import (
 from otel_logging.dashboard.query import LogSource, QueryError, SourceStatus
 from otel_logging.dashboard.querylang import QuerySyntaxError, parse
 from otel_logging.dashboard.sources import open_source
-from otel_logging.dashboard.state import PAGE_SIZES, VIEWS, ViewState
+from otel_logging.dashboard.state import LEGACY_FILTERS, PAGE_SIZES, VIEWS, ViewState
 from otel_logging.dashboard.text import as_text
 from otel_logging.store import MEMORY_LIMIT
 
@@ -183,13 +183,14 @@ def _load_state_once(config: DashboardConfig) -> None:
     if ss.get("state_loaded"):
         return
     params = {key: st.query_params.get_all(key) for key in st.query_params}
-    state = ViewState.from_params(params)
+    state = ViewState.from_params(params).with_filters_in_query()  # an old link's filters join the query
     if state.source == "es" and not config.es_url:
         state.source = "files"
     if "tz" not in params:
         state.tz = _browser_zone()
     for name, value in vars(state).items():
-        ss[f"w_{name}"] = "\n".join(value) if name == "matches" else value
+        if name not in LEGACY_FILTERS:
+            ss[f"w_{name}"] = value
     ss.state_loaded = True
 
 
@@ -254,22 +255,15 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
         bar.text_input("From", key="w_start", placeholder="2026-11-25T09:00")
         bar.text_input("To", key="w_end", placeholder="2026-11-25T18:00")
     bar.selectbox("Time zone", _with(_zone_names(), [ss.w_tz]), key="w_tz")
-    bar.text_input("Search the message", key="w_search", placeholder="substring (case-insensitive)")
-    bar.toggle("Regular expression", key="w_regex")
     facet_filter = _facet_filter()
-    level_counts = _counts(source, facet_filter, "level", "levels")
-    _picker("Levels", "levels", [*LEVELS, UNSET_LEVEL])
+    level_counts = _counts(source, facet_filter, "level")
+    _picker("Levels", "level", [*LEVELS, UNSET_LEVEL])
     if level_counts:
         bar.caption(" · ".join(f"{lv} {level_counts[lv]:,}" for lv in (*LEVELS, UNSET_LEVEL) if lv in level_counts))
-    services = sorted(_counts(source, facet_filter, "service", "services"))
-    _picker("Services", "services", services)
-    _picker("Loggers", "loggers", sorted(_counts(source, facet_filter, "logger", "loggers")))
+    services = sorted(_counts(source, facet_filter, "service"))
+    _picker("Services", "service", services)
+    _picker("Loggers", "logger", sorted(_counts(source, facet_filter, "logger")))
     _apps_and_files(source, services)
-    bar.text_area(
-        "Field filters",
-        key="w_matches",
-        placeholder="field=value or field!=value, one per line\nattributes.order_id=42",
-    )
     _field_values(source, facet_filter)
     bar.divider()
     left, right = bar.columns(2)
@@ -278,12 +272,24 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
     bar.selectbox("Rows per page", PAGE_SIZES, key="w_size")
 
 
-def _picker(label: str, name: str, options: list[str]) -> None:
+def _picker(label: str, fld: str, options: list[str]) -> None:
     """A multiselect of plain values: its options' labels never change while logs arrive, so a
-    pick made while the counts move is never lost (the widget is known by its key alone)."""
+    pick made while the counts move is never lost (the widget is known by its key alone).
+
+    A shortcut for the query: it shows the values of the field's simple clause there (none when the
+    query says something else about the field) and a change rewrites that clause (actions.pick)."""
     ss = st.session_state
-    key = f"w_{name}"
-    st.sidebar.multiselect(label, _with(options, list(ss.get(key) or [])), key=key, placeholder=f"all {label.lower()}")
+    key = f"w_{label.lower()}"
+    ss[key] = query_edit.picked(ss.get("w_query") or "", fld)
+    st.sidebar.multiselect(
+        label,
+        _with(options, ss[key]),
+        key=key,
+        placeholder=f"all {label.lower()}",
+        on_change=actions.pick,
+        args=(fld, key),
+        help=f"edits the {fld}: clause of the query",
+    )
 
 
 def _all_services(source: LogSource) -> set[str]:
@@ -304,7 +310,7 @@ def _apps_and_files(source: LogSource, services: list[str]) -> None:
     if ss.w_apps or (app_names and set(app_names) != _all_services(source)):
         st.sidebar.multiselect("Apps", _with(app_names, ss.w_apps), key="w_apps", placeholder="all apps")
     if ss.w_source == "files":
-        chosen = set(ss.w_apps) or set(ss.w_services) or set(app_names)
+        chosen = set(ss.w_apps) or set(query_edit.picked(ss.w_query, "service")) or set(app_names)
         names = [name for a in apps if a.app in chosen for name in a.files]
         st.sidebar.multiselect("Files", _with(names, ss.w_files), key="w_files", placeholder="all their files")
 
@@ -319,17 +325,16 @@ def _facet_filter() -> LogFilter | None:
 
 def _state_from_session() -> ViewState:
     ss = st.session_state
-    values = {name: ss.get(f"w_{name}") for name in vars(ViewState())}
-    values["matches"] = [line.strip() for line in (values["matches"] or "").splitlines() if line.strip()]
+    values = {name: ss.get(f"w_{name}") for name in vars(ViewState()) if name not in LEGACY_FILTERS}
     return ViewState(**{k: v for k, v in values.items() if v is not None})
 
 
-def _counts(source: LogSource, flt: LogFilter | None, fld: str, own: str) -> dict[str, int]:
-    """Counts of ``fld`` under the filter without the field's own selection (so other choices stay visible)."""
+def _counts(source: LogSource, flt: LogFilter | None, fld: str) -> dict[str, int]:
+    """Counts of ``fld`` under the filter without the field's own pick (so other choices stay visible)."""
     if flt is None:
         return {}
     try:
-        rows = source.top_values(replace(flt, **{own: ()}), FieldRef(fld), limit=200)
+        rows = source.top_values(replace(flt, query=query_edit.remove_field(flt.query, fld)), FieldRef(fld), limit=200)
     except (QueryError, FilterError):
         return {}
     return {row.value: row.count for row in rows}

@@ -58,26 +58,55 @@ def widget(app: AppTest, kind: str, label: str) -> Callable:  # type: ignore[typ
     return next(w for w in getattr(app, kind) if w.label == label)
 
 
-def test_filters_come_from_the_url(log_dir: Path) -> None:
-    app = run_app({"level": "ERROR", "s": "PAYMENT"})
+def params_of(app: AppTest) -> dict[str, list[str]]:
+    return {k: v if isinstance(v, list) else [v] for k, v in app.query_params.items()}
+
+
+def test_an_old_link_opens_as_the_equivalent_query(log_dir: Path) -> None:
+    """level=, service=, f= and s= (links from before the query bar held the filters) become its clauses."""
+    app = run_app({"level": "ERROR", "service": "shop", "s": "PAYMENT"})
+    assert app.text_input(key="w_query").value == "level:ERROR AND service:shop AND PAYMENT"
     assert "2 records match" in markdown_text(app)
     assert widget(app, "multiselect", "Levels").value == ["ERROR"]
-    assert app.text_input(key="w_search").value == "PAYMENT"
+    assert widget(app, "multiselect", "Services").value == ["shop"]
     assert app.dataframe[0].value["message"].tolist() == ["payment failed for order 10", "payment failed for order 9"]
+    params = params_of(app)
+    assert params["q"] == ["level:ERROR AND service:shop AND PAYMENT"]
+    assert not {"level", "service", "s"} & set(params)  # the URL now carries the query alone
+    app = run_app({"f": ["user!=ann"], "s": "^receipt", "re": "1"})
+    assert app.text_input(key="w_query").value == "-user:ann AND /^receipt/"
+    assert app.dataframe[0].value["message"].tolist() == ["receipt queued"]
 
 
-def test_widgets_write_the_url(log_dir: Path) -> None:
-    app = run_app()
-    assert "6 records match" in markdown_text(app)
-    app.text_input(key="w_search").input("receipt").run()
+def test_picking_a_level_writes_the_query_and_removing_it_removes_it(log_dir: Path) -> None:
+    app = run_app({"q": "payment OR receipt"})
+    assert "4 records match" in markdown_text(app)
+    widget(app, "multiselect", "Levels").select("ERROR").run()
+    assert app.text_input(key="w_query").value == "(payment OR receipt) AND level:ERROR"
     assert "2 records match" in markdown_text(app)
+    widget(app, "multiselect", "Levels").select("INFO").run()
+    assert app.text_input(key="w_query").value == "(payment OR receipt) AND level:(ERROR OR INFO)"
+    assert "4 records match" in markdown_text(app)
     widget(app, "multiselect", "Services").select("mail").run()
-    app.text_area(key="w_matches").input("user=ann").run()
+    assert app.text_input(key="w_query").value == "(payment OR receipt) AND level:(ERROR OR INFO) AND service:mail"
+    assert "2 records match" in markdown_text(app)
+    assert params_of(app)["q"] == ["(payment OR receipt) AND level:(ERROR OR INFO) AND service:mail"]
+    widget(app, "multiselect", "Levels").unselect("ERROR").unselect("INFO").run()
+    assert app.text_input(key="w_query").value == "(payment OR receipt) AND service:mail"
+    assert widget(app, "multiselect", "Levels").value == []
+    assert widget(app, "multiselect", "Services").value == ["mail"]
+
+
+def test_pickers_follow_the_query_bar(log_dir: Path) -> None:
+    """The pickers show the query's simple clauses; a query they cannot show leaves them empty but applies."""
+    app = run_app()
+    app.text_input(key="w_query").input("level:(error OR warn) AND logger:shop.pay").run()
+    assert widget(app, "multiselect", "Levels").value == ["ERROR", "WARN"]
+    assert widget(app, "multiselect", "Loggers").value == ["shop.pay"]
     assert "1 record matches" in markdown_text(app)
-    assert app.query_params["s"] == ["receipt"] or app.query_params["s"] == "receipt"
-    assert app.dataframe[0].value["message"].tolist() == ["receipt sent"]
-    params = {k: v if isinstance(v, list) else [v] for k, v in app.query_params.items()}
-    assert params["service"] == ["mail"] and params["f"] == ["user=ann"]
+    app.text_input(key="w_query").input("service:sh* OR level:warn").run()
+    assert widget(app, "multiselect", "Levels").value == [] and widget(app, "multiselect", "Services").value == []
+    assert "4 records match" in markdown_text(app)
 
 
 def test_query_bar_filters_and_lives_in_the_url(log_dir: Path) -> None:
@@ -188,11 +217,26 @@ def test_field_values_include_and_exclude(log_dir: Path) -> None:
     app = run_app({"field": "attributes.user"})
     assert any("ann · 2" in c.value for c in app.sidebar.caption)
     app.button(key="add_field_0").click().run()
-    assert app.text_area(key="w_matches").value == "attributes.user=ann"
+    assert app.text_input(key="w_query").value == "attributes.user:ann"
     assert "2 records match" in markdown_text(app)
     app.button(key="drop_field_0").click().run()  # exclude replaces the include of the same value
-    assert app.text_area(key="w_matches").value == "attributes.user!=ann"
+    assert app.text_input(key="w_query").value == "-attributes.user:ann"
     assert "4 records match" in markdown_text(app)  # records without the attribute are kept
+    assert params_of(app)["q"] == ["-attributes.user:ann"]
+
+
+def test_including_a_service_picks_it(log_dir: Path) -> None:
+    """Include on a picker's field writes its clause, and the picker shows it."""
+    app = run_app({"field": "service", "q": "level:ERROR OR level:INFO"})
+    assert any(c.value.startswith("shop · 3") for c in app.sidebar.caption)
+    app.button(key="add_field_0").click().run()
+    assert app.text_input(key="w_query").value == "(level:ERROR OR level:INFO) AND service:shop"
+    assert widget(app, "multiselect", "Services").value == ["shop"]
+    assert "3 records match" in markdown_text(app)
+    app.button(key="drop_field_0").click().run()
+    assert app.text_input(key="w_query").value == "(level:ERROR OR level:INFO) AND -service:shop"
+    assert widget(app, "multiselect", "Services").value == []
+    assert "2 records match" in markdown_text(app)
 
 
 def test_field_names_list_attributes_first(log_dir: Path) -> None:
