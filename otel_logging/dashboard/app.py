@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 import hmac
 import os
+import urllib.parse
 import zoneinfo
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import streamlit as st
 
-from otel_logging.dashboard import actions, query_edit, views
+from otel_logging.dashboard import actions, query_edit, saved_views, views
 from otel_logging.dashboard.filters import (
     LEVELS,
     PRESET_LABELS,
@@ -188,10 +189,36 @@ def _load_state_once(config: DashboardConfig) -> None:
         state.source = "files"
     if "tz" not in params:
         state.tz = _browser_zone()
+    named = (params.get("view") or [""])[-1]
+    if named and named not in VIEWS:  # ?view=<name>: a saved view
+        state = _with_saved_view(config, named, state)
     for name, value in vars(state).items():
         if name not in LEGACY_FILTERS:
             ss[f"w_{name}"] = value
     ss.state_loaded = True
+
+
+def _with_saved_view(config: DashboardConfig, name: str, state: ViewState) -> ViewState:
+    """``state`` with the saved view ``name``'s query, time range, columns and zone (a note if there is none)."""
+    ss = st.session_state
+    try:
+        found = saved_views.load(saved_views.views_file(config.log_dir)).get(name)
+    except saved_views.SavedViewsError as exc:
+        ss.saved_note = ("error", str(exc))
+        return state
+    if found is None:
+        ss.saved_note = ("error", f"there is no saved view named {name!r}")
+        return state
+    ss.w_saved = name
+    return replace(
+        state,
+        query=found.query,
+        range=found.range,
+        start=found.start,
+        end=found.end,
+        cols=list(found.cols),
+        tz=found.tz,
+    )
 
 
 @functools.cache
@@ -250,6 +277,7 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
             horizontal=True,
             format_func={"files": "Log files", "es": "Elasticsearch"}.get,
         )
+    _saved_views(config)
     bar.selectbox("Time range", list(PRESET_LABELS), key="w_range", format_func=PRESET_LABELS.get)
     if ss.w_range == "abs":  # one per row: a full date and time must fit
         bar.text_input("From", key="w_start", placeholder="2026-11-25T09:00")
@@ -270,6 +298,85 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
     left.toggle("Live", key="w_live", help="refresh reading only what was appended")
     right.number_input("every (s)", min_value=1, max_value=3600, key="w_every", disabled=not ss.w_live)
     bar.selectbox("Rows per page", PAGE_SIZES, key="w_size")
+
+
+def _saved_views(config: DashboardConfig) -> None:
+    """Open, save (the query, time range, columns and zone under a name) and delete saved views."""
+    ss = st.session_state
+    path = saved_views.views_file(config.log_dir)
+    with st.sidebar.expander("Saved views", expanded=True):
+        try:
+            names = list(saved_views.load(path))
+        except saved_views.SavedViewsError as exc:
+            st.warning(str(exc))
+            names = []
+        if ss.get("w_saved") not in names:
+            ss.w_saved = None
+        if names:
+            st.selectbox(
+                "Open a saved view",
+                names,
+                key="w_saved",
+                placeholder="choose a view",
+                on_change=_open_saved,
+                args=(str(path),),
+            )
+        if ss.w_saved:
+            left, right = st.columns([3, 1], vertical_alignment="center")
+            left.markdown(f"[Link to this view](?view={urllib.parse.quote(ss.w_saved)})")
+            right.button("Delete", key="saved_delete", on_click=_delete_saved, args=(str(path),), type="tertiary")
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        left.text_input("Save the current view as", key="saved_name", placeholder="a name, e.g. checkout errors")
+        right.button("Save", key="saved_save", on_click=_save_current, args=(str(path),))
+        note = ss.pop("saved_note", None)
+        if note:
+            (st.error if note[0] == "error" else st.success)(note[1])
+
+
+def _open_saved(path: str) -> None:
+    ss = st.session_state
+    try:
+        found = saved_views.load(Path(path)).get(ss.get("w_saved") or "")
+    except saved_views.SavedViewsError as exc:
+        ss.saved_note = ("error", str(exc))
+        return
+    if found is not None:
+        ss.w_query, ss.w_range, ss.w_start, ss.w_end = found.query, found.range, found.start, found.end
+        ss.w_cols, ss.w_tz = list(found.cols), found.tz
+
+
+def _save_current(path: str) -> None:
+    ss = st.session_state
+    state = _state_from_session()
+    view = saved_views.SavedView(
+        name=ss.get("saved_name") or "",
+        query=state.query,
+        range=state.range,
+        start=state.start,
+        end=state.end,
+        cols=list(state.cols),
+        tz=state.tz,
+    )
+    try:
+        saved_views.save(Path(path), view)
+    except saved_views.SavedViewsError as exc:
+        ss.saved_note = ("error", str(exc))
+        return
+    ss.w_saved = view.name.strip()
+    ss.saved_name = ""
+    ss.saved_note = ("success", f"saved as {ss.w_saved!r}")
+
+
+def _delete_saved(path: str) -> None:
+    ss = st.session_state
+    name = ss.get("w_saved") or ""
+    try:
+        saved_views.delete(Path(path), name)
+    except saved_views.SavedViewsError as exc:
+        ss.saved_note = ("error", str(exc))
+        return
+    ss.w_saved = None
+    ss.saved_note = ("success", f"deleted {name!r}")
 
 
 def _picker(label: str, fld: str, options: list[str]) -> None:

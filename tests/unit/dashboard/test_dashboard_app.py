@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -334,3 +335,52 @@ def test_times_shown_in_the_chosen_zone(log_dir: Path) -> None:
     newest = NOW - timedelta(seconds=10)
     expected = newest.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%dT%H:%M:%S")
     assert app.dataframe[0].value["time"].tolist()[0].startswith(expected)
+
+
+def test_save_a_view_and_open_it_by_url(log_dir: Path) -> None:
+    app = run_app({"q": "level:ERROR", "range": "24h", "col": "attributes.user", "tz": "Asia/Tokyo"})
+    app.text_input(key="saved_name").input("shop errors")
+    app.button(key="saved_save").click().run()
+    assert not app.exception and any("saved as 'shop errors'" in s.value for s in app.success)
+    saved = json.loads((log_dir / ".otel-logging" / "views.json").read_text())["views"]
+    assert saved == {
+        "shop errors": {
+            "query": "level:ERROR",
+            "range": "24h",
+            "start": "",
+            "end": "",
+            "cols": ["attributes.user"],
+            "tz": "Asia/Tokyo",
+        }
+    }
+    assert app.selectbox(key="w_saved").value == "shop errors"
+    opened = run_app({"view": "shop errors"})  # a shared link
+    assert opened.text_input(key="w_query").value == "level:ERROR"
+    assert (opened.selectbox(key="w_range").value, opened.selectbox(key="w_tz").value) == ("24h", "Asia/Tokyo")
+    assert "attributes.user" in opened.dataframe[0].value.columns
+    assert "2 records match" in markdown_text(opened)
+    params = params_of(opened)  # the URL shows the whole state, the records tab
+    assert params["q"] == ["level:ERROR"] and params["range"] == ["24h"] and params["col"] == ["attributes.user"]
+    assert "view" not in params
+    # Another view is opened from the list; the page shows it.
+    opened.text_input(key="w_query").input("service:mail").run()
+    opened.text_input(key="saved_name").input("mail").run()
+    opened.button(key="saved_save").click().run()
+    opened.selectbox(key="w_saved").select("shop errors").run()
+    assert opened.text_input(key="w_query").value == "level:ERROR"
+    opened.button(key="saved_delete").click().run()
+    assert list(json.loads((log_dir / ".otel-logging" / "views.json").read_text())["views"]) == ["mail"]
+
+
+def test_saved_view_problems_are_reported_not_fatal(log_dir: Path) -> None:
+    app = run_app({"view": "nothing here"})
+    assert any("no saved view named 'nothing here'" in e.value for e in app.error)
+    assert "6 records match" in markdown_text(app)
+    app.text_input(key="saved_name").input("a/b")
+    app.button(key="saved_save").click().run()
+    assert any("'a/b' is not a view name" in e.value for e in app.error)
+    (log_dir / ".otel-logging").mkdir(exist_ok=True)
+    (log_dir / ".otel-logging" / "views.json").write_text("{oops")
+    app = run_app()
+    assert any("damaged" in w.value for w in app.warning)
+    assert "6 records match" in markdown_text(app)
