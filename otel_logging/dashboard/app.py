@@ -277,7 +277,6 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
             horizontal=True,
             format_func={"files": "Log files", "es": "Elasticsearch"}.get,
         )
-    _saved_views(config)
     bar.selectbox("Time range", list(PRESET_LABELS), key="w_range", format_func=PRESET_LABELS.get)
     if ss.w_range == "abs":  # one per row: a full date and time must fit
         bar.text_input("From", key="w_start", placeholder="2026-11-25T09:00")
@@ -293,6 +292,7 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
     _picker("Loggers", "logger", sorted(_counts(source, facet_filter, "logger")))
     _apps_and_files(source, services)
     _field_values(source, facet_filter)
+    _saved_views(config)
     bar.divider()
     left, right = bar.columns(2)
     left.toggle("Live", key="w_live", help="refresh reading only what was appended")
@@ -325,9 +325,13 @@ def _saved_views(config: DashboardConfig) -> None:
             left, right = st.columns([3, 1], vertical_alignment="center")
             left.markdown(f"[Link to this view](?view={urllib.parse.quote(ss.w_saved)})")
             right.button("Delete", key="saved_delete", on_click=_delete_saved, args=(str(path),), type="tertiary")
-        left, right = st.columns([3, 1], vertical_alignment="bottom")
-        left.text_input("Save the current view as", key="saved_name", placeholder="a name, e.g. checkout errors")
-        right.button("Save", key="saved_save", on_click=_save_current, args=(str(path),))
+        st.text_input(
+            "Save the current view as",
+            key="saved_name",
+            placeholder="a name, e.g. checkout errors",
+            help="the query, time range, columns and time zone, kept in <log-dir>/.otel-logging/views.json",
+        )
+        st.button("Save", key="saved_save", on_click=_save_current, args=(str(path),))
         note = ss.pop("saved_note", None)
         if note:
             (st.error if note[0] == "error" else st.success)(note[1])
