@@ -1,49 +1,30 @@
 """What the page's buttons do to its state, run as Streamlit callbacks (before the page redraws).
 
-Including or excluding a value picks it in the matching sidebar widget where there is one
-(levels, services, loggers) and otherwise adds a ``field=value`` / ``field!=value`` line to the
-field filters, so every filter stays visible and removable in the sidebar.
+Including or excluding a value, and picking in the sidebar, edit the query bar's text
+(``query_edit``): the query is the page's one filter state, visible and editable in one place.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from otel_logging.dashboard.filters import LEVELS, UNSET_LEVEL
-
-_PICKERS = {"level": "w_levels", "service": "w_services", "logger": "w_loggers"}
+from otel_logging.dashboard import query_edit
 
 
 def include(field: str, value: str) -> None:
     ss = st.session_state
-    picker = _PICKERS.get(field)
-    if picker is not None:
-        picked = list(ss.get(picker) or [])
-        if value not in picked:
-            ss[picker] = [*picked, value]
-        return
-    _add_match(f"{field}={value}", f"{field}!={value}")
+    ss.w_query = query_edit.include(ss.get("w_query") or "", field, value)
 
 
 def exclude(field: str, value: str) -> None:
     ss = st.session_state
-    if field == "level":
-        picked = list(ss.get("w_levels") or [*LEVELS, UNSET_LEVEL])
-        ss.w_levels = [level for level in picked if level != value]
-        return
-    picker = _PICKERS.get(field)
-    if picker is not None and value in (ss.get(picker) or []):
-        ss[picker] = [v for v in ss[picker] if v != value]
-        return
-    _add_match(f"{field}!={value}", f"{field}={value}")
+    ss.w_query = query_edit.exclude(ss.get("w_query") or "", field, value)
 
 
-def _add_match(text: str, opposite: str) -> None:
+def pick(field: str, key: str) -> None:
+    """A sidebar picker changed: its field's clause in the query becomes the picked values."""
     ss = st.session_state
-    lines = [line for line in (ss.get("w_matches") or "").splitlines() if line.strip() and line.strip() != opposite]
-    if text not in lines:
-        lines.append(text)
-    ss.w_matches = "\n".join(lines)
+    ss.w_query = query_edit.set_picked(ss.get("w_query") or "", field, list(ss.get(key) or []))
 
 
 def go(view: str, value: str) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import functools
 import hmac
 import os
+import urllib.parse
 import zoneinfo
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import streamlit as st
 
-from otel_logging.dashboard import actions, views
+from otel_logging.dashboard import actions, query_edit, saved_views, views
 from otel_logging.dashboard.filters import (
     LEVELS,
     PRESET_LABELS,
@@ -29,7 +30,7 @@ from otel_logging.dashboard.filters import (
 from otel_logging.dashboard.query import LogSource, QueryError, SourceStatus
 from otel_logging.dashboard.querylang import QuerySyntaxError, parse
 from otel_logging.dashboard.sources import open_source
-from otel_logging.dashboard.state import PAGE_SIZES, VIEWS, ViewState
+from otel_logging.dashboard.state import LEGACY_FILTERS, PAGE_SIZES, VIEWS, ViewState
 from otel_logging.dashboard.text import as_text
 from otel_logging.store import MEMORY_LIMIT
 
@@ -183,14 +184,41 @@ def _load_state_once(config: DashboardConfig) -> None:
     if ss.get("state_loaded"):
         return
     params = {key: st.query_params.get_all(key) for key in st.query_params}
-    state = ViewState.from_params(params)
+    state = ViewState.from_params(params).with_filters_in_query()  # an old link's filters join the query
     if state.source == "es" and not config.es_url:
         state.source = "files"
     if "tz" not in params:
         state.tz = _browser_zone()
+    named = (params.get("view") or [""])[-1]
+    if named and named not in VIEWS:  # ?view=<name>: a saved view
+        state = _with_saved_view(config, named, state)
     for name, value in vars(state).items():
-        ss[f"w_{name}"] = "\n".join(value) if name == "matches" else value
+        if name not in LEGACY_FILTERS:
+            ss[f"w_{name}"] = value
     ss.state_loaded = True
+
+
+def _with_saved_view(config: DashboardConfig, name: str, state: ViewState) -> ViewState:
+    """``state`` with the saved view ``name``'s query, time range, columns and zone (a note if there is none)."""
+    ss = st.session_state
+    try:
+        found = saved_views.load(saved_views.views_file(config.log_dir)).get(name)
+    except saved_views.SavedViewsError as exc:
+        ss.saved_note = ("error", str(exc))
+        return state
+    if found is None:
+        ss.saved_note = ("error", f"there is no saved view named {name!r}")
+        return state
+    ss.w_saved = name
+    return replace(
+        state,
+        query=found.query,
+        range=found.range,
+        start=found.start,
+        end=found.end,
+        cols=list(found.cols),
+        tz=found.tz,
+    )
 
 
 @functools.cache
@@ -254,23 +282,17 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
         bar.text_input("From", key="w_start", placeholder="2026-11-25T09:00")
         bar.text_input("To", key="w_end", placeholder="2026-11-25T18:00")
     bar.selectbox("Time zone", _with(_zone_names(), [ss.w_tz]), key="w_tz")
-    bar.text_input("Search the message", key="w_search", placeholder="substring (case-insensitive)")
-    bar.toggle("Regular expression", key="w_regex")
     facet_filter = _facet_filter()
-    level_counts = _counts(source, facet_filter, "level", "levels")
-    _picker("Levels", "levels", [*LEVELS, UNSET_LEVEL])
+    level_counts = _counts(source, facet_filter, "level")
+    _picker("Levels", "level", [*LEVELS, UNSET_LEVEL])
     if level_counts:
         bar.caption(" · ".join(f"{lv} {level_counts[lv]:,}" for lv in (*LEVELS, UNSET_LEVEL) if lv in level_counts))
-    services = sorted(_counts(source, facet_filter, "service", "services"))
-    _picker("Services", "services", services)
-    _picker("Loggers", "loggers", sorted(_counts(source, facet_filter, "logger", "loggers")))
+    services = sorted(_counts(source, facet_filter, "service"))
+    _picker("Services", "service", services)
+    _picker("Loggers", "logger", sorted(_counts(source, facet_filter, "logger")))
     _apps_and_files(source, services)
-    bar.text_area(
-        "Field filters",
-        key="w_matches",
-        placeholder="field=value or field!=value, one per line\nattributes.order_id=42",
-    )
     _field_values(source, facet_filter)
+    _saved_views(config)
     bar.divider()
     left, right = bar.columns(2)
     left.toggle("Live", key="w_live", help="refresh reading only what was appended")
@@ -278,12 +300,107 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
     bar.selectbox("Rows per page", PAGE_SIZES, key="w_size")
 
 
-def _picker(label: str, name: str, options: list[str]) -> None:
-    """A multiselect of plain values: its options' labels never change while logs arrive, so a
-    pick made while the counts move is never lost (the widget is known by its key alone)."""
+def _saved_views(config: DashboardConfig) -> None:
+    """Open, save (the query, time range, columns and zone under a name) and delete saved views."""
     ss = st.session_state
-    key = f"w_{name}"
-    st.sidebar.multiselect(label, _with(options, list(ss.get(key) or [])), key=key, placeholder=f"all {label.lower()}")
+    path = saved_views.views_file(config.log_dir)
+    with st.sidebar.expander("Saved views", expanded=True):
+        try:
+            names = list(saved_views.load(path))
+        except saved_views.SavedViewsError as exc:
+            st.warning(str(exc))
+            names = []
+        if ss.get("w_saved") not in names:
+            ss.w_saved = None
+        if names:
+            st.selectbox(
+                "Open a saved view",
+                names,
+                key="w_saved",
+                placeholder="choose a view",
+                on_change=_open_saved,
+                args=(str(path),),
+            )
+        if ss.w_saved:
+            left, right = st.columns([3, 1], vertical_alignment="center")
+            left.markdown(f"[Link to this view](?view={urllib.parse.quote(ss.w_saved)})")
+            right.button("Delete", key="saved_delete", on_click=_delete_saved, args=(str(path),), type="tertiary")
+        st.text_input(
+            "Save the current view as",
+            key="saved_name",
+            placeholder="a name, e.g. checkout errors",
+            help="the query, time range, columns and time zone, kept in <log-dir>/.otel-logging/views.json",
+        )
+        st.button("Save", key="saved_save", on_click=_save_current, args=(str(path),))
+        note = ss.pop("saved_note", None)
+        if note:
+            (st.error if note[0] == "error" else st.success)(note[1])
+
+
+def _open_saved(path: str) -> None:
+    ss = st.session_state
+    try:
+        found = saved_views.load(Path(path)).get(ss.get("w_saved") or "")
+    except saved_views.SavedViewsError as exc:
+        ss.saved_note = ("error", str(exc))
+        return
+    if found is not None:
+        ss.w_query, ss.w_range, ss.w_start, ss.w_end = found.query, found.range, found.start, found.end
+        ss.w_cols, ss.w_tz = list(found.cols), found.tz
+
+
+def _save_current(path: str) -> None:
+    ss = st.session_state
+    state = _state_from_session()
+    view = saved_views.SavedView(
+        name=ss.get("saved_name") or "",
+        query=state.query,
+        range=state.range,
+        start=state.start,
+        end=state.end,
+        cols=list(state.cols),
+        tz=state.tz,
+    )
+    try:
+        saved_views.save(Path(path), view)
+    except saved_views.SavedViewsError as exc:
+        ss.saved_note = ("error", str(exc))
+        return
+    ss.w_saved = view.name.strip()
+    ss.saved_name = ""
+    ss.saved_note = ("success", f"saved as {ss.w_saved!r}")
+
+
+def _delete_saved(path: str) -> None:
+    ss = st.session_state
+    name = ss.get("w_saved") or ""
+    try:
+        saved_views.delete(Path(path), name)
+    except saved_views.SavedViewsError as exc:
+        ss.saved_note = ("error", str(exc))
+        return
+    ss.w_saved = None
+    ss.saved_note = ("success", f"deleted {name!r}")
+
+
+def _picker(label: str, fld: str, options: list[str]) -> None:
+    """A multiselect of plain values: its options' labels never change while logs arrive, so a
+    pick made while the counts move is never lost (the widget is known by its key alone).
+
+    A shortcut for the query: it shows the values of the field's simple clause there (none when the
+    query says something else about the field) and a change rewrites that clause (actions.pick)."""
+    ss = st.session_state
+    key = f"w_{label.lower()}"
+    ss[key] = query_edit.picked(ss.get("w_query") or "", fld)
+    st.sidebar.multiselect(
+        label,
+        _with(options, ss[key]),
+        key=key,
+        placeholder=f"all {label.lower()}",
+        on_change=actions.pick,
+        args=(fld, key),
+        help=f"edits the {fld}: clause of the query",
+    )
 
 
 def _all_services(source: LogSource) -> set[str]:
@@ -304,7 +421,7 @@ def _apps_and_files(source: LogSource, services: list[str]) -> None:
     if ss.w_apps or (app_names and set(app_names) != _all_services(source)):
         st.sidebar.multiselect("Apps", _with(app_names, ss.w_apps), key="w_apps", placeholder="all apps")
     if ss.w_source == "files":
-        chosen = set(ss.w_apps) or set(ss.w_services) or set(app_names)
+        chosen = set(ss.w_apps) or set(query_edit.picked(ss.w_query, "service")) or set(app_names)
         names = [name for a in apps if a.app in chosen for name in a.files]
         st.sidebar.multiselect("Files", _with(names, ss.w_files), key="w_files", placeholder="all their files")
 
@@ -319,17 +436,16 @@ def _facet_filter() -> LogFilter | None:
 
 def _state_from_session() -> ViewState:
     ss = st.session_state
-    values = {name: ss.get(f"w_{name}") for name in vars(ViewState())}
-    values["matches"] = [line.strip() for line in (values["matches"] or "").splitlines() if line.strip()]
+    values = {name: ss.get(f"w_{name}") for name in vars(ViewState()) if name not in LEGACY_FILTERS}
     return ViewState(**{k: v for k, v in values.items() if v is not None})
 
 
-def _counts(source: LogSource, flt: LogFilter | None, fld: str, own: str) -> dict[str, int]:
-    """Counts of ``fld`` under the filter without the field's own selection (so other choices stay visible)."""
+def _counts(source: LogSource, flt: LogFilter | None, fld: str) -> dict[str, int]:
+    """Counts of ``fld`` under the filter without the field's own pick (so other choices stay visible)."""
     if flt is None:
         return {}
     try:
-        rows = source.top_values(replace(flt, **{own: ()}), FieldRef(fld), limit=200)
+        rows = source.top_values(replace(flt, query=query_edit.remove_field(flt.query, fld)), FieldRef(fld), limit=200)
     except (QueryError, FilterError):
         return {}
     return {row.value: row.count for row in rows}

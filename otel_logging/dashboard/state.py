@@ -7,12 +7,15 @@ query string; ``to_filter`` resolves it (relative time presets included) into a 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from otel_logging.dashboard.filters import PRESETS, FilterError, LogFilter, parse_field_match
+from otel_logging.dashboard.query_edit import legacy_to_query
 
+# Filters of links from before the query bar held them: read from a URL, then written into the query.
+LEGACY_FILTERS: tuple[str, ...] = ("levels", "services", "loggers", "matches", "search", "regex")
 VIEWS: tuple[str, ...] = ("records", "charts", "patterns", "trace", "context")
 PAGE_SIZES: tuple[int, ...] = (50, 100, 250, 500)
 LOCAL_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -128,6 +131,14 @@ class ViewState:
         state.every = min(max(1, state.every), 3600)
         state.view = state.view if state.view in VIEWS else "records"
         return state
+
+    def with_filters_in_query(self) -> ViewState:
+        """This state with a link's old separate filters (``level=``, ``service=``, ``logger=``, ``f=``,
+        ``s=``/``re=``) written into the query, the one filter state the page keeps."""
+        query = legacy_to_query(
+            self.query, self.levels, self.services, self.loggers, self.matches, self.search, self.regex
+        )
+        return replace(self, query=query, levels=[], services=[], loggers=[], matches=[], search="", regex=False)
 
     def filter_signature(self) -> tuple[object, ...]:
         """What decides the set of matching records: when it changes, paging and selection start over."""

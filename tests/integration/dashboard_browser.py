@@ -31,6 +31,7 @@ CHROMIUM_ARGS = [
 # Screenshots go to a scratch folder; OTEL_LOGGING_SCREENSHOTS=docs/img refreshes the docs' pictures.
 SCREENSHOTS = Path(os.environ.get("OTEL_LOGGING_SCREENSHOTS") or (REPO / ".cache" / "screenshots"))
 GRID = '[data-testid="stDataFrame"] table[role="grid"]'
+QUERY_BAR = 'input[aria-label="Query"]'  # the query bar: the page's one filter state (the pickers edit it)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from otel_logging.record import to_json_lines
-from tests.integration.dashboard_browser import GRID, SCREENSHOTS, browser_page, start_dashboard
+from tests.integration.dashboard_browser import GRID, QUERY_BAR, SCREENSHOTS, browser_page, start_dashboard
 from tests.support.generated_logs import make_record, write_app_logs
 
 pytestmark = pytest.mark.integration
@@ -53,15 +54,18 @@ def test_level_filter_search_and_trace_view(chromium: str, dashboard_url: str) -
         summary = page.get_by_test_id("records-summary")
         expect(summary).to_contain_text("6,004 records match", timeout=60_000)
 
-        # Level filter through the multiselect, then a search typed into the sidebar.
+        # Level filter through the multiselect: it writes its clause into the query bar; then a
+        # phrase typed after it there.
         page.locator('[data-testid="stMultiSelect"]', has_text="Levels").click()
         page.get_by_role("option", name="ERROR").first.click()
         page.keyboard.press("Escape")
         expect(summary).not_to_contain_text("6,004 records", timeout=30_000)
-        search = page.get_by_label("Search the message")
-        search.fill("checkout failed")
-        search.press("Enter")
+        bar = page.locator(QUERY_BAR)
+        expect(bar).to_have_value("level:ERROR", timeout=30_000)
+        bar.fill('level:ERROR AND "checkout failed"')
+        bar.press("Enter")
         expect(summary).to_contain_text("2 records match", timeout=30_000)
+        expect(page.locator('[data-testid="stMultiSelect"]', has_text="Levels")).to_contain_text("ERROR")
 
         grid = page.locator(GRID)
         expect(grid).to_contain_text("checkout failed for cart 7: giving up")
@@ -73,8 +77,7 @@ def test_level_filter_search_and_trace_view(chromium: str, dashboard_url: str) -
         assert "was retried" not in text  # INFO: filtered out by the level
         assert "checkout started" not in text  # does not match the search
         query = parse_qs(urlparse(page.url).query)
-        assert query["level"] == ["ERROR"]
-        assert query["s"] == ["checkout failed"]  # the sidebar search (q is the query bar)
+        assert query["q"] == ['level:ERROR AND "checkout failed"'] and "level" not in query  # one filter state
         page.screenshot(path=str(SCREENSHOTS / "static-records.png"))
 
         # Select the newest row (click its row marker) and open its trace.
@@ -143,3 +146,33 @@ def test_live_mode_shows_appended_records(chromium: str, dashboard_url: str, log
         expect(page.locator(GRID)).to_contain_text("appended-marker while watching")
         page.get_by_role("button", name="Pause").click()
         expect(page.get_by_text("Live: refreshing")).to_have_count(0, timeout=30_000)
+
+
+def test_save_a_view_and_open_it_by_url(chromium: str, dashboard_url: str, log_dir: Path) -> None:
+    from playwright.sync_api import expect
+
+    with browser_page(1500, 1000) as page:
+        page.goto(f"{dashboard_url}/?q=trace_id:{TRACE_ID}&range=24h")
+        summary = page.get_by_test_id("records-summary")
+        expect(summary).to_contain_text("4 records match", timeout=60_000)
+        page.locator('[data-testid="stMultiSelect"]', has_text="Services").click()
+        page.get_by_role("option", name="app01", exact=True).click()
+        page.keyboard.press("Escape")
+        expect(page.locator(QUERY_BAR)).to_have_value(f"trace_id:{TRACE_ID} AND service:app01", timeout=30_000)
+        expect(summary).to_contain_text("2 records match", timeout=30_000)
+        name = page.locator('input[aria-label="Save the current view as"]')
+        name.fill("app01 in the trace")
+        name.press("Enter")
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.get_by_text("saved as 'app01 in the trace'")).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-saved-view.png"))
+        saved = json.loads((log_dir / ".otel-logging" / "views.json").read_text())["views"]
+        assert saved["app01 in the trace"]["query"] == f"trace_id:{TRACE_ID} AND service:app01"
+        assert saved["app01 in the trace"]["range"] == "24h"
+
+        page.goto(f"{dashboard_url}/?view=app01%20in%20the%20trace")  # the shared link
+        expect(page.get_by_test_id("records-summary")).to_contain_text("2 records match", timeout=60_000)
+        expect(page.locator(QUERY_BAR)).to_have_value(f"trace_id:{TRACE_ID} AND service:app01")
+        expect(page.locator('[data-testid="stMultiSelect"]', has_text="Services")).to_contain_text("app01")
+        page.wait_for_url(lambda u: parse_qs(urlparse(u).query).get("q") == [f"trace_id:{TRACE_ID} AND service:app01"])
+        assert parse_qs(urlparse(page.url).query)["range"] == ["24h"]

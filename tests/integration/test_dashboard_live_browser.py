@@ -12,7 +12,14 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from tests.integration.dashboard_browser import GRID, SCREENSHOTS, browser_page, grid_rows, start_dashboard
+from tests.integration.dashboard_browser import (
+    GRID,
+    QUERY_BAR,
+    SCREENSHOTS,
+    browser_page,
+    grid_rows,
+    start_dashboard,
+)
 from tests.support.procs import PYTHON, REPO, ServeProcess, child_env, count_lines, start_serve, wait_for
 
 pytestmark = pytest.mark.integration
@@ -97,7 +104,12 @@ def test_picks_are_kept_while_apps_log(stack: tuple[str, ServeProcess]) -> None:
         for done, (label, option, param) in enumerate(picks, start=1):
             _arriving(serve, _lines(serve))  # counts change between the drawing and the click
             _pick(page, label, option)
-            page.wait_for_url(lambda u, p=param, o=option: o in parse_qs(urlparse(u).query).get(p, []))
+            # The pick is a clause of the query (the one filter state), in the query bar and the URL.
+            clause = f"{param}:{option}"
+            page.wait_for_url(lambda u, c=clause: c in "".join(parse_qs(urlparse(u).query).get("q", [])))
+            expect(page.locator(QUERY_BAR)).to_have_value(
+                " AND ".join(f"{p}:{o}" for _, o, p in picks[:done]), timeout=30_000
+            )
             expect(page.locator('[data-testid="stMultiSelect"]', has_text=label)).to_contain_text(option)
             wanted = {column: value for _, value, column in picks[:done]}
 
@@ -106,9 +118,12 @@ def test_picks_are_kept_while_apps_log(stack: tuple[str, ServeProcess]) -> None:
                 return bool(rows) and all(row.get(k) == v for row in rows for k, v in wanted.items())
 
             wait_for(shows_only_picked, timeout=30, what=f"only rows with {wanted}")
+        _arriving(serve, _lines(serve))  # the picks stay while records arrive
+        for label, option, _ in picks:
+            expect(page.locator('[data-testid="stMultiSelect"]', has_text=label)).to_contain_text(option)
         query = parse_qs(urlparse(page.url).query)
-        assert query["level"] == ["ERROR"] and query["service"] == ["checkout"]
-        assert query["logger"] == ["checkout.worker"]
+        assert query["q"] == ["level:ERROR AND service:checkout AND logger:checkout.worker"]
+        assert not {"level", "service", "logger"} & set(query)
         page.screenshot(path=str(SCREENSHOTS / "dashboard-picks.png"))
 
 
@@ -188,12 +203,21 @@ def test_exception_shown_as_a_traceback_and_filters_from_a_cell(stack: tuple[str
         page.get_by_test_id("record-ref").scroll_into_view_if_needed()
         page.screenshot(path=str(SCREENSHOTS / "dashboard-exception.png"))
 
+        # The old link (service=billing) opened as a query.
+        expect(page.locator(QUERY_BAR)).to_have_value("crashed AND service:billing")
         # Click the service cell of the first row (the row selected, the grid has the focus; the cell
-        # is picked through the grid's accessibility table), then Exclude: billing leaves the Services pick.
+        # is picked through the grid's accessibility table), then Exclude: billing leaves the Services pick
+        # and the query excludes it.
         column = grid_rows(page)[0]
         page.get_by_test_id(f"glide-cell-{list(column).index('service') + 1}-0").first.focus()
         page.get_by_role("button", name="Exclude").first.click()
-        page.wait_for_url(lambda u: "billing" not in parse_qs(urlparse(u).query).get("service", []))
+        page.wait_for_url(lambda u: parse_qs(urlparse(u).query).get("q") == ["crashed AND -service:billing"])
+        expect(page.locator(QUERY_BAR)).to_have_value("crashed AND -service:billing", timeout=30_000)
+        wait_for(
+            lambda: (rows := grid_rows(page)) and all(row.get("service") != "billing" for row in rows),
+            timeout=30,
+            what="no billing rows",
+        )
 
         # In a record's fields, select "level" (the first field) and include it: the Levels pick is ERROR.
         page.goto(f"{url}/?q=crashed&service=billing")
@@ -210,7 +234,10 @@ def test_exception_shown_as_a_traceback_and_filters_from_a_cell(stack: tuple[str
         assert fields_box is not None
         page.mouse.click(fields_box["x"] + 16, fields_box["y"] + 35 + 17)
         page.get_by_role("button", name="Include").first.click()
-        page.wait_for_url(lambda u: parse_qs(urlparse(u).query).get("level") == ["ERROR"], timeout=30_000)
+        wanted = "crashed AND service:billing AND level:ERROR"
+        page.wait_for_url(lambda u: parse_qs(urlparse(u).query).get("q") == [wanted], timeout=30_000)
+        expect(page.locator(QUERY_BAR)).to_have_value(wanted, timeout=30_000)
+        expect(page.locator('[data-testid="stMultiSelect"]', has_text="Levels")).to_contain_text("ERROR")
 
 
 def _count(text: str) -> int:

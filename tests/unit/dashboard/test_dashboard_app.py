@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,26 +59,55 @@ def widget(app: AppTest, kind: str, label: str) -> Callable:  # type: ignore[typ
     return next(w for w in getattr(app, kind) if w.label == label)
 
 
-def test_filters_come_from_the_url(log_dir: Path) -> None:
-    app = run_app({"level": "ERROR", "s": "PAYMENT"})
+def params_of(app: AppTest) -> dict[str, list[str]]:
+    return {k: v if isinstance(v, list) else [v] for k, v in app.query_params.items()}
+
+
+def test_an_old_link_opens_as_the_equivalent_query(log_dir: Path) -> None:
+    """level=, service=, f= and s= (links from before the query bar held the filters) become its clauses."""
+    app = run_app({"level": "ERROR", "service": "shop", "s": "PAYMENT"})
+    assert app.text_input(key="w_query").value == "level:ERROR AND service:shop AND PAYMENT"
     assert "2 records match" in markdown_text(app)
     assert widget(app, "multiselect", "Levels").value == ["ERROR"]
-    assert app.text_input(key="w_search").value == "PAYMENT"
+    assert widget(app, "multiselect", "Services").value == ["shop"]
     assert app.dataframe[0].value["message"].tolist() == ["payment failed for order 10", "payment failed for order 9"]
+    params = params_of(app)
+    assert params["q"] == ["level:ERROR AND service:shop AND PAYMENT"]
+    assert not {"level", "service", "s"} & set(params)  # the URL now carries the query alone
+    app = run_app({"f": ["user!=ann"], "s": "^receipt", "re": "1"})
+    assert app.text_input(key="w_query").value == "-user:ann AND /^receipt/"
+    assert app.dataframe[0].value["message"].tolist() == ["receipt queued"]
 
 
-def test_widgets_write_the_url(log_dir: Path) -> None:
-    app = run_app()
-    assert "6 records match" in markdown_text(app)
-    app.text_input(key="w_search").input("receipt").run()
+def test_picking_a_level_writes_the_query_and_removing_it_removes_it(log_dir: Path) -> None:
+    app = run_app({"q": "payment OR receipt"})
+    assert "4 records match" in markdown_text(app)
+    widget(app, "multiselect", "Levels").select("ERROR").run()
+    assert app.text_input(key="w_query").value == "(payment OR receipt) AND level:ERROR"
     assert "2 records match" in markdown_text(app)
+    widget(app, "multiselect", "Levels").select("INFO").run()
+    assert app.text_input(key="w_query").value == "(payment OR receipt) AND level:(ERROR OR INFO)"
+    assert "4 records match" in markdown_text(app)
     widget(app, "multiselect", "Services").select("mail").run()
-    app.text_area(key="w_matches").input("user=ann").run()
+    assert app.text_input(key="w_query").value == "(payment OR receipt) AND level:(ERROR OR INFO) AND service:mail"
+    assert "2 records match" in markdown_text(app)
+    assert params_of(app)["q"] == ["(payment OR receipt) AND level:(ERROR OR INFO) AND service:mail"]
+    widget(app, "multiselect", "Levels").unselect("ERROR").unselect("INFO").run()
+    assert app.text_input(key="w_query").value == "(payment OR receipt) AND service:mail"
+    assert widget(app, "multiselect", "Levels").value == []
+    assert widget(app, "multiselect", "Services").value == ["mail"]
+
+
+def test_pickers_follow_the_query_bar(log_dir: Path) -> None:
+    """The pickers show the query's simple clauses; a query they cannot show leaves them empty but applies."""
+    app = run_app()
+    app.text_input(key="w_query").input("level:(error OR warn) AND logger:shop.pay").run()
+    assert widget(app, "multiselect", "Levels").value == ["ERROR", "WARN"]
+    assert widget(app, "multiselect", "Loggers").value == ["shop.pay"]
     assert "1 record matches" in markdown_text(app)
-    assert app.query_params["s"] == ["receipt"] or app.query_params["s"] == "receipt"
-    assert app.dataframe[0].value["message"].tolist() == ["receipt sent"]
-    params = {k: v if isinstance(v, list) else [v] for k, v in app.query_params.items()}
-    assert params["service"] == ["mail"] and params["f"] == ["user=ann"]
+    app.text_input(key="w_query").input("service:sh* OR level:warn").run()
+    assert widget(app, "multiselect", "Levels").value == [] and widget(app, "multiselect", "Services").value == []
+    assert "4 records match" in markdown_text(app)
 
 
 def test_query_bar_filters_and_lives_in_the_url(log_dir: Path) -> None:
@@ -188,11 +218,26 @@ def test_field_values_include_and_exclude(log_dir: Path) -> None:
     app = run_app({"field": "attributes.user"})
     assert any("ann · 2" in c.value for c in app.sidebar.caption)
     app.button(key="add_field_0").click().run()
-    assert app.text_area(key="w_matches").value == "attributes.user=ann"
+    assert app.text_input(key="w_query").value == "attributes.user:ann"
     assert "2 records match" in markdown_text(app)
     app.button(key="drop_field_0").click().run()  # exclude replaces the include of the same value
-    assert app.text_area(key="w_matches").value == "attributes.user!=ann"
+    assert app.text_input(key="w_query").value == "-attributes.user:ann"
     assert "4 records match" in markdown_text(app)  # records without the attribute are kept
+    assert params_of(app)["q"] == ["-attributes.user:ann"]
+
+
+def test_including_a_service_picks_it(log_dir: Path) -> None:
+    """Include on a picker's field writes its clause, and the picker shows it."""
+    app = run_app({"field": "service", "q": "level:ERROR OR level:INFO"})
+    assert any(c.value.startswith("shop · 3") for c in app.sidebar.caption)
+    app.button(key="add_field_0").click().run()
+    assert app.text_input(key="w_query").value == "(level:ERROR OR level:INFO) AND service:shop"
+    assert widget(app, "multiselect", "Services").value == ["shop"]
+    assert "3 records match" in markdown_text(app)
+    app.button(key="drop_field_0").click().run()
+    assert app.text_input(key="w_query").value == "(level:ERROR OR level:INFO) AND -service:shop"
+    assert widget(app, "multiselect", "Services").value == []
+    assert "2 records match" in markdown_text(app)
 
 
 def test_field_names_list_attributes_first(log_dir: Path) -> None:
@@ -290,3 +335,52 @@ def test_times_shown_in_the_chosen_zone(log_dir: Path) -> None:
     newest = NOW - timedelta(seconds=10)
     expected = newest.astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%dT%H:%M:%S")
     assert app.dataframe[0].value["time"].tolist()[0].startswith(expected)
+
+
+def test_save_a_view_and_open_it_by_url(log_dir: Path) -> None:
+    app = run_app({"q": "level:ERROR", "range": "24h", "col": "attributes.user", "tz": "Asia/Tokyo"})
+    app.text_input(key="saved_name").input("shop errors")
+    app.button(key="saved_save").click().run()
+    assert not app.exception and any("saved as 'shop errors'" in s.value for s in app.success)
+    saved = json.loads((log_dir / ".otel-logging" / "views.json").read_text())["views"]
+    assert saved == {
+        "shop errors": {
+            "query": "level:ERROR",
+            "range": "24h",
+            "start": "",
+            "end": "",
+            "cols": ["attributes.user"],
+            "tz": "Asia/Tokyo",
+        }
+    }
+    assert app.selectbox(key="w_saved").value == "shop errors"
+    opened = run_app({"view": "shop errors"})  # a shared link
+    assert opened.text_input(key="w_query").value == "level:ERROR"
+    assert (opened.selectbox(key="w_range").value, opened.selectbox(key="w_tz").value) == ("24h", "Asia/Tokyo")
+    assert "attributes.user" in opened.dataframe[0].value.columns
+    assert "2 records match" in markdown_text(opened)
+    params = params_of(opened)  # the URL shows the whole state, the records tab
+    assert params["q"] == ["level:ERROR"] and params["range"] == ["24h"] and params["col"] == ["attributes.user"]
+    assert "view" not in params
+    # Another view is opened from the list; the page shows it.
+    opened.text_input(key="w_query").input("service:mail").run()
+    opened.text_input(key="saved_name").input("mail").run()
+    opened.button(key="saved_save").click().run()
+    opened.selectbox(key="w_saved").select("shop errors").run()
+    assert opened.text_input(key="w_query").value == "level:ERROR"
+    opened.button(key="saved_delete").click().run()
+    assert list(json.loads((log_dir / ".otel-logging" / "views.json").read_text())["views"]) == ["mail"]
+
+
+def test_saved_view_problems_are_reported_not_fatal(log_dir: Path) -> None:
+    app = run_app({"view": "nothing here"})
+    assert any("no saved view named 'nothing here'" in e.value for e in app.error)
+    assert "6 records match" in markdown_text(app)
+    app.text_input(key="saved_name").input("a/b")
+    app.button(key="saved_save").click().run()
+    assert any("'a/b' is not a view name" in e.value for e in app.error)
+    (log_dir / ".otel-logging").mkdir(exist_ok=True)
+    (log_dir / ".otel-logging" / "views.json").write_text("{oops")
+    app = run_app()
+    assert any("damaged" in w.value for w in app.warning)
+    assert "6 records match" in markdown_text(app)
