@@ -206,7 +206,9 @@ def test_vanishing_file_is_reported(tmp_path: Path) -> None:
 
 def test_kill_9_mid_file_then_resume_has_no_gaps_and_no_duplicates(dirs: dict[str, Path]) -> None:
     src = dirs["src"]
-    total = 300_000
+    # Large enough that the kill lands mid-file even on a loaded machine: the kill comes once a tenth is shipped,
+    # and the other nine tenths take seconds to aggregate.
+    total = 600_000
     with open(src / "big.log", "w") as f:
         for start in range(0, total, 10_000):
             f.write(stdlib_lines("big", start, 10_000, traceback_every=997))
@@ -214,7 +216,7 @@ def test_kill_9_mid_file_then_resume_has_no_gaps_and_no_duplicates(dirs: dict[st
     command = [PYTHON, "-m", "otel_logging", "aggregate", str(src), *base_args(dirs)]
     proc = subprocess.Popen(command, env=child_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: count_lines(out_file) > total // 4, timeout=120, what="a quarter of the file shipped")
+        wait_for(lambda: count_lines(out_file) > total // 10, timeout=120, what="a tenth of the file shipped")
     finally:
         proc.kill()
         proc.wait(30)

@@ -242,6 +242,7 @@ class _Chunk:
     scratch: bool
     head: bytes = b""  # the file's first bytes, when this chunk starts it
     read: int | None = None  # bytes this chunk reads, when not ``end - state.offset`` (the tail of a .gz)
+    before: _FileState | None = None  # the file's state before this chunk's file was adopted as its .gz
 
     @property
     def size(self) -> int:
@@ -424,11 +425,39 @@ class FileSource:
             batch.append(chunk)
             size += chunk.size
             if size >= LOAD_BATCH_BYTES or chunk is chunks[-1]:
-                done += self._load(batch)
+                done += self._load_batch(batch)
                 batch, size = [], 0
                 if progress is not None:
                     progress(done, total)
         return done
+
+    def _load_batch(self, batch: list[_Chunk]) -> int:
+        """Load a batch in one transaction; if that fails (a file gone since it was planned, say), each chunk alone,
+        so that one chunk does not hold back the others. An adoption whose tail could not be loaded is undone:
+        the next refresh adopts the file again (the store still has it as it was)."""
+        try:
+            loaded = self._load(batch)
+            if loaded is not None:
+                return loaded
+            done = 0
+            for chunk in batch:
+                one = self._load([chunk]) if len(batch) > 1 else None
+                if one is None:
+                    self._undo_adoption(chunk)
+                else:
+                    done += one
+            return done
+        finally:
+            for chunk in batch:
+                if chunk.scratch:
+                    chunk.path.unlink(missing_ok=True)
+
+    def _undo_adoption(self, chunk: _Chunk) -> None:
+        if chunk.before is None:
+            return
+        if self._files.get(chunk.state.key) is chunk.state:
+            del self._files[chunk.state.key]
+        self._files[chunk.before.key] = chunk.before
 
     def _adopt_compressed(self, log_file: LogFile, vanished: list[_FileState]) -> _Chunk | None:
         """A ``.gz`` that replaced a file already read (rotated, then compressed) carries the same records.
@@ -451,6 +480,7 @@ class FileSource:
                 del self._files[state.key]
             vanished.remove(state)
             before = _file_row(state)
+            snapshot = replace(state)
             read = state.offset
             state.key, state.name, state.compressed = log_file.key, log_file.name, True
             self._files[log_file.key] = state
@@ -468,7 +498,7 @@ class FileSource:
             # Until its tail is loaded, the store keeps the file as it was: a kill before that load commits
             # finds it vanished again at the next start and adopts it again (the tail is not lost).
             self._unadopted[state.file_id] = before
-            return _Chunk(state, tail, log_file.size, scratch=True, read=copied)
+            return _Chunk(state, tail, log_file.size, scratch=True, read=copied, before=snapshot)
         return None
 
     def _new_state(self, log_file: LogFile) -> _FileState:
@@ -508,8 +538,8 @@ class FileSource:
             self._problems.append(f"could not read {log_file.name}: {exc}")
             return None
 
-    def _load(self, chunks: list[_Chunk]) -> int:
-        """Load every chunk in one statement; count and drop the lines that are not records."""
+    def _load(self, chunks: list[_Chunk]) -> int | None:
+        """Load every chunk in one statement; count and drop the lines that are not records (None: it failed)."""
         if not chunks:
             return 0
         con = self._con
@@ -543,11 +573,7 @@ class FileSource:
             con.execute("ROLLBACK")
             names = ", ".join(c.state.name for c in chunks)
             self._problems.append(f"could not load {names}: {exc}")
-            return 0
-        finally:
-            for chunk in chunks:
-                if chunk.scratch:
-                    chunk.path.unlink(missing_ok=True)
+            return None
         consumed = 0
         for chunk in chunks:
             state = chunk.state

@@ -209,3 +209,32 @@ def test_a_page_is_the_newest_matches_whether_or_not_the_last_hour_holds_it(
         assert newest_first[:40] == [f"m{i}" for i in range(299, 259, -1)]
     finally:
         source.close()
+
+
+@pytest.mark.parametrize("store", [True, False], ids=["store", "in-memory"])
+def test_a_file_gone_between_planning_and_loading_holds_back_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: bool
+) -> None:
+    """A rotated file compressed (so deleted) after a refresh planned it fails alone; a .gz adopted in the same
+    refresh still gets its unread tail, then or at the next refresh (it was lost before: seen with a real service)."""
+    write(tmp_path / "api.jsonl", "api", 0, 100)
+    source = FileSource(tmp_path, store=default_store_path(tmp_path) if store else None, min_refresh_interval_s=0)
+    source.refresh(force=True)
+    write(tmp_path / "api.jsonl", "api", 100, 5)  # the tail, written after that read
+    rotate_and_compress(tmp_path / "api.jsonl")
+    doomed = tmp_path / "web.20261201T000000.000000Z.jsonl"  # a rotated file not read yet
+    write(doomed, "web", 1000, 10)
+    original = FileSource._load
+
+    def load_after_a_file_vanished(self: FileSource, chunks: list) -> int | None:
+        if doomed.exists() and len(chunks) > 1:
+            doomed.unlink()  # compressed and removed by the service between planning and loading
+        return original(self, chunks)
+
+    monkeypatch.setattr(FileSource, "_load", load_after_a_file_vanished)
+    try:
+        source.refresh(force=True)
+        source.refresh(force=True)
+        assert bodies(source) == sorted(f"m{i}" for i in range(105))
+    finally:
+        source.close()
