@@ -164,7 +164,9 @@ def test_start_finishes_rotated_files_left_uncompressed_and_removes_partials(tmp
     done.write_bytes(gzip.compress(orjson.dumps(rec(-1)) + b"\n"))
 
     sink = FileSink(tmp_path, RotationPolicy(max_bytes=10_000, compress=True))
-    assert not partial.exists() and stray.exists()
+    # (Not `partial` here: compressing `cut` again writes a new partial of the same name in the background;
+    # the removal of a leftover is shown without compression in the next test.)
+    assert stray.exists()
     wait_for(lambda: not plain.exists() and not cut.exists() and not both.exists(), timeout=30, what="compression")
     assert [r["seq"] for r in lines(tmp_path / f"{plain.name}.gz")] == [0, 1, 2]
     assert [r["seq"] for r in lines(tmp_path / f"{cut.name}.gz")] == [3, 4, 5]
