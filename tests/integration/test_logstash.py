@@ -38,7 +38,11 @@ class Peer:
         self.proc.wait(10)
 
     def lines(self) -> list[dict]:
-        return read_jsonl(self.out)
+        """The records the peer has written so far; a line it is still writing is left for the next look."""
+        if not self.out.exists():
+            return []
+        data = self.out.read_bytes()
+        return [json.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines() if line.strip()]
 
 
 @dataclass
