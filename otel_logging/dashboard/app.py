@@ -74,6 +74,7 @@ def main() -> None:
     if config.password and not _signed_in(config.password):
         return
     _load_state_once(config)
+    _keep_widget_values()
     ss = st.session_state
     try:
         source = _cached_source(
@@ -177,6 +178,16 @@ def _signed_in(password: str) -> bool:
 
 
 # -- state: URL <-> widgets -------------------------------------------------------------------
+
+
+def _keep_widget_values() -> None:
+    """Streamlit forgets the value of a widget that a run does not draw (the field-values picker under a bad query,
+    the columns chooser outside Records); set again at the start of each run, the values outlive such a run."""
+    ss = st.session_state
+    for name in vars(ViewState()):
+        key = f"w_{name}"
+        if key in ss:
+            ss[key] = ss[key]
 
 
 def _load_state_once(config: DashboardConfig) -> None:

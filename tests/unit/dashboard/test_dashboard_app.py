@@ -214,6 +214,21 @@ def test_charts_and_patterns_views(log_dir: Path) -> None:
     assert "payment failed for order <num>" in templates
 
 
+def test_choices_outlive_a_drawing_that_hides_their_widgets(log_dir: Path) -> None:
+    """A bad query hides the field-values picker and the records view's columns (Streamlit forgets the value of a
+    widget it did not draw); fixing the query brings both back as they were (it crashed on the missing field)."""
+    app = run_app({"field": "attributes.user", "col": "attributes.user"})
+    app.text_input(key="w_query").input("service:shop AND (level:error").run()
+    assert app.error and not app.exception
+    app.segmented_control(key="w_view").set_value("charts").run()
+    app.text_input(key="w_query").input("service:shop").run()
+    app.segmented_control(key="w_view").set_value("records").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.selectbox(key="w_field").value == "attributes.user"
+    assert app.multiselect(key="w_cols").value == ["attributes.user"]
+    assert params_of(app)["field"] == ["attributes.user"] and params_of(app)["col"] == ["attributes.user"]
+
+
 def test_field_values_include_and_exclude(log_dir: Path) -> None:
     app = run_app({"field": "attributes.user"})
     assert any("ann · 2" in c.value for c in app.sidebar.caption)
