@@ -55,6 +55,7 @@ from otel_logging.dashboard.query import (
 )
 from otel_logging.dashboard.sources.logfiles import LogFile, list_log_files
 from otel_logging.record.lines import last_line_end
+from otel_logging.store import rollup
 
 # The record's keys in canonical order, with the DuckDB type each is read as.
 RECORD_COLUMNS: dict[str, str] = {
@@ -102,7 +103,7 @@ _MALFORMED = " AND ".join(f"{_q(name)} IS NULL" for name in _REQUIRED)
 _SELECT_RECORD = ", ".join(_q(name) for name in RECORD_COLUMNS)
 _HIT_COLUMNS = f"file_name, row_no, level, {_SELECT_RECORD}"
 
-STORE_VERSION = 1  # bump when the tables below change: an older store is rebuilt from the files
+STORE_VERSION = 2  # bump when the tables below change: an older store is rebuilt from the files
 _CREATE = f"""
 CREATE TABLE IF NOT EXISTS logs (
     file_id INTEGER, row_no BIGINT, ts TIMESTAMP, level VARCHAR, message VARCHAR,
@@ -118,6 +119,7 @@ CREATE TABLE IF NOT EXISTS files (
     records BIGINT, malformed BIGINT, compressed BOOLEAN, fingerprint BLOB
 );
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value BIGINT);
+{rollup.CREATE}
 CREATE OR REPLACE VIEW hits AS SELECT l.*, f.name AS file_name FROM logs l JOIN files f USING (file_id);
 """
 
@@ -178,7 +180,7 @@ def _memo(method: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(method)
     def cached(self: FileSource, *args: Any, **kwargs: Any) -> T:
-        key = (method.__name__, self._generation, args, tuple(sorted(kwargs.items())))
+        key = (method.__name__, self._generation, self.use_rollup, args, tuple(sorted(kwargs.items())))
         with self._memo_lock:
             if key in self._answers:
                 self._answers.move_to_end(key)
@@ -277,6 +279,7 @@ class FileSource:
         if memory_limit:
             self._con.execute("SET memory_limit = ?", [memory_limit])
         self._con.execute(_CREATE)
+        self.use_rollup = True  # answer from the per-minute roll-up when it can (False: always from ``logs``)
         self._lock = threading.Lock()
         self._problems: list[str] = []  # what went wrong in the last refresh
         self._generation = 0  # bumped whenever the loaded records or the file names change
@@ -402,6 +405,7 @@ class FileSource:
         try:
             if self._dropped:
                 con.execute("DELETE FROM logs WHERE file_id IN (SELECT unnest(?))", [self._dropped])
+                rollup.drop_files(con, self._dropped)
             con.execute("DELETE FROM files")
             if rows:
                 con.executemany(f"INSERT INTO files ({_FILE_COLUMNS}) VALUES ({_FILE_MARKS})", rows)
@@ -562,6 +566,7 @@ class FileSource:
             if any(malformed for _, _, malformed in counts):
                 con.execute(f"DELETE FROM logs WHERE {_MALFORMED}")
             by_file = {file_id: (rows, malformed) for file_id, rows, malformed in counts}
+            rollup.add_load(con, seq, {c.state.file_id for c in chunks if c.state.rows})
             con.executemany(
                 _ADVANCE,
                 [_advanced(c, *by_file.get(c.state.file_id, (0, 0))) for c in chunks],
@@ -609,15 +614,68 @@ class FileSource:
             grouped.setdefault(log_file.app, []).append(log_file.name)
         return [AppFiles(app, names) for app, names in sorted(grouped.items())]
 
-    @_memo
-    def count(self, flt: LogFilter) -> int:
+    def _from_rollup(self, flt: LogFilter, ask: Callable[[duckdb.DuckDBPyConnection, str, list[Any]], T]) -> T | None:
+        """``ask(cursor, relation, params)`` over ``rollup.counted`` for ``flt``, in one snapshot of the store;
+        None when the roll-up cannot answer exactly (a filter on other fields, or ``until`` before the last load)."""
+        if not self.use_rollup or not rollup.eligible(flt):
+            return None
+        where, params = self._where(rollup.without_time(flt))
+        relation, values = rollup.counted(where, params, rollup.split(flt))
+        cursor = self._con.cursor()
+        try:
+            cursor.execute("BEGIN TRANSACTION")
+            try:
+                # The rows and the load number are committed together: read both in the same snapshot.
+                seq = cursor.execute("SELECT value FROM meta WHERE key = 'seq'").fetchall()
+                if flt.until is not None and (not seq or int(seq[0][0]) > flt.until):
+                    return None
+                return ask(cursor, relation, values)
+            finally:
+                cursor.execute("ROLLBACK")
+        except duckdb.Error as exc:
+            raise QueryError(f"query failed: {exc}") from exc
+
+    def _count(self, flt: LogFilter) -> int:
+        def ask(cursor: duckdb.DuckDBPyConnection, relation: str, values: list[Any]) -> int:
+            return int(cursor.execute(f"SELECT coalesce(sum(n), 0) FROM ({relation})", values).fetchall()[0][0])
+
+        answer = self._from_rollup(flt, ask)
+        if answer is not None:
+            return answer
         where, params = self._where(flt)
         return int(self._run(f"SELECT count(*) FROM logs WHERE {where}", params)[0][0])
 
     @_memo
+    def count(self, flt: LogFilter) -> int:
+        return self._count(flt)
+
+    @_memo
     def time_bounds(self, flt: LogFilter) -> tuple[datetime | None, datetime | None]:
-        where, params = self._where(flt)
-        low, high = self._run(f"SELECT min(ts), max(ts) FROM logs WHERE {where}", params)[0]
+        def ask(cursor: duckdb.DuckDBPyConnection, _: str, __: list[Any]) -> tuple[Any, Any]:
+            # The first and last minutes in the roll-up, then the exact times within them (and in the edges).
+            parts = rollup.split(flt)
+            where, params = self._where(rollup.without_time(flt))
+            first, last = cursor.execute(
+                f"SELECT min(minute), max(minute) FROM {rollup.TABLE} WHERE ({where}) AND {parts.whole}",
+                [*params, *parts.whole_params],
+            ).fetchall()[0]
+            ranges = list(parts.edges)
+            ranges += [(m, m + rollup.MINUTE) for m in (first, last) if m is not None]
+            if not ranges:
+                return None, None
+            sql = " UNION ALL ".join(
+                f"SELECT min(ts) AS low, max(ts) AS high FROM logs WHERE ({where}) AND ts >= ? AND ts < ?"
+                for _ in ranges
+            )
+            values = [v for low, high in ranges for v in (*params, low, high)]
+            low, high = cursor.execute(f"SELECT min(low), max(high) FROM ({sql})", values).fetchall()[0]
+            return low, high
+
+        answer = self._from_rollup(flt, ask)
+        if answer is None:
+            where, params = self._where(flt)
+            answer = self._run(f"SELECT min(ts), max(ts) FROM logs WHERE {where}", params)[0]
+        low, high = answer
         return _utc(low), _utc(high)
 
     @_memo
@@ -634,7 +692,7 @@ class FileSource:
         if top is not None:
             found, newest = self._newest_keys(f"({where}) AND ts >= ?", [*params, top - RECENT_WINDOW], n)
             if found >= n:
-                total = int(self._run(f"SELECT count(*) FROM logs WHERE {where}", params)[0][0])
+                total = self._count(flt)
             else:
                 newest = None
         if newest is None:
@@ -651,10 +709,9 @@ class FileSource:
         )[0]
         return int(total), newest
 
-    @_memo
     def _newest_time(self) -> datetime | None:
-        value = self._run("SELECT max(ts) FROM logs")[0][0]
-        return value if isinstance(value, datetime) else None
+        value = self.time_bounds(LogFilter())[1]
+        return value.replace(tzinfo=None) if value is not None else None
 
     def _hits_of(self, keys: list[tuple[Any, ...]]) -> list[Hit]:
         """The records of ``(ts, file_id, row_no)`` keys, in the keys' order (the time range narrows the scan)."""
@@ -674,23 +731,44 @@ class FileSource:
 
     @_memo
     def volume(self, flt: LogFilter, bucket_seconds: int) -> Volume:
-        where, params = self._where(flt)
-        rows = self._run(
-            f"SELECT time_bucket(to_seconds(?), ts) AS bucket, level, count(*) FROM logs "
-            f"WHERE ts IS NOT NULL AND {where} GROUP BY ALL ORDER BY bucket, level",
-            [int(bucket_seconds), *params],
-        )
+        def ask(cursor: duckdb.DuckDBPyConnection, relation: str, values: list[Any]) -> list[tuple[Any, ...]]:
+            # A bucket of whole minutes starts on a minute (time_bucket's origin is a midnight): a row's minute
+            # falls in the bucket of its time.
+            return cursor.execute(
+                f"SELECT time_bucket(to_seconds(?), ts) AS bucket, level, sum(n)::BIGINT FROM ({relation}) "
+                "WHERE ts IS NOT NULL GROUP BY ALL ORDER BY bucket, level",
+                [int(bucket_seconds), *values],
+            ).fetchall()
+
+        rows = self._from_rollup(flt, ask) if int(bucket_seconds) % 60 == 0 else None
+        if rows is None:
+            where, params = self._where(flt)
+            rows = self._run(
+                f"SELECT time_bucket(to_seconds(?), ts) AS bucket, level, count(*) FROM logs "
+                f"WHERE ts IS NOT NULL AND {where} GROUP BY ALL ORDER BY bucket, level",
+                [int(bucket_seconds), *params],
+            )
         return Volume(bucket_seconds, [VolumeBucket(_utc(b) or datetime.min, lv, int(n)) for b, lv, n in rows])
 
     @_memo
     def top_values(self, flt: LogFilter, fld: FieldRef, limit: int = 10) -> list[ValueCount]:
         expr, fparams = field_sql(fld)
-        where, params = self._where(flt)
-        rows = self._run(
-            f"SELECT v, count(*) AS n FROM (SELECT {expr} AS v FROM logs WHERE {where}) "
-            "WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ?",
-            [*fparams, *params, int(limit)],
-        )
+
+        def ask(cursor: duckdb.DuckDBPyConnection, relation: str, values: list[Any]) -> list[tuple[Any, ...]]:
+            return cursor.execute(
+                f"SELECT v, sum(c)::BIGINT AS n FROM (SELECT {expr} AS v, n AS c FROM ({relation})) "
+                "WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ?",
+                [*fparams, *values, int(limit)],
+            ).fetchall()
+
+        rows = self._from_rollup(flt, ask) if not fld.key and fld.column in rollup.COLUMNS else None
+        if rows is None:
+            where, params = self._where(flt)
+            rows = self._run(
+                f"SELECT v, count(*) AS n FROM (SELECT {expr} AS v FROM logs WHERE {where}) "
+                "WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ?",
+                [*fparams, *params, int(limit)],
+            )
         return [ValueCount(str(v), int(n)) for v, n in rows]
 
     @_memo

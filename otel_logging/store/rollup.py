@@ -1,0 +1,161 @@
+"""The per-minute roll-up of table ``logs``: record counts per (file_id, minute, service, level, logger).
+
+``minute`` is ``ts`` truncated to the minute (NULL for the records without a time, so the counts stay
+exact). The files source keeps the table in the same transaction as the rows (``FileSource._load`` and
+``_commit_files``), and answers from it the questions a filter on service / level / logger, apps, files
+and a time range can ask: ``count``, ``top_values`` of those three fields, ``volume`` in whole minutes and
+``time_bounds``. A time range that is not minute-aligned is read as whole minutes from the roll-up plus
+its partial edge minutes from ``logs`` (which the ``ts`` min/max of the row groups narrow to those
+minutes), so every answer is the one ``logs`` gives. See docs/store.md.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from otel_logging.dashboard.filters import LogFilter
+
+TABLE = "logs_minutes"
+CREATE = f"""
+CREATE TABLE IF NOT EXISTS {TABLE} (
+    file_id INTEGER, minute TIMESTAMP, service VARCHAR, level VARCHAR, logger VARCHAR, n BIGINT
+);
+"""
+COLUMNS = frozenset({"service", "level", "logger"})  # the fields the roll-up keeps
+MINUTE = timedelta(minutes=1)
+_GROUPED = "SELECT file_id, date_trunc('minute', ts) AS minute, service, level, logger, count(*) AS n FROM logs"
+
+# -- upkeep (inside the caller's transaction) ---------------------------------------------------------
+
+
+def add_load(con: duckdb.DuckDBPyConnection, seq: int, old_files: set[int]) -> None:
+    """Count the rows of load ``seq`` in. A file read for the first time is counted from its new rows alone;
+    the minutes of a file read before, from the first minute this load gave it, are counted again from
+    ``logs`` (the zone maps of ``ts`` narrow that to those minutes): one row per key, whatever the loads."""
+    loaded = con.execute(
+        "SELECT file_id, min(ts), count(*) FILTER (WHERE ts IS NULL) FROM logs WHERE seq = ? GROUP BY file_id", [seq]
+    ).fetchall()
+    fresh = [file_id for file_id, _, _ in loaded if file_id not in old_files]
+    if fresh:
+        con.execute(
+            f"INSERT INTO {TABLE} {_GROUPED} WHERE seq = ? AND file_id IN (SELECT unnest(?)) GROUP BY ALL ORDER BY 2",
+            [seq, fresh],
+        )
+    for file_id, first, untimed in loaded:
+        if file_id not in old_files:
+            continue
+        if first is not None:
+            since = first.replace(second=0, microsecond=0)
+            con.execute(f"DELETE FROM {TABLE} WHERE file_id = ? AND minute >= ?", [file_id, since])
+            con.execute(
+                f"INSERT INTO {TABLE} {_GROUPED} WHERE file_id = ? AND ts >= ? GROUP BY ALL ORDER BY 2",
+                [file_id, since],
+            )
+        if untimed:
+            con.execute(f"DELETE FROM {TABLE} WHERE file_id = ? AND minute IS NULL", [file_id])
+            con.execute(f"INSERT INTO {TABLE} {_GROUPED} WHERE file_id = ? AND ts IS NULL GROUP BY ALL", [file_id])
+
+
+def drop_files(con: duckdb.DuckDBPyConnection, file_ids: list[int]) -> None:
+    con.execute(f"DELETE FROM {TABLE} WHERE file_id IN (SELECT unnest(?))", [file_ids])
+
+
+# -- which questions it answers ---------------------------------------------------------------------
+
+
+def eligible(flt: LogFilter) -> bool:
+    """Whether ``flt`` only looks at service / level / logger, apps, files and a time range (and ``until``,
+    which the caller checks against the store's last load)."""
+    if flt.search:
+        return False
+    if any(m.field.key or m.field.column not in COLUMNS for m in flt.fields):
+        return False
+    return not flt.query.strip() or _query_eligible(flt.query, flt.query_zone)
+
+
+@functools.lru_cache(maxsize=256)
+def _query_eligible(text: str, zone: str) -> bool:
+    from otel_logging.dashboard.query import QueryError
+    from otel_logging.dashboard.querylang import QuerySyntaxError, parse, zone_named
+
+    try:
+        node = parse(text, zone_named(zone))
+    except (QuerySyntaxError, QueryError):
+        return False  # the query over ``logs`` reports the mistake
+    return node is None or _node_eligible(node)
+
+
+def _node_eligible(node: Any) -> bool:
+    from otel_logging.dashboard.querylang.ast import And, Exists, Levels, Match, Not, Or
+
+    if isinstance(node, And | Or):
+        return all(_node_eligible(child) for child in node.children)
+    if isinstance(node, Not):
+        return _node_eligible(node.child)
+    if isinstance(node, Levels):
+        return True
+    if isinstance(node, Exists | Match):
+        # A value, wildcard or /regex/ of service, logger or level is a function of that column alone.
+        fld = node.field
+        return fld is not None and not fld.key and fld.kind in ("keyword", "level") and fld.column in COLUMNS
+    return False  # message words, numbers, times, attributes: only ``logs`` has them
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A time range as whole minutes of the roll-up (``whole``) and partial minutes of ``logs`` (``edges``)."""
+
+    whole: str  # a condition on ``minute`` (TRUE also keeps the rows without a time)
+    whole_params: list[Any]
+    edges: list[tuple[datetime, datetime]]  # [low, high) ranges of ts read from ``logs``
+
+
+def _floor(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def split(flt: LogFilter) -> Split:
+    start = flt.start_utc.replace(tzinfo=None) if flt.start_utc else None
+    end = flt.end_utc.replace(tzinfo=None) if flt.end_utc else None
+    if start is None and end is None:
+        return Split("TRUE", [], [])
+    low = None if start is None else (start if _floor(start) == start else _floor(start) + MINUTE)
+    high = None if end is None else _floor(end)
+    if low is not None and high is not None and low >= high:
+        if start is not None and end is not None and start >= end:
+            return Split("FALSE", [], [])
+        assert start is not None and end is not None
+        return Split("FALSE", [], [(start, end)])
+    clauses, params, edges = [], [], []
+    if low is not None:
+        clauses.append("minute >= ?")
+        params.append(low)
+        if start is not None and start < low:
+            edges.append((start, low))
+    if high is not None:
+        clauses.append("minute < ?")
+        params.append(high)
+        if end is not None and high < end:
+            edges.append((high, end))
+    return Split(" AND ".join(clauses), params, edges)
+
+
+def counted(where: str, params: list[Any], parts: Split) -> tuple[str, list[Any]]:
+    """A relation ``(ts, service, level, logger, n)`` whose ``n`` add up to the rows of ``logs`` matching
+    ``where`` (a filter without time over columns both tables have) within the split's time range:
+    ``ts`` is the minute for the roll-up's rows and the time for the edges' rows."""
+    sql = [f"SELECT minute AS ts, service, level, logger, n FROM {TABLE} WHERE ({where}) AND {parts.whole}"]
+    values = [*params, *parts.whole_params]
+    for low, high in parts.edges:
+        sql.append(f"SELECT ts, service, level, logger, 1 AS n FROM logs WHERE ({where}) AND ts >= ? AND ts < ?")
+        values.extend([*params, low, high])
+    return " UNION ALL ".join(sql), values
+
+
+def without_time(flt: LogFilter) -> LogFilter:
+    return replace(flt, start=None, end=None, until=None)
