@@ -5,7 +5,11 @@ a service rotating daily would leave them (``<app>.<stamp>.jsonl`` per past day,
 then measures, each side in its own fresh process so that its peak RSS is its own:
 
     catch-up      ``otel-logging store rebuild``-equivalent: every file read into a new store (MB/s, peak RSS)
-    first page    a new process opens the existing store, refreshes (nothing new) and gets the newest 100
+    first page    a new process opens the existing store, refreshes (nothing new) and makes every call of the
+                  dashboard's first page with the default range ("all") and no query (``dashboard_page``: the
+                  pickers' counts, the field values, the page, the newer-than count, the histogram)
+    dashboard     those calls again per round, with the source's answer cache emptied (and once without the
+                  roll-up, ``use_rollup = False``, for comparison)
     week search   page() (count + newest 100) with a service/level filter and a message search, whole week
     hour search   the same over the last hour
     week chart    volume() per hour and level over the week, with a level filter
@@ -19,8 +23,9 @@ chart p50 <= 1 s; trace <= 0.3 s; visible <= 2 s; peak RSS of each side <= 1 GB;
 Queries alternate kinds across rounds (a week search, an hour search, a chart, a trace, again) and every
 run asks something new (the source keeps answers until the data changes).
 
-Usage: python bench/store.py [--records 1000000] [--apps 20] [--days 7] [--runs 20] [--dir DIR]
-The generated files are kept in DIR (default /tmp/otel-logging-store-bench/<records>) and reused.
+Usage: python bench/store.py [--records 1000000] [--apps 20] [--days 7] [--runs 20] [--dir DIR] [--store PATH]
+The generated files are kept in DIR (default /tmp/otel-logging-store-bench/<records>) and reused; the store is
+DIR/store.duckdb unless ``--store`` names another file (to keep a store of another version for comparison).
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -44,6 +51,7 @@ from otel_logging.record.names import rotated_name  # noqa: E402
 
 TARGETS = {
     "first_page_s": 1.0,
+    "dashboard_p50_s": 1.0,
     "week_search_p50_s": 1.0,
     "week_search_p95_s": 2.0,
     "hour_search_p50_s": 0.2,
@@ -127,6 +135,26 @@ def side_catch_up(log_dir: str, store: str) -> dict:
     return {"seconds": seconds, "records": status.records, "problems": status.problems}
 
 
+def dashboard_page(source: Any) -> None:
+    """The source calls of the dashboard's first page, default range "all", no query (otel_logging/dashboard/app.py
+    ``_sidebar``, views.records): the pickers' values and counts, the field values, the page, the histogram."""
+    from otel_logging.dashboard.filters import FieldRef, LogFilter, choose_bucket
+
+    flt = LogFilter()
+    source.top_values(flt, FieldRef("service"), limit=1000)  # app._all_services
+    for name in ("level", "service", "logger"):  # app._counts
+        source.top_values(flt, FieldRef(name), limit=200)
+    source.field_names(flt)  # app._field_values, default field "service"
+    source.top_values(flt, FieldRef("service"), limit=10)
+    token = source.snapshot()  # views.records
+    pinned = replace(flt, until=token)
+    source.page(pinned, offset=0, limit=100)
+    source.newer_than(flt, token)
+    low, high = source.time_bounds(pinned)  # views._time_span, views._volume
+    if low is not None and high is not None:
+        source.volume(pinned, choose_bucket(low, high + timedelta(seconds=1)))
+
+
 def side_queries(log_dir: str, store: str | None, runs: int) -> dict:
     from otel_logging.dashboard.filters import LogFilter
     from otel_logging.dashboard.sources.files import FileSource
@@ -135,15 +163,22 @@ def side_queries(log_dir: str, store: str | None, runs: int) -> dict:
     started = time.perf_counter()
     source = FileSource(log_dir, store=store, memory_limit=MEMORY_LIMIT if store else None, min_refresh_interval_s=0)
     source.refresh(force=True)
+    opened = time.perf_counter() - started
+    dashboard_page(source)
+    out: dict = {"first_page_s": time.perf_counter() - started, "open_refresh_s": opened}
     first = source.page(LogFilter(), limit=100)
-    out: dict = {"first_page_s": time.perf_counter() - started, "records": first.total}
+    out["records"] = first.total
     if store is None:
         return out
     newest = first.hits[0].record
     end = datetime.fromisoformat(newest["@timestamp"].replace("Z", "")[:26]).replace(tzinfo=UTC)
-    week, hour, chart, trace = [], [], [], []
+    week, hour, chart, trace, dashboard = [], [], [], [], []
     found = 0
     for run in range(runs):
+        source._answers.clear()  # every figure of the round is computed, not remembered
+        t = time.perf_counter()
+        dashboard_page(source)
+        dashboard.append(time.perf_counter() - t)
         apps = tuple(f"app{(run + k) % 20:02d}" for k in (0, 7, 13))
         levels = (("ERROR", "WARN"), ("ERROR",), ("INFO", "WARN"), ())[run % 4]
         term = SEARCHES[run % len(SEARCHES)]
@@ -179,13 +214,21 @@ def side_queries(log_dir: str, store: str | None, runs: int) -> dict:
         if time.perf_counter() - t > 30:
             raise SystemExit("the appended record did not become visible within 30 s")
     out["visible_s"] = time.perf_counter() - t
+    source._answers.clear()
+    source.use_rollup = False
+    t = time.perf_counter()
+    dashboard_page(source)
+    out["dashboard_without_rollup_s"] = time.perf_counter() - t
+    source.use_rollup = True
     out.update(
+        dashboard_p50_s=percentile(dashboard, 0.5),
+        dashboard_p95_s=percentile(dashboard, 0.95),
         week_search_p50_s=percentile(week, 0.5),
         week_search_p95_s=percentile(week, 0.95),
         hour_search_p50_s=percentile(hour, 0.5),
         week_chart_p50_s=percentile(chart, 0.5),
         trace_max_s=max(trace),
-        rounds={"week": week, "hour": hour, "chart": chart, "trace": trace},
+        rounds={"dashboard": dashboard, "week": week, "hour": hour, "chart": chart, "trace": trace},
     )
     source.close()
     return out
@@ -206,6 +249,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--dir", type=Path)
+    parser.add_argument("--store", type=Path, help="the store's file (default DIR/store.duckdb)")
     parser.add_argument("--baseline-max", type=int, default=5_000_000)
     parser.add_argument("--skip-catch-up", action="store_true", help="reuse the store built by an earlier run")
     parser.add_argument("--side", help=argparse.SUPPRESS)
@@ -220,7 +264,7 @@ def main() -> None:
         return
 
     work = args.dir or Path("/tmp/otel-logging-store-bench") / str(args.records)
-    log_dir, store = work / "logs", work / "store.duckdb"
+    log_dir, store = work / "logs", args.store or work / "store.duckdb"
     if not (log_dir / f"app{args.apps - 1:02d}.jsonl").exists():
         t = time.perf_counter()
         generate(log_dir, args.records, args.apps, args.days, datetime.now(UTC).replace(microsecond=0))
@@ -247,7 +291,12 @@ def main() -> None:
     q = in_child("queries", str(log_dir), str(store), str(args.runs))
     rounds = q.pop("rounds")
     for kind, values in rounds.items():
-        print(f"  {kind:6} rounds (s): " + " ".join(f"{v:.3f}" for v in values))
+        print(f"  {kind:9} rounds (s): " + " ".join(f"{v:.3f}" for v in values))
+    print(
+        f"dashboard first page after a restart: {q['first_page_s']:.2f} s "
+        f"(open + refresh {q['open_refresh_s']:.2f} s); "
+        f"the same calls without the roll-up: {q['dashboard_without_rollup_s']:.2f} s"
+    )
     figures = {**q, "store_rss_mb": catch["rss_mb"], "query_rss_mb": q["rss_mb"], "store_to_files": ratio}
     for name, target in TARGETS.items():
         value = figures.get(name)
@@ -265,7 +314,8 @@ def main() -> None:
     else:
         print(f"baseline not run over {args.records:,} records (it holds the whole history in memory)")
     print(
-        f"SUMMARY {args.records:,} records: first page {q['first_page_s']:.2f} s, week search p50 "
+        f"SUMMARY {args.records:,} records: first page {q['first_page_s']:.2f} s (dashboard calls p50 "
+        f"{q['dashboard_p50_s']:.2f} s, {q['dashboard_without_rollup_s']:.2f} s without the roll-up), week search p50 "
         f"{q['week_search_p50_s']:.2f} s p95 {q['week_search_p95_s']:.2f} s, hour search p50 "
         f"{q['hour_search_p50_s']:.3f} s, week chart p50 {q['week_chart_p50_s']:.2f} s, trace max "
         f"{q['trace_max_s']:.3f} s, visible {q['visible_s']:.2f} s, RSS store {catch['rss_mb']:.0f} MB / "

@@ -4,7 +4,8 @@ A real ``otel-logging store follow`` process keeps the store of a log directory 
 writes to the directory as the service does (appends, rotation by rename, gzip of rotated files through a
 ``.gz.partial``), truncates a file and deletes old ones; the follower is killed with SIGKILL at random moments
 (during the first catch-up and during later reads), restarted, and at the end the store's records are compared,
-as a multiset, with the records in the files.
+as a multiset, with the records in the files; the per-minute roll-up equals a GROUP BY of the records, both as
+the kills left it and after the last catch-up.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import subprocess
 from collections import Counter
 from pathlib import Path
 
+import duckdb
 import orjson
 import pytest
 
 from otel_logging.dashboard.filters import LogFilter
 from otel_logging.dashboard.sources.files import FileSource
 from otel_logging.record.names import rotated_name
+from otel_logging.store import rollup
 from tests.support.generated_logs import make_record
 from tests.support.procs import PYTHON, REPO
 
@@ -97,10 +100,26 @@ def file_bodies(log_dir: Path) -> Counter[str]:
     return bodies
 
 
+def assert_rollup_exact(con: duckdb.DuckDBPyConnection) -> None:
+    """The roll-up holds one row per (file_id, minute, service, level, logger) with the count of ``logs``."""
+    kept = con.execute(f"SELECT file_id, minute, service, level, logger, n FROM {rollup.TABLE} ORDER BY ALL").fetchall()
+    fresh = con.execute(
+        "SELECT file_id, date_trunc('minute', ts), service, level, logger, count(*) FROM logs GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert kept, "the roll-up is empty"
+    assert kept == fresh, f"the roll-up has {len(kept)} rows, the GROUP BY of logs {len(fresh)}"
+
+
 def store_bodies(log_dir: Path, store: Path) -> Counter[str]:
+    con = duckdb.connect(str(store))  # as the last kill left it
+    try:
+        assert_rollup_exact(con)
+    finally:
+        con.close()
     source = FileSource(log_dir, store=store, min_refresh_interval_s=0)
     try:
         source.refresh(force=True)
+        assert_rollup_exact(source._con)
         chunks = b"".join(source.export(LogFilter(), "jsonl"))
         return Counter(orjson.loads(line)["body"] for line in chunks.splitlines() if line.strip())
     finally:
