@@ -72,7 +72,7 @@ def _rebuild(args: argparse.Namespace) -> int:
         return 2
     log_dir, store = paths
     files = list_log_files(log_dir)
-    bar = Progress(enabled=None)
+    bar = Progress(enabled=None, counts_records=False)  # the store tells bytes read as it goes
     bar.plan(len(files), sum(f.size for f in files))
     remove_store(store)
     source = _open(log_dir, store, args)
