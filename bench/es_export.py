@@ -29,10 +29,10 @@ sys.path.insert(0, str(REPO))
 from elasticsearch import Elasticsearch  # noqa: E402
 from elasticsearch.helpers import streaming_bulk  # noqa: E402
 
+from otel_logging.config import ElasticsearchSettings  # noqa: E402
 from otel_logging.record import RecordBatch  # noqa: E402
 from otel_logging.sinks.elasticsearch import (  # noqa: E402
     DataStreamNames,
-    ElasticsearchOptions,
     document,
     elasticsearch_queued_sink,
     install_templates,
@@ -102,7 +102,7 @@ def main() -> int:
             namespace = f"bench{uuid.uuid4().hex[:8]}"
             names = DataStreamNames("logs", namespace)
             with tempfile.TemporaryDirectory() as log_dir:
-                sink = elasticsearch_queued_sink(ElasticsearchOptions(urls=(url,), namespace=namespace), Path(log_dir))
+                sink = elasticsearch_queued_sink(ElasticsearchSettings(urls=(url,), namespace=namespace), Path(log_dir))
                 start = time.perf_counter()
                 for i in range(0, len(recs), 1000):
                     sink.write(RecordBatch.from_records({"shop": recs[i : i + 1000]}))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from otel_logging.config import ConfigError, default_of
@@ -20,6 +21,7 @@ class SettingsFlags:
     def __init__(self, settings_type: type) -> None:
         self.settings_type = settings_type
         self.flags: dict[str, str] = {}  # setting ("receiver.grpc_port") -> flag ("--port")
+        self.dests: dict[str, str] = {}  # setting -> the flag's attribute in the parsed arguments ("port")
 
     def add(self, group: Any, flag: str, setting: str, **kwargs: Any) -> argparse.Action:
         """``group.add_argument(flag, default=<the setting's default>, **kwargs)``."""
@@ -30,7 +32,25 @@ class SettingsFlags:
             default = list(default)  # argparse appends to (a copy of) a list
         self.flags[setting] = flag
         action: argparse.Action = group.add_argument(flag, default=default, **kwargs)
+        self.dests[setting] = action.dest
         return action
+
+    def settings(self, args: argparse.Namespace, overrides: Mapping[str, Any] | None = None) -> Any:
+        """``settings_type`` with every added flag's value (``overrides``: settings given otherwise, by name).
+
+        A flag added with ``add`` always reaches its setting: nothing is mapped by hand."""
+        values = {setting: getattr(args, dest) for setting, dest in self.dests.items()} | dict(overrides or {})
+        parts: dict[str, dict[str, Any]] = {}
+        top: dict[str, Any] = {}
+        for setting, value in values.items():
+            part, _, name = setting.partition(".")
+            if name:
+                parts.setdefault(part, {})[name] = value
+            else:
+                top[part] = value
+        for part, given in parts.items():
+            top[part] = type(default_of(self.settings_type, part))(**given)
+        return self.settings_type(**top)
 
     def note(self, flag: str, setting: str) -> None:
         """``flag`` sets ``setting`` but has no default of its own (None: the command decides)."""

@@ -15,13 +15,6 @@ import orjson
 from otel_logging.commands.options import SettingsFlags, refuse
 from otel_logging.commands.units import parse_duration, parse_size
 from otel_logging.config import (
-    ConfigError,
-    ElasticsearchSettings,
-    FilesSettings,
-    LogstashSettings,
-    QueueSettings,
-    ReceiverSettings,
-    SecuritySettings,
     ServeSettings,
 )
 
@@ -179,64 +172,23 @@ def _add_elasticsearch_options(p: argparse.ArgumentParser) -> None:
 def serve_settings(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> ServeSettings:
     """The settings the flags name, one part per concern (the Elasticsearch password from ``env``)."""
     env = os.environ if env is None else env
-    return ServeSettings(
-        receiver=ReceiverSettings(
-            host=args.host,
-            grpc_port=args.port,
-            http_port=None if args.http_port == NO_HTTP else args.http_port,
-            max_request_bytes=args.max_request_bytes,
-            max_records_per_request=args.max_records_per_request,
-            max_attribute_length=args.max_attribute_length,
-            max_new_apps_per_minute=args.max_new_apps_per_minute,
-            grpc_workers=args.workers,
-            shutdown_grace_s=args.grace,
-        ),
-        files=FilesSettings(
-            log_dir=args.log_dir,
-            fsync=args.fsync,
-            rotate_bytes=args.rotate_bytes,
-            rotate_interval_s=args.rotate_interval,
-            retain_count=args.retain_count,
-            retain_age_s=args.retain_age,
-            compress_rotated=args.compress,
-        ),
-        queue=QueueSettings(max_bytes=args.queue_max_bytes),
-        elasticsearch=ElasticsearchSettings(
-            urls=tuple(args.es_url),
-            api_key=args.es_api_key,
-            user=args.es_user,
-            password=env.get(ES_PASSWORD_ENV) if args.es_user else None,
-            ca_cert=args.es_ca_cert,
-            namespace=args.es_namespace,
-        ),
-        logstash=LogstashSettings(
-            targets=tuple(args.logstash),
-            tls=args.logstash_tls,
-            tls_ca=args.logstash_tls_ca,
-            tls_cert=args.logstash_tls_cert,
-            tls_key=args.logstash_tls_key,
-            tls_server_name=args.logstash_tls_server_name,
-        ),
-        security=SecuritySettings(
-            auth_token_file=args.auth_token_file,
-            tls_cert=args.tls_cert,
-            tls_key=args.tls_key,
-            tls_client_ca=args.tls_client_ca,
-            redact=args.redact,
-            redact_rules=args.redact_rules,
-        ),
+    settings: ServeSettings = FLAGS.settings(
+        args,
+        {
+            "receiver.http_port": None if args.http_port == NO_HTTP else args.http_port,
+            "elasticsearch.password": env.get(ES_PASSWORD_ENV) if args.es_user else None,
+        },
     )
+    return settings
 
 
 def _serve(args: argparse.Namespace) -> int:
     from otel_logging.receiver.service import CentralService
 
+    settings = serve_settings(args)
     try:
-        settings = serve_settings(args).validate()
-    except ConfigError as exc:
-        return refuse("serve", exc, FLAGS)
-    try:
-        service = CentralService(settings)  # builds the sinks the settings name (otel_logging.sinks.build)
+        # CentralService checks the settings first (a ConfigError names the setting), then builds their sinks.
+        service = CentralService(settings)
         ports = service.start()
     except (OSError, ValueError) as exc:
         return refuse("serve", exc, FLAGS)

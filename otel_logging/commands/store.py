@@ -9,14 +9,17 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import orjson
 
 from otel_logging.dashboard.query import QueryError
-from otel_logging.dashboard.sources.files import FileSource
 from otel_logging.dashboard.sources.logfiles import list_log_files
 from otel_logging.ingest.progress import Progress
 from otel_logging.store import MEMORY_LIMIT, default_store_path, remove_store, store_files
+
+if TYPE_CHECKING:  # DuckDB is imported only by the store commands, not by every `otel-logging` start
+    from otel_logging.dashboard.sources.files import FileSource
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,6 +48,8 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path] | None:
 
 
 def _open(log_dir: Path, store: Path, args: argparse.Namespace) -> FileSource | None:
+    from otel_logging.dashboard.sources.files import FileSource
+
     try:
         return FileSource(log_dir, store=store, memory_limit=args.memory_limit, min_refresh_interval_s=0)
     except QueryError as exc:
@@ -67,7 +72,7 @@ def _rebuild(args: argparse.Namespace) -> int:
         return 2
     log_dir, store = paths
     files = list_log_files(log_dir)
-    bar = Progress(enabled=None)
+    bar = Progress(enabled=None, counts_records=False)  # the store tells bytes read as it goes
     bar.plan(len(files), sum(f.size for f in files))
     remove_store(store)
     source = _open(log_dir, store, args)

@@ -68,5 +68,5 @@ def _module(name: str) -> Any:
 def elasticsearch_sink(settings: ElasticsearchSettings) -> Sink:
     """A sink writing to the Elasticsearch the settings name: data streams ``<prefix>-<app>-<namespace>``."""
     module = _module("elasticsearch")
-    sink: Sink = module.direct_sink(module.ElasticsearchOptions.from_settings(settings))
+    sink: Sink = module.direct_sink(settings)
     return sink

@@ -23,7 +23,15 @@ def _duration(seconds: float) -> str:
 class Progress:
     """Counts what was done; draws at most a few times a second when ``stream`` is a terminal."""
 
-    def __init__(self, stream: TextIO | None = None, *, enabled: bool | None = None, interval_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        enabled: bool | None = None,
+        interval_s: float = 0.2,
+        counts_records: bool = True,
+    ) -> None:
+        """``counts_records=False``: the work is told in bytes only, and the bar shows bytes per second."""
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.interval_s = interval_s
@@ -32,6 +40,7 @@ class Progress:
         self.files_done = 0
         self.bytes_done = 0
         self.records = 0
+        self.counts_records = counts_records
         self.started = time.monotonic()
         self._drawn = 0.0
 
@@ -65,9 +74,10 @@ class Progress:
             eta, share = "-:--:--", 0.0
         filled = int(share * 20)
         bar = "#" * filled + "." * (20 - filled)
+        speed = f"{self.records:,} records  {rate:,.0f}/s" if self.counts_records else f"{_size(byte_rate)}/s"
         return (
             f"[{bar}] files {self.files_done}/{self.total_files}  {_size(self.bytes_done)}/{_size(self.total_bytes)}"
-            f"  {self.records:,} records  {rate:,.0f}/s  ETA {eta}"
+            f"  {speed}  ETA {eta}"
         )
 
     def _draw(self, now: float) -> None:

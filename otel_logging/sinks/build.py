@@ -72,11 +72,11 @@ def _elasticsearch_queued(settings: ServeSettings) -> list[Sink]:
     """The Elasticsearch sink (durable queue under <log-dir>/_queue/elasticsearch/) if urls are given."""
     if not settings.elasticsearch.enabled:
         return []
-    from otel_logging.sinks.elasticsearch import ElasticsearchOptions, elasticsearch_queued_sink
+    from otel_logging.sinks.elasticsearch import elasticsearch_queued_sink
 
     return [
         elasticsearch_queued_sink(
-            ElasticsearchOptions.from_settings(settings.elasticsearch),
+            settings.elasticsearch,
             settings.files.log_dir,
             max_bytes=settings.queue.max_bytes,
             fsync=settings.files.fsync,

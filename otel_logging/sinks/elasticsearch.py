@@ -37,7 +37,7 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
-from otel_logging.config import ElasticsearchSettings
+from otel_logging.config import ConfigError, ElasticsearchSettings
 from otel_logging.record import Record, RecordBatch
 from otel_logging.record.names import data_stream_dataset, data_stream_namespace, data_stream_prefix
 from otel_logging.sinks import SinkError
@@ -427,63 +427,31 @@ def _describe(exc: BaseException) -> str:
 # -- construction --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ElasticsearchOptions:
-    """How to reach Elasticsearch (``otel-logging serve --es-*``)."""
+REQUEST_TIMEOUT_S = 30.0
 
-    urls: tuple[str, ...]
-    api_key: str | None = None
-    user: str | None = None
-    password: str | None = None
-    ca_cert: Path | None = None
-    namespace: str = DEFAULT_NAMESPACE
-    prefix: str = DEFAULT_PREFIX
-    request_timeout_s: float = 30.0
 
-    @classmethod
-    def from_settings(cls, settings: ElasticsearchSettings) -> ElasticsearchOptions:
-        """The options the ``elasticsearch`` part of the service's or aggregation's settings names."""
-        return cls(
-            urls=tuple(settings.urls),
-            api_key=settings.api_key,
-            user=settings.user,
-            password=settings.password,
-            ca_cert=settings.ca_cert,
-            namespace=settings.namespace,
-            prefix=settings.prefix,
-        )
-
-    def client(self) -> Elasticsearch:
-        if not self.urls:
-            raise ValueError("Elasticsearch: no URL given (--es-url http://HOST:9200)")
-        for url in self.urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"Elasticsearch URL {url!r} must start with http:// or https://")
-        if self.api_key and self.user:
-            raise ValueError("Elasticsearch: give --es-api-key or --es-user, not both")
-        if self.user and self.password is None:
-            raise ValueError(
-                "Elasticsearch: --es-user needs the password in the environment variable OTEL_LOGGING_ES_PASSWORD"
-            )
-        if self.ca_cert is not None and not Path(self.ca_cert).is_file():
-            raise ValueError(f"Elasticsearch CA certificate {str(self.ca_cert)!r} does not exist")
-        kwargs: dict[str, Any] = {
-            "request_timeout": self.request_timeout_s,
-            "max_retries": 0,  # the queue retries, with backoff
-            "retry_on_timeout": False,
-            "serializer": OrjsonSerializer(),
-        }
-        if self.api_key:
-            kwargs["api_key"] = self.api_key
-        if self.user:
-            kwargs["basic_auth"] = (self.user, self.password or "")
-        if self.ca_cert is not None:
-            kwargs["ca_certs"] = str(self.ca_cert)
-        return Elasticsearch(list(self.urls), **kwargs)
+def es_client(settings: ElasticsearchSettings, request_timeout_s: float = REQUEST_TIMEOUT_S) -> Elasticsearch:
+    """A client for the Elasticsearch the settings name (checked first: a ``ConfigError`` names what is wrong)."""
+    settings.validate()
+    if not settings.urls:
+        raise ConfigError("elasticsearch.urls: no URL given (--es-url http://HOST:9200)", "elasticsearch.urls")
+    kwargs: dict[str, Any] = {
+        "request_timeout": request_timeout_s,
+        "max_retries": 0,  # the queue retries, with backoff
+        "retry_on_timeout": False,
+        "serializer": OrjsonSerializer(),
+    }
+    if settings.api_key:
+        kwargs["api_key"] = settings.api_key
+    if settings.user:
+        kwargs["basic_auth"] = (settings.user, settings.password or "")
+    if settings.ca_cert is not None:
+        kwargs["ca_certs"] = str(settings.ca_cert)
+    return Elasticsearch(list(settings.urls), **kwargs)
 
 
 def elasticsearch_queued_sink(
-    options: ElasticsearchOptions,
+    settings: ElasticsearchSettings,
     log_dir: Path,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
@@ -497,8 +465,8 @@ def elasticsearch_queued_sink(
     one batch feeds several bulk requests at once and the pauses between batches (acknowledging, reading
     the next) are rare.
     """
-    names = DataStreamNames(options.prefix, options.namespace)
-    client = options.client()
+    names = DataStreamNames(settings.prefix, settings.namespace)
+    client = es_client(settings)
     delivery = ElasticsearchDelivery(client, names)
     queue_options.setdefault("batch_lines", DEFAULT_BATCH_LINES)
     queue_options.setdefault("batch_bytes", DEFAULT_BATCH_BYTES)
@@ -557,11 +525,6 @@ class ElasticsearchDirectSink:
         self._client.close()
 
 
-def direct_sink(options: ElasticsearchOptions) -> ElasticsearchDirectSink:
+def direct_sink(settings: ElasticsearchSettings) -> ElasticsearchDirectSink:
     """A sink that sends and waits (aggregation's; its checkpoint is its queue)."""
-    return ElasticsearchDirectSink(options.client(), DataStreamNames(options.prefix, options.namespace))
-
-
-def sink_from_url(url: str, index: str | None = None) -> ElasticsearchDirectSink:
-    """A direct sink to the Elasticsearch at ``url``; ``index`` is the data stream prefix (default ``logs``)."""
-    return direct_sink(ElasticsearchOptions(urls=(url,), prefix=index or DEFAULT_PREFIX))
+    return ElasticsearchDirectSink(es_client(settings), DataStreamNames(settings.prefix, settings.namespace))

@@ -16,6 +16,7 @@ both sources can run), so a mistake is reported with its position before any sou
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -59,8 +60,11 @@ _REGEX_UNSHARED = (
 )
 
 
+@functools.lru_cache(maxsize=256)  # a page asks about one query many times (pickers, counts, chart, rows)
 def parse(text: str, zone: tzinfo = UTC) -> Node | None:
-    """The tree of ``text``; None for an empty query (no condition). A time without an offset is in ``zone``."""
+    """The tree of ``text``; None for an empty query (no condition). A time without an offset is in ``zone``.
+
+    The tree is immutable, so one parse serves every caller."""
     return _Parser(text, zone).parse()
 
 

@@ -2,8 +2,10 @@
 
 Columns used: ``ts`` (TIMESTAMP, UTC), ``level``, ``message`` (the body as text), the record's keyword
 columns, ``severity_number`` and the JSON columns ``attributes`` / ``resource`` / ``scope_attributes``.
-Every leaf is two-valued (a missing field is FALSE, never NULL), so ``NOT`` keeps the records without
-the field, as Elasticsearch's ``must_not`` does.
+A leaf on a missing field is NULL, which AND / OR treat as FALSE in a WHERE; ``NOT`` is ``IS NOT TRUE``, so
+it keeps the records without the field, as Elasticsearch's ``must_not`` does. Leaves stay plain comparisons
+(no ``coalesce``) so that DuckDB can skip row groups by their min/max (a ``ts`` range over 50M records: 0.007 s
+plain, 0.2 s wrapped).
 """
 
 from __future__ import annotations
@@ -71,13 +73,13 @@ def _sql(node: Node, params: list[Any]) -> str:
     if isinstance(node, Or):
         return "(" + " OR ".join(_sql(child, params) for child in node.children) + ")"
     if isinstance(node, Not):
-        return f"(NOT {_sql(node.child, params)})"
+        return f"({_sql(node.child, params)} IS NOT TRUE)"  # a missing field is not a match: NOT keeps it
     if isinstance(node, Levels):
         params.extend(node.levels)
         return f"(level IN ({', '.join('?' for _ in node.levels)}))"
     if isinstance(node, TimeSpan):
         params.extend([node.low.astimezone(UTC).replace(tzinfo=None), node.high.astimezone(UTC).replace(tzinfo=None)])
-        return "coalesce(ts >= ? AND ts < ?, FALSE)"
+        return "(ts >= ? AND ts < ?)"
     if isinstance(node, Exists):
         if node.field.kind == "level":
             return "TRUE"
@@ -91,18 +93,18 @@ def _compare(node: Compare, params: list[Any]) -> str:
     fld = node.field
     if node.time is not None:
         params.append(node.time.astimezone(UTC).replace(tzinfo=None))
-        return f"coalesce(ts {node.op} ?, FALSE)"
+        return f"(ts {node.op} ?)"
     assert node.number is not None
     if fld.kind == "number":
         params.append(int(node.number))
-        return f"coalesce({_q(fld.column)} {node.op} ?, FALSE)"
+        return f"({_q(fld.column)} {node.op} ?)"
     # A map value: only texts written as plain JSON numbers compare (as Elasticsearch's side does).
     text = _value_sql(fld, params)
     params.append("^" + NUMBER_PATTERN + "$")
     text_again = _value_sql(fld, params)
     params.append(float(node.number))
     number = f"CASE WHEN regexp_full_match({text}, ?) THEN TRY_CAST({text_again} AS DOUBLE) END"
-    return f"coalesce({number} {node.op} ?, FALSE)"
+    return f"({number} {node.op} ?)"
 
 
 def _match(node: Match, params: list[Any]) -> str:
@@ -110,19 +112,19 @@ def _match(node: Match, params: list[Any]) -> str:
     if fld is None or fld.kind == "text":  # the message: case-insensitive, anywhere in it
         if isinstance(value, Text):
             params.append(value.text.lower())
-            return "coalesce(contains(lower(message), ?), FALSE)"
+            return "contains(lower(message), ?)"
         pattern = wildcard_regex(value) if isinstance(value, Wildcard) else value.pattern
         params.append("(?is)" + pattern)
-        return "coalesce(regexp_matches(message, ?), FALSE)"
+        return "regexp_matches(message, ?)"
     column = _value_sql(fld, params)
     if isinstance(value, Text):
         params.append(int(value.text) if fld.kind == "number" else value.text)
-        return f"coalesce({column} = ?, FALSE)"
+        return f"({column} = ?)"
     if isinstance(value, Wildcard):
         params.append("(?s)" + wildcard_regex(value))
     else:
         params.append("(?s)" + strip_anchors(value.pattern))
-    return f"coalesce(regexp_full_match({column}, ?), FALSE)"
+    return f"regexp_full_match({column}, ?)"
 
 
 def strip_anchors(pattern: str) -> str:

@@ -258,6 +258,7 @@ class ElasticsearchSource:
         self._snapshots: OrderedDict[int, dict[str, int]] = OrderedDict()  # token -> backing index -> _seq_no
         self._snapshots_lock = threading.Lock()
         self._last_token = 0
+        self._expansions: dict[tuple[str, str], list[str]] = {}  # (key, regex) -> values; emptied by refresh()
 
     def _call(self, what: str, fn: Any, **kwargs: Any) -> Any:
         from elasticsearch import ApiError, TransportError
@@ -281,7 +282,12 @@ class ElasticsearchSource:
         return build_query(flt, None if flt.until is None else self._known(flt.until), self._expand)
 
     def _expand(self, path: str, regex: str) -> list[str]:
-        """The distinct values of the flattened key ``path`` that match ``regex`` (whole value, Lucene syntax)."""
+        """The distinct values of the flattened key ``path`` that match ``regex`` (whole value, Lucene syntax).
+
+        Asked once per refresh: a page builds the same query for its rows, counts, chart and pickers."""
+        cached = self._expansions.get((path, regex))
+        if cached is not None:
+            return cached
         aggs = {"values": {"terms": {"field": path, "include": regex, "size": MAX_EXPANSION + 1}}}
         body = self._search("values", size=0, aggs=aggs)
         values = [str(b["key"]) for b in body.get("aggregations", {}).get("values", {}).get("buckets", [])]
@@ -290,9 +296,11 @@ class ElasticsearchSource:
                 f"more than {MAX_EXPANSION:,} distinct values of {path} match this pattern or comparison in "
                 "Elasticsearch (attributes are kept as text there): narrow the query"
             )
+        self._expansions[(path, regex)] = values
         return values
 
     def refresh(self, force: bool = False, progress: Callable[[int, int], None] | None = None) -> SourceStatus:
+        self._expansions = {}  # values written since may match a pattern now
         try:
             count = self._call("count", self._client.count, index=self.index, ignore_unavailable=True)
             self._status = SourceStatus(

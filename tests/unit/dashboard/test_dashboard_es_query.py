@@ -170,3 +170,19 @@ def test_snapshot_tokens_map_to_what_the_cluster_had() -> None:
             },
         },
     )
+
+
+def test_a_pattern_on_an_attribute_asks_the_cluster_for_its_values_once_per_refresh() -> None:
+    client = FakeClient({})
+    source = ElasticsearchSource("http://es.invalid", client=client)
+    flt = LogFilter(query="user:/[ab].*/ AND duration_ms > 100")
+
+    def value_lookups() -> int:
+        return sum(1 for kind, body in client.calls if kind == "search" and "values" in body.get("aggs", {}))
+
+    for _ in range(3):  # the page's count, chart and rows
+        source.count(flt)
+    assert value_lookups() == 2  # one per attribute clause, not one per question
+    source.refresh()
+    source.count(flt)
+    assert value_lookups() == 4  # values written since the last refresh may match now

@@ -12,17 +12,17 @@ import orjson
 import pytest
 
 from otel_logging.commands.serve import register, serve_settings
-from otel_logging.config import ConfigError
+from otel_logging.config import ConfigError, ElasticsearchSettings
 from otel_logging.record import to_json_line
 from otel_logging.record.names import data_stream_dataset, data_stream_namespace
 from otel_logging.sinks.elasticsearch import (
     DataStreamNames,
     ElasticsearchDelivery,
-    ElasticsearchOptions,
     _item_outcome,
     _text_body,
     document,
     document_id,
+    es_client,
 )
 from otel_logging.worker import live_threads
 
@@ -80,15 +80,15 @@ def test_bulk_item_outcomes(status: int, outcome: str) -> None:
         assert reason.startswith(f"{status} some_exception: why")
 
 
-def test_options_refuse_unusable_settings(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="http"):
-        ElasticsearchOptions(urls=("es:9200",)).client()
-    with pytest.raises(ValueError, match="OTEL_LOGGING_ES_PASSWORD"):
-        ElasticsearchOptions(urls=("http://127.0.0.1:9200",), user="writer").client()
-    with pytest.raises(ValueError, match="not both"):
-        ElasticsearchOptions(urls=("http://127.0.0.1:9200",), user="u", password="p", api_key="k").client()
-    with pytest.raises(ValueError, match="does not exist"):
-        ElasticsearchOptions(urls=("https://127.0.0.1:9200",), ca_cert=tmp_path / "missing.pem").client()
+def test_a_client_is_made_only_from_usable_settings(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no URL given"):
+        es_client(ElasticsearchSettings())
+    with pytest.raises(ConfigError, match="http"):
+        es_client(ElasticsearchSettings(urls=("es:9200",)))
+    with pytest.raises(ConfigError, match="OTEL_LOGGING_ES_PASSWORD"):
+        es_client(ElasticsearchSettings(urls=("http://127.0.0.1:9200",), user="writer"))
+    client = es_client(ElasticsearchSettings(urls=("http://127.0.0.1:9200",), user="u", password="p"))
+    client.close()
 
 
 def test_serve_reads_the_password_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

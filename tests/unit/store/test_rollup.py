@@ -225,9 +225,9 @@ def test_a_store_of_the_previous_version_is_rebuilt_with_its_rollup(tmp_path: Pa
     append(tmp_path / "api.jsonl", ("api",), 0, 120)
     store = default_store_path(tmp_path)
     FileSource(tmp_path, store=store).close()
-    con = duckdb.connect(str(store))  # as version 1 left it: no roll-up
+    con = duckdb.connect(str(store))  # as version 2 left it: no roll-up
     con.execute(f"DROP TABLE {rollup.TABLE}")
-    con.execute("UPDATE meta SET value = 1 WHERE key = 'version'")
+    con.execute("UPDATE meta SET value = 2 WHERE key = 'version'")
     con.close()
     with pytest.raises(QueryError, match="otel-logging store rebuild"):
         FileSource(tmp_path, store=store)

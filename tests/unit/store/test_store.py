@@ -238,3 +238,25 @@ def test_a_file_gone_between_planning_and_loading_holds_back_nothing_else(
         assert bodies(source) == sorted(f"m{i}" for i in range(105))
     finally:
         source.close()
+
+
+def test_a_trace_is_found_by_its_whole_id_not_only_by_the_key_of_its_first_16_hex_digits(tmp_path: Path) -> None:
+    prefix = "0123456789abcdef"
+    ours, theirs, odd = prefix + "0" * 16, prefix + "f" * 16, "not-hex-trace"
+    records = [
+        make_record("a", BASE + timedelta(seconds=3), body="third", trace_id=ours),
+        make_record("a", BASE + timedelta(seconds=1), body="first", trace_id=ours),
+        make_record("b", BASE + timedelta(seconds=2), body="other trace, same key", trace_id=theirs),
+        make_record("b", BASE + timedelta(seconds=4), body="odd id", trace_id=odd),
+    ]
+    untimed = make_record("b", BASE, body="no time", trace_id=ours)
+    del untimed["@timestamp"], untimed["observed_timestamp"]
+    (tmp_path / "a.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in [*records, untimed]))
+    source = open_store(tmp_path)
+    try:
+        assert [h.record["body"] for h in source.trace(ours.upper())] == ["first", "third", "no time"]
+        assert [h.record["body"] for h in source.trace(theirs)] == ["other trace, same key"]
+        assert [h.record["body"] for h in source.trace(odd)] == ["odd id"]
+        assert source.trace(prefix) == []
+    finally:
+        source.close()
