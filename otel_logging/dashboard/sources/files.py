@@ -698,10 +698,29 @@ class FileSource:
                 total = self._count(flt)
             else:
                 newest = None
+        if newest is None and (since := self._newest_minutes_holding(flt, n)) is not None:
+            # The roll-up tells from which minute on the page's matches are: read only those row groups.
+            newest = self._newest_keys(f"({where}) AND ts >= ?", [*params, since], n)[1]
+            total = self._count(flt)
         if newest is None:
             total, newest = self._newest_keys(where, params, n)
         keys = [(k["ts"], k["f"], k["r"]) for k in (newest or [])[int(offset) : n]]
         return Page(self._hits_of(keys), int(total), offset, limit)
+
+    def _newest_minutes_holding(self, flt: LogFilter, n: int) -> datetime | None:
+        """The latest minute from which on at least ``n`` rows match ``flt`` (None: the roll-up cannot tell, or
+        fewer than ``n`` rows with a time match). The newest ``n`` matches are all at or after it."""
+
+        def ask(cursor: duckdb.DuckDBPyConnection, relation: str, values: list[Any]) -> datetime | None:
+            found = cursor.execute(
+                "SELECT m FROM (SELECT m, sum(c) OVER (ORDER BY m DESC ROWS UNBOUNDED PRECEDING) AS upto FROM ("
+                f"SELECT date_trunc('minute', ts) AS m, sum(n) AS c FROM ({relation}) WHERE ts IS NOT NULL GROUP BY m"
+                ")) WHERE upto >= ? ORDER BY m DESC LIMIT 1",
+                [*values, n],
+            ).fetchall()
+            return found[0][0] if found else None
+
+        return self._from_rollup(flt, ask)
 
     def _newest_keys(self, where: str, params: list[Any], n: int) -> tuple[int, list[dict[str, Any]] | None]:
         """How many rows match, and the keys of the newest ``n`` (time, then file_id, row_no; no time last)."""

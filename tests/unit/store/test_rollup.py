@@ -100,7 +100,9 @@ def answers(source: FileSource, flt: LogFilter) -> list[object]:
         out += [source.top_values(flt, FieldRef(name), limit=2), source.top_values(flt, FieldRef(name), limit=200)]
     out.append(source.top_values(flt, FieldRef("attributes", "k")))
     out += [source.volume(flt, bucket) for bucket in BUCKETS]
-    out.append([(h.ref, h.record["body"]) for h in source.page(flt, limit=20).hits] + [source.page(flt).total])
+    for offset, limit in ((0, 20), (700, 50)):  # the second is not in the last hour: the roll-up tells where it is
+        page = source.page(flt, offset=offset, limit=limit)
+        out.append([(h.ref, h.record["body"]) for h in page.hits] + [page.total])
     return out
 
 
