@@ -30,6 +30,7 @@ from otel_logging.config import (
 )
 from otel_logging.ingest.engine import IngestOptions
 from otel_logging.receiver.service import CentralService
+from otel_logging.record.names import logstash_queue_name
 from tests.support.procs import child_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -281,3 +282,11 @@ def test_the_installed_command_refuses_a_bad_port_without_a_traceback(tmp_path: 
         )
         assert result.returncode == 2, result.stderr
         assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_logstash_targets_that_would_share_a_queue_directory_are_refused_by_the_settings() -> None:
+    LogstashSettings(targets=("a.b:9", "a_b:9")).validate()  # two queue names: accepted
+    assert logstash_queue_name("h+x", 9) == logstash_queue_name("h/x", 9)
+    with pytest.raises(ConfigError, match="given twice") as refused:
+        LogstashSettings(targets=("h+x:9", "h/x:9")).validate()  # before anything is built
+    assert refused.value.setting == "logstash.targets"
