@@ -55,6 +55,7 @@ from otel_logging.dashboard.query import (
 )
 from otel_logging.dashboard.sources.logfiles import LogFile, list_log_files
 from otel_logging.record.lines import last_line_end
+from otel_logging.store import IN_USE
 
 # The record's keys in canonical order, with the DuckDB type each is read as.
 RECORD_COLUMNS: dict[str, str] = {
@@ -212,12 +213,7 @@ def _connect(store: Path | None) -> duckdb.DuckDBPyConnection:
         store.parent.mkdir(parents=True, exist_ok=True)
         return duckdb.connect(str(store))
     except (OSError, duckdb.Error) as exc:
-        held = "lock" in str(exc).lower()
-        why = (
-            "another process has it open (one dashboard or `otel-logging store` command per store at a time)"
-            if held
-            else str(exc)
-        )
+        why = IN_USE if "lock" in str(exc).lower() else str(exc)
         raise QueryError(f"cannot open the store {store}: {why}") from exc
 
 
