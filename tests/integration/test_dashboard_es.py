@@ -9,14 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from elasticsearch import Elasticsearch, helpers
 
 from otel_logging.dashboard.filters import FieldRef, LogFilter, parse_field_match
 from otel_logging.dashboard.query import QueryError
 from otel_logging.dashboard.sources.elasticsearch import ElasticsearchSource
 from otel_logging.dashboard.sources.files import FileSource
-from otel_logging.record import to_json_lines
-from otel_logging.sinks.elasticsearch import DataStreamNames, document, install_templates
+from otel_logging.sinks.elasticsearch import DataStreamNames, install_templates
+from tests.support.both_sources import both_sources, index_records, write_records
 from tests.support.es_fixtures import EsNode
 from tests.support.generated_logs import make_record
 
@@ -24,18 +23,6 @@ pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 TRACE = "a3ce929d0e0e47364bf92f3577b34da6"
-
-
-def _index(client: Elasticsearch, names: DataStreamNames, records: list[dict]) -> None:
-    actions = [{"_op_type": "create", "_index": names(r["service"]), "_source": document(r)} for r in records]
-    helpers.bulk(client, actions, refresh="wait_for")
-
-
-def _write(log_dir: Path, records: list[dict]) -> None:
-    """Append each service's records to its file, in the list's order."""
-    for service in dict.fromkeys(r["service"] for r in records):
-        with open(log_dir / f"{service}.jsonl", "ab") as f:
-            f.write(to_json_lines([r for r in records if r["service"] == service]))
 
 
 def _records() -> list[dict]:
@@ -61,21 +48,8 @@ def _records() -> list[dict]:
 def sources(
     es_node: EsNode, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ElasticsearchSource, FileSource]]:
-    prefix = f"dash{uuid.uuid4().hex[:8]}"  # streams of its own, with the sink's templates and documents
-    client = es_node.client()
-    install_templates(client, prefix)
-    records = _records()
-    _index(client, DataStreamNames(prefix), records)
-    log_dir = tmp_path_factory.mktemp("es-parity") / "logs"
-    log_dir.mkdir()
-    _write(log_dir, records)
-    es = ElasticsearchSource(es_node.url, index=f"{prefix}-*")
-    files = FileSource(log_dir, min_refresh_interval_s=0)
-    files.refresh()
-    yield es, files
-    es.close()
-    files.close()
-    client.close()
+    with both_sources(es_node, tmp_path_factory.mktemp("es-parity") / "logs", _records(), "dash") as pair:
+        yield pair
 
 
 FILTERS = [
@@ -186,7 +160,7 @@ def test_context_keeps_the_record_among_equal_times(es_node: EsNode) -> None:
         for service in ("a", "b")
         for i in range(15)
     ]
-    _index(client, DataStreamNames(prefix), records)
+    index_records(client, DataStreamNames(prefix), records)
     es = ElasticsearchSource(es_node.url, index=f"{prefix}-*")
     ordered = list(reversed(es.page(LogFilter(), limit=50).hits))  # the same order, newest first
     assert len(ordered) == 30
@@ -206,10 +180,10 @@ def test_snapshot_pins_pages_like_the_files_source(es_node: EsNode, tmp_path: Pa
     install_templates(client, prefix)
     names = DataStreamNames(prefix)
     records = _records()
-    _index(client, names, records)
+    index_records(client, names, records)
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
-    _write(log_dir, records)
+    write_records(log_dir, records)
     es = ElasticsearchSource(es_node.url, index=f"{prefix}-*")
     files = FileSource(log_dir, min_refresh_interval_s=0)
     files.refresh()
@@ -231,8 +205,8 @@ def test_snapshot_pins_pages_like_the_files_source(es_node: EsNode, tmp_path: Pa
         make_record("shop", at(90), body="late arrival: cart 2 created", logger="shop.cart"),
         make_record("audit", at(501), body="audit trail rotated", logger="audit"),
     ]
-    _index(client, names, late)
-    _write(log_dir, late)
+    index_records(client, names, late)
+    write_records(log_dir, late)
     files.refresh()
     assert es.count(LogFilter()) == files.count(LogFilter()) == len(records) + 3
     assert pinned(es, es_token) == before
