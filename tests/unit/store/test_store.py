@@ -206,7 +206,7 @@ def test_a_page_is_the_newest_matches_whether_or_not_the_last_hour_holds_it(
     (tmp_path / "api.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
     source = open_store(tmp_path)
     try:
-        for flt in (LogFilter(), LogFilter(services=("web",)), LogFilter(end=BASE + timedelta(days=1))):
+        for flt in (LogFilter(), LogFilter(query="service:web"), LogFilter(end=BASE + timedelta(days=1))):
             page = source.page(flt, offset=offset, limit=limit)
             everything = source.page(flt, offset=0, limit=10_000).hits  # one pass over all: the reference
             assert page.total == len(everything)
