@@ -222,15 +222,7 @@ def _with_saved_view(config: DashboardConfig, name: str, state: ViewState) -> Vi
         ss.saved_note = ("error", f"there is no saved view named {name!r}")
         return state
     ss.w_saved = name
-    return replace(
-        state,
-        query=found.query,
-        range=found.range,
-        start=found.start,
-        end=found.end,
-        cols=list(found.cols),
-        tz=found.tz,
-    )
+    return replace(state, **found.settings())
 
 
 @functools.cache
@@ -358,22 +350,13 @@ def _open_saved(path: str) -> None:
         ss.saved_note = ("error", str(exc))
         return
     if found is not None:
-        ss.w_query, ss.w_range, ss.w_start, ss.w_end = found.query, found.range, found.start, found.end
-        ss.w_cols, ss.w_tz = list(found.cols), found.tz
+        for key, value in found.settings().items():
+            ss[f"w_{key}"] = value
 
 
 def _save_current(path: str) -> None:
     ss = st.session_state
-    state = _state_from_session()
-    view = saved_views.SavedView(
-        name=ss.get("saved_name") or "",
-        query=state.query,
-        range=state.range,
-        start=state.start,
-        end=state.end,
-        cols=list(state.cols),
-        tz=state.tz,
-    )
+    view = saved_views.SavedView.of(ss.get("saved_name") or "", _state_from_session())
     try:
         saved_views.save(Path(path), view)
     except saved_views.SavedViewsError as exc:

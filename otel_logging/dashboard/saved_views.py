@@ -14,12 +14,14 @@ is never overwritten: fix or delete it.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from otel_logging.store import STORE_DIR
 
@@ -44,6 +46,18 @@ class SavedView:
     end: str = ""
     cols: list[str] = field(default_factory=list)
     tz: str = "UTC"
+
+    @classmethod
+    def of(cls, name: str, state: Any) -> SavedView:
+        """The view ``name`` of what ``state`` (a page state: it has every field below) shows."""
+        return cls(name=name, **{key: copy.copy(getattr(state, key)) for key in VIEW_SETTINGS})
+
+    def settings(self) -> dict[str, Any]:
+        """The page settings this view sets, by the page state's field names."""
+        return {key: copy.copy(getattr(self, key)) for key in VIEW_SETTINGS}
+
+
+VIEW_SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(SavedView) if f.name != "name")
 
 
 def views_file(log_dir: Path) -> Path:
