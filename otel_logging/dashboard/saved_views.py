@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from otel_logging.dashboard.state import VIEWS
 from otel_logging.store import STORE_DIR
 
 FILE_NAME = "views.json"
@@ -30,7 +31,7 @@ VERSION = 1
 MAX_NAME = 80
 _NAME = re.compile(r"[\w][\w .\-]*", re.UNICODE)
 # The page's tabs: ``?view=records`` opens a tab, ``?view=<name>`` a saved view.
-RESERVED_NAMES = frozenset({"records", "charts", "patterns", "trace", "context"})
+RESERVED_NAMES = frozenset(VIEWS)
 
 
 class SavedViewsError(Exception):
