@@ -101,14 +101,14 @@ def main() -> None:
     far = datetime.now(UTC) + timedelta(days=365)
     for run in range(args.runs):
         chosen = tuple(f"app{(run + k) % args.apps:02d}" for k in (0, 7, 13))
-        flt = LogFilter(apps=chosen, levels=("ERROR", "WARN"), search=SEARCH_TERMS[run % len(SEARCH_TERMS)])
+        flt = LogFilter(apps=chosen, query=f'level:(ERROR OR WARN) "{SEARCH_TERMS[run % len(SEARCH_TERMS)]}"')
         t = time.perf_counter()
         page = source.page(flt, limit=100)
         filter_times.append(time.perf_counter() - t)
         matched += page.total
-        levels = (("ERROR",), ("WARN", "ERROR"), ("INFO",), ())[run % 4]
+        levels = ("level:ERROR", "level:(WARN OR ERROR)", "level:INFO", "")[run % 4]
         t = time.perf_counter()
-        volume = source.volume(LogFilter(levels=levels, end=far + timedelta(seconds=run)), 60)
+        volume = source.volume(LogFilter(query=levels, end=far + timedelta(seconds=run)), 60)
         chart_times.append(time.perf_counter() - t)
         assert volume.buckets
     assert matched > 0
@@ -120,7 +120,7 @@ def main() -> None:
     t = time.perf_counter()
     total, _ = seed_style_page(log_dir, set(apps), {"ERROR", "WARN"}, SEARCH_TERMS[0].lower())
     baseline = time.perf_counter() - t
-    expected = source.page(LogFilter(apps=apps, levels=("ERROR", "WARN"), search=SEARCH_TERMS[0]), limit=100)
+    expected = source.page(LogFilter(apps=apps, query=f'level:(ERROR OR WARN) "{SEARCH_TERMS[0]}"'), limit=100)
     assert total == expected.total, (total, expected.total)
     print(f"baseline (seed-style full re-read, json.loads per line): {baseline:.2f} s for the same page")
     source.close()

@@ -180,17 +180,17 @@ def side_queries(log_dir: str, store: str | None, runs: int) -> dict:
         dashboard_page(source)
         dashboard.append(time.perf_counter() - t)
         apps = tuple(f"app{(run + k) % 20:02d}" for k in (0, 7, 13))
-        levels = (("ERROR", "WARN"), ("ERROR",), ("INFO", "WARN"), ())[run % 4]
+        levels = ("level:(ERROR OR WARN)", "level:ERROR", "level:(INFO OR WARN)", "")[run % 4]
         term = SEARCHES[run % len(SEARCHES)]
         t = time.perf_counter()
-        page = source.page(LogFilter(apps=apps, levels=levels, search=term), limit=100)
+        page = source.page(LogFilter(apps=apps, query=f'{levels} "{term}"'), limit=100)
         week.append(time.perf_counter() - t)
         found += page.total
         t = time.perf_counter()
-        source.page(LogFilter(start=end - timedelta(hours=1, seconds=run), search=term), limit=100)
+        source.page(LogFilter(start=end - timedelta(hours=1, seconds=run), query=f'"{term}"'), limit=100)
         hour.append(time.perf_counter() - t)
         t = time.perf_counter()
-        volume = source.volume(LogFilter(levels=levels, end=end + timedelta(seconds=run + 1)), 3600)
+        volume = source.volume(LogFilter(query=levels, end=end + timedelta(seconds=run + 1)), 3600)
         chart.append(time.perf_counter() - t)
         assert volume.buckets
         trace_id = page.hits[run % len(page.hits)].record.get("trace_id") if page.hits else None
@@ -205,7 +205,7 @@ def side_queries(log_dir: str, store: str | None, runs: int) -> dict:
     line = json.loads(live.open("rb").readline())
     line["body"] = marker
     line["@timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    recent = LogFilter(search=marker, start=datetime.now(UTC) - timedelta(minutes=1))
+    recent = LogFilter(query=f'"{marker}"', start=datetime.now(UTC) - timedelta(minutes=1))
     t = time.perf_counter()
     with open(live, "ab") as f:
         f.write(json.dumps(line).encode() + b"\n")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import unquote, urlparse
 
-from otel_logging.record.names import data_stream_namespace, data_stream_prefix
+from otel_logging.record.names import data_stream_namespace, data_stream_prefix, logstash_queue_name
 
 DEFAULT_ENDPOINT = "http://localhost:4317"
 DEFAULT_GRPC_PORT = 4317
@@ -462,8 +462,8 @@ class LogstashSettings:
         return found
 
     def validate(self) -> None:
-        addresses = self.addresses()
-        if len(set(addresses)) != len(addresses):
+        queues = [logstash_queue_name(host, port) for host, port in self.addresses()]
+        if len(set(queues)) != len(queues):  # two spellings of one target would share a queue directory
             _fail("logstash.targets", f"the same target is given twice ({', '.join(self.targets)})")
         _check_file("logstash.tls_ca", self.tls_ca, "Logstash TLS CA file")
         _check_file("logstash.tls_cert", self.tls_cert, "Logstash TLS client certificate file")

@@ -110,7 +110,7 @@ def _follow(args: argparse.Namespace, ingestor: Any) -> Any:
 
 def _aggregate(args: argparse.Namespace) -> int:
     from otel_logging.ingest.checkpoint import default_checkpoint_path
-    from otel_logging.ingest.engine import IngestOptions, Ingestor, fewer_gc_passes
+    from otel_logging.ingest.engine import Ingestor, fewer_gc_passes
     from otel_logging.ingest.progress import Progress
 
     try:

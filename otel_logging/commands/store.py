@@ -16,7 +16,7 @@ import orjson
 from otel_logging.dashboard.query import QueryError
 from otel_logging.dashboard.sources.logfiles import list_log_files
 from otel_logging.ingest.progress import Progress
-from otel_logging.store import MEMORY_LIMIT, default_store_path, remove_store, store_files
+from otel_logging.store import IN_USE, MEMORY_LIMIT, default_store_path, remove_store, store_files, store_in_use
 
 if TYPE_CHECKING:  # DuckDB is imported only by the store commands, not by every `otel-logging` start
     from otel_logging.dashboard.sources.files import FileSource
@@ -71,6 +71,9 @@ def _rebuild(args: argparse.Namespace) -> int:
     if paths is None:
         return 2
     log_dir, store = paths
+    if store_in_use(store):  # deleting it would leave its holder writing to a file no longer there
+        print(f"otel-logging store: cannot rebuild the store {store}: {IN_USE}", file=sys.stderr)
+        return 1
     files = list_log_files(log_dir)
     bar = Progress(enabled=None, counts_records=False)  # the store tells bytes read as it goes
     bar.plan(len(files), sum(f.size for f in files))

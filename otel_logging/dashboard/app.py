@@ -13,6 +13,7 @@ import os
 import urllib.parse
 import zoneinfo
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import streamlit as st
@@ -221,15 +222,7 @@ def _with_saved_view(config: DashboardConfig, name: str, state: ViewState) -> Vi
         ss.saved_note = ("error", f"there is no saved view named {name!r}")
         return state
     ss.w_saved = name
-    return replace(
-        state,
-        query=found.query,
-        range=found.range,
-        start=found.start,
-        end=found.end,
-        cols=list(found.cols),
-        tz=found.tz,
-    )
+    return replace(state, **found.settings())
 
 
 @functools.cache
@@ -297,7 +290,8 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
     level_counts = _counts(source, facet_filter, "level")
     _picker("Levels", "level", [*LEVELS, UNSET_LEVEL])
     if level_counts:
-        bar.caption(" · ".join(f"{lv} {level_counts[lv]:,}" for lv in (*LEVELS, UNSET_LEVEL) if lv in level_counts))
+        counts = " · ".join(f"{lv} {level_counts[lv]:,}" for lv in (*LEVELS, UNSET_LEVEL) if lv in level_counts)
+        bar.caption(counts + _counts_as_of())
     services = sorted(_counts(source, facet_filter, "service"))
     _picker("Services", "service", services)
     _picker("Loggers", "logger", sorted(_counts(source, facet_filter, "logger")))
@@ -356,22 +350,13 @@ def _open_saved(path: str) -> None:
         ss.saved_note = ("error", str(exc))
         return
     if found is not None:
-        ss.w_query, ss.w_range, ss.w_start, ss.w_end = found.query, found.range, found.start, found.end
-        ss.w_cols, ss.w_tz = list(found.cols), found.tz
+        for key, value in found.settings().items():
+            ss[f"w_{key}"] = value
 
 
 def _save_current(path: str) -> None:
     ss = st.session_state
-    state = _state_from_session()
-    view = saved_views.SavedView(
-        name=ss.get("saved_name") or "",
-        query=state.query,
-        range=state.range,
-        start=state.start,
-        end=state.end,
-        cols=list(state.cols),
-        tz=state.tz,
-    )
+    view = saved_views.SavedView.of(ss.get("saved_name") or "", _state_from_session())
     try:
         saved_views.save(Path(path), view)
     except saved_views.SavedViewsError as exc:
@@ -477,6 +462,18 @@ def _status_line(status: SourceStatus, state: ViewState) -> str:
     return " · ".join(parts)
 
 
+def _counts_as_of() -> str:
+    """While Live refreshes the records, the sidebar's counts stay as they were drawn: say when that was."""
+    ss = st.session_state
+    if not ss.get("w_live"):
+        return ""
+    try:
+        now = datetime.now(zoneinfo.ZoneInfo(ss.get("w_tz") or "UTC"))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        now = datetime.now(UTC)
+    return f" · counts as of {now:%H:%M:%S} (Live refreshes the records; any change here counts again)"
+
+
 def _field_names_first_attributes(names: list[str]) -> list[str]:
     """attributes.* first, then resource.*, then the top-level fields (the long tail is what users look for)."""
     return sorted(names, key=lambda n: (0 if n.startswith("attributes.") else 1 if "." in n else 2, n))
@@ -503,6 +500,8 @@ def _field_values(source: LogSource, flt: LogFilter | None) -> None:
             return
         if not values:
             st.caption("no values under the current filter")
+        elif ss.get("w_live"):
+            st.caption(_counts_as_of().removeprefix(" · "))
         total = sum(v.count for v in values) or 1
         for i, item in enumerate(values):
             left, plus, minus = st.columns([6, 1, 1], vertical_alignment="center")

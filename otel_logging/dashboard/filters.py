@@ -6,7 +6,6 @@ source into query DSL. Times are aware datetimes (any zone); sources compare in 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -67,51 +66,14 @@ def parse_field(text: str) -> FieldRef:
     return FieldRef("attributes", name)
 
 
-@dataclass(frozen=True, slots=True)
-class FieldMatch:
-    """``field=value``: the field's value, as text, equals ``value``.
-
-    ``field!=value`` (``negate``): the field's value, as text, is not ``value``, and records that do
-    not have the field at all match too (as Kibana's "filter out value").
-    """
-
-    field: FieldRef
-    value: str
-    negate: bool = False
-
-    @property
-    def text(self) -> str:
-        """The canonical text, which ``parse_field_match`` reads back: ``attributes.order_id=42``, ``service!=mail``."""
-        return f"{self.field.name}{'!=' if self.negate else '='}{self.value}"
-
-
-def parse_field_match(text: str) -> FieldMatch:
-    """Parse ``field=value`` or ``field!=value``.
-
-    Spaces around the operator are allowed; the value may contain ``=`` (the first ``=`` is the
-    operator, and a ``!`` just before it makes it ``!=``).
-    """
-    name, eq, value = text.partition("=")
-    if not eq:
-        raise FilterError(f"{text!r} is not field=value or field!=value: write e.g. attributes.order_id=42")
-    negate = name.endswith("!")
-    return FieldMatch(parse_field(name[:-1] if negate else name), value.strip(), negate)
-
-
 @dataclass(frozen=True)
 class LogFilter:
-    """Every condition of a query. Empty tuples mean "no condition"."""
+    """Every condition of a query. Empty tuples mean "no condition"; what records to show is the ``query``."""
 
     apps: tuple[str, ...] = ()  # file stems (per-app files) or, for Elasticsearch, service names
     files: tuple[str, ...] = ()  # file names under the log directory (files source only)
-    levels: tuple[str, ...] = ()
-    services: tuple[str, ...] = ()
-    loggers: tuple[str, ...] = ()
     start: datetime | None = None  # inclusive
     end: datetime | None = None  # exclusive
-    fields: tuple[FieldMatch, ...] = ()
-    search: str = ""
-    regex: bool = False
     # A query in the query language (docs/query-language.md); the sources parse it (QuerySyntaxError).
     query: str = ""
     query_zone: str = "UTC"  # the IANA zone of the query's times written without an offset
@@ -123,11 +85,6 @@ class LogFilter:
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise FilterError(f"{name} time {value} has no time zone")
-        unknown = [lv for lv in self.levels if lv not in LEVELS and lv != UNSET_LEVEL]
-        if unknown:
-            raise FilterError(f"unknown level(s) {unknown}: choose from {', '.join(LEVELS)}")
-        if self.regex and self.search:
-            check_regex(self.search)
 
     @property
     def start_utc(self) -> datetime | None:
@@ -139,14 +96,6 @@ class LogFilter:
 
     def with_time(self, start: datetime | None, end: datetime | None) -> LogFilter:
         return replace(self, start=start, end=end)
-
-
-def check_regex(pattern: str) -> None:
-    """Reject a pattern both Python and RE2 (DuckDB) would refuse, with the reason."""
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise FilterError(f"bad regular expression {pattern!r}: {exc}") from exc
 
 
 # Relative time presets, as shown to the user and kept in the URL.

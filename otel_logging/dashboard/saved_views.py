@@ -14,13 +14,16 @@ is never overwritten: fix or delete it.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
+from otel_logging.dashboard.state import VIEWS
 from otel_logging.store import STORE_DIR
 
 FILE_NAME = "views.json"
@@ -28,7 +31,7 @@ VERSION = 1
 MAX_NAME = 80
 _NAME = re.compile(r"[\w][\w .\-]*", re.UNICODE)
 # The page's tabs: ``?view=records`` opens a tab, ``?view=<name>`` a saved view.
-RESERVED_NAMES = frozenset({"records", "charts", "patterns", "trace", "context"})
+RESERVED_NAMES = frozenset(VIEWS)
 
 
 class SavedViewsError(Exception):
@@ -44,6 +47,18 @@ class SavedView:
     end: str = ""
     cols: list[str] = field(default_factory=list)
     tz: str = "UTC"
+
+    @classmethod
+    def of(cls, name: str, state: Any) -> SavedView:
+        """The view ``name`` of what ``state`` (a page state: it has every field below) shows."""
+        return cls(name=name, **{key: copy.copy(getattr(state, key)) for key in VIEW_SETTINGS})
+
+    def settings(self) -> dict[str, Any]:
+        """The page settings this view sets, by the page state's field names."""
+        return {key: copy.copy(getattr(self, key)) for key in VIEW_SETTINGS}
+
+
+VIEW_SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(SavedView) if f.name != "name")
 
 
 def views_file(log_dir: Path) -> Path:

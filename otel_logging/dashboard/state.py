@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from otel_logging.dashboard.filters import PRESETS, FilterError, LogFilter, parse_field_match
+from otel_logging.dashboard.filters import PRESETS, FilterError, LogFilter
 from otel_logging.dashboard.query_edit import legacy_to_query
 
 # Filters of links from before the query bar held them: read from a URL, then written into the query.
@@ -53,20 +53,15 @@ class ViewState:
         return zone_named(self.tz)
 
     def to_filter(self, now: datetime | None = None) -> LogFilter:
-        """The filter this state asks for; relative ranges end at ``now``."""
+        """The filter this state asks for; relative ranges end at ``now``. An old link's separate filters
+        (still here if the state did not go through ``with_filters_in_query``) are written into the query."""
         start, end = self.time_range(now)
         return LogFilter(
             apps=tuple(self.apps),
             files=tuple(self.files),
-            levels=tuple(self.levels),
-            services=tuple(self.services),
-            loggers=tuple(self.loggers),
             start=start,
             end=end,
-            fields=tuple(parse_field_match(text) for text in self.matches if text.strip()),
-            search=self.search,
-            regex=self.regex,
-            query=self.query,
+            query=self.with_filters_in_query().query,
             query_zone=self.zone().key,
         )
 
@@ -144,18 +139,12 @@ class ViewState:
         """What decides the set of matching records: when it changes, paging and selection start over."""
         return (
             self.source,
-            self.query,
+            self.with_filters_in_query().query,
             tuple(self.apps),
             tuple(self.files),
-            tuple(self.levels),
-            tuple(self.services),
-            tuple(self.loggers),
             self.range,
             self.start,
             self.end,
-            tuple(self.matches),
-            self.search,
-            self.regex,
             self.size,
         )
 

@@ -117,3 +117,10 @@ def parse_log_file_name(name: str) -> LogFileName | None:
 def rotated_pattern(stem: str) -> re.Pattern[str]:
     """Matches the rotated files of app ``stem`` (plain or .gz); group 1 is the stamp, group 2 the ``.gz``."""
     return re.compile(re.escape(stem) + r"\.(" + _STAMP + r")\.jsonl(\.gz)?$")
+
+
+def logstash_queue_name(host: str, port: int) -> str:
+    """The queue directory name of a Logstash target: ``logstash-<host>-<port>`` with only safe characters.
+
+    Two targets with one name would share a queue: ``LogstashSettings.validate`` refuses them."""
+    return "logstash-" + re.sub(r"[^A-Za-z0-9._-]+", "_", f"{host}-{port}").strip("._")

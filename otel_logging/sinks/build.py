@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from otel_logging.config import AggregateSettings, ConfigError, FilesSettings, LogstashSettings, ServeSettings
+from otel_logging.config import AggregateSettings, FilesSettings, LogstashSettings, ServeSettings
 from otel_logging.sinks import Sink
 from otel_logging.sinks.files import FileSink, RotationPolicy
 
@@ -102,13 +102,8 @@ def _logstash_queued(settings: ServeSettings) -> list[Sink]:
     logstash = settings.logstash
     if not logstash.enabled:
         return []
-    from otel_logging.sinks.logstash import logstash_sink, sink_name
+    from otel_logging.sinks.logstash import logstash_sink
 
-    names = [sink_name(host, port) for host, port in logstash.addresses()]
-    if len(set(names)) != len(names):  # two spellings of one target would share a queue directory
-        raise ConfigError(
-            f"logstash.targets: the same target is given twice ({', '.join(logstash.targets)})", "logstash.targets"
-        )
     tls = _logstash_tls(logstash)
     return [
         logstash_sink(

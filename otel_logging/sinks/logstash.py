@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import re
 import socket
 import ssl
 import struct
@@ -43,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from otel_logging.config import DEFAULT_LOGSTASH_PORT, parse_host_port
+from otel_logging.record.names import logstash_queue_name
 from otel_logging.sinks import SinkError
 from otel_logging.sinks.queue import DEFAULT_MAX_BYTES, Deliver, DeliveryResult, QueuedSink
 
@@ -293,11 +293,6 @@ def logstash_deliver(transport: LogstashTransport) -> Deliver:
     return deliver
 
 
-def sink_name(host: str, port: int) -> str:
-    """The queue directory name of a target: ``logstash-<host>-<port>`` with only safe characters."""
-    return "logstash-" + re.sub(r"[^A-Za-z0-9._-]+", "_", f"{host}-{port}").strip("._")
-
-
 def logstash_sink(
     address: str,
     log_dir: Path,
@@ -315,7 +310,7 @@ def logstash_sink(
     # The queue owns the retry backoff; the transport reconnects at once when asked.
     transport = LogstashTransport(host, port, tls=tls, backoff_initial_s=0.0, backoff_max_s=0.0)
     return QueuedSink(
-        sink_name(host, port),
+        logstash_queue_name(host, port),
         log_dir,
         logstash_deliver(transport),
         max_bytes=max_bytes,

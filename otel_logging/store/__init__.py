@@ -37,6 +37,22 @@ def store_files(store: Path) -> list[Path]:
     return [p for p in (store, store.with_name(store.name + ".wal")) if p.exists()]
 
 
+IN_USE = "another process has it open (one dashboard or `otel-logging store` command per store at a time)"
+
+
+def store_in_use(store: Path) -> bool:
+    """Whether another process holds the store (DuckDB's lock on its file)."""
+    import duckdb  # only the store's commands pay for the engine
+
+    if not store.exists():
+        return False
+    try:
+        duckdb.connect(str(store)).close()
+    except duckdb.Error as exc:
+        return "lock" in str(exc).lower()
+    return False
+
+
 def remove_store(store: Path) -> None:
     """Delete a store (it is rebuilt from the files by the next source that opens it)."""
     for path in store_files(store):

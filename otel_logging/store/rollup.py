@@ -71,10 +71,6 @@ def drop_files(con: duckdb.DuckDBPyConnection, file_ids: list[int]) -> None:
 def eligible(flt: LogFilter) -> bool:
     """Whether ``flt`` only looks at service / level / logger, apps, files and a time range (and ``until``,
     which the caller checks against the store's last load)."""
-    if flt.search:
-        return False
-    if any(m.field.key or m.field.column not in COLUMNS for m in flt.fields):
-        return False
     return not flt.query.strip() or _query_eligible(flt.query, flt.query_zone)
 
 

@@ -9,14 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from elasticsearch import Elasticsearch, helpers
 
-from otel_logging.dashboard.filters import FieldRef, LogFilter, parse_field_match
+from otel_logging.dashboard.filters import FieldRef, LogFilter
 from otel_logging.dashboard.query import QueryError
 from otel_logging.dashboard.sources.elasticsearch import ElasticsearchSource
 from otel_logging.dashboard.sources.files import FileSource
-from otel_logging.record import to_json_lines
-from otel_logging.sinks.elasticsearch import DataStreamNames, document, install_templates
+from otel_logging.sinks.elasticsearch import DataStreamNames, install_templates
+from tests.support.both_sources import both_sources, index_records, write_records
 from tests.support.es_fixtures import EsNode
 from tests.support.generated_logs import make_record
 
@@ -24,18 +23,6 @@ pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 TRACE = "a3ce929d0e0e47364bf92f3577b34da6"
-
-
-def _index(client: Elasticsearch, names: DataStreamNames, records: list[dict]) -> None:
-    actions = [{"_op_type": "create", "_index": names(r["service"]), "_source": document(r)} for r in records]
-    helpers.bulk(client, actions, refresh="wait_for")
-
-
-def _write(log_dir: Path, records: list[dict]) -> None:
-    """Append each service's records to its file, in the list's order."""
-    for service in dict.fromkeys(r["service"] for r in records):
-        with open(log_dir / f"{service}.jsonl", "ab") as f:
-            f.write(to_json_lines([r for r in records if r["service"] == service]))
 
 
 def _records() -> list[dict]:
@@ -61,36 +48,23 @@ def _records() -> list[dict]:
 def sources(
     es_node: EsNode, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ElasticsearchSource, FileSource]]:
-    prefix = f"dash{uuid.uuid4().hex[:8]}"  # streams of its own, with the sink's templates and documents
-    client = es_node.client()
-    install_templates(client, prefix)
-    records = _records()
-    _index(client, DataStreamNames(prefix), records)
-    log_dir = tmp_path_factory.mktemp("es-parity") / "logs"
-    log_dir.mkdir()
-    _write(log_dir, records)
-    es = ElasticsearchSource(es_node.url, index=f"{prefix}-*")
-    files = FileSource(log_dir, min_refresh_interval_s=0)
-    files.refresh()
-    yield es, files
-    es.close()
-    files.close()
-    client.close()
+    with both_sources(es_node, tmp_path_factory.mktemp("es-parity") / "logs", _records(), "dash") as pair:
+        yield pair
 
 
 FILTERS = [
     LogFilter(),
-    LogFilter(levels=("ERROR",)),
-    LogFilter(levels=("INFO", "DEBUG"), services=("shop",)),
-    LogFilter(search="payment failed"),
-    LogFilter(search=r"order [0-9]+", regex=True),
-    LogFilter(loggers=("mail.out",)),
-    LogFilter(fields=(parse_field_match("user=ann"),)),
+    LogFilter(query="level:ERROR"),
+    LogFilter(query="level:(INFO OR DEBUG) service:shop"),
+    LogFilter(query='"payment failed"'),
+    LogFilter(query="/order [0-9]+/"),
+    LogFilter(query="logger:mail.out"),
+    LogFilter(query="user:ann"),
     LogFilter(start=T0 + timedelta(seconds=60), end=T0 + timedelta(seconds=181)),
-    LogFilter(fields=(parse_field_match("service!=mail"),)),
-    LogFilter(fields=(parse_field_match("user!=ann"),)),  # records without a user are kept
-    LogFilter(fields=(parse_field_match("level!=INFO"), parse_field_match("logger != shop.pay"))),
-    LogFilter(services=("mail",), fields=(parse_field_match("attributes.n!=2"),)),
+    LogFilter(query="service != mail"),
+    LogFilter(query="user != ann"),  # records without a user are kept
+    LogFilter(query="level != INFO logger != shop.pay"),
+    LogFilter(query="service:mail attributes.n != 2"),
 ]
 
 
@@ -120,14 +94,14 @@ def test_aggregations_match(sources: tuple[ElasticsearchSource, FileSource]) -> 
 
 def test_exclusion_keeps_records_without_the_field(sources: tuple[ElasticsearchSource, FileSource]) -> None:
     es, files = sources
-    without_ann = LogFilter(fields=(parse_field_match("user!=ann"),))
+    without_ann = LogFilter(query="user != ann")
     assert es.count(without_ann) == files.count(without_ann) == len(_records()) - 2  # only ann's 2 records go
 
 
 def test_trace_context_and_export(sources: tuple[ElasticsearchSource, FileSource]) -> None:
     es, files = sources
     assert [h.record for h in es.trace(TRACE)] == [h.record for h in files.trace(TRACE)]
-    target = es.page(LogFilter(search="stock low")).hits[0]
+    target = es.page(LogFilter(query='"stock low"')).hits[0]
     around = [(h.record["service"], h.record["body"]) for h in es.context(target.ref, before=2, after=1)]
     assert around == [  # time order across services: mail's relay record was written out of order
         ("shop", "payment failed for order 10"),
@@ -137,7 +111,7 @@ def test_trace_context_and_export(sources: tuple[ElasticsearchSource, FileSource
     ]
     own = [h.record["body"] for h in es.context(target.ref, before=2, after=1, same_service=True)]
     assert own == ["Payment FAILED for order 9", "payment failed for order 10", "stock low: 3 left", around[-1][1]]
-    exported = b"".join(es.export(LogFilter(services=("mail",)), "jsonl")).splitlines()
+    exported = b"".join(es.export(LogFilter(query="service:mail"), "jsonl")).splitlines()
     assert len(exported) == 23
     walker = ElasticsearchSource(es.url, index=es.index, max_window=10)  # pages past 10 records use search_after
     for offset in (8, 12, 24):
@@ -163,9 +137,9 @@ def test_context_matches_the_files_source(sources: tuple[ElasticsearchSource, Fi
 
 def test_hit_by_ref(sources: tuple[ElasticsearchSource, FileSource]) -> None:
     es, files = sources
-    target = es.page(LogFilter(search="relay slow")).hits[0]
+    target = es.page(LogFilter(query='"relay slow"')).hits[0]
     assert es.hit(target.ref) == target
-    assert target.record == files.page(LogFilter(search="relay slow")).hits[0].record
+    assert target.record == files.page(LogFilter(query='"relay slow"')).hits[0].record
     index, _, doc_id = target.ref.partition("/")
     assert es.hit(f"{index}/no-such-id") is None
     assert es.hit(f"{index}-gone/{doc_id}") is None  # an index that does not exist (say, deleted by retention)
@@ -186,7 +160,7 @@ def test_context_keeps_the_record_among_equal_times(es_node: EsNode) -> None:
         for service in ("a", "b")
         for i in range(15)
     ]
-    _index(client, DataStreamNames(prefix), records)
+    index_records(client, DataStreamNames(prefix), records)
     es = ElasticsearchSource(es_node.url, index=f"{prefix}-*")
     ordered = list(reversed(es.page(LogFilter(), limit=50).hits))  # the same order, newest first
     assert len(ordered) == 30
@@ -206,15 +180,15 @@ def test_snapshot_pins_pages_like_the_files_source(es_node: EsNode, tmp_path: Pa
     install_templates(client, prefix)
     names = DataStreamNames(prefix)
     records = _records()
-    _index(client, names, records)
+    index_records(client, names, records)
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
-    _write(log_dir, records)
+    write_records(log_dir, records)
     es = ElasticsearchSource(es_node.url, index=f"{prefix}-*")
     files = FileSource(log_dir, min_refresh_interval_s=0)
     files.refresh()
     es_token, file_token = es.snapshot(), files.snapshot()
-    flts = [LogFilter(), LogFilter(levels=("ERROR",)), LogFilter(services=("shop",), search="payment")]
+    flts = [LogFilter(), LogFilter(query="level:ERROR"), LogFilter(query="service:shop payment")]
 
     def pinned(source: ElasticsearchSource | FileSource, token: int) -> list[list[dict]]:
         pages = [source.page(replace(flt, until=token), offset=offset, limit=10) for flt in flts for offset in (0, 10)]
@@ -231,8 +205,8 @@ def test_snapshot_pins_pages_like_the_files_source(es_node: EsNode, tmp_path: Pa
         make_record("shop", at(90), body="late arrival: cart 2 created", logger="shop.cart"),
         make_record("audit", at(501), body="audit trail rotated", logger="audit"),
     ]
-    _index(client, names, late)
-    _write(log_dir, late)
+    index_records(client, names, late)
+    write_records(log_dir, late)
     files.refresh()
     assert es.count(LogFilter()) == files.count(LogFilter()) == len(records) + 3
     assert pinned(es, es_token) == before
@@ -240,9 +214,9 @@ def test_snapshot_pins_pages_like_the_files_source(es_node: EsNode, tmp_path: Pa
     for source, token in ((es, es_token), (files, file_token)):
         assert source.newer_than(LogFilter(), token) == 3
         assert source.newer_than(LogFilter(until=token), token) == 3
-        assert source.newer_than(LogFilter(levels=("ERROR",)), token) == 1
-        assert source.newer_than(LogFilter(services=("shop",)), token) == 2
-        assert source.newer_than(LogFilter(services=("audit",)), token) == 1
+        assert source.newer_than(LogFilter(query="level:ERROR"), token) == 1
+        assert source.newer_than(LogFilter(query="service:shop"), token) == 2
+        assert source.newer_than(LogFilter(query="service:audit"), token) == 1
         assert source.newer_than(LogFilter(), source.snapshot()) == 0
     es.close()
     files.close()

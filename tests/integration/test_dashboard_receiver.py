@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_logging.dashboard.filters import LogFilter, parse_field_match
+from otel_logging.dashboard.filters import FieldRef, LogFilter
 from otel_logging.dashboard.sources.files import FileSource
 from tests.support.procs import PYTHON, REPO, child_env, start_serve, wait_for
 
@@ -51,8 +51,8 @@ def test_rotated_and_compressed_files_read_once_while_the_service_writes(tmp_pat
         wait_for(all_read, timeout=60, what="every record read once, rotated files compressed")
         assert refreshes > 1
         assert source.status().malformed == 0
-        assert source.count(LogFilter(levels=("ERROR",))) == 30
-        seqs = [int(v.value) for v in source.top_values(LogFilter(), parse_field_match("seq=0").field, limit=5000)]
+        assert source.count(LogFilter(query="level:ERROR")) == 30
+        seqs = [int(v.value) for v in source.top_values(LogFilter(), FieldRef("attributes", "seq"), limit=5000)]
         assert sorted(seqs) == list(range(3000))
         assert len(source.apps()[0].files) > 2
     finally:

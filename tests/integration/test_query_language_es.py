@@ -3,11 +3,9 @@ source over the same data (the table of tests/support/query_cases.py), and the r
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from elasticsearch import helpers
 
 from otel_logging.dashboard.filters import LogFilter
 from otel_logging.dashboard.query import QueryError
@@ -15,8 +13,7 @@ from otel_logging.dashboard.querylang import QuerySyntaxError
 from otel_logging.dashboard.sources import elasticsearch as es_module
 from otel_logging.dashboard.sources.elasticsearch import ElasticsearchSource
 from otel_logging.dashboard.sources.files import FileSource
-from otel_logging.record import to_json_lines
-from otel_logging.sinks.elasticsearch import DataStreamNames, document, install_templates
+from tests.support.both_sources import both_sources
 from tests.support.es_fixtures import EsNode
 from tests.support.query_cases import CASES, query_records
 
@@ -27,24 +24,8 @@ pytestmark = pytest.mark.integration
 def sources(
     es_node: EsNode, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ElasticsearchSource, FileSource]]:
-    prefix = f"ql{uuid.uuid4().hex[:8]}"  # streams of its own, with the sink's templates and documents
-    client = es_node.client()
-    install_templates(client, prefix)
-    records = query_records()
-    names = DataStreamNames(prefix)
-    actions = [{"_op_type": "create", "_index": names(r["service"]), "_source": document(r)} for r in records]
-    helpers.bulk(client, actions, refresh="wait_for")
-    log_dir = tmp_path_factory.mktemp("querylang-es") / "logs"
-    log_dir.mkdir()
-    for service in dict.fromkeys(r["service"] for r in records):
-        (log_dir / f"{service}.jsonl").write_bytes(to_json_lines([r for r in records if r["service"] == service]))
-    es = ElasticsearchSource(es_node.url, index=f"{prefix}-*")
-    files = FileSource(log_dir, min_refresh_interval_s=0)
-    files.refresh()
-    yield es, files
-    es.close()
-    files.close()
-    client.close()
+    with both_sources(es_node, tmp_path_factory.mktemp("querylang-es") / "logs", query_records(), "ql") as pair:
+        yield pair
 
 
 @pytest.mark.parametrize(("query", "expected"), CASES, ids=[c[0] or "(empty)" for c in CASES])

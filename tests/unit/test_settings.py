@@ -30,6 +30,7 @@ from otel_logging.config import (
 )
 from otel_logging.ingest.engine import IngestOptions
 from otel_logging.receiver.service import CentralService
+from otel_logging.record.names import logstash_queue_name
 from tests.support.procs import child_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -209,8 +210,14 @@ def test_the_flags_build_the_settings_they_name(monkeypatch: pytest.MonkeyPatch,
         [
             *("serve", "--port", "0", "--http-port", "-1", "--log-dir", str(tmp_path), "--rotate-bytes", "1MB"),
             *("--es-url", "http://127.0.0.1:9200", "--es-user", "writer", "--logstash", "h:5000", "--redact"),
+            *("--queue-max-bytes", "10MB"),
         ]
     )
+    with pytest.raises(ConfigError, match="OTEL_LOGGING_ES_PASSWORD") as refused:
+        serve.serve_settings(args, env={}).validate()
+    assert refused.value.setting == "elasticsearch.password"
+    monkeypatch.setenv("OTEL_LOGGING_ES_PASSWORD", "from the environment")
+    assert serve.serve_settings(args).elasticsearch.password == "from the environment"
     settings = serve.serve_settings(args, env={"OTEL_LOGGING_ES_PASSWORD": "pw"}).validate()
     assert settings.receiver == ReceiverSettings(grpc_port=0, http_port=None)
     assert settings.files == FilesSettings(log_dir=tmp_path, rotate_bytes=1 << 20)
@@ -219,7 +226,7 @@ def test_the_flags_build_the_settings_they_name(monkeypatch: pytest.MonkeyPatch,
     )
     assert settings.logstash == LogstashSettings(targets=("h:5000",))
     assert settings.security == SecuritySettings(redact=True)
-    assert settings.queue == QueueSettings()
+    assert settings.queue == QueueSettings(max_bytes=10 << 20)
     monkeypatch.chdir(tmp_path)
     args = build_parser().parse_args(["aggregate", "x.log", "--app", "a"])
     assert aggregate.aggregate_settings(args) == AggregateSettings(files=FilesSettings())  # ./logs, nothing else
@@ -281,3 +288,11 @@ def test_the_installed_command_refuses_a_bad_port_without_a_traceback(tmp_path: 
         )
         assert result.returncode == 2, result.stderr
         assert expected in result.stderr and "Traceback" not in result.stderr
+
+
+def test_logstash_targets_that_would_share_a_queue_directory_are_refused_by_the_settings() -> None:
+    LogstashSettings(targets=("a.b:9", "a_b:9")).validate()  # two queue names: accepted
+    assert logstash_queue_name("h+x", 9) == logstash_queue_name("h/x", 9)
+    with pytest.raises(ConfigError, match="given twice") as refused:
+        LogstashSettings(targets=("h+x:9", "h/x:9")).validate()  # before anything is built
+    assert refused.value.setting == "logstash.targets"

@@ -38,6 +38,7 @@ from otel_logging.dashboard.querylang.ast import (
 )
 from otel_logging.dashboard.querylang.numbers import compare_regex
 from otel_logging.dashboard.querylang.to_sql import strip_anchors
+from otel_logging.record.severity import LEVEL_ALIASES, LEVEL_RANGES, UNSET_LEVEL
 
 # ``expand(field path, Lucene regular expression)``: the distinct values of the field matching it.
 Expand = Callable[[str, str], list[str]]
@@ -53,8 +54,33 @@ def to_es(node: Node | None, expand: Expand) -> Query:
     return _es(node, expand)
 
 
-def _iso(value: datetime) -> str:
+def iso_time(value: datetime) -> str:
+    """An aware time as Elasticsearch reads it: ISO 8601 in UTC, ``Z`` for the offset."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def level_query(levels: tuple[str, ...]) -> Query:
+    """Records filed under any of ``levels`` (the number's range, or the text when the number is 0)."""
+    should: list[Query] = []
+    for level in levels:
+        if level in LEVEL_RANGES:
+            low, high = LEVEL_RANGES[level]
+            should.append({"range": {"severity_number": {"gte": low, "lte": high}}})
+        texts = [alias for alias, name in LEVEL_ALIASES.items() if name == level]
+        texts += [t.lower() for t in texts] + [t.capitalize() for t in texts]
+        no_number = {"bool": {"should": [{"term": {"severity_number": 0}}, missing_field("severity_number")]}}
+        if level == UNSET_LEVEL:
+            known = [a for a in LEVEL_ALIASES if LEVEL_ALIASES[a] != UNSET_LEVEL]
+            known += [t.lower() for t in known] + [t.capitalize() for t in known]
+            should.append({"bool": {"filter": [no_number], "must_not": [{"terms": {"severity_text": known}}]}})
+        elif texts:
+            should.append({"bool": {"filter": [no_number, {"terms": {"severity_text": texts}}]}})
+    return {"bool": {"should": should, "minimum_should_match": 1}}
+
+
+def missing_field(name: str) -> Query:
+    """Records without the field ``name``."""
+    return {"bool": {"must_not": [{"exists": {"field": name}}]}}
 
 
 def _path(fld: Field) -> str:
@@ -107,11 +133,9 @@ def _es(node: Node, expand: Expand) -> Query:
     if isinstance(node, Not):
         return {"bool": {"must_not": [_es(node.child, expand)]}}
     if isinstance(node, Levels):
-        from otel_logging.dashboard.sources.elasticsearch import level_query
-
         return level_query(node.levels)
     if isinstance(node, TimeSpan):
-        return {"range": {"@timestamp": {"gte": _iso(node.low), "lt": _iso(node.high)}}}
+        return {"range": {"@timestamp": {"gte": iso_time(node.low), "lt": iso_time(node.high)}}}
     if isinstance(node, Exists):
         if node.field.kind == "level":
             return {"match_all": {}}
@@ -125,7 +149,7 @@ def _es(node: Node, expand: Expand) -> Query:
 def _compare(node: Compare, expand: Expand) -> Query:
     bound_name = {">": "gt", ">=": "gte", "<": "lt", "<=": "lte"}[node.op]
     if node.time is not None:
-        return {"range": {"@timestamp": {bound_name: _iso(node.time)}}}
+        return {"range": {"@timestamp": {bound_name: iso_time(node.time)}}}
     assert node.number is not None
     if node.field.kind == "number":
         return {"range": {node.field.column: {bound_name: int(node.number)}}}

@@ -6,9 +6,8 @@ Field names are the canonical record's (the Elasticsearch sink indexes records a
 its JSON text, the map itself in ``body_structured``), ``attributes``/``resource`` flattened.
 
 The query builders are plain functions of a ``LogFilter`` (unit-tested on their own); the class
-only sends them. Search: a case-insensitive wildcard on ``body.keyword`` or a phrase match on
-``body`` (long messages); regex: a Lucene ``regexp`` on ``body.keyword`` (Lucene syntax, anchored
-unless the pattern is wrapped, which ``regexp_query`` does).
+only sends them. What records to show is the filter's query, which ``querylang.to_es`` turns into
+query DSL; here are only the apps, the time range and the snapshot around it.
 
 Order: ``@timestamp``, ties broken by ``observed_timestamp``, then the backing index and the document's
 ``_seq_no`` (the sink's ids are hashes, and sorting on ``_id`` is disabled in 8.x), so pages and the
@@ -39,12 +38,9 @@ from typing import Any
 
 from otel_logging.dashboard.export import export_chunks
 from otel_logging.dashboard.filters import (
-    LEVEL_ALIASES,
-    LEVEL_RANGES,
     LEVELS,
     TOP_LEVEL_FIELDS,
     UNSET_LEVEL,
-    FieldMatch,
     FieldRef,
     LogFilter,
     level_of,
@@ -63,7 +59,7 @@ from otel_logging.dashboard.query import (
     VolumeBucket,
 )
 from otel_logging.dashboard.querylang import parse, to_es, zone_named
-from otel_logging.dashboard.querylang.to_es import Expand
+from otel_logging.dashboard.querylang.to_es import Expand, iso_time, level_query, missing_field
 
 INDEX_PATTERN = "logs-*"
 MAX_WINDOW = 10_000  # Elasticsearch's default index.max_result_window
@@ -89,72 +85,12 @@ _SORT_OLDEST: list[dict[str, Any]] = [
 _FIELD_PATHS = {"message": "body.keyword", "level": "severity_number"}
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def level_query(levels: tuple[str, ...]) -> dict[str, Any]:
-    """Records filed under any of ``levels`` (the number's range, or the text when the number is 0)."""
-    should: list[dict[str, Any]] = []
-    for level in levels:
-        if level in LEVEL_RANGES:
-            low, high = LEVEL_RANGES[level]
-            should.append({"range": {"severity_number": {"gte": low, "lte": high}}})
-        texts = [alias for alias, name in LEVEL_ALIASES.items() if name == level]
-        texts += [t.lower() for t in texts] + [t.capitalize() for t in texts]
-        no_number = {"bool": {"should": [{"term": {"severity_number": 0}}, _missing("severity_number")]}}
-        if level == UNSET_LEVEL:
-            known = [a for a in LEVEL_ALIASES if LEVEL_ALIASES[a] != UNSET_LEVEL]
-            known += [t.lower() for t in known] + [t.capitalize() for t in known]
-            should.append({"bool": {"filter": [no_number], "must_not": [{"terms": {"severity_text": known}}]}})
-        elif texts:
-            should.append({"bool": {"filter": [no_number, {"terms": {"severity_text": texts}}]}})
-    return {"bool": {"should": should, "minimum_should_match": 1}}
-
-
-def _missing(name: str) -> dict[str, Any]:
-    return {"bool": {"must_not": [{"exists": {"field": name}}]}}
-
-
-def _wildcard_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("*", "\\*").replace("?", "\\?")
-
-
-def search_query(text: str, regex: bool) -> dict[str, Any]:
-    if regex:
-        return {"regexp": {"body.keyword": {"value": regexp_value(text), "case_insensitive": True}}}
-    return {
-        "bool": {
-            "should": [
-                {"wildcard": {"body.keyword": {"value": f"*{_wildcard_escape(text)}*", "case_insensitive": True}}},
-                {"match_phrase": {"body": text}},
-            ],
-            "minimum_should_match": 1,
-        }
-    }
-
-
-def regexp_value(pattern: str) -> str:
-    """A Lucene regexp (always anchored) matching anywhere unless the pattern itself uses ^ / $."""
-    head = pattern[1:] if pattern.startswith("^") else ".*" + pattern
-    return head[:-1] if head.endswith("$") and not head.endswith("\\$") else head + ".*"
-
-
 def field_path(fld: FieldRef) -> str:
     if fld.key:
         return f"{fld.column}.{fld.key}"
     if fld.column not in TOP_LEVEL_FIELDS:
         raise QueryError(f"unknown field {fld.column!r}")
     return _FIELD_PATHS.get(fld.column, fld.column)
-
-
-def field_match_query(match: FieldMatch) -> dict[str, Any]:
-    """``field=value`` as a query; ``field!=value`` is its negation (so records without the field match it)."""
-    if match.field.column == "level" and not match.field.key:
-        query = level_query((match.value.upper(),))
-    else:
-        query = {"term": {field_path(match.field): match.value}}
-    return {"bool": {"must_not": [query]}} if match.negate else query
 
 
 def until_query(token: int, known: Mapping[str, int] | None) -> dict[str, Any]:
@@ -181,22 +117,13 @@ def build_query(flt: LogFilter, known: Mapping[str, int] | None = None, expand: 
     clauses: list[dict[str, Any]] = []
     if flt.apps:
         clauses.append({"terms": {"service": list(flt.apps)}})
-    if flt.services:
-        clauses.append({"terms": {"service": list(flt.services)}})
-    if flt.loggers:
-        clauses.append({"terms": {"logger": list(flt.loggers)}})
-    if flt.levels:
-        clauses.append(level_query(flt.levels))
     if flt.start_utc or flt.end_utc:
         bounds: dict[str, str] = {}
         if flt.start_utc:
-            bounds["gte"] = _iso(flt.start_utc)
+            bounds["gte"] = iso_time(flt.start_utc)
         if flt.end_utc:
-            bounds["lt"] = _iso(flt.end_utc)
+            bounds["lt"] = iso_time(flt.end_utc)
         clauses.append({"range": {"@timestamp": bounds}})
-    clauses.extend(field_match_query(match) for match in flt.fields)
-    if flt.search:
-        clauses.append(search_query(flt.search, flt.regex))
     if flt.query.strip():
         clauses.append(to_es(parse(flt.query, zone_named(flt.query_zone)), expand))
     if flt.until is not None:
@@ -437,7 +364,7 @@ class ElasticsearchSource:
         query: dict[str, Any] = {"match_all": {}}
         if same_service:
             service = target["_source"].get("service")
-            query = {"term": {"service": service}} if service is not None else _missing("service")
+            query = {"term": {"service": service}} if service is not None else missing_field("service")
         older: list[dict[str, Any]] = []
         newer: list[dict[str, Any]] = []
         if before > 0:  # search_after the record's own sort values: strictly older / newer, the record excluded

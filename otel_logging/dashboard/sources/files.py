@@ -55,7 +55,7 @@ from otel_logging.dashboard.query import (
 )
 from otel_logging.dashboard.sources.logfiles import LogFile, list_log_files
 from otel_logging.record.lines import last_line_end
-from otel_logging.store import rollup
+from otel_logging.store import IN_USE, rollup
 
 # The record's keys in canonical order, with the DuckDB type each is read as.
 RECORD_COLUMNS: dict[str, str] = {
@@ -214,12 +214,7 @@ def _connect(store: Path | None) -> duckdb.DuckDBPyConnection:
         store.parent.mkdir(parents=True, exist_ok=True)
         return duckdb.connect(str(store))
     except (OSError, duckdb.Error) as exc:
-        held = "lock" in str(exc).lower()
-        why = (
-            "another process has it open (one dashboard or `otel-logging store` command per store at a time)"
-            if held
-            else str(exc)
-        )
+        why = IN_USE if "lock" in str(exc).lower() else str(exc)
         raise QueryError(f"cannot open the store {store}: {why}") from exc
 
 
@@ -604,11 +599,6 @@ class FileSource:
             raise QueryError(f"query failed: {exc}") from exc
 
     def _where(self, flt: LogFilter) -> tuple[str, list[Any]]:
-        if flt.regex and flt.search:
-            try:
-                self._con.cursor().execute("SELECT regexp_matches('', ?)", ["(?i)" + flt.search]).fetchall()
-            except duckdb.Error as exc:
-                raise QueryError(f"bad regular expression {flt.search!r}: {exc}") from exc
         return where_sql(flt)
 
     def apps(self) -> list[AppFiles]:
@@ -930,11 +920,6 @@ def where_sql(flt: LogFilter) -> tuple[str, list[Any]]:
     """The WHERE clause (over table ``logs``) and its parameters for ``flt``."""
     clauses: list[str] = ["TRUE"]
     params: list[Any] = []
-
-    def any_of(expr: str, values: tuple[str, ...]) -> None:
-        clauses.append(f"{expr} IN ({', '.join('?' for _ in values)})")
-        params.extend(values)
-
     if flt.apps:
         marks = ", ".join("?" for _ in flt.apps)
         clauses.append(f"file_id IN (SELECT file_id FROM files WHERE app IN ({marks}))")
@@ -943,33 +928,15 @@ def where_sql(flt: LogFilter) -> tuple[str, list[Any]]:
         marks = ", ".join("?" for _ in flt.files)
         clauses.append(f"file_id IN (SELECT file_id FROM files WHERE name IN ({marks}))")
         params.extend(flt.files)
-    if flt.levels:
-        any_of("level", flt.levels)
-    if flt.services:
-        any_of("service", flt.services)
-    if flt.loggers:
-        any_of("logger", flt.loggers)
     if flt.start_utc is not None:
         clauses.append("ts >= ?")
         params.append(flt.start_utc.replace(tzinfo=None))
     if flt.end_utc is not None:
         clauses.append("ts < ?")
         params.append(flt.end_utc.replace(tzinfo=None))
-    for match in flt.fields:
-        expr, fparams = field_sql(match.field)
-        # != keeps the records without the field (NULL): IS DISTINCT FROM, not <>.
-        clauses.append(f"{expr} IS DISTINCT FROM ?" if match.negate else f"{expr} = ?")
-        params.extend([*fparams, match.value])
     if flt.until is not None:
         clauses.append("seq <= ?")
         params.append(int(flt.until))
-    if flt.search:
-        if flt.regex:
-            clauses.append("regexp_matches(message, ?)")
-            params.append("(?i)" + flt.search)
-        else:
-            clauses.append("contains(lower(message), ?)")
-            params.append(flt.search.lower())
     if flt.query.strip():
         sql, qparams = query_sql(flt.query, flt.query_zone)
         clauses.append(sql)

@@ -399,3 +399,13 @@ def test_saved_view_problems_are_reported_not_fatal(log_dir: Path) -> None:
     app = run_app()
     assert any("damaged" in w.value for w in app.warning)
     assert "6 records match" in markdown_text(app)
+
+
+def test_while_live_the_sidebar_says_when_its_counts_were_made(log_dir: Path) -> None:
+    """Live redraws the records only; the sidebar's counts keep the time they were counted."""
+    still = run_app()
+    assert not [c.value for c in still.sidebar.caption if "counts as of" in c.value]
+    live = run_app({"live": "1"})
+    stamped = [c.value for c in live.sidebar.caption if "counts as of" in c.value]
+    assert len(stamped) == 2, stamped  # the level counts and the field values
+    assert stamped[0].startswith("INFO 3 · WARN 1 · ERROR 2 · counts as of ")

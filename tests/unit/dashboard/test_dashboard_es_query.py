@@ -7,15 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from otel_logging.dashboard.filters import FieldRef, LogFilter, parse_field_match
+from otel_logging.dashboard.filters import FieldRef, LogFilter
+from otel_logging.dashboard.querylang.to_es import level_query, message_regexp
 from otel_logging.dashboard.sources.elasticsearch import (
     ElasticsearchSource,
     build_query,
     field_path,
     hit_from_source,
-    level_query,
-    regexp_value,
-    search_query,
     top_values_aggs,
     until_query,
     volume_aggs,
@@ -26,23 +24,28 @@ def test_empty_filter_matches_all() -> None:
     assert build_query(LogFilter()) == {"match_all": {}}
 
 
-def test_terms_time_and_fields() -> None:
+def test_apps_time_and_query() -> None:
     paris = ZoneInfo("Europe/Paris")
     flt = LogFilter(
         apps=("shop",),
-        services=("mail",),
-        loggers=("a.b",),
         start=datetime(2026, 7, 1, 12, 0, tzinfo=paris),
         end=datetime(2026, 7, 1, 11, 0, tzinfo=UTC),
-        fields=(parse_field_match("attributes.http.status_code=500"), parse_field_match("trace_id=abc")),
+        query="service:mail logger:a.b attributes.http.status_code:500 trace_id:abc",
     )
-    clauses = build_query(flt)["bool"]["filter"]
-    assert {"terms": {"service": ["shop"]}} in clauses
-    assert {"terms": {"service": ["mail"]}} in clauses
-    assert {"terms": {"logger": ["a.b"]}} in clauses
-    assert {"range": {"@timestamp": {"gte": "2026-07-01T10:00:00Z", "lt": "2026-07-01T11:00:00Z"}}} in clauses
-    assert {"term": {"attributes.http.status_code": "500"}} in clauses
-    assert {"term": {"trace_id": "abc"}} in clauses
+    assert build_query(flt)["bool"]["filter"] == [
+        {"terms": {"service": ["shop"]}},
+        {"range": {"@timestamp": {"gte": "2026-07-01T10:00:00Z", "lt": "2026-07-01T11:00:00Z"}}},
+        {
+            "bool": {
+                "filter": [
+                    {"term": {"service": "mail"}},
+                    {"term": {"logger": "a.b"}},
+                    {"term": {"attributes.http.status_code": "500"}},
+                    {"term": {"trace_id": "abc"}},
+                ]
+            }
+        },
+    ]
 
 
 def test_levels_by_number_range_or_text() -> None:
@@ -54,16 +57,16 @@ def test_levels_by_number_range_or_text() -> None:
     assert query["bool"]["minimum_should_match"] == 1
 
 
-def test_search_substring_and_regex() -> None:
-    substring = search_query("a*b?", regex=False)["bool"]["should"]
-    assert substring[0] == {"wildcard": {"body.keyword": {"value": "*a\\*b\\?*", "case_insensitive": True}}}
-    assert substring[1] == {"match_phrase": {"body": "a*b?"}}
-    assert search_query("order [0-9]+", regex=True) == {
-        "regexp": {"body.keyword": {"value": ".*order [0-9]+.*", "case_insensitive": True}}
-    }
-    assert regexp_value("^start") == "start.*"
-    assert regexp_value("end$") == ".*end"
-    assert regexp_value("^exact$") == "exact"
+def test_message_phrase_and_regex() -> None:
+    phrase = build_query(LogFilter(query='"a*b?"'))["bool"]["filter"][0]["bool"]["should"]
+    assert phrase[0] == {"wildcard": {"body.keyword": {"value": "*a\\*b\\?*", "case_insensitive": True}}}
+    assert phrase[1]["bool"]["filter"] == [{"match_phrase": {"body": "a*b?"}}]
+    assert build_query(LogFilter(query="/order [0-9]+/"))["bool"]["filter"] == [
+        {"regexp": {"body.keyword": {"value": ".*order [0-9]+.*", "case_insensitive": True}}}
+    ]
+    assert message_regexp("^start") == "start.*"
+    assert message_regexp("end$") == ".*end"
+    assert message_regexp("^exact$") == "exact"
 
 
 def test_field_paths() -> None:
@@ -91,16 +94,20 @@ def test_documents_back_to_records() -> None:
 
 
 def test_exclusions_are_must_not() -> None:
-    clauses = build_query(LogFilter(fields=(parse_field_match("service!=mail"), parse_field_match("user != ann"))))
+    clauses = build_query(LogFilter(query="service != mail -user:ann"))
     assert clauses["bool"]["filter"] == [
-        {"bool": {"must_not": [{"term": {"service": "mail"}}]}},
-        {"bool": {"must_not": [{"term": {"attributes.user": "ann"}}]}},
+        {
+            "bool": {
+                "filter": [
+                    {"bool": {"must_not": [{"term": {"service": "mail"}}]}},
+                    {"bool": {"must_not": [{"term": {"attributes.user": "ann"}}]}},
+                ]
+            }
+        }
     ]
-    level = build_query(LogFilter(fields=(parse_field_match("level!=warn"),)))["bool"]["filter"]
+    level = build_query(LogFilter(query="level != warn"))["bool"]["filter"]
     assert level == [{"bool": {"must_not": [level_query(("WARN",))]}}]
-    assert build_query(LogFilter(fields=(parse_field_match("level=warn"),)))["bool"]["filter"] == [
-        level_query(("WARN",))
-    ]
+    assert build_query(LogFilter(query="level:warn"))["bool"]["filter"] == [level_query(("WARN",))]
 
 
 def test_until_names_the_indices_and_seq_nos_of_the_snapshot() -> None:
@@ -152,19 +159,19 @@ def test_snapshot_tokens_map_to_what_the_cluster_had() -> None:
     client.indices = {".ds-logs-a-1": 9, ".ds-logs-b-1": 0}
     second = source.snapshot()
     assert second > first  # strictly increasing, even within one millisecond
-    source.page(LogFilter(levels=("ERROR",), until=first))
+    source.page(LogFilter(query="level:ERROR", until=first))
     assert until_query(first, {".ds-logs-a-1": 4}) in client.calls[-1][1]["query"]["bool"]["filter"]
     assert source.count(LogFilter(until=second)) == 3
     assert client.calls[-1][1]["query"] == build_query(LogFilter(until=second), {".ds-logs-a-1": 9, ".ds-logs-b-1": 0})
     # newer_than: the filter without its until, minus what the snapshot knew.
-    assert source.newer_than(LogFilter(services=("a",), until=second), first) == 3
+    assert source.newer_than(LogFilter(query="service:a", until=second), first) == 3
     assert client.calls[-1] == (
         "count",
         {
             "index": "logs-*",
             "query": {
                 "bool": {
-                    "filter": [build_query(LogFilter(services=("a",)))],
+                    "filter": [build_query(LogFilter(query="service:a"))],
                     "must_not": [until_query(first, {".ds-logs-a-1": 4})],
                 }
             },

@@ -16,17 +16,16 @@ import orjson
 import pytest
 
 from otel_logging.dashboard.filters import (
-    FieldMatch,
     FieldRef,
     FilterError,
     LogFilter,
     choose_bucket,
     level_of,
     parse_field,
-    parse_field_match,
 )
 from otel_logging.dashboard.patterns import template_of, template_sql
 from otel_logging.dashboard.query import QueryError
+from otel_logging.dashboard.querylang import QuerySyntaxError
 from otel_logging.dashboard.sources.files import FileSource
 from otel_logging.dashboard.sources.logfiles import list_log_files, parse_name
 from otel_logging.dashboard.state import ViewState
@@ -116,8 +115,6 @@ def test_pagination_past_any_cap(source: FileSource) -> None:
 PAYMENTS = {"Payment FAILED for order 42", "payment failed for order 43"}
 INVOICES = {"invoice 7 sent to 'alice'", "invoice 8 sent to 'bob'", "invoice 9 sent to 'carol'"}
 SLOW = {"slow payment provider: 870 ms"}
-GOLD = parse_field_match("attributes.customer.tier = gold")
-HOST = parse_field_match("resource.host.name=test-host")
 CHECKOUT = {
     "cart 17 created",
     "slow payment provider: 870 ms",
@@ -132,43 +129,43 @@ BILLING = INVOICES | {"charge started", "ledger corrupt", "charge queued"}
 @pytest.mark.parametrize(
     ("flt", "expected"),
     [
-        (LogFilter(levels=("ERROR",)), PAYMENTS),
-        (LogFilter(levels=("ERROR", "FATAL")), PAYMENTS | {"ledger corrupt"}),
+        (LogFilter(query="level:ERROR"), PAYMENTS),
+        (LogFilter(query="level:(ERROR OR FATAL)"), PAYMENTS | {"ledger corrupt"}),
         (
-            LogFilter(services=("billing",), loggers=("bill.charge",)),
+            LogFilter(query="service:billing logger:bill.charge"),
             {"charge started", "ledger corrupt", "charge queued"},
         ),
-        (LogFilter(apps=("checkout",), levels=("DEBUG",)), {'{"event":"cart","items":3}'}),
-        (LogFilter(files=("billing.jsonl",), search="invoice"), INVOICES),
-        (LogFilter(search="PAYMENT failed"), PAYMENTS),
-        (LogFilter(search=r"order \d+$", regex=True), PAYMENTS),
-        (LogFilter(search=r"^invoice [89]", regex=True), INVOICES - {"invoice 7 sent to 'alice'"}),
-        (LogFilter(search='"items":3'), {'{"event":"cart","items":3}'}),
-        (LogFilter(fields=(parse_field_match("user=alice"),)), {"cart 17 created"}),
-        (LogFilter(fields=(parse_field_match("attributes.http.status_code=200"),)), SLOW),
-        (LogFilter(fields=(GOLD,)), SLOW),
-        (LogFilter(fields=(HOST, parse_field_match("logger=bill.mail"))), INVOICES),
-        (LogFilter(fields=(parse_field_match("severity_number=21"),)), {"ledger corrupt"}),
+        (LogFilter(apps=("checkout",), query="level:DEBUG"), {'{"event":"cart","items":3}'}),
+        (LogFilter(files=("billing.jsonl",), query="invoice"), INVOICES),
+        (LogFilter(query='"PAYMENT failed"'), PAYMENTS),
+        (LogFilter(query=r"/order \d+$/"), PAYMENTS),
+        (LogFilter(query=r"/^invoice [89]/"), INVOICES - {"invoice 7 sent to 'alice'"}),
+        (LogFilter(query=r'"\"items\":3"'), {'{"event":"cart","items":3}'}),
+        (LogFilter(query="user:alice"), {"cart 17 created"}),
+        (LogFilter(query="attributes.http.status_code:200"), SLOW),
+        (LogFilter(query="attributes.customer.tier:gold"), SLOW),
+        (LogFilter(query="resource.host.name:test-host logger:bill.mail"), INVOICES),
+        (LogFilter(query="severity_number:21"), {"ledger corrupt"}),
         (
             LogFilter(start=T0 + timedelta(minutes=30), end=T0 + timedelta(minutes=32)),
             {"payment failed for order 43", "charge started"},
         ),
-        (LogFilter(levels=("TRACE",)), set()),
-        # Exclusions: != keeps the records that do not have the field at all.
-        (LogFilter(fields=(parse_field_match("service != billing"),)), CHECKOUT),
-        (LogFilter(fields=(parse_field_match("user!=alice"),)), (CHECKOUT | BILLING) - {"cart 17 created"}),
+        (LogFilter(query="level:TRACE"), set()),
+        # Exclusions: != (NOT) keeps the records that do not have the field at all.
+        (LogFilter(query="service != billing"), CHECKOUT),
+        (LogFilter(query="-user:alice"), (CHECKOUT | BILLING) - {"cart 17 created"}),
         (
-            LogFilter(services=("billing",), fields=(parse_field_match("logger!=bill.mail"),)),
+            LogFilter(query="service:billing logger != bill.mail"),
             {"charge started", "ledger corrupt", "charge queued"},
         ),
         (
-            LogFilter(fields=(parse_field_match("level!=INFO"), parse_field_match("logger!=shop.pay"))),
+            LogFilter(query="level != INFO NOT logger:shop.pay"),
             {
                 '{"event":"cart","items":3}',
                 "ledger corrupt",
             },
         ),
-        (LogFilter(fields=(parse_field_match("attributes.http.status_code!=200"),)), (CHECKOUT | BILLING) - SLOW),
+        (LogFilter(query="attributes.http.status_code != 200"), (CHECKOUT | BILLING) - SLOW),
     ],
 )
 def test_filters(source: FileSource, flt: LogFilter, expected: set[str]) -> None:
@@ -205,37 +202,14 @@ def test_relative_presets_end_now() -> None:
         ViewState(range="3y").to_filter(now)
 
 
-def test_bad_regex_is_a_clear_error(source: FileSource) -> None:
-    with pytest.raises(FilterError, match="bad regular expression"):
-        LogFilter(search="order (", regex=True)
-    with pytest.raises(FilterError, match="unknown level"):
-        LogFilter(levels=("LOUD",))
-    with pytest.raises(FilterError, match="field=value"):
-        parse_field_match("just-a-word")
-    # Python accepts a lookahead, RE2 does not: the source reports it instead of raising a traceback.
-    with pytest.raises(QueryError, match="regular expression"):
-        source.page(LogFilter(search="order (?=4)", regex=True))
-
-
-def test_field_match_operators_and_canonical_text() -> None:
-    assert parse_field_match("service!=mail") == FieldMatch(FieldRef("service"), "mail", negate=True)
-    assert parse_field_match(" service != mail ") == FieldMatch(FieldRef("service"), "mail", negate=True)
-    assert parse_field_match("order_id = 42") == FieldMatch(FieldRef("attributes", "order_id"), "42")
-    # The first "=" is the operator; "!" right before it makes it "!=": the value keeps any "=" / "!=".
-    assert parse_field_match("q != a=b") == FieldMatch(FieldRef("attributes", "q"), "a=b", negate=True)
-    assert parse_field_match("url=x!=y") == FieldMatch(FieldRef("attributes", "url"), "x!=y")
-    assert parse_field_match("body!=") == FieldMatch(FieldRef("message"), "", negate=True)
-    assert parse_field_match("order_id = 42").text == "attributes.order_id=42"
-    assert parse_field_match(" service != mail").text == "service!=mail"
-    assert parse_field_match("resource.host.name!=a = b").text == "resource.host.name!=a = b"
-    for text in ("service!=mail", "attributes.order_id=42", "attributes.q!=a=b", "attributes.url=x!=y", "message!="):
-        match = parse_field_match(text)
-        assert match.text == text
-        assert parse_field_match(match.text) == match
-    with pytest.raises(FilterError, match="empty field"):
-        parse_field_match("!=x")
-    with pytest.raises(FilterError, match="field!=value"):
-        parse_field_match("service!mail")
+def test_a_bad_query_is_a_clear_error(source: FileSource) -> None:
+    with pytest.raises(QuerySyntaxError, match="bad regular expression"):
+        source.page(LogFilter(query="/order (/"))
+    with pytest.raises(QuerySyntaxError, match="not a level"):
+        source.page(LogFilter(query="level:LOUD"))
+    # Python accepts a lookahead, RE2 does not: the query refuses it instead of a traceback from DuckDB.
+    with pytest.raises(QueryError, match="look-around"):
+        source.page(LogFilter(query="/order (?=4)/"))
 
 
 def test_fields() -> None:
@@ -245,6 +219,8 @@ def test_fields() -> None:
     assert parse_field("resource.host.name") == FieldRef("resource", "host.name")
     with pytest.raises(FilterError, match="map"):
         parse_field("attributes")
+    with pytest.raises(FilterError, match="empty field"):
+        parse_field(" ")
 
 
 def test_levels_from_number_or_text() -> None:
@@ -265,7 +241,7 @@ def test_trace_across_services_in_time_order(source: FileSource) -> None:
 
 
 def test_context_is_time_order_across_services(source: FileSource) -> None:
-    target = next(h for h in source.page(LogFilter(search="ledger")).hits)
+    target = next(h for h in source.page(LogFilter(query="ledger")).hits)
     assert target.ref == "billing.jsonl:3"
     hits = source.context(target.ref, before=3, after=2)
     # Time order, not file order: "charge queued" (29 min) was written last in billing.jsonl; checkout's
@@ -333,9 +309,9 @@ def test_context_keeps_the_record_among_equal_times(tmp_path: Path) -> None:
 
 
 def test_hit_by_ref_until_its_file_is_gone(source: FileSource, log_dir: Path) -> None:
-    target = source.page(LogFilter(search="ledger")).hits[0]
+    target = source.page(LogFilter(query="ledger")).hits[0]
     assert source.hit(target.ref) == target
-    assert source.hit("billing.jsonl:6") == source.page(LogFilter(search="charge queued")).hits[0]
+    assert source.hit("billing.jsonl:6") == source.page(LogFilter(query='"charge queued"')).hits[0]
     assert source.hit("billing.jsonl:7") is None  # past the file's last row
     assert source.hit("nope.jsonl:1") is None
     with pytest.raises(QueryError, match="reference"):
@@ -349,7 +325,7 @@ def test_hit_by_ref_until_its_file_is_gone(source: FileSource, log_dir: Path) ->
 def test_snapshot_pins_pages_while_records_arrive(source: FileSource, log_dir: Path) -> None:
     token = source.snapshot()
     pinned = LogFilter(until=token)
-    errors = LogFilter(levels=("ERROR",), until=token)
+    errors = LogFilter(query="level:ERROR", until=token)
     pages = [source.page(pinned, offset=offset, limit=5) for offset in (0, 5, 10)]
     assert pages == [source.page(LogFilter(), offset=offset, limit=5) for offset in (0, 5, 10)]
     error_page = source.page(errors)
@@ -372,9 +348,9 @@ def test_snapshot_pins_pages_while_records_arrive(source: FileSource, log_dir: P
     assert source.time_bounds(pinned) == bounds
     assert source.newer_than(LogFilter(), token) == 4
     assert source.newer_than(pinned, token) == 4  # flt.until is ignored
-    assert source.newer_than(LogFilter(levels=("ERROR",)), token) == 1
-    assert source.newer_than(LogFilter(services=("checkout",)), token) == 3
-    assert source.newer_than(LogFilter(search="late"), token) == 3
+    assert source.newer_than(LogFilter(query="level:ERROR"), token) == 1
+    assert source.newer_than(LogFilter(query="service:checkout"), token) == 3
+    assert source.newer_than(LogFilter(query="late"), token) == 3
     newer = source.snapshot()
     assert newer > token
     assert source.newer_than(LogFilter(), newer) == 0
@@ -397,7 +373,7 @@ def test_volume_buckets_by_level(source: FileSource) -> None:
 def test_top_values_and_field_names(source: FileSource) -> None:
     top = source.top_values(LogFilter(), FieldRef("logger"), limit=2)
     assert [(v.value, v.count) for v in top] == [("bill.charge", 3), ("bill.mail", 3)]
-    levels = {v.value: v.count for v in source.top_values(LogFilter(services=("checkout",)), FieldRef("level"))}
+    levels = {v.value: v.count for v in source.top_values(LogFilter(query="service:checkout"), FieldRef("level"))}
     assert levels == {"INFO": 2, "ERROR": 2, "WARN": 1, "DEBUG": 1}
     users = source.top_values(LogFilter(), parse_field("user"))
     assert {(v.value, v.count) for v in users} == {("alice", 1), ("bob", 1)}
@@ -445,7 +421,7 @@ def test_sql_templates_match_python(tmp_path: Path) -> None:
 
 
 def test_export_csv_and_jsonl(source: FileSource) -> None:
-    flt = LogFilter(services=("billing",))
+    flt = LogFilter(query="service:billing")
     lines = b"".join(source.export(flt, "jsonl")).splitlines()
     exported = [orjson.loads(line) for line in lines]
     assert sorted(exported, key=lambda r: r["@timestamp"]) == sorted(
@@ -645,6 +621,27 @@ def test_missing_directory_is_an_empty_source(tmp_path: Path) -> None:
     src.close()
 
 
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"service": ["checkout"], "level": ["ERROR"], "s": ["ORDER 42"]}, {"Payment FAILED for order 42"}),
+        ({"s": [r"order \d+$"], "re": ["1"]}, PAYMENTS),
+        ({"f": ["user!=alice"], "service": ["checkout"]}, CHECKOUT - {"cart 17 created"}),
+        ({"logger": ["bill.mail", "shop.pay"], "f": ["resource.host.name=test-host", "level!=ERROR"]}, INVOICES | SLOW),
+    ],
+)
+def test_an_old_links_filters_still_filter(
+    source: FileSource, params: dict[str, list[str]], expected: set[str]
+) -> None:
+    """``level=``, ``service=``, ``logger=``, ``f=``, ``s=``/``re=``: written into the query, even by ``to_filter``
+    of a state that did not go through ``with_filters_in_query``."""
+    state = ViewState.from_params(params)
+    assert state.to_filter() == state.with_filters_in_query().to_filter()
+    assert state.to_filter().query == state.with_filters_in_query().query != ""
+    found = {b if isinstance(b, str) else orjson.dumps(b).decode() for b in bodies(source, state.to_filter())}
+    assert found == expected
+
+
 def test_url_state_round_trip() -> None:
     state = ViewState(
         apps=["checkout"],
@@ -678,9 +675,9 @@ def test_many_generated_apps(tmp_path: Path) -> None:
     src.refresh()
     assert src.count(LogFilter()) == generated.records
     assert len(src.apps()) == 4
-    errors = src.count(LogFilter(levels=("ERROR",)))
+    errors = src.count(LogFilter(query="level:ERROR"))
     assert 0 < errors < generated.records
-    assert sum(b.count for b in src.volume(LogFilter(levels=("ERROR",)), 60).buckets) == errors
+    assert sum(b.count for b in src.volume(LogFilter(query="level:ERROR"), 60).buckets) == errors
     for app in generated.apps:  # files loaded together keep their own line order (newest first = highest row)
         rows = [int(h.ref.rsplit(":", 1)[1]) for h in src.page(LogFilter(apps=(app,)), limit=500).hits]
         assert rows == list(range(500, 0, -1))

@@ -265,8 +265,9 @@ def test_times_without_an_offset_are_in_the_query_zone(files: FileSource) -> Non
 
 
 def test_query_combines_with_the_other_filters(files: FileSource) -> None:
-    assert ids(files, LogFilter(query="level:error", services=("shop",))) == {2, 3}
-    assert ids(files, LogFilter(query="receipt", search="sent")) == {7}
+    assert ids(files, LogFilter(query="level:error", apps=("shop",))) == {2, 3}
+    assert ids(files, LogFilter(query="receipt", apps=("mail",))) == {6, 7}
+    assert ids(files, LogFilter(query="receipt", start=datetime(2026, 6, 1, 8, 7, tzinfo=UTC))) == {7}
     with pytest.raises(QuerySyntaxError):
         files.page(LogFilter(query="level:"))
 

@@ -100,3 +100,27 @@ def test_a_damaged_file_is_reported_and_never_overwritten(tmp_path: Path, conten
     with pytest.raises(SavedViewsError, match="damaged"):
         save(path, SavedView("v", "a"))
     assert path.read_text() == content
+
+
+def test_a_view_holds_every_setting_it_names_of_a_page_state_and_gives_them_back() -> None:
+    from dataclasses import replace
+
+    from otel_logging.dashboard.state import ViewState
+
+    state = ViewState(
+        query="level:error",
+        range="abs",
+        start="2026-12-01T08:00",
+        end="2026-12-01T09:00",
+        cols=["user"],
+        tz="Asia/Tokyo",
+    )
+    view = SavedView.of("errors", replace(state, page=3, live=True))
+    assert view == SavedView(
+        "errors", "level:error", "abs", "2026-12-01T08:00", "2026-12-01T09:00", ["user"], "Asia/Tokyo"
+    )
+    assert set(saved_views.VIEW_SETTINGS) == {"query", "range", "start", "end", "cols", "tz"}
+    opened = replace(ViewState(page=2), **view.settings())
+    assert opened == replace(state, page=2)
+    opened.cols.append("changed")  # the page's list is its own
+    assert view.cols == ["user"]

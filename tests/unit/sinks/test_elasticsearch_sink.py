@@ -11,7 +11,6 @@ import elastic_transport
 import orjson
 import pytest
 
-from otel_logging.commands.serve import register, serve_settings
 from otel_logging.config import ConfigError, ElasticsearchSettings
 from otel_logging.record import to_json_line
 from otel_logging.record.names import data_stream_dataset, data_stream_namespace
@@ -89,24 +88,6 @@ def test_a_client_is_made_only_from_usable_settings(tmp_path: Path) -> None:
         es_client(ElasticsearchSettings(urls=("http://127.0.0.1:9200",), user="writer"))
     client = es_client(ElasticsearchSettings(urls=("http://127.0.0.1:9200",), user="u", password="p"))
     client.close()
-
-
-def test_serve_reads_the_password_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(["serve", "--es-url", "http://127.0.0.1:9200", "--es-user", "writer"])
-    monkeypatch.delenv("OTEL_LOGGING_ES_PASSWORD", raising=False)
-    with pytest.raises(ConfigError, match="OTEL_LOGGING_ES_PASSWORD") as refused:
-        serve_settings(args).validate()
-    assert refused.value.setting == "elasticsearch.password"
-    monkeypatch.setenv("OTEL_LOGGING_ES_PASSWORD", "s3cret")
-    es = serve_settings(args).validate().elasticsearch
-    assert es.password == "s3cret" and es.urls == ("http://127.0.0.1:9200",)
-    assert "s3cret" not in repr(es)
-    args = parser.parse_args(["serve", "--queue-max-bytes", "10MB"])
-    assert serve_settings(args).queue.max_bytes == 10 << 20
 
 
 def test_document_id_is_the_urlsafe_base64_of_the_blake2b_hash() -> None:

@@ -14,7 +14,7 @@ import duckdb
 import orjson
 import pytest
 
-from otel_logging.dashboard.filters import FieldMatch, FieldRef, LogFilter
+from otel_logging.dashboard.filters import FieldRef, LogFilter
 from otel_logging.dashboard.query import QueryError
 from otel_logging.dashboard.sources.files import FileSource
 from otel_logging.store import default_store_path, rollup
@@ -69,10 +69,10 @@ def at(minutes: float) -> datetime:
 # (filter, whether the roll-up can answer it)
 FILTERS: list[tuple[LogFilter, bool]] = [
     (LogFilter(), True),
-    (LogFilter(levels=("ERROR", "WARN")), True),
-    (LogFilter(services=("api",), loggers=("app.mod1",)), True),
+    (LogFilter(query="level:(ERROR OR WARN)"), True),
+    (LogFilter(query="service:api logger:app.mod1"), True),
     (LogFilter(apps=("web",)), True),
-    (LogFilter(files=("api.jsonl",), levels=("INFO",)), True),
+    (LogFilter(files=("api.jsonl",), query="level >= info"), True),
     (LogFilter(start=at(7.2), end=at(95.05)), True),  # unaligned at both ends
     (LogFilter(start=at(7), end=at(95)), True),  # whole minutes
     (LogFilter(start=at(61.5)), True),
@@ -84,12 +84,13 @@ FILTERS: list[tuple[LogFilter, bool]] = [
     (LogFilter(query="NOT logger:app.mod1 OR service:/we.*/"), True),
     (LogFilter(query="-level:debug service:api*", end=at(121.7)), True),
     (LogFilter(query="logger:*", apps=("api",)), True),
-    (LogFilter(fields=(FieldMatch(FieldRef("service"), "api", negate=True),)), True),
+    (LogFilter(query="-service:api"), True),
+    (LogFilter(query="service:(api OR web) -logger:app.mod2"), True),
     (LogFilter(query="declined"), False),  # a message word
-    (LogFilter(search="m1", services=("api",)), False),
+    (LogFilter(query="m1 service:api"), False),
     (LogFilter(query="attributes.k:3"), False),
     (LogFilter(query="@timestamp >= 2026-12-01T10:30:00Z"), False),
-    (LogFilter(fields=(FieldMatch(FieldRef("attributes", "k"), "2"),)), False),
+    (LogFilter(query="k:2 level:info"), False),
 ]
 BUCKETS = (60, 300, 600, 3600, 10800, 86400, 7 * 86400, 30, 1)  # the last two: not whole minutes (from logs)
 
@@ -136,8 +137,8 @@ def test_every_answer_from_the_rollup_equals_the_answer_from_logs(tmp_path: Path
         # A token from before the last load: only logs knows which rows it covers (seq).
         append(tmp_path / "web.jsonl", ("web",), 30_000, 40)
         source.refresh(force=True)
-        old = LogFilter(until=token, levels=("ERROR",))
-        assert source.count(old) == reference(source, old)[0] < source.count(LogFilter(levels=("ERROR",)))
+        old = LogFilter(until=token, query="level:error")
+        assert source.count(old) == reference(source, old)[0] < source.count(LogFilter(query="level:error"))
         assert answers(source, old) == reference(source, old)
     finally:
         source.close()

@@ -114,6 +114,12 @@ def test_a_store_held_by_another_process_is_a_clear_error(tmp_path: Path) -> Non
         done = run_cli("store", "status", "--log-dir", str(tmp_path))
         assert done.returncode == 1
         assert "another process has it open" in done.stderr and "Traceback" not in done.stderr
+        done = run_cli("store", "rebuild", "--log-dir", str(tmp_path))
+        assert done.returncode == 1 and "cannot rebuild" in done.stderr and "another process" in done.stderr
+        assert source.count(LogFilter()) == 3  # its holder still reads the one store there is
+        write(tmp_path / "api.jsonl", "api", 3, 2)
+        source.refresh(force=True)
+        assert source.count(LogFilter()) == 5
     finally:
         source.close()
 
@@ -200,7 +206,7 @@ def test_a_page_is_the_newest_matches_whether_or_not_the_last_hour_holds_it(
     (tmp_path / "api.jsonl").write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
     source = open_store(tmp_path)
     try:
-        for flt in (LogFilter(), LogFilter(services=("web",)), LogFilter(end=BASE + timedelta(days=1))):
+        for flt in (LogFilter(), LogFilter(query="service:web"), LogFilter(end=BASE + timedelta(days=1))):
             page = source.page(flt, offset=offset, limit=limit)
             everything = source.page(flt, offset=0, limit=10_000).hits  # one pass over all: the reference
             assert page.total == len(everything)
