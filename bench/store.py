@@ -200,12 +200,13 @@ def side_queries(log_dir: str, store: str | None, runs: int) -> dict:
             trace.append(time.perf_counter() - t)
     assert found > 0
     # A record appended to a live file: how long until the source shows it.
-    live = sorted(Path(log_dir).glob("app*.jsonl"))[0]
+    # It is stamped with the data's newest time, so the data keep their shape across runs (one more record each).
+    live = Path(log_dir) / "app00.jsonl"  # the live file of an app (not a rotated one)
     marker = f"visible-{os.getpid()}-{time.time_ns()}"
     line = json.loads(live.open("rb").readline())
     line["body"] = marker
-    line["@timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    recent = LogFilter(query=f'"{marker}"', start=datetime.now(UTC) - timedelta(minutes=1))
+    line["@timestamp"] = end.isoformat().replace("+00:00", "Z")
+    recent = LogFilter(query=f'"{marker}"', start=end - timedelta(minutes=1))
     t = time.perf_counter()
     with open(live, "ab") as f:
         f.write(json.dumps(line).encode() + b"\n")
