@@ -10,9 +10,27 @@ import sys
 from otel_logging.commands import COMMANDS
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: like argparse's own, with the text computed only when asked (it probes the native module)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **kwargs: object) -> None:
+        super().__init__(option_strings, dest=dest, nargs=0, default=argparse.SUPPRESS, help=str(kwargs.get("help")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from otel_logging.build_info import describe
+
+        print(describe())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="otel-logging", description="OpenTelemetry-native logging: central service and tools."
+    )
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the version, the OpenTelemetry SDK's and whether native code runs",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
