@@ -23,7 +23,7 @@ COPY pyproject.toml README.md ./
 COPY otel_logging ./otel_logging
 COPY dashboards ./dashboards
 COPY --from=native /wheels /wheels
-RUN pip install . /wheels/*.whl
+RUN pip install '.[all]' /wheels/*.whl
 
 # An unprivileged user owning only the log directory.
 RUN useradd --system --uid 10001 --home-dir /var/lib/otel-logging otel \

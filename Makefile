@@ -17,7 +17,7 @@ HTTP_PORT ?= 4318
 $(STAMP): pyproject.toml $(wildcard native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/*.rs)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,docs]'
+	$(BIN)/python -m pip install -q -e '.[all,test,docs]'
 	bash scripts/build-native.sh $(BIN)/python
 	touch $(STAMP)
 

@@ -8,6 +8,7 @@ import logging
 import sys
 
 from otel_logging.commands import COMMANDS
+from otel_logging.extras import MissingExtraError, extra_for, require
 
 
 class _VersionAction(argparse.Action):
@@ -41,7 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    what = f"otel-logging {args.command}"
+    try:
+        require(COMMANDS[args.command], what)
+        return int(args.func(args) or 0)
+    except MissingExtraError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # a module an extra brings, imported on a path the check did not foresee
+        explained = extra_for(exc, what)
+        if explained is None:
+            raise
+        print(explained, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """One module per ``otel-logging`` subcommand; each has ``register(subparsers)``.
 
-Add a subcommand by writing its module and naming it in ``COMMANDS``.
+Add a subcommand by writing its module and naming it in ``COMMANDS`` with the extra it needs
+(``otel_logging.extras``): the CLI checks that extra before running the command.
 """
 
-COMMANDS = [
-    "serve",
-    "aggregate",
-    "kibana",
-    "dashboard",
-    "store",
-]
+COMMANDS: dict[str, str] = {
+    "serve": "server",
+    "aggregate": "server",
+    "kibana": "server",
+    "dashboard": "dashboard",
+    "store": "dashboard",
+}

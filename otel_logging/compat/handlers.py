@@ -23,9 +23,9 @@ from typing import Any
 
 from otel_logging.compat import warn_deprecated
 from otel_logging.compat.handlers_base import BufferedRecordHandler, Retry
+from otel_logging.extras import extra_for
 from otel_logging.record import Record, RecordBatch
 from otel_logging.sinks import SinkError
-from otel_logging.sinks.elasticsearch import DEFAULT_NAMESPACE, DataStreamNames, ElasticsearchDirectSink
 
 
 class ElasticsearchHandler(BufferedRecordHandler):
@@ -37,7 +37,7 @@ class ElasticsearchHandler(BufferedRecordHandler):
         index_name: str = "logs",
         *,
         service_name: str | None = None,
-        namespace: str = DEFAULT_NAMESPACE,
+        namespace: str = "default",
         level: int = logging.NOTSET,
         resource: dict[str, Any] | None = None,
         batch_size: int = 500,
@@ -58,6 +58,11 @@ class ElasticsearchHandler(BufferedRecordHandler):
             retry_interval_s=retry_interval_s,
             thread_name="otel-logging-elasticsearch",
         )
+        try:
+            from otel_logging.sinks.elasticsearch import DataStreamNames, ElasticsearchDirectSink
+        except ModuleNotFoundError as exc:  # the app-side install has no Elasticsearch client
+            raise (extra_for(exc, "ElasticsearchHandler") or exc) from exc
+
         self.names = DataStreamNames(index_name, namespace)
         self.sink = ElasticsearchDirectSink(es_client, self.names)
         self.data_stream = self.names(self.service_name)
