@@ -5,7 +5,7 @@ writes to the directory as the service does (appends, rotation by rename, gzip o
 ``.gz.partial``), truncates a file and deletes old ones; the follower is killed with SIGKILL at random moments
 (during the first catch-up and during later reads), restarted, and at the end the store's records are compared,
 as a multiset, with the records in the files; the per-minute roll-up equals a GROUP BY of the records, both as
-the kills left it and after the last catch-up.
+the kills left it and after the last catch-up, and the trace index equals a scan of the records.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pytest
 from otel_logging.dashboard.filters import LogFilter
 from otel_logging.dashboard.sources.files import FileSource
 from otel_logging.record.names import rotated_name
-from otel_logging.store import rollup
+from otel_logging.store import rollup, trace_index
 from tests.support.generated_logs import make_record
 from tests.support.procs import PYTHON, REPO
 
@@ -50,7 +50,13 @@ class Writer:
         lines = []
         for _ in range(count):
             self.n += 1
-            lines.append(orjson.dumps(make_record(app, base + timedelta(milliseconds=self.n), body=f"rec-{self.n}")))
+            lines.append(
+                orjson.dumps(
+                    make_record(
+                        app, base + timedelta(milliseconds=self.n), body=f"rec-{self.n}", trace_id=f"{self.n % 97:032x}"
+                    )
+                )
+            )
         with open(self.log_dir / f"{app}.jsonl", "ab") as f:
             f.write(b"\n".join(lines) + b"\n")
 
@@ -100,26 +106,33 @@ def file_bodies(log_dir: Path) -> Counter[str]:
     return bodies
 
 
-def assert_rollup_exact(con: duckdb.DuckDBPyConnection) -> None:
-    """The roll-up holds one row per (file_id, minute, service, level, logger) with the count of ``logs``."""
+def assert_derived_tables_exact(con: duckdb.DuckDBPyConnection) -> None:
+    """The roll-up holds one row per (file_id, minute, service, level, logger) with the count of ``logs``; the
+    trace index one row per row of ``logs`` with a hex trace id."""
     kept = con.execute(f"SELECT file_id, minute, service, level, logger, n FROM {rollup.TABLE} ORDER BY ALL").fetchall()
     fresh = con.execute(
         "SELECT file_id, date_trunc('minute', ts), service, level, logger, count(*) FROM logs GROUP BY ALL ORDER BY ALL"
     ).fetchall()
     assert kept, "the roll-up is empty"
     assert kept == fresh, f"the roll-up has {len(kept)} rows, the GROUP BY of logs {len(fresh)}"
+    indexed = con.execute(f"SELECT * FROM ({trace_index.union_sql()}) ORDER BY ALL").fetchall()
+    key = trace_index.KEY_SQL.format(id="trace_id")
+    scanned = con.execute(
+        f"SELECT {key}, ts, file_id, row_no FROM logs WHERE {key} IS NOT NULL ORDER BY ALL"
+    ).fetchall()
+    assert indexed == scanned, f"the trace index has {len(indexed)} rows, a scan of logs {len(scanned)}"
 
 
 def store_bodies(log_dir: Path, store: Path) -> Counter[str]:
     con = duckdb.connect(str(store))  # as the last kill left it
     try:
-        assert_rollup_exact(con)
+        assert_derived_tables_exact(con)
     finally:
         con.close()
     source = FileSource(log_dir, store=store, min_refresh_interval_s=0)
     try:
         source.refresh(force=True)
-        assert_rollup_exact(source._con)
+        assert_derived_tables_exact(source._con)
         chunks = b"".join(source.export(LogFilter(), "jsonl"))
         return Counter(orjson.loads(line)["body"] for line in chunks.splitlines() if line.strip())
     finally:

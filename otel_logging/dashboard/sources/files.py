@@ -55,7 +55,7 @@ from otel_logging.dashboard.query import (
 )
 from otel_logging.dashboard.sources.logfiles import LogFile, list_log_files
 from otel_logging.record.lines import last_line_end
-from otel_logging.store import IN_USE, rollup
+from otel_logging.store import IN_USE, rollup, trace_index
 
 # The record's keys in canonical order, with the DuckDB type each is read as.
 RECORD_COLUMNS: dict[str, str] = {
@@ -103,17 +103,13 @@ _MALFORMED = " AND ".join(f"{_q(name)} IS NULL" for name in _REQUIRED)
 _SELECT_RECORD = ", ".join(_q(name) for name in RECORD_COLUMNS)
 _HIT_COLUMNS = f"file_name, row_no, level, {_SELECT_RECORD}"
 
-# The trace_key of a trace id: its first 16 hex digits as a number (the id itself is compared after it).
-_TRACE_KEY = "TRY_CAST('0x' || left({id}, 16) AS UBIGINT)"
-
-STORE_VERSION = 3  # bump when the tables below change: an older store is rebuilt from the files
+STORE_VERSION = 4  # bump when the tables below change: an older store is rebuilt from the files
 _CREATE = f"""
 CREATE TABLE IF NOT EXISTS logs (
     file_id INTEGER, row_no BIGINT, ts TIMESTAMP, level VARCHAR, message VARCHAR,
     {", ".join(f"{_q(name)} {kind}" for name, kind in RECORD_COLUMNS.items())},
     template VARCHAR,  -- the message's pattern, computed when the patterns view first needs it
-    seq BIGINT,  -- the number of the load that read the row (snapshot tokens compare with it)
-    trace_key UBIGINT  -- trace_id's first 16 hex digits (NULL if not hex): a trace lookup scans 8 bytes a row
+    seq BIGINT  -- the number of the load that read the row (snapshot tokens compare with it)
 );
 -- What has been read of each file: committed in the same transaction as the rows read, so the rows
 -- and the offsets never disagree (a store killed at any point resumes exactly where its last commit was).
@@ -123,6 +119,7 @@ CREATE TABLE IF NOT EXISTS files (
 );
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value BIGINT);
 {rollup.CREATE}
+{trace_index.CREATE}
 CREATE OR REPLACE VIEW hits AS SELECT l.*, f.name AS file_name FROM logs l JOIN files f USING (file_id);
 """
 
@@ -135,7 +132,7 @@ INSERT INTO logs SELECT
     {_level_sql()},
     CASE WHEN json_type(r.body) = 'VARCHAR' THEN r.body ->> '$' ELSE r.body::VARCHAR END,
     {", ".join("r." + _q(name) for name in RECORD_COLUMNS)},
-    NULL, $seq, {_TRACE_KEY.format(id="r.trace_id")}
+    NULL, $seq
 FROM (
     SELECT row_number() OVER () AS rn, file_index::BIGINT AS file_index, {_SELECT_RECORD}
     FROM read_json($paths, format = 'newline_delimited', columns = {_READ_COLUMNS}, ignore_errors = true,
@@ -404,6 +401,7 @@ class FileSource:
             if self._dropped:
                 con.execute("DELETE FROM logs WHERE file_id IN (SELECT unnest(?))", [self._dropped])
                 rollup.drop_files(con, self._dropped)
+                trace_index.drop_files(con, self._dropped)
             con.execute("DELETE FROM files")
             if rows:
                 con.executemany(f"INSERT INTO files ({_FILE_COLUMNS}) VALUES ({_FILE_MARKS})", rows)
@@ -565,6 +563,7 @@ class FileSource:
                 con.execute(f"DELETE FROM logs WHERE {_MALFORMED}")
             by_file = {file_id: (rows, malformed) for file_id, rows, malformed in counts}
             rollup.add_load(con, seq, {c.state.file_id for c in chunks if c.state.rows})
+            trace_index.add_load(con, seq)
             con.executemany(
                 _ADVANCE,
                 [_advanced(c, *by_file.get(c.state.file_id, (0, 0))) for c in chunks],
@@ -843,17 +842,22 @@ class FileSource:
     @_memo
     def trace(self, trace_id: str, limit: int = 10_000) -> list[Hit]:
         wanted = trace_id.strip().lower()
-        # First the keys of the trace's rows: a hex id is found by its 64-bit key (8 bytes a row to compare, not a
-        # decompressed string), then only the rows found are read whole (their time range skips the rest).
-        if _is_hex(wanted):
-            by, params = f"trace_key = {_TRACE_KEY.format(id='?')} AND trace_id = ?", [wanted, wanted]
-        else:
-            by, params = "trace_id = ?", [wanted]
+        # First where the trace's rows are: a hex id from the trace index (one sixteenth of the keys, 8 bytes
+        # each), any other from ``logs``; then only the rows found are read whole (their time range skips the rest).
+        table = trace_index.table_of(wanted)
+        if table is None:
+            keys = self._run(
+                "SELECT ts, file_id, row_no FROM logs WHERE trace_id = ? ORDER BY ts, file_id, row_no LIMIT ?",
+                [wanted, int(limit)],
+            )
+            return self._hits_of(keys)
         keys = self._run(
-            f"SELECT ts, file_id, row_no FROM logs WHERE {by} ORDER BY ts, file_id, row_no LIMIT ?",
-            [*params, int(limit)],
+            f"SELECT ts, file_id, row_no FROM {table} WHERE trace_key = {trace_index.KEY_SQL.format(id='?')} "
+            "ORDER BY ts, file_id, row_no",
+            [wanted],
         )
-        return self._hits_of(keys)
+        # ids that share their first 16 digits are told apart by the whole id
+        return [hit for hit in self._hits_of(keys) if hit.record.get("trace_id") == wanted][: int(limit)]
 
     def _locate(self, ref: str) -> tuple[int | None, int, str]:
         """(file_id or None if no such file is loaded, row_no, file name) of a ``<file name>:<row>`` reference."""
