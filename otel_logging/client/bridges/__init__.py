@@ -11,7 +11,9 @@ through the SDK ``Logger`` API instead, so every processor sees it.
 Events below ``setup(level=...)`` are left out, as the stdlib handler leaves out records below its level.
 The pipeline is looked up at each event, so a bridge configured before ``setup()``, or kept across
 a second ``setup()``, sends to the current one. An event logged while no pipeline is set up is not
-exported: that is counted (``not_exported()``) and reported once on stderr, never silent.
+exported: that is counted (``not_exported()``) and reported once on stderr, never silent. A bridge
+never raises into the app's logging call: an event that cannot be built is counted (``failed()``) and
+reported once.
 """
 
 from __future__ import annotations
@@ -38,12 +40,18 @@ _EVENT_KEYS = ("otel.event.name", "event.name")
 
 _lock = threading.Lock()
 _not_exported = 0
+_failed = 0
 _default_redactors: dict[int, Redactor] = {}
 
 
 def not_exported() -> int:
     """Bridge events logged while no ``setup()`` pipeline existed (so they were not exported)."""
     return _not_exported
+
+
+def failed() -> int:
+    """Bridge events that could not be turned into a record (reported once on stderr)."""
+    return _failed
 
 
 def exception_attributes(exc_info: ExcInfo) -> dict[str, str]:
@@ -96,7 +104,44 @@ def emit(
     time_ns: int | None = None,
     source: str = "a bridge",
 ) -> bool:
-    """Send one record through the current pipeline; False when none is set up (counted, reported once)."""
+    """Send one record through the current pipeline; False when it was not sent. Never raises.
+
+    Not sent: below ``setup(level=...)``; no pipeline set up (counted in ``not_exported()``, reported
+    once); the record could not be built (counted in ``failed()``, reported once), the logging call
+    of the app goes on, as with a stdlib handler's ``handleError``.
+    """
+    try:
+        return _emit(
+            scope=scope,
+            body=body,
+            severity_number=severity_number,
+            severity_text=severity_text,
+            attributes=attributes,
+            exc_info=exc_info,
+            time_ns=time_ns,
+            source=source,
+        )
+    except Exception as exc:
+        global _failed
+        with _lock:
+            _failed += 1
+            first = _failed == 1
+        if first:
+            _report(f"otel-logging: {source} event could not be exported ({exc!r}); further failures are counted")
+        return False
+
+
+def _emit(
+    *,
+    scope: str,
+    body: Any,
+    severity_number: int,
+    severity_text: str,
+    attributes: Mapping[str, Any] | None,
+    exc_info: ExcInfo | None = None,
+    time_ns: int | None = None,
+    source: str = "a bridge",
+) -> bool:
     if export_guard.active:
         return False  # logged by the export thread itself: never fed back
     handle = CLIENT_STATE.handle

@@ -273,6 +273,27 @@ def test_structlog_event_before_setup_is_counted_and_reported_not_silent(capfd: 
         assert "before otel_logging.setup()" in capfd.readouterr().err
 
 
+def test_a_bridge_failure_never_raises_into_the_app_and_is_counted(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    def broken(*args: object, **kwargs: object) -> dict[str, object]:
+        raise RuntimeError("broken cleaning")
+
+    out = io.StringIO()
+    console_chain(out, OtelProcessor())
+    before = bridges.failed()
+    with capture_logs() as logs:
+        monkeypatch.setattr(bridges, "clean_mapping", broken)
+        structlog.get_logger().info("still printed", n=1)
+        monkeypatch.undo()
+        structlog.get_logger().info("exported again", n=2)
+    assert bridges.failed() == before + 1
+    assert "event='still printed'" in out.getvalue()
+    assert logs.bodies() == ["exported again"]
+    if before == 0:
+        assert "could not be exported" in capfd.readouterr().err
+
+
 def test_structlog_takes_the_sdk_path_when_another_processor_is_registered() -> None:
     from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
