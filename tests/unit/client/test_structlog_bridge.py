@@ -310,3 +310,33 @@ def test_structlog_takes_the_sdk_path_when_another_processor_is_registered() -> 
     wait_for(lambda: len(memory.get_finished_logs()) == 1, timeout=5)
     other = memory.get_finished_logs()[0].log_record
     assert other.body == "both see it" and dict(other.attributes or {}) == {"n": 1, "password": "[REDACTED]"}
+
+
+def test_under_opentelemetry_instrument_structlog_events_go_to_the_instrumentations_provider(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry._logs import _internal as logs_internal
+    from opentelemetry.instrumentation.logging.handler import LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    memory = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    monkeypatch.setattr(logs_internal, "_LOGGER_PROVIDER", provider)  # what opentelemetry-instrument sets up
+    instrumentation_handler = LoggingHandler(logger_provider=provider)
+    root = logging.getLogger()
+    root.addHandler(instrumentation_handler)
+    try:
+        console_chain(io.StringIO())
+        handle = otel_logging.setup("instrumented", "http://127.0.0.1:9", structlog=True)
+        assert handle.reused_handler is instrumentation_handler and handle.processor is None
+        with TRACER.start_as_current_span("instrumented") as span:
+            structlog.get_logger().info("via the SDK", n=1, password="x")
+        wait_for(lambda: len(memory.get_finished_logs()) == 1, timeout=5)
+        record = memory.get_finished_logs()[0].log_record
+        assert record.body == "via the SDK"
+        assert dict(record.attributes or {}) == {"n": 1, "password": "[REDACTED]"}
+        assert (format(record.trace_id or 0, "032x"), format(record.span_id or 0, "016x")) == ids(span)
+    finally:
+        root.removeHandler(instrumentation_handler)
