@@ -8,7 +8,7 @@ LoggerProvider (with the resolved resource) + ``ReliableBatchProcessor`` + OTLP/
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs import LoggingHandler as SdkLoggingHandler
 from opentelemetry.sdk.resources import Resource
 
+from otel_logging.client.bridges.install import install_bridges
 from otel_logging.client.encoder import BatchEncoder
 from otel_logging.client.handler import OtelLoggingHandler
 from otel_logging.client.processor import ProcessorStats, ReliableBatchProcessor
@@ -36,6 +37,8 @@ class LoggingHandle:
     processor: ReliableBatchProcessor | None
     handler: logging.Handler | None
     reused_handler: logging.Handler | None = None
+    libraries: tuple[str, ...] = ()  # the bridges setup() installed ("structlog", "loguru")
+    _uninstall: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _closed: bool = field(default=False, repr=False)
 
     def force_flush(self, timeout_s: float = 30.0) -> bool:
@@ -51,6 +54,8 @@ class LoggingHandle:
             self._closed = True
             if self.handler is not None:
                 logging.getLogger().removeHandler(self.handler)
+            for uninstall in reversed(self._uninstall):
+                uninstall()
             if CLIENT_STATE.handle is self:
                 CLIENT_STATE.handle = None
         if self.processor is not None:
@@ -87,13 +92,16 @@ def setup(
     schedule_delay_ms: int | None = None,
     export_timeout_ms: int | None = None,
     redactor: Redactor | None = None,
+    structlog: bool = False,
+    loguru: bool = False,
 ) -> LoggingHandle:
     """Send this process's stdlib logging to an OTLP/gRPC endpoint (the central service).
 
     Every argument falls back to its OTEL_* environment variable, then to a default
     (``http://localhost:4317``). Calling it again replaces the previous pipeline rather
     than adding a second handler. Inside ``opentelemetry-instrument`` the handler that the
-    instrumentation installed is kept and no second one is added.
+    instrumentation installed is kept and no second one is added. ``structlog=True`` /
+    ``loguru=True`` send those libraries' events through the same pipeline (docs/libraries.md).
     """
     settings = resolve_client_settings(
         service_name=service_name,
@@ -111,10 +119,11 @@ def setup(
         schedule_delay_ms=schedule_delay_ms,
         export_timeout_ms=export_timeout_ms,
     )
+    libraries = tuple(name for name, wanted in (("structlog", structlog), ("loguru", loguru)) if wanted)
     state = CLIENT_STATE
     with state.lock:
         if state.handle is not None:
-            if state.handle.settings == settings:
+            if state.handle.settings == settings and state.handle.libraries == libraries:
                 return state.handle
             state.handle.shutdown()
         root = logging.getLogger()
@@ -149,6 +158,12 @@ def setup(
             handle = LoggingHandle(settings, provider, processor, handler)
         state.inject_trace_context()
         state.handle = handle
+        handle.libraries = libraries
+        try:
+            handle._uninstall.extend(install_bridges(libraries, settings.level))
+        except Exception:
+            handle.shutdown()
+            raise
         return handle
 
 
