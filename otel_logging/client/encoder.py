@@ -6,7 +6,8 @@ each record is filled in place in the request (no intermediate objects).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -53,15 +54,54 @@ def set_any_value(target: AnyValue, value: Any) -> None:
 
 
 class BatchEncoder:
-    def __init__(self, resource_attributes: Mapping[str, Any], resource_schema_url: str = "") -> None:
+    def __init__(
+        self,
+        resource_attributes: Mapping[str, Any],
+        resource_schema_url: str = "",
+        after_fork_attributes: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
+        """``after_fork_attributes``: in a forked child, the resource attributes to set again before
+        the next encode (setup() passes the LoggerProvider's resource, which the SDK refreshes after
+        a fork: ``service.instance.id``)."""
         self._resource = ResourcePb()
         for key, value in resource_attributes.items():
             kv = self._resource.attributes.add()
             kv.key = key
             set_any_value(kv.value, value)
         self._schema_url = resource_schema_url
+        self._after_fork_attributes = after_fork_attributes
+        self._refresh_due = False
+
+    def after_fork(self) -> None:
+        """In a forked child: the resource's ``process.pid`` (an int, as setup() sets it) becomes the child's.
+
+        Without this every gunicorn/uvicorn/Celery worker forked after ``setup()`` would report
+        the master's pid. A ``process.pid`` given as a string (``OTEL_RESOURCE_ATTRIBUTES``) is kept.
+        """
+        for kv in self._resource.attributes:
+            if kv.key == "process.pid" and kv.value.WhichOneof("value") == "int_value":
+                kv.value.int_value = os.getpid()
+        # Read at the next encode: the other at-fork hooks (the SDK's) have run by then.
+        self._refresh_due = self._after_fork_attributes is not None
+
+    def _refresh_resource(self) -> None:
+        self._refresh_due = False
+        if self._after_fork_attributes is None:
+            return
+        existing = {kv.key: kv for kv in self._resource.attributes}
+        for key, value in self._after_fork_attributes().items():
+            if key == "process.pid":
+                continue  # set by after_fork()
+            kv = existing.get(key)
+            if kv is None:
+                kv = self._resource.attributes.add()
+                kv.key = key
+            kv.value.Clear()
+            set_any_value(kv.value, value)
 
     def encode(self, entries: Sequence[LogEntry]) -> bytes:
+        if self._refresh_due:
+            self._refresh_resource()
         request = ExportLogsServiceRequest()
         resource_logs = request.resource_logs.add()
         resource_logs.resource.CopyFrom(self._resource)

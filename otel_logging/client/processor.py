@@ -10,7 +10,8 @@ SDK ``LogRecordProcessor`` too, with an explicit loss policy:
   records fill the queue; once it is full they are dropped, counted, and reported once
   on stderr (and again, with the total, at shutdown);
 - ``os.fork()``: the parent flushes what it has before forking; the child starts with an
-  empty queue, a fresh transport (new gRPC channel) and its own worker thread.
+  empty queue, a fresh transport (new gRPC channel), its own worker thread and its own
+  ``process.pid`` and ``service.instance.id`` in the resource.
 
 It queues compact entries (``client/entry.py``): our handler enqueues them directly, and
 records emitted through the SDK ``Logger`` API arrive through ``on_emit``. The worker
@@ -245,6 +246,7 @@ class ReliableBatchProcessor(LogRecordProcessor):
         if self._shutdown:
             return
         # The parent still owns (and exports) what was queued before the fork.
+        self._encoder.after_fork()  # the child's own process.pid and service.instance.id
         self._init_state()
 
 

@@ -8,6 +8,7 @@ LoggerProvider (with the resolved resource) + ``ReliableBatchProcessor`` + OTLP/
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,11 +132,13 @@ def setup(
         if existing is not None:
             handle = LoggingHandle(settings, get_logger_provider(), None, None, reused_handler=existing)
         else:
-            resource = Resource.create(settings.resource_attributes)
+            # process.pid tells the workers of one service apart (a forked child reports its own).
+            resource = Resource.create({"process.pid": os.getpid(), **settings.resource_attributes})
             provider = LoggerProvider(resource=resource)
             processor = ReliableBatchProcessor(
                 lambda: GrpcTransport(settings),
-                BatchEncoder(resource.attributes, resource.schema_url),
+                # after a fork: the provider's resource, refreshed by the SDK (service.instance.id)
+                BatchEncoder(resource.attributes, resource.schema_url, lambda: provider.resource.attributes),
                 max_queue_size=settings.max_queue_size,
                 max_export_batch_size=settings.max_export_batch_size,
                 schedule_delay_ms=settings.schedule_delay_ms,

@@ -1,0 +1,1 @@
+"""Small apps that the server tests run under real gunicorn, uvicorn and Celery processes."""
