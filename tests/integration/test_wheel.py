@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.procs import REPO
+from tests.support.procs import REPO, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.heavy]
 
@@ -163,6 +163,30 @@ class Venv:
         assert json.loads(result.stdout.splitlines()[-1])["records"] == 3, result.stdout
         return [json.loads(line) for line in (out / "legacy.jsonl").read_text().splitlines()], result.stderr
 
+    def serve_stderr(self, log_dir: Path) -> str:
+        """What ``otel-logging serve`` says on stderr from its start until it stops (SIGTERM once it listens)."""
+        log_dir.mkdir()
+        stdout, stderr = log_dir / "stdout.txt", log_dir / "stderr.txt"
+        command = [
+            str(self.bin / "otel-logging"),
+            "serve",
+            "--port",
+            "0",
+            "--http-port",
+            "0",
+            "--log-dir",
+            str(log_dir),
+        ]
+        with open(stdout, "w") as out, open(stderr, "w") as err:
+            proc = subprocess.Popen(command, env=self.env, cwd=self.root, stdout=out, stderr=err)
+        try:
+            wait_for(lambda: '"listening"' in stdout.read_text() or proc.poll() is not None, 60, what="serve to listen")
+            assert proc.poll() is None, stderr.read_text()
+        finally:
+            proc.terminate()
+            proc.wait(60)
+        return stderr.read_text()
+
 
 @pytest.fixture(scope="module")
 def venv(dists: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Venv:
@@ -228,6 +252,8 @@ def test_a_fresh_venv_with_the_wheel_runs_the_native_code_without_a_rust_toolcha
     records, stderr = venv.aggregate(stdlib_log, venv.root / "native-out")
     assert PURE_PYTHON not in stderr and "Python path" not in stderr, stderr
     assert _comparable(records) == reference
+    serving = venv.serve_stderr(venv.root / "native-serve")
+    assert "Python path" not in serving and "stopped cleanly" in serving, serving
     assert [r["severity_text"] for r in records] == ["INFO", "WARN", "ERROR"]
     assert records[2]["body"].startswith("connection lost") and "ConnectionError: refused" in json.dumps(records[2])
 
@@ -249,3 +275,5 @@ def test_the_sdist_installs_without_cargo_and_says_once_that_it_runs_the_pure_py
     records, stderr = venv.aggregate(stdlib_log, venv.root / "pure-out")
     assert stderr.count(PURE_PYTHON) == 1, stderr
     assert _comparable(records) == reference
+    serving = venv.serve_stderr(venv.root / "pure-serve")
+    assert serving.count("converted on the Python path") == 1 and "stopped cleanly" in serving, serving
