@@ -14,11 +14,11 @@ HTTP_PORT ?= 4318
 
 .PHONY: run serve test unit integration lint format docs venv clean
 
-$(STAMP): pyproject.toml $(wildcard native/Cargo.toml native/Cargo.lock native/pyproject.toml native/src/*.rs)
+# The editable install builds the native extension (setup.py, setuptools-rust) with Cargo's dirs under $(CACHE_DIR)/cargo.
+$(STAMP): pyproject.toml setup.py $(wildcard native/Cargo.toml native/Cargo.lock native/src/*.rs native/python/*/*.py)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[all,test,docs]'
-	bash scripts/build-native.sh $(BIN)/python
+	bash scripts/build-native.sh $(BIN)/python '[all,test,docs]'
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -1,26 +1,25 @@
 #!/usr/bin/env bash
-# Build the native extension (native/, Python module otel_logging_native) and install it into a venv.
+# (Re)install otel-logging in editable mode into a venv, which builds the native extension in place.
 #
-#   scripts/build-native.sh [PYTHON]     PYTHON is the venv's interpreter (default: .venv/bin/python)
+#   scripts/build-native.sh [PYTHON [EXTRAS]]   PYTHON: the venv's interpreter (default: .venv/bin/python),
+#                                               EXTRAS: e.g. '[test,docs]' (make venv passes it)
 #
-# pip builds native/ with maturin as its PEP 517 backend (fetched from PyPI into pip's isolated build
-# environment) and installs the wheel. Cargo's registry and build directory live under
-# ${OTEL_LOGGING_CACHE:-<repo>/.cache}/cargo (CARGO_HOME=cargo/home, CARGO_TARGET_DIR=cargo/target), so a
-# rebuild after an edit is incremental. Nothing is built when the sources (native/ minus build output),
-# the Rust toolchain and the interpreter are unchanged since the last install into this venv and the module
-# still imports.
-# Without cargo (https://rustup.rs) it prints a warning and exits 0: otel-logging then runs its pure-Python
-# conversion. Progress goes to stderr.
+# `pip install -e <repo>EXTRAS` runs setup.py, whose setuptools-rust builds native/ (the Python module
+# otel_logging_native) in place: run this again after editing native/src. Cargo's registry and build
+# directory live under ${OTEL_LOGGING_CACHE:-<repo>/.cache}/cargo (CARGO_HOME=cargo/home,
+# CARGO_TARGET_DIR=cargo/target), so a rebuild after an edit is incremental and an unchanged one takes
+# seconds. Without cargo (https://rustup.rs) the install still succeeds and this prints a warning:
+# otel-logging then runs its pure-Python path (`otel-logging --version` says which). Progress goes to stderr.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-NATIVE="$REPO/native"
 CACHE="${OTEL_LOGGING_CACHE:-$REPO/.cache}"
 PYTHON="${1:-$REPO/.venv/bin/python}"
+EXTRAS="${2:-}"
 
 case "${PYTHON}" in
   -h | --help)
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
 esac
@@ -31,54 +30,31 @@ log() { echo "build-native: $*" >&2; }
   log "no Python interpreter at $PYTHON (create the venv first: make venv)"
   exit 1
 }
-PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")"
 
-if ! command -v cargo >/dev/null; then
-  if [[ -x "$HOME/.cargo/bin/cargo" ]]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
-  else
-    log "WARNING: cargo is not installed (https://rustup.rs); otel_logging_native is not built and"
-    log "WARNING: otel-logging uses its pure-Python OTLP conversion (slower)."
-    exit 0
-  fi
+if ! command -v cargo >/dev/null && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if command -v cargo >/dev/null; then
+  mkdir -p "$CACHE/cargo"
+  export CARGO_HOME="$CACHE/cargo/home"
+  export CARGO_TARGET_DIR="$CACHE/cargo/target"
+  log "installing otel-logging$EXTRAS (editable) with its native extension (cargo $(cargo --version | cut -d' ' -f2), target dir $CARGO_TARGET_DIR)"
+else
+  log "WARNING: cargo is not installed (https://rustup.rs); otel_logging_native is not built and"
+  log "WARNING: otel-logging uses its pure-Python path (slower)."
 fi
 
-mkdir -p "$CACHE/cargo"
-export CARGO_HOME="$CACHE/cargo/home"
-export CARGO_TARGET_DIR="$CACHE/cargo/target"
-# Build exactly the dependency versions of native/Cargo.lock.
-export MATURIN_PEP517_ARGS="--locked"
-
-# The stamp lives in the venv: another venv sharing the cache still gets its own install.
-VENV_DIR="$(dirname "$(dirname "$PYTHON")")"
-STAMP="$VENV_DIR/.otel-logging-native"
-
-fingerprint() {
-  (
-    cd "$NATIVE"
-    find . -path ./target -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum
-    cargo --version
-    rustc --version
-    "$PYTHON" -c 'import sys; print(sys.version)'
-  ) | sha256sum | cut -d' ' -f1
-}
-
-# One build at a time per cache (parallel sessions share the target directory).
-exec 9>"$CACHE/cargo/build.lock"
-flock 9
-
-want="$(fingerprint)"
-if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] && "$PYTHON" -c 'import otel_logging_native' 2>/dev/null; then
-  log "otel_logging_native is up to date"
-  exit 0
+# The extension was once a distribution of its own (built with maturin); its copy would shadow the new one.
+if "$PYTHON" -m pip show -q otel-logging-native >/dev/null 2>&1; then
+  "$PYTHON" -m pip uninstall -q -y otel-logging-native >&2
 fi
 
-log "building otel_logging_native (cargo $(cargo --version | cut -d' ' -f2), target dir $CARGO_TARGET_DIR)"
 start=$SECONDS
-"$PYTHON" -m pip install -q --no-deps --force-reinstall "$NATIVE" >&2
-"$PYTHON" -c 'import otel_logging_native' || {
-  log "otel_logging_native was installed but does not import"
-  exit 1
-}
-echo "$want" >"$STAMP"
-log "installed otel_logging_native in $((SECONDS - start)) s"
+"$PYTHON" -m pip install -q -e "$REPO$EXTRAS" >&2
+if command -v cargo >/dev/null; then
+  (cd / && "$PYTHON" -c 'import otel_logging_native') || {
+    log "otel-logging was installed but otel_logging_native does not import (see the build output above)"
+    exit 1
+  }
+  log "installed otel-logging with otel_logging_native in $((SECONDS - start)) s"
+fi

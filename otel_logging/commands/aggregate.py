@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from otel_logging.build_info import native_status
 from otel_logging.commands.options import SettingsFlags, refuse
 from otel_logging.config import (
     AggregateSettings,
@@ -117,6 +118,9 @@ def _aggregate(args: argparse.Namespace) -> int:
         settings = aggregate_settings(args).validate()
     except ConfigError as exc:
         return refuse("aggregate", exc, FLAGS)
+    status = native_status()
+    if not status.startswith("active"):  # said once, at start: this run reads stdlib lines on the slower path
+        print(f"otel-logging aggregate: native code {status}", file=sys.stderr)
     try:
         sinks, written = _sinks(settings)
         options = IngestOptions(

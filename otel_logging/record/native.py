@@ -1,7 +1,7 @@
 """The native (Rust) fast paths, when they are installed: OTLP conversion and stdlib log lines.
 
-``otel_logging_native`` is a separate extension module built from ``native/`` by
-``scripts/build-native.sh`` (``make venv`` runs it). ``convert_payload`` turns the raw bytes of an
+``otel_logging_native`` is the extension module built from ``native/`` into the otel-logging wheel (setup.py,
+setuptools-rust; an editable install, ``make venv``, builds it in place). ``convert_payload`` turns the raw bytes of an
 OTLP/protobuf ``ExportLogsServiceRequest`` straight into a ``RecordBatch`` of JSON lines per service,
 byte-for-byte the lines of ``convert_request(parse_protobuf(payload))``, with the GIL released while it works.
 
@@ -37,7 +37,7 @@ def _load(name: str) -> tuple[Any, str]:
         module = importlib.import_module("otel_logging_native")
         return getattr(module, name), ""
     except (ImportError, AttributeError) as exc:
-        return None, f"otel_logging_native.{name} is not installed ({exc}); run scripts/build-native.sh"
+        return None, f"otel_logging_native.{name} is not installed ({exc})"
 
 
 _convert: _Converter | None
