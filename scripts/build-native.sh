@@ -30,6 +30,7 @@ log() { echo "build-native: $*" >&2; }
   log "no Python interpreter at $PYTHON (create the venv first: make venv)"
   exit 1
 }
+PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")" # absolute: the import check runs from /
 
 if ! command -v cargo >/dev/null && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
   export PATH="$HOME/.cargo/bin:$PATH"
