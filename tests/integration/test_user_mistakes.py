@@ -1,18 +1,28 @@
 """Mistakes a new user makes get a clear answer, with real processes.
 
 An app (a subprocess calling ``otel_logging.setup``) against a real ``otel-logging serve``: a scheme-less
-endpoint, TLS to the plaintext port, the OTLP/HTTP port given to gRPC, a closed port.
+endpoint, TLS to the plaintext port, the OTLP/HTTP port given to gRPC, a closed port. ``serve``,
+``dashboard`` and ``make run`` (scripts/run.sh) with a port taken; the service dying under ``make run``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
 import re
+import signal
+import socket
+import subprocess
 import textwrap
 import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.support.procs import ServeProcess, free_port, read_jsonl, run_app
+from tests.support.procs import PYTHON, REPO, ServeProcess, child_env, free_port, read_jsonl, run_app, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -121,3 +131,127 @@ def test_the_exit_wait_is_one_setting(serve: ServeProcess) -> None:
     assert "1 log record(s) were dropped in this process" in result.stderr
     assert "within the exit wait of 1 s" in result.stderr
     assert took < 5.0, took  # interpreter start + 1 s, not 5 s or 30 s
+
+
+# -- a port taken: one line, exit 2, nothing started ---------------------------------------------------
+@contextlib.contextmanager
+def occupied_port() -> Iterator[int]:
+    """A port another program listens on (this test process)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("flag", "what"),
+    [("--port", "--port, OTLP/gRPC on 127.0.0.1"), ("--http-port", "--http-port, OTLP/HTTP on 127.0.0.1")],
+)
+def test_serve_with_a_port_taken_says_so_in_one_line(tmp_path: Path, flag: str, what: str) -> None:
+    with occupied_port() as port:
+        ports = {"--port": "0", "--http-port": "0", flag: str(port)}
+        result = subprocess.run(
+            [PYTHON, "-m", "otel_logging", "serve", "--host", "127.0.0.1", *itertools.chain(*ports.items()),
+             "--log-dir", str(tmp_path / "logs")],
+            capture_output=True, text=True, timeout=60, cwd=REPO, env=child_env(),
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"otel-logging serve: port {port} is in use ({what}); stop what listens there or choose another port"
+    ]
+    assert not (tmp_path / "logs").exists()
+
+
+def test_dashboard_with_its_port_taken_says_so_and_does_not_report_the_other_program(tmp_path: Path) -> None:
+    with occupied_port() as port:
+        result = subprocess.run(
+            [PYTHON, "-m", "otel_logging", "dashboard", "--port", str(port), "--log-dir", str(tmp_path)],
+            capture_output=True, text=True, timeout=60, cwd=REPO, env=child_env(),
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stdout == ""  # no "listening" announcement
+    assert result.stderr.splitlines() == [
+        f"otel-logging dashboard: port {port} is in use (--port, the dashboard on 127.0.0.1); "
+        "stop what listens there or choose another port"
+    ]
+
+
+def _run_sh(tmp_path: Path, **ports: str) -> subprocess.Popen[bytes]:
+    env = child_env(BIN=str(Path(PYTHON).parent), LOG_DIR=str(tmp_path / "logs"), RETAIN_AGE="", **ports)
+    with open(tmp_path / "run.stderr", "wb") as stderr:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            ["bash", str(REPO / "scripts" / "run.sh")],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=REPO,
+            env=env,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("variable", "what"),
+    [
+        ("GRPC_PORT", "the service's OTLP/gRPC"),
+        ("HTTP_PORT", "the service's OTLP/HTTP"),
+        ("DASHBOARD_PORT", "the dashboard"),
+    ],
+)
+def test_make_run_with_a_port_taken_starts_nothing_and_says_which(tmp_path: Path, variable: str, what: str) -> None:
+    with occupied_port() as port:
+        ports = {"GRPC_PORT": "0", "HTTP_PORT": "0", "DASHBOARD_PORT": "0", variable: str(port)}
+        proc = _run_sh(tmp_path, **ports)
+        try:
+            assert proc.wait(timeout=60) == 2
+        finally:
+            if _group_alive(proc.pid):
+                os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.stdout is not None and proc.stdout.read() == b""
+    assert (tmp_path / "run.stderr").read_text().splitlines() == [
+        f"make run: port {port} is in use ({variable}, {what}); stop what listens there or choose another: "
+        f"make run {variable}=<port>"
+    ]
+    assert not (tmp_path / "logs").exists()  # nothing half-started
+    assert not _group_alive(proc.pid)
+
+
+def _serve_pid(pgid: int) -> int:
+    """The ``otel-logging serve`` process in run.sh's process group."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and b"serve" in cmdline and b"bash" not in cmdline[0]:
+            return int(stat.parent.name)
+    return 0
+
+
+def test_make_run_stops_the_dashboard_and_says_why_when_the_service_dies(tmp_path: Path) -> None:
+    proc = _run_sh(tmp_path, GRPC_PORT="0", HTTP_PORT="0", DASHBOARD_PORT="0")
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        match = re.search(r"Dashboard:\s+(http://127\.0\.0\.1:\d+)", line)
+        assert match, f"{line!r}; stderr: {(tmp_path / 'run.stderr').read_text(errors='replace')}"
+        serve_pid = wait_for(lambda: _serve_pid(proc.pid), timeout=10, what="the service's process")
+        os.kill(serve_pid, signal.SIGKILL)  # the service dies
+        assert proc.wait(timeout=60) == 1
+        wait_for(lambda: not _group_alive(proc.pid), timeout=30, what="the dashboard to be stopped")
+        stderr = (tmp_path / "run.stderr").read_text()
+        assert "make run: the service (otel-logging serve) exited unexpectedly (killed by signal 9); " in stderr
+        assert "stopping the dashboard" in stderr
+        with pytest.raises(OSError):
+            urllib.request.urlopen(match.group(1) + "/_stcore/health", timeout=5)
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
