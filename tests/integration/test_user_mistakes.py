@@ -255,3 +255,52 @@ def test_make_run_stops_the_dashboard_and_says_why_when_the_service_dies(tmp_pat
     finally:
         if _group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+# -- aggregate: secrets masked as on the app side; a missing path creates nothing ----------------------------
+def _aggregate(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PYTHON, "-m", "otel_logging", "aggregate", "--app", "legacy", *args],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env=child_env(OTEL_LOGGING_STATE_DIR=str(tmp_path / "state")),
+    )  # fmt: skip
+
+
+def test_aggregate_masks_secrets_by_default_and_no_redact_keeps_them(tmp_path: Path) -> None:
+    logs = tmp_path / "old"
+    logs.mkdir()
+    (logs / "app.log").write_text(  # stdlib lines (the native reader's path, when installed)
+        "2026-12-03 05:00:00,123 - auth - INFO - login ok password=SuperSecret123 user=ann\n"
+        "2026-12-03 05:00:01,000 - auth - INFO - header Authorization: Bearer abcdefghijklmnop\n"
+    )
+    (logs / "app.jsonl").write_text(  # JSON lines with a sensitive key
+        '{"timestamp": "2026-12-03T05:00:02Z", "level": "INFO", "message": "charged", "api_key": "k-123456"}\n'
+    )
+    result = _aggregate(tmp_path, str(logs), "--log-dir", "masked")
+    assert result.returncode == 0, result.stderr
+    assert "otel-logging aggregate: 3 records from 2 files (0 failed)" in result.stderr
+    text = (tmp_path / "masked" / "legacy.jsonl").read_text()
+    assert "SuperSecret123" not in text and "abcdefghijklmnop" not in text and "k-123456" not in text
+    records = read_jsonl(tmp_path / "masked" / "legacy.jsonl")
+    bodies = sorted(str(r["body"]) for r in records)
+    assert "login ok password=[REDACTED] user=ann" in bodies
+    assert "header Authorization: Bearer [REDACTED]" in bodies
+    assert [r["attributes"]["api_key"] for r in records if r["body"] == "charged"] == ["[REDACTED]"]
+
+    kept = _aggregate(tmp_path, str(logs), "--log-dir", "raw", "--no-redact", "--checkpoint", "raw.checkpoint")
+    assert kept.returncode == 0, kept.stderr
+    assert "password=SuperSecret123" in (tmp_path / "raw" / "legacy.jsonl").read_text()
+
+
+def test_aggregate_of_a_missing_path_creates_nothing_and_says_so(tmp_path: Path) -> None:
+    result = _aggregate(tmp_path, "nope.log")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "otel-logging aggregate: nothing to read: nope.log: no such file or directory; nothing was written"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no ./logs, no checkpoint state
+
+    (tmp_path / "one.log").write_text("2026-12-03 05:00:00,123 - a - INFO - hello\n")
+    result = _aggregate(tmp_path, "one.log")
+    assert result.returncode == 0, result.stderr
+    assert "otel-logging aggregate: 1 record from 1 file (0 failed)" in result.stderr
