@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,11 @@ from otel_logging.ingest.checkpoint import Checkpoints, OutputWrite
 from otel_logging.ingest.discovery import discover
 from otel_logging.ingest.formats import FORMATS, compile_pattern, detect_format, make_parser
 from otel_logging.ingest.progress import Progress
-from otel_logging.ingest.records import FILE_PATH, RECORD_UID, RecordContext
+from otel_logging.ingest.records import RecordContext
+from otel_logging.ingest.redact import BatchRedactor
 from otel_logging.ingest.source import FileError, FileSource
 from otel_logging.ingest.timestamps import TimestampParser, load_zone
 from otel_logging.record import RecordBatch, native
-from otel_logging.record.redaction import Redactor, redactor_from_rules_file
-from otel_logging.record.schema import Record
 from otel_logging.sinks import Sink, SinkError
 from otel_logging.sinks.files import FileSink
 
@@ -155,7 +154,7 @@ class Ingestor:
             exclude.add(os.path.abspath(options.checkpoint_path))
             exclude.add(os.path.abspath(options.checkpoint_path) + ".journal")
         self._exclude = frozenset(exclude)
-        self._redact = _redaction(options)
+        self._redact = BatchRedactor(options.redact_rules) if options.redact else None
 
     # --- one pass ------------------------------------------------------------------------------
 
@@ -256,7 +255,7 @@ class Ingestor:
                 self.checkpoints.prepare(state)
             if count:
                 if self._redact is not None:
-                    _redact_batch(batch, self._redact)
+                    self._redact(batch)
                 self._deliver(batch)
             if commit:
                 self.checkpoints.publish()
@@ -322,49 +321,6 @@ class Ingestor:
         self.checkpoints.close()
         for sink in self.sinks:
             sink.close()
-
-
-def _redaction(options: IngestOptions) -> Callable[[Record], bool] | None:
-    """Masks secrets in a record's body and attributes, in place; True when it changed something.
-
-    None when redaction is off."""
-    if not options.redact:
-        return None
-    redactor = redactor_from_rules_file(options.redact_rules) if options.redact_rules else Redactor()
-
-    def redact(record: Record) -> bool:
-        changed = False
-        body = record.get("body")
-        if body is not None:
-            masked = redactor.value(body)
-            if masked != body:
-                record["body"] = masked
-                changed = True
-        attributes = record.get("attributes")
-        if isinstance(attributes, dict) and len(attributes) > len(_OWN_ATTRIBUTES):
-            # The file's path and the line's uid are the aggregation's own (and the uid's digits would be
-            # checked as a card number in every record): the rest is the file's content.
-            theirs = {key: value for key, value in attributes.items() if key not in _OWN_ATTRIBUTES}
-            masked_attributes = redactor.mapping(theirs)
-            if masked_attributes is not theirs and masked_attributes != theirs:
-                record["attributes"] = {key: masked_attributes.get(key, value) for key, value in attributes.items()}
-                changed = True
-        return changed
-
-    return redact
-
-
-_OWN_ATTRIBUTES = frozenset((FILE_PATH, RECORD_UID))
-
-
-def _redact_batch(batch: RecordBatch, redact: Callable[[Record], bool]) -> None:
-    """Mask the batch's secrets; a batch without any keeps its lines byte for byte (they are not encoded again)."""
-    changed = False
-    for service in batch:
-        for record in batch[service]:
-            changed |= redact(record)
-    if changed:
-        batch.map_records(lambda record: record)  # the records (masked in place) become the batch's lines
 
 
 def _native_reader(ctx: RecordContext) -> native.StdlibLineReader | None:
