@@ -170,8 +170,16 @@ def resolve_client_settings(
             insecure = parse_bool(raw_insecure, "OTEL_EXPORTER_OTLP_INSECURE")
         else:
             # No scheme and no OTEL_EXPORTER_OTLP_INSECURE: TLS, as the OTel spec says, except on this
-            # machine (localhost, 127.0.0.0/8, ::1), where the service listens in plaintext by default.
-            insecure = _is_loopback_host(urlparse(f"//{resolved_endpoint}").hostname)
+            # machine (localhost, 127.0.0.0/8, ::1), where the service listens in plaintext by default,
+            # unless a certificate is given (then TLS is what is meant).
+            certificates = certificate_file or _env(
+                env,
+                "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            )
+            insecure = not certificates and _is_loopback_host(urlparse(f"//{resolved_endpoint}").hostname)
 
     resolved_headers: dict[str, str] = {}
     raw_headers = _env(env, "OTEL_EXPORTER_OTLP_HEADERS")

@@ -46,6 +46,7 @@ def settings(endpoint: str, **env: str):  # type: ignore[no-untyped-def]
         ("logs.example.com:4317", {"OTEL_EXPORTER_OTLP_INSECURE": "true"}, True),
         ("127.0.0.1:4317", {"OTEL_EXPORTER_OTLP_INSECURE": "false"}, False),  # said explicitly: TLS
         ("127.0.0.1:4317", {"OTEL_EXPORTER_OTLP_LOGS_INSECURE": "false"}, False),
+        ("127.0.0.1:4317", {"OTEL_EXPORTER_OTLP_CERTIFICATE": "/ca.pem"}, False),  # a certificate means TLS
         ("https://127.0.0.1:4317", {}, False),  # a scheme decides, whatever the variable says
         ("http://logs.example.com:4317", {"OTEL_EXPORTER_OTLP_INSECURE": "false"}, True),
     ],
