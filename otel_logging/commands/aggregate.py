@@ -53,7 +53,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="store secrets as written (default: mask password=..., tokens, card numbers, as the app side does)",
     )
-    INGEST.note("--no-redact", "redact")
     INGEST.add(
         p,
         "--redact-rules",

@@ -108,7 +108,7 @@ def test_a_wrong_endpoint_is_reported_once_early_and_exit_waits_only_the_short_d
     assert stderr.count(f"otel-logging: cannot export logs to {endpoint}: {cause}") == 1, stderr
     assert stderr.count("otel-logging: cannot export") == 1
     # Exit waits export_timeout_ms (default 5 s), not 30 s; what it gave up on is counted.
-    assert 4.0 < exit_wait < 9.0, exit_wait
+    assert 4.0 < exit_wait < 12.0, exit_wait
     assert f"otel-logging: 3 log record(s) were dropped in this process, 0 exported to {endpoint}." in stderr
     assert "not delivered within the exit wait of 5 s (export_timeout_ms / OTEL_BLRP_EXPORT_TIMEOUT)" in stderr
     assert "unreachable" not in stderr
