@@ -10,6 +10,7 @@ https://opentelemetry.io/docs/specs/otel/configuration/sdk-environment-variables
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from collections.abc import Mapping
@@ -111,6 +112,17 @@ class ClientSettings:
         return f"{host}:{port}"
 
 
+def _is_loopback_host(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def resolve_client_settings(
     *,
     service_name: str | None = None,
@@ -157,7 +169,17 @@ def resolve_client_settings(
         elif raw_insecure is not None:
             insecure = parse_bool(raw_insecure, "OTEL_EXPORTER_OTLP_INSECURE")
         else:
-            insecure = False
+            # No scheme and no OTEL_EXPORTER_OTLP_INSECURE: TLS, as the OTel spec says, except on this
+            # machine (localhost, 127.0.0.0/8, ::1), where the service listens in plaintext by default,
+            # unless a certificate is given (then TLS is what is meant).
+            certificates = certificate_file or _env(
+                env,
+                "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            )
+            insecure = not certificates and _is_loopback_host(urlparse(f"//{resolved_endpoint}").hostname)
 
     resolved_headers: dict[str, str] = {}
     raw_headers = _env(env, "OTEL_EXPORTER_OTLP_HEADERS")
@@ -217,7 +239,8 @@ def resolve_client_settings(
         max_queue_size=blrp(max_queue_size, "OTEL_BLRP_MAX_QUEUE_SIZE", 20_000, 1),
         max_export_batch_size=blrp(max_export_batch_size, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", 1024, 1),
         schedule_delay_ms=blrp(schedule_delay_ms, "OTEL_BLRP_SCHEDULE_DELAY", 1000, 0),
-        export_timeout_ms=blrp(export_timeout_ms, "OTEL_BLRP_EXPORT_TIMEOUT", 30_000, 0),
+        # How long shutdown (and so interpreter exit) waits for the queue to be delivered, in all.
+        export_timeout_ms=blrp(export_timeout_ms, "OTEL_BLRP_EXPORT_TIMEOUT", 5_000, 0),
     )
 
 

@@ -9,6 +9,10 @@ SDK ``LogRecordProcessor`` too, with an explicit loss policy:
 - while the receiver is unreachable, the failed batch is retried with backoff and new
   records fill the queue; once it is full they are dropped, counted, and reported once
   on stderr (and again, with the total, at shutdown);
+- the first failed export is reported once on stderr, with its likely cause (TLS to a
+  plaintext port, connection refused, an OTLP/HTTP port given to gRPC: ``transport.explain``);
+- shutdown (and so interpreter exit) waits at most ``export_timeout_ms`` for the queue to be
+  delivered, in-flight request included; what it gives up on is counted as dropped;
 - ``os.fork()``: the parent flushes what it has before forking; the child starts with an
   empty queue, a fresh transport (new gRPC channel), its own worker thread and its own
   ``process.pid`` and ``service.instance.id`` in the resource.
@@ -45,6 +49,12 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+def _explain(transport: Transport) -> str:
+    """The transport's account of its last failure (``GrpcTransport.explain``), else its raw error."""
+    explain = getattr(transport, "explain", None)
+    return str(explain()) if callable(explain) else transport.last_error
+
+
 TransportFactory = Callable[[], Transport]
 
 
@@ -65,7 +75,7 @@ class ReliableBatchProcessor(LogRecordProcessor):
         max_queue_size: int = 20_000,
         max_export_batch_size: int = 1024,
         schedule_delay_ms: int = 1000,
-        export_timeout_ms: int = 30_000,
+        export_timeout_ms: int = 5_000,
         target: str = "the receiver",
     ) -> None:
         self._transport_factory = transport_factory
@@ -91,6 +101,11 @@ class ReliableBatchProcessor(LogRecordProcessor):
         self._dropped = 0
         self._flush_upto = 0
         self._healthy = True
+        self._in_flight = 0  # records the worker is sending now
+        self._abandoned = False  # shutdown stopped waiting for the worker: it must not count any more
+        self._reported_failure = False
+        self._last_failure = ""
+        self._undelivered_at_exit = 0
         self._reported_loss = False
         self._reported_rejection = False
         self._shutdown = False
@@ -125,10 +140,15 @@ class ReliableBatchProcessor(LogRecordProcessor):
             if len(self._queue) >= self._batch_size:
                 self._work.notify()
 
-    def _drop_locked(self, count: int, why: str, rejection: bool = False) -> None:
+    def _drop_locked(self, count: int, why: str, rejection: bool = False, quiet: bool = False) -> None:
+        """Count ``count`` records as dropped; the first loss (and first rejection) is reported.
+
+        ``quiet``: the shutdown summary reports it (a drop at shutdown)."""
         self._dropped += count
         self._settled += count
         self._done.notify_all()
+        if quiet:
+            return
         if rejection and not self._reported_rejection:
             self._reported_rejection = True
             _report(f"otel-logging: {count} log record(s) dropped because {why}")
@@ -157,17 +177,22 @@ class ReliableBatchProcessor(LogRecordProcessor):
                     return
                 popleft = self._queue.popleft
                 batch = [popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+                self._in_flight = len(batch)
                 self._room.notify_all()
             try:
                 payload = self._encoder.encode(batch)
             except Exception as exc:  # an encoding bug must not kill the worker or lose the others
                 with self._lock:
+                    self._in_flight = 0
                     self._drop_locked(len(batch), f"they could not be encoded ({exc!r})")
                 continue
             while True:
                 outcome = self._transport.send(payload)
+                if self._abandoned:  # shutdown counted this batch already and stopped waiting
+                    return
                 if outcome is SendOutcome.SENT:
                     with self._lock:
+                        self._in_flight = 0
                         self._healthy = True
                         self._exported += len(batch)
                         self._settled += len(batch)
@@ -176,16 +201,29 @@ class ReliableBatchProcessor(LogRecordProcessor):
                     break
                 if outcome is SendOutcome.REJECTED:
                     with self._lock:
+                        self._in_flight = 0
                         self._healthy = True  # the receiver answers; it refused this batch
                         self._drop_locked(
                             len(batch), f"the receiver refused them: {self._transport.last_error}", rejection=True
                         )
                     break
+                cause = _explain(self._transport)
                 with self._lock:
                     self._healthy = False
+                    self._last_failure = cause
                     self._room.notify_all()  # waiting producers switch to the drop policy
+                    if not self._reported_failure:
+                        self._reported_failure = True
+                        _report(
+                            f"otel-logging: cannot export logs to {self._target}: {_sentence(cause)} "
+                            f"Records wait in the queue (up to {self._max_queue}) and are retried; exit waits at "
+                            f"most {self._shutdown_timeout_s:g} s for them (export_timeout_ms / "
+                            "OTEL_BLRP_EXPORT_TIMEOUT)."
+                        )
                     if self._stop_worker:
-                        self._drop_locked(len(batch), "the receiver was unreachable at shutdown")
+                        self._in_flight = 0
+                        self._drop_locked(len(batch), "not delivered before exit", quiet=True)
+                        self._undelivered_at_exit += len(batch)
                         break
                     self._work.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
@@ -207,9 +245,11 @@ class ReliableBatchProcessor(LogRecordProcessor):
             return True
 
     def shutdown(self) -> None:
+        """Deliver what is queued, waiting at most ``export_timeout_ms`` in all, then stop."""
         with self._lock:
             if self._shutdown:
                 return
+        deadline = time.monotonic() + self._shutdown_timeout_s
         flushed = self.force_flush(int(self._shutdown_timeout_s * 1000))
         with self._lock:
             self._shutdown = True
@@ -218,16 +258,32 @@ class ReliableBatchProcessor(LogRecordProcessor):
                 lost = len(self._queue)
                 self._queue.clear()
                 if lost:
-                    self._drop_locked(lost, "the receiver did not take them before the shutdown deadline")
+                    self._drop_locked(lost, "not delivered before exit", quiet=True)
+                    self._undelivered_at_exit += lost
             self._work.notify_all()
             self._room.notify_all()
-        self._worker.join(self._shutdown_timeout_s + 5)
-        self._transport.close()
+        # A request in flight (e.g. to a host that does not answer) is not waited for past the deadline.
+        self._worker.join(max(0.2, deadline - time.monotonic()))
+        with self._lock:
+            if self._worker.is_alive() and self._in_flight:
+                self._abandoned = True
+                self._drop_locked(self._in_flight, "not delivered before exit", quiet=True)
+                self._undelivered_at_exit += self._in_flight
+                self._in_flight = 0
+        self._transport.close()  # also cancels a request still in flight
         if self._dropped:
-            _report(
+            message = (
                 f"otel-logging: {self._dropped} log record(s) were dropped in this process, "
                 f"{self._exported} exported to {self._target}."
             )
+            if self._undelivered_at_exit:
+                message += (
+                    f" {self._undelivered_at_exit} of them were not delivered within the exit wait of "
+                    f"{self._shutdown_timeout_s:g} s (export_timeout_ms / OTEL_BLRP_EXPORT_TIMEOUT)"
+                    + (f"; last error: {self._last_failure}" if self._last_failure else "")
+                )
+                message = _sentence(message)
+            _report(message)
 
     def stats(self) -> ProcessorStats:
         with self._lock:
@@ -248,6 +304,10 @@ class ReliableBatchProcessor(LogRecordProcessor):
         # The parent still owns (and exports) what was queued before the fork.
         self._encoder.after_fork()  # the child's own process.pid and service.instance.id
         self._init_state()
+
+
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "?", "!")) else text + "."
 
 
 def _report(message: str) -> None:

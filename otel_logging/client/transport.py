@@ -30,6 +30,40 @@ class SendOutcome(enum.Enum):
     REJECTED = "rejected"  # the receiver refused it for good (malformed, unauthenticated, ...)
 
 
+def explain_failure(error: str, settings: ClientSettings) -> str:
+    """The likely cause of a failed export, in words a user can act on (``error``: ``last_error``)."""
+    target = settings.target
+    low = error.lower()
+    if "handshake" in low or "wrong_version_number" in low or "tsi_protocol_failure" in low:
+        return (
+            f"the TLS handshake with {target} failed: the port probably serves plaintext gRPC "
+            "(otel-logging serve does unless started with --tls-cert); "
+            f'use the endpoint "http://{target}" (or insecure=True / OTEL_EXPORTER_OTLP_INSECURE=true)'
+        )
+    if "http/2" in low or "http1" in low or "settings frame" in low:
+        return (
+            f"{target} answers HTTP/1.1, not gRPC: it looks like an OTLP/HTTP port (the service's default is 4318); "
+            "setup() speaks OTLP/gRPC: give the service's gRPC port (default 4317)"
+        )
+    if "connection refused" in low:
+        return (
+            f"connection refused: nothing listens on {target}; "
+            "is the service running (otel-logging serve, make run) and is the port right?"
+        )
+    if "resolv" in low or "name not found" in low or "dns" in low:
+        return f"the host name of {target} does not resolve"
+    if settings.insecure and ("socket closed" in low or "connection reset" in low or "end of file" in low):
+        return (
+            f"{target} closed the connection: if the service uses TLS, "
+            f'use the endpoint "https://{target}" (and its CA: certificate_file / OTEL_EXPORTER_OTLP_CERTIFICATE)'
+        )
+    if low.startswith("deadline_exceeded"):
+        return f"no answer from {target} within {settings.timeout_s:g} s (timeout_s / OTEL_EXPORTER_OTLP_TIMEOUT)"
+    if low.startswith("unauthenticated"):
+        return f"{target} requires a token: headers={{'authorization': 'Bearer ...'}} / OTEL_EXPORTER_OTLP_HEADERS"
+    return error or "unknown error"
+
+
 def _read(path: str | None) -> bytes | None:
     return Path(path).read_bytes() if path else None
 
@@ -55,11 +89,16 @@ class GrpcTransport:
         self._metadata = tuple(settings.headers.items()) or None
         self._compression = grpc.Compression.Gzip if settings.compression == "gzip" else None
 
-    def send(self, payload: bytes) -> SendOutcome:
+    def explain(self) -> str:
+        """The likely cause of the last failure (see ``explain_failure``)."""
+        return explain_failure(self.last_error, self.settings)
+
+    def send(self, payload: bytes, timeout_s: float | None = None) -> SendOutcome:
+        """Send one request, waiting at most ``timeout_s`` (default: the settings' ``timeout_s``)."""
         try:
             reply = self._call(
                 payload,
-                timeout=self.settings.timeout_s,
+                timeout=self.settings.timeout_s if timeout_s is None else max(0.05, timeout_s),
                 metadata=self._metadata,
                 compression=self._compression,
                 wait_for_ready=False,

@@ -49,6 +49,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--pattern", help="regex with named groups, or a logging format string like '%%(asctime)s %%(message)s'"
     )
     INGEST.add(p, "--timezone", "timezone", help="zone of timestamps that name none (IANA name, default %(default)s)")
+    p.add_argument(
+        "--no-redact",
+        action="store_true",
+        help="store secrets as written (default: mask password=..., tokens, card numbers, as the app side does)",
+    )
+    INGEST.add(
+        p,
+        "--redact-rules",
+        "redact_rules",
+        type=Path,
+        help='extra redaction rules (JSON: {"keys": [], "patterns": []})',
+    )
     p.add_argument("--log-dir", type=Path, help="write per-app files <dir>/<app>.jsonl (default ./logs if no other)")
     FLAGS.note("--log-dir", "files.log_dir")
     FLAGS.add(
@@ -118,6 +130,13 @@ def _aggregate(args: argparse.Namespace) -> int:
         settings = aggregate_settings(args).validate()
     except ConfigError as exc:
         return refuse("aggregate", exc, FLAGS)
+    if not args.follow and not any(os.path.lexists(p) for p in args.paths):  # --follow waits for them to appear
+        missing = ", ".join(args.paths)
+        print(
+            f"otel-logging aggregate: nothing to read: {missing}: no such file or directory; nothing was written",
+            file=sys.stderr,
+        )
+        return 1
     status = native_status()
     if not status.startswith("active"):  # said once, at start: this run reads stdlib lines on the slower path
         print(f"otel-logging aggregate: native code {status}", file=sys.stderr)
@@ -134,6 +153,8 @@ def _aggregate(args: argparse.Namespace) -> int:
             retry_for_s=args.retry_for,
             poll_interval_s=args.poll_interval,
             flush_after_s=args.multiline_timeout,
+            redact=not args.no_redact,
+            redact_rules=args.redact_rules,
             exclude=frozenset(os.path.abspath(p) for p in written),
         )
         ingestor = Ingestor(sinks, options, Progress(sys.stderr, enabled=sys.stderr.isatty() and not args.json))
@@ -154,8 +175,12 @@ def _aggregate(args: argparse.Namespace) -> int:
     elif not sys.stderr.isatty():
         data = summary.to_dict()
         print(
-            f"otel-logging aggregate: {data['records']} records from {data['files']} files "
+            f"otel-logging aggregate: {_count(data['records'], 'record')} from {_count(data['files'], 'file')} "
             f"({data['files_failed']} failed) in {data['seconds']} s",
             file=sys.stderr,
         )
     return summary.exit_code()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

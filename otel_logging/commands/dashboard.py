@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 
+from otel_logging.commands.ports import port_in_use
 from otel_logging.store import default_store_path
 
 DEFAULT_PORT = 8050
@@ -75,6 +76,13 @@ def _dashboard(args: argparse.Namespace) -> int:
     log_dir = args.log_dir.resolve()
     if log_dir.exists() and not log_dir.is_dir():
         print(f"otel-logging dashboard: --log-dir {log_dir} is not a directory", file=sys.stderr)
+        return 2
+    if port_in_use(args.host, args.port):  # else the readiness check would be answered by the other program
+        print(
+            f"otel-logging dashboard: port {args.port} is in use (--port, the dashboard on {args.host}); "
+            "stop what listens there or choose another port",
+            file=sys.stderr,
+        )
         return 2
     port = args.port or _free_port(args.host)
     script = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_main.py"

@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 
 from otel_logging.commands.options import SettingsFlags, refuse
+from otel_logging.commands.ports import taken
 from otel_logging.commands.units import parse_duration, parse_size
 from otel_logging.config import (
     ServeSettings,
@@ -186,12 +187,23 @@ def _serve(args: argparse.Namespace) -> int:
     from otel_logging.receiver.service import CentralService
 
     settings = serve_settings(args)
+    receiver = settings.receiver
+    wanted = [(receiver.grpc_port, f"--port, OTLP/gRPC on {receiver.host}")]
+    if receiver.http_port is not None:
+        wanted.append((receiver.http_port, f"--http-port, OTLP/HTTP on {receiver.host}"))
+    in_use = taken(receiver.host, wanted)
+    if in_use:  # before anything starts: one line, not gRPC's traceback
+        print(f"otel-logging serve: {in_use}; stop what listens there or choose another port", file=sys.stderr)
+        return 2
     try:
         # CentralService checks the settings first (a ConfigError names the setting), then builds their sinks.
         service = CentralService(settings)
         ports = service.start()
     except (OSError, ValueError) as exc:
         return refuse("serve", exc, FLAGS)
+    except RuntimeError as exc:  # gRPC could not bind (taken between the check and the bind)
+        print(f"otel-logging serve: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def _on_signal(signum: int, _frame: object) -> None:

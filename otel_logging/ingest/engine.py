@@ -28,6 +28,7 @@ from otel_logging.ingest.discovery import discover
 from otel_logging.ingest.formats import FORMATS, compile_pattern, detect_format, make_parser
 from otel_logging.ingest.progress import Progress
 from otel_logging.ingest.records import RecordContext
+from otel_logging.ingest.redact import BatchRedactor
 from otel_logging.ingest.source import FileError, FileSource
 from otel_logging.ingest.timestamps import TimestampParser, load_zone
 from otel_logging.record import RecordBatch, native
@@ -68,6 +69,10 @@ class IngestOptions:
     flush_after_s: float = 1.0  # --follow: finish an entry (maybe a traceback) after this much quiet
     poll_interval_s: float = 0.25
     exclude: frozenset[str] = frozenset()
+    # Mask secrets (password=..., tokens, card numbers, values under keys such as "password") before the records
+    # leave, as the app side does: on unless turned off. ``redact_rules``: extra rules (a JSON file, as serve's).
+    redact: bool = True
+    redact_rules: Path | None = None
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -149,6 +154,7 @@ class Ingestor:
             exclude.add(os.path.abspath(options.checkpoint_path))
             exclude.add(os.path.abspath(options.checkpoint_path) + ".journal")
         self._exclude = frozenset(exclude)
+        self._redact = BatchRedactor(options.redact_rules) if options.redact else None
 
     # --- one pass ------------------------------------------------------------------------------
 
@@ -248,6 +254,8 @@ class Ingestor:
             if commit:
                 self.checkpoints.prepare(state)
             if count:
+                if self._redact is not None:
+                    self._redact(batch)
                 self._deliver(batch)
             if commit:
                 self.checkpoints.publish()
