@@ -8,21 +8,23 @@
 #
 # Version: --version, else (restarting an existing --run-dir) the version it was started with, else
 # $OTEL_LOGGING_ES_VERSION, else $ES_VERSION, else 9.2.0 (the current major). A major alone picks the pinned
-# release of that major: 9 -> 9.2.0, 8 -> 8.19.21. Each version is cached on its own.
+# release of that major: 9 -> 9.2.0, 8 -> 8.19.21 ($OTEL_LOGGING_ES_VERSION_9 / _8 change these).
+# Each version is cached on its own.
 # The distribution is Maven Central's JDK-less integ-test-zip
 # (org.elasticsearch.distribution.integ-test-zip:elasticsearch:<version>:zip), fetched with
 # `mvn dependency:copy` into ${OTEL_LOGGING_CACHE:-<repo>/.cache}/elasticsearch. A new run dir (data, logs,
 # config) is made under /tmp per start unless --run-dir names an existing one (a restart keeps its data).
 # The JDK is found at run time: $ES_JAVA_HOME, else the default java, else a JDK under /usr/lib/jvm (or
-# $OTEL_LOGGING_JVM_DIR), the first
-# new enough for the version (8.x: Java 17+, 9.x: Java 21+). As root, the node runs as the system user
+# $OTEL_LOGGING_JVM_DIR), the first new enough for the version (8.x: Java 17+, 9.x: Java 21+); if none is,
+# it stops and lists what it looked at. As root, the node runs as the system user
 # otel-logging-es (created here), since Elasticsearch refuses to run as root. Heap: $OTEL_LOGGING_ES_HEAP (512m).
 set -euo pipefail
 
 # The pinned releases the tests run (both on Maven Central; 9.x releases are missing from its
-# maven-metadata.xml, so they are pinned by hand). docker-compose.otel.yml uses ES_VERSION_9.
-ES_VERSION_9=9.2.0
-ES_VERSION_8=8.19.21
+# maven-metadata.xml, so they are pinned by hand). docker-compose.otel.yml uses ES_VERSION_9's default.
+# OTEL_LOGGING_ES_VERSION_9 / _8 point a major (and so the test fixtures) at another release, e.g. 9.5.2.
+ES_VERSION_9="${OTEL_LOGGING_ES_VERSION_9:-9.2.0}"
+ES_VERSION_8="${OTEL_LOGGING_ES_VERSION_8:-8.19.21}"
 DEFAULT_VERSION="$ES_VERSION_9"
 VERSION_ARG=""  # set by --version
 HEAP="${OTEL_LOGGING_ES_HEAP:-512m}"
@@ -222,7 +224,7 @@ case "${1:-}" in
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
   *)
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

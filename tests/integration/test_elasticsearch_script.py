@@ -14,19 +14,23 @@ pytestmark = pytest.mark.integration
 
 
 def run_script(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k not in ("OTEL_LOGGING_ES_VERSION", "ES_VERSION")}
+    pins = ("OTEL_LOGGING_ES_VERSION", "ES_VERSION", "OTEL_LOGGING_ES_VERSION_9", "OTEL_LOGGING_ES_VERSION_8")
+    environment = {k: v for k, v in os.environ.items() if k not in pins}
     environment.update(env)
     return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True, env=environment, timeout=60)
 
 
-def test_9x_without_java_21_is_refused_naming_what_was_looked_at(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("pin", "version"), [({}, "9.2.0"), ({"OTEL_LOGGING_ES_VERSION_9": "9.5.2"}, "9.5.2")])
+def test_9x_without_java_21_is_refused_naming_what_was_looked_at(
+    tmp_path: Path, pin: dict[str, str], version: str
+) -> None:
     # Only the default java (17 here) and an empty JVM dir to choose from.
     empty = tmp_path / "jvm"
     empty.mkdir()
-    env = {"OTEL_LOGGING_JVM_DIR": str(empty), "OTEL_LOGGING_CACHE": str(tmp_path / "cache")}
+    env = {"OTEL_LOGGING_JVM_DIR": str(empty), "OTEL_LOGGING_CACHE": str(tmp_path / "cache"), **pin}
     result = run_script("start", "--version", "9", "--run-dir", str(tmp_path / "run"), **env)
     assert result.returncode == 1
-    assert "Elasticsearch 9.2.0 needs Java 21 or newer" in result.stderr
+    assert f"Elasticsearch {version} needs Java 21 or newer" in result.stderr
     assert "$ES_JAVA_HOME" in result.stderr and str(empty) in result.stderr
     assert not (tmp_path / "cache").exists(), "nothing is downloaded before a Java is found"
 

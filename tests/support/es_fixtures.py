@@ -107,7 +107,11 @@ def start_node(version: str) -> EsNode:
     values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
     url = values["url"]
     node = EsNode(url=url, run_dir=Path(values["run_dir"]), port=int(url.rsplit(":", 1)[1]), version=values["version"])
-    node.wait_healthy()
+    try:
+        node.wait_healthy()
+    except BaseException:  # never leave a node running that no fixture will stop
+        subprocess.run(["bash", str(SCRIPT), "stop", "--run-dir", str(node.run_dir)], check=False, timeout=60)
+        raise
     return node
 
 
