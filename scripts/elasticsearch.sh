@@ -1,30 +1,62 @@
 #!/usr/bin/env bash
 # Fetch, start and stop a single-node Elasticsearch on 127.0.0.1 for the tests and benchmarks.
 #
-#   scripts/elasticsearch.sh fetch                          download + unpack (cached); prints the ES home
-#   scripts/elasticsearch.sh start [--run-dir D] [--port P] start a node; prints run_dir=, url=, pid= lines
+#   scripts/elasticsearch.sh fetch [--version V]            download + unpack (cached); prints the ES home
+#   scripts/elasticsearch.sh start [--version V] [--run-dir D] [--port P]
+#                                                          start a node; prints run_dir=, url=, pid=, version= lines
 #   scripts/elasticsearch.sh stop --run-dir D               stop the node of that run dir (data kept)
 #
+# Version: --version, else (restarting an existing --run-dir) the version it was started with, else
+# $OTEL_LOGGING_ES_VERSION, else $ES_VERSION, else 9.2.0 (the current major). A major alone picks the pinned
+# release of that major: 9 -> 9.2.0, 8 -> 8.19.21 ($OTEL_LOGGING_ES_VERSION_9 / _8 change these).
+# Each version is cached on its own.
 # The distribution is Maven Central's JDK-less integ-test-zip
-# (org.elasticsearch.distribution.integ-test-zip:elasticsearch:$OTEL_LOGGING_ES_VERSION:zip), fetched with
+# (org.elasticsearch.distribution.integ-test-zip:elasticsearch:<version>:zip), fetched with
 # `mvn dependency:copy` into ${OTEL_LOGGING_CACHE:-<repo>/.cache}/elasticsearch. A new run dir (data, logs,
 # config) is made under /tmp per start unless --run-dir names an existing one (a restart keeps its data).
-# The JDK is found at run time: $ES_JAVA_HOME, else the default java, else a JDK under /usr/lib/jvm, whichever
-# is new enough for the version (8.x: 17+, 9.x: 21+). As root, the node runs as the system user
+# The JDK is found at run time: $ES_JAVA_HOME, else the default java, else a JDK under /usr/lib/jvm (or
+# $OTEL_LOGGING_JVM_DIR), the first new enough for the version (8.x: Java 17+, 9.x: Java 21+); if none is,
+# it stops and lists what it looked at. As root, the node runs as the system user
 # otel-logging-es (created here), since Elasticsearch refuses to run as root. Heap: $OTEL_LOGGING_ES_HEAP (512m).
 set -euo pipefail
 
-VERSION="${OTEL_LOGGING_ES_VERSION:-8.19.21}"
+# The pinned releases the tests run (both on Maven Central; 9.x releases are missing from its
+# maven-metadata.xml, so they are pinned by hand). docker-compose.otel.yml uses ES_VERSION_9's default.
+# OTEL_LOGGING_ES_VERSION_9 / _8 point a major (and so the test fixtures) at another release, e.g. 9.5.2.
+ES_VERSION_9="${OTEL_LOGGING_ES_VERSION_9:-9.2.0}"
+ES_VERSION_8="${OTEL_LOGGING_ES_VERSION_8:-8.19.21}"
+DEFAULT_VERSION="$ES_VERSION_9"
+VERSION_ARG=""  # set by --version
 HEAP="${OTEL_LOGGING_ES_HEAP:-512m}"
 ES_USER=otel-logging-es
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${OTEL_LOGGING_CACHE:-$REPO/.cache}/elasticsearch"
-HOME_DIR="$CACHE/elasticsearch-$VERSION"
+JVM_DIR="${OTEL_LOGGING_JVM_DIR:-/usr/lib/jvm}"
 
 log() { echo "elasticsearch.sh: $*" >&2; }
 die() {
   log "$*"
   exit 1
+}
+
+resolve_version() { # resolve_version [RUN_DIR]: sets VERSION and HOME_DIR
+  local wanted="$VERSION_ARG"
+  if [[ -z "$wanted" && -n "${1:-}" && -s "$1/version" ]]; then
+    wanted="$(cat "$1/version")"
+  fi
+  [[ -n "$wanted" ]] || wanted="${OTEL_LOGGING_ES_VERSION:-}"
+  [[ -n "$wanted" ]] || wanted="${ES_VERSION:-}"
+  [[ -n "$wanted" ]] || wanted="$DEFAULT_VERSION"
+  case "$wanted" in
+    9) wanted="$ES_VERSION_9" ;;
+    8) wanted="$ES_VERSION_8" ;;
+  esac
+  [[ "$wanted" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "version '$wanted' is not X.Y.Z (or a major: 8, 9)"
+  VERSION="$wanted"
+  HOME_DIR="$CACHE/elasticsearch-$VERSION"
+  if [[ -n "${1:-}" && -s "$1/version" && "$(cat "$1/version")" != "$VERSION" ]]; then
+    die "$1 holds the data of Elasticsearch $(cat "$1/version"), not $VERSION; use a new run dir"
+  fi
 }
 
 ensure_tool() { # ensure_tool COMMAND DEBIAN_PACKAGE: install the package when the command is missing (as root)
@@ -55,7 +87,7 @@ fetch() {
       mvn -q -B -Dstyle.color=never dependency:copy \
         -Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$VERSION:zip" \
         -DoutputDirectory="$CACHE/download" -Dmdep.overWriteReleases=true >&2 ||
-        die "could not download Elasticsearch $VERSION from Maven Central; set OTEL_LOGGING_ES_VERSION to another (e.g. 8.17.4)"
+        die "could not download Elasticsearch $VERSION from Maven Central; pick another with --version (e.g. $ES_VERSION_9 or $ES_VERSION_8)"
       mv "$CACHE/download/elasticsearch-$VERSION.zip" "$zip" && rmdir "$CACHE/download"
     fi
     rm -rf "$CACHE/unpack"
@@ -80,20 +112,27 @@ java_major() { # java_major JAVA_HOME -> major version number (0 if unusable)
 pick_java() {
   local need=17
   [[ "${VERSION%%.*}" -ge 9 ]] && need=21
-  local candidates=()
+  local candidates=() tried=() major
   [[ -n "${ES_JAVA_HOME:-}" ]] && candidates+=("$ES_JAVA_HOME")
   if command -v java >/dev/null; then
     candidates+=("$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")")
   fi
-  for d in /usr/lib/jvm/*/; do candidates+=("${d%/}"); done
+  for d in "$JVM_DIR"/*/; do [[ -d "$d" ]] && candidates+=("${d%/}"); done
   for home in "${candidates[@]}"; do
-    [[ -x "$home/bin/java" ]] || continue
-    if [[ "$(java_major "$home")" -ge "$need" ]]; then
+    if [[ ! -x "$home/bin/java" ]]; then
+      tried+=("$home (no bin/java)")
+      continue
+    fi
+    major="$(java_major "$home")"
+    if [[ "$major" -ge "$need" ]]; then
       echo "$home"
       return
     fi
+    tried+=("$home (Java $major)")
   done
-  die "no Java $need+ found (tried \$ES_JAVA_HOME, java on PATH, /usr/lib/jvm/*); install one or set ES_JAVA_HOME"
+  local list="none"
+  [[ ${#tried[@]} -gt 0 ]] && list="$(printf '%s, ' "${tried[@]}")" && list="${list%, }"
+  die "Elasticsearch $VERSION needs Java $need or newer; looked at \$ES_JAVA_HOME, the java on PATH and $JVM_DIR/*: $list. Install a JDK $need+ (e.g. Temurin) or set ES_JAVA_HOME to one"
 }
 
 free_port() {
@@ -112,19 +151,22 @@ start() {
   local run_dir="" port=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
+      --version) VERSION_ARG="$2"; shift 2 ;;
       --run-dir) run_dir="$2"; shift 2 ;;
       --port) port="$2"; shift 2 ;;
       *) die "start: unknown argument '$1'" ;;
     esac
   done
   local home java_home
-  home="$(fetch)"
+  resolve_version "$run_dir"
   java_home="$(pick_java)"
+  home="$(fetch)"
   if [[ -z "$run_dir" ]]; then
     run_dir="$(mktemp -d /tmp/otel-logging-es.XXXXXX)"
   fi
   mkdir -p "$run_dir/data" "$run_dir/logs"
   chmod 755 "$run_dir"
+  echo "$VERSION" >"$run_dir/version"
   if [[ ! -d "$run_dir/config" ]]; then
     cp -r "$home/config" "$run_dir/config"
   fi
@@ -149,6 +191,7 @@ start() {
   echo "run_dir=$run_dir"
   echo "url=http://127.0.0.1:$port"
   echo "pid=$(cat "$run_dir/pid" 2>/dev/null || echo)"
+  echo "version=$VERSION"
 }
 
 stop() {
@@ -165,12 +208,23 @@ stop() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
+fetch_command() {
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --version) VERSION_ARG="$2"; shift 2 ;;
+      *) die "fetch: unknown argument '$1'" ;;
+    esac
+  done
+  resolve_version
+  fetch
+}
+
 case "${1:-}" in
-  fetch) fetch ;;
+  fetch) shift; fetch_command "$@" ;;
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

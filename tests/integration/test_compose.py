@@ -7,6 +7,7 @@ the Dockerfile and otel-logging's own command line parser.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -97,11 +98,16 @@ def test_images_pinned_to_exact_versions(services: dict[str, Any]) -> None:
         if repository.endswith(ELASTIC_IMAGES):
             elastic_versions.add(tag)
     assert len(elastic_versions) == 1, f"Elasticsearch, Kibana and Logstash differ: {elastic_versions}"
-    # The version the test suite runs its real Elasticsearch node with (scripts/elasticsearch.sh).
-    tested = re.search(
-        r'VERSION="\$\{OTEL_LOGGING_ES_VERSION:-([0-9.]+)\}"', (REPO / "scripts" / "elasticsearch.sh").read_text()
-    )
-    assert tested and elastic_versions == {tested.group(1)}
+    # The current major: the 9.x version the test suite runs its real Elasticsearch 9 node with.
+    assert elastic_versions == {_tested_version("9")}
+
+
+def _tested_version(major: str) -> str:
+    """The pinned release of ``major`` that scripts/elasticsearch.sh (and so the test fixtures) runs."""
+    script = (REPO / "scripts" / "elasticsearch.sh").read_text()
+    tested = re.search(rf'^ES_VERSION_{major}="\$\{{OTEL_LOGGING_ES_VERSION_{major}:-([0-9.]+)\}}"$', script, re.M)
+    assert tested, f"scripts/elasticsearch.sh pins no ES_VERSION_{major}"
+    return tested.group(1)
 
 
 def test_ports_published_on_loopback_only(services: dict[str, Any]) -> None:
@@ -268,7 +274,7 @@ def test_collector_wiring(services: dict[str, Any]) -> None:
         assert (host, int(port)) == ("otel-logging", receiver_args.port)
 
 
-def test_index_template_installed_before_logstash_writes(services: dict[str, Any], es_node: Any) -> None:
+def test_index_template_installed_before_logstash_writes(services: dict[str, Any], es_node_9: Any) -> None:
     job = services["es-templates"]
     assert services["logstash"]["depends_on"]["es-templates"]["condition"] == "service_completed_successfully"
     assert job["depends_on"]["setup"]["condition"] == "service_completed_successfully"
@@ -277,10 +283,13 @@ def test_index_template_installed_before_logstash_writes(services: dict[str, Any
     assert _url_host_port(environment["ES_URL"]) == ("elasticsearch", 9200)
     assert environment["ES_USER"] == services["logstash"]["environment"]["ES_USER"]
     assert environment["OTEL_LOGGING_ES_PASSWORD"] == SECRETS["OTEL_LOGGING_ES_PASSWORD"]
-    # The job's own code, run against a real node (security off there, so the credentials are not checked).
+    # The job's own code, run against a real node of the compose file's version (security off there, so the
+    # credentials are not checked).
     assert job["entrypoint"][-2:] == ["python", "-c"]
-    env = child_env(ES_URL=es_node.url, ES_USER="otel_logging_writer", OTEL_LOGGING_ES_PASSWORD="unused")
+    if not os.environ.get("OTEL_LOGGING_ES_VERSION_9"):  # not pointed at another 9.x release
+        assert services["elasticsearch"]["image"].endswith(f":{es_node_9.version}")
+    env = child_env(ES_URL=es_node_9.url, ES_USER="otel_logging_writer", OTEL_LOGGING_ES_PASSWORD="unused")
     result = subprocess.run([sys.executable, "-c", job["command"][0]], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    templates = es_node.client().indices.get_index_template(name="otel-logging-logs")["index_templates"]
+    templates = es_node_9.client().indices.get_index_template(name="otel-logging-logs")["index_templates"]
     assert templates[0]["index_template"]["index_patterns"] == ["logs-*-*"]

@@ -46,9 +46,9 @@ def _records() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def sources(
-    es_node: EsNode, tmp_path_factory: pytest.TempPathFactory
+    es_node_each: EsNode, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ElasticsearchSource, FileSource]]:
-    with both_sources(es_node, tmp_path_factory.mktemp("es-parity") / "logs", _records(), "dash") as pair:
+    with both_sources(es_node_each, tmp_path_factory.mktemp("es-parity") / "logs", _records(), "dash") as pair:
         yield pair
 
 
@@ -150,9 +150,9 @@ def test_hit_by_ref(sources: tuple[ElasticsearchSource, FileSource]) -> None:
         es.context(f"{index}/no-such-id")
 
 
-def test_context_keeps_the_record_among_equal_times(es_node: EsNode) -> None:
+def test_context_keeps_the_record_among_equal_times(es_node_each: EsNode) -> None:
     prefix = f"dash{uuid.uuid4().hex[:8]}"
-    client = es_node.client()
+    client = es_node_each.client()
     install_templates(client, prefix)
     # 30 records at one instant, the observed times equal too: only the index and _seq_no order them.
     records = [
@@ -161,7 +161,7 @@ def test_context_keeps_the_record_among_equal_times(es_node: EsNode) -> None:
         for i in range(15)
     ]
     index_records(client, DataStreamNames(prefix), records)
-    es = ElasticsearchSource(es_node.url, index=f"{prefix}-*")
+    es = ElasticsearchSource(es_node_each.url, index=f"{prefix}-*")
     ordered = list(reversed(es.page(LogFilter(), limit=50).hits))  # the same order, newest first
     assert len(ordered) == 30
     for position in (0, 1, 14, 15, 22, 29):
@@ -174,9 +174,9 @@ def test_context_keeps_the_record_among_equal_times(es_node: EsNode) -> None:
     client.close()
 
 
-def test_snapshot_pins_pages_like_the_files_source(es_node: EsNode, tmp_path: Path) -> None:
+def test_snapshot_pins_pages_like_the_files_source(es_node_each: EsNode, tmp_path: Path) -> None:
     prefix = f"dash{uuid.uuid4().hex[:8]}"
-    client = es_node.client()
+    client = es_node_each.client()
     install_templates(client, prefix)
     names = DataStreamNames(prefix)
     records = _records()
@@ -184,7 +184,7 @@ def test_snapshot_pins_pages_like_the_files_source(es_node: EsNode, tmp_path: Pa
     log_dir = tmp_path / "logs"
     log_dir.mkdir()
     write_records(log_dir, records)
-    es = ElasticsearchSource(es_node.url, index=f"{prefix}-*")
+    es = ElasticsearchSource(es_node_each.url, index=f"{prefix}-*")
     files = FileSource(log_dir, min_refresh_interval_s=0)
     files.refresh()
     es_token, file_token = es.snapshot(), files.snapshot()

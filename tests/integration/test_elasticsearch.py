@@ -1,5 +1,8 @@
 """Apps -> receiver -> durable queue -> a real Elasticsearch node (scripts/elasticsearch.sh).
 
+The export, dead-letter, redelivery and settings tests run on both server majors (``es_node_each``: 8.x
+and 9.x, with the one 8.x Python client); the long outage test and the older API run on 8.x only.
+
 Each test writes to its own data streams (a unique namespace or service name): a data stream
 cannot be deleted on the test distribution.
 """
@@ -98,10 +101,10 @@ handle.force_flush()
 """
 
 
-def test_app_records_reach_elasticsearch_with_every_field(tmp_path: Path, es_node: EsNode) -> None:
+def test_app_records_reach_elasticsearch_with_every_field(tmp_path: Path, es_node_each: EsNode) -> None:
     namespace = unique("t")
-    service = start_serve(tmp_path / "logs", "--es-url", es_node.url, "--es-namespace", namespace)
-    client = es_node.client()
+    service = start_serve(tmp_path / "logs", "--es-url", es_node_each.url, "--es-namespace", namespace)
+    client = es_node_each.client()
     try:
         app = "Shop-API.v2"
         result = run_app(APP, app, service.grpc_endpoint)
@@ -145,10 +148,10 @@ def test_app_records_reach_elasticsearch_with_every_field(tmp_path: Path, es_nod
         client.close()
 
 
-def test_documents_refused_for_their_content_go_to_the_dead_letter_file(tmp_path: Path, es_node: EsNode) -> None:
+def test_documents_refused_for_their_content_go_to_the_dead_letter_file(tmp_path: Path, es_node_each: EsNode) -> None:
     namespace = unique("t")
-    service = start_serve(tmp_path / "logs", "--es-url", es_node.url, "--es-namespace", namespace)
-    client = es_node.client()
+    service = start_serve(tmp_path / "logs", "--es-url", es_node_each.url, "--es-namespace", namespace)
+    client = es_node_each.client()
     try:
         deep: object = "bottom"
         for _ in range(25):  # attributes nested 25 levels deep: more than the flattened field's depth limit (20)
@@ -299,7 +302,7 @@ def test_a_full_queue_answers_retryable_503_and_loses_nothing(tmp_path: Path) ->
         service.stop()
 
 
-def test_records_queued_before_kill_9_reach_elasticsearch_after_restart(tmp_path: Path, es_node: EsNode) -> None:
+def test_records_queued_before_kill_9_reach_elasticsearch_after_restart(tmp_path: Path, es_node_each: EsNode) -> None:
     namespace = unique("t")
     log_dir = tmp_path / "logs"
     unreachable = f"http://127.0.0.1:{free_port()}"
@@ -309,8 +312,8 @@ def test_records_queued_before_kill_9_reach_elasticsearch_after_restart(tmp_path
         assert post_otlp_bytes(service, numbered_request(start, 1000)) == 200
     service.stop(signal.SIGKILL)
     assert list((log_dir / "_queue" / "elasticsearch").glob("*.seg")), "the queue must be on disk"
-    restarted = start_serve(log_dir, "--es-url", es_node.url, "--es-namespace", namespace)
-    client = es_node.client()
+    restarted = start_serve(log_dir, "--es-url", es_node_each.url, "--es-namespace", namespace)
+    client = es_node_each.client()
     try:
         stream = f"logs-outage-{namespace}"
         wait_for(lambda: es_count(client, stream) >= total, 120, 0.5, what=f"{total} documents after the restart")
@@ -321,7 +324,9 @@ def test_records_queued_before_kill_9_reach_elasticsearch_after_restart(tmp_path
         client.close()
 
 
-def test_central_service_built_from_settings_alone_exports_to_elasticsearch(tmp_path: Path, es_node: EsNode) -> None:
+def test_central_service_built_from_settings_alone_exports_to_elasticsearch(
+    tmp_path: Path, es_node_each: EsNode
+) -> None:
     """No CLI: ``CentralService(ServeSettings(elasticsearch=...))`` builds its Elasticsearch sink itself."""
     import grpc
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
@@ -335,11 +340,11 @@ def test_central_service_built_from_settings_alone_exports_to_elasticsearch(tmp_
     settings = ServeSettings(
         receiver=ReceiverSettings(grpc_port=0, http_port=None),
         files=FilesSettings(log_dir=tmp_path / "logs"),
-        elasticsearch=ElasticsearchSettings(urls=(es_node.url,), namespace=namespace),
+        elasticsearch=ElasticsearchSettings(urls=(es_node_each.url,), namespace=namespace),
     )
     service = CentralService(settings)
     ports = service.start()
-    client = es_node.client()
+    client = es_node_each.client()
     stream = f"logs-{data_stream_dataset(app)}-{namespace}"
     try:
         with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:

@@ -40,8 +40,9 @@ def _record(i: int, service: str, level: tuple[str, int], logger: str) -> dict[s
 
 
 @pytest.fixture(scope="module")
-def indexed(es_node: Any) -> tuple[Any, str]:
-    client = es_node.client()
+def indexed(es_node_each: Any) -> tuple[Any, str]:
+    """The objects' queries run on both server majors (8.x and 9.x)."""
+    client = es_node_each.client()
     install_templates(client)
     dataset = f"kibana_fields_{uuid.uuid4().hex[:8]}"
     stream = f"logs-{dataset}-default"

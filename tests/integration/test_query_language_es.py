@@ -22,9 +22,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def sources(
-    es_node: EsNode, tmp_path_factory: pytest.TempPathFactory
+    es_node_each: EsNode, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ElasticsearchSource, FileSource]]:
-    with both_sources(es_node, tmp_path_factory.mktemp("querylang-es") / "logs", query_records(), "ql") as pair:
+    with both_sources(es_node_each, tmp_path_factory.mktemp("querylang-es") / "logs", query_records(), "ql") as pair:
         yield pair
 
 

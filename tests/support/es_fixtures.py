@@ -1,6 +1,13 @@
-"""A real single-node Elasticsearch for the tests, started by ``scripts/elasticsearch.sh``.
+"""Real single-node Elasticsearch servers for the tests, started by ``scripts/elasticsearch.sh``.
 
-Use it by importing the fixture into a test module (``from tests.support.es_fixtures import es_node``).
+Three session fixtures (registered in ``tests/integration/conftest.py``), each node started once per session
+and stopped at its end:
+
+- ``es_node``: Elasticsearch 8.x (the script's pinned 8.19.21), what most tests use;
+- ``es_node_9``: Elasticsearch 9.x (the script's pinned 9.2.0, run on a Java 21+ found at run time);
+- ``es_node_each``: parametrized over both (ids ``es8``, ``es9``), for the tests that must pass on every
+  supported major; it hands out the same two nodes.
+
 If Elasticsearch cannot be fetched or started, the tests that need it fail with the reason; they are
 never skipped.
 """
@@ -24,15 +31,21 @@ from tests.support.procs import REPO
 
 SCRIPT = REPO / "scripts" / "elasticsearch.sh"
 START_TIMEOUT_S = 180.0
+MAJORS = ("8", "9")  # the supported server majors; the script maps each to its pinned release
 
 
 @dataclass
 class EsNode:
-    """A running node: ``url``, its run dir (data kept across ``stop``/``start``) and port."""
+    """A running node: ``url``, its run dir (data kept across ``stop``/``start``), port and version."""
 
     url: str
     run_dir: Path
     port: int
+    version: str
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".", 1)[0])
 
     def client(self) -> Elasticsearch:
         return Elasticsearch(self.url, request_timeout=60)
@@ -44,6 +57,15 @@ class EsNode:
         except (OSError, urllib.error.URLError, ValueError):
             return None
 
+    def server_version(self) -> str | None:
+        """The version the node itself reports (``GET /`` is absent from the test distribution)."""
+        try:
+            with urllib.request.urlopen(f"{self.url}/_nodes/_local?filter_path=nodes.*.version", timeout=5) as response:
+                nodes = orjson.loads(response.read()).get("nodes", {})
+        except (OSError, urllib.error.URLError, ValueError):
+            return None
+        return next((n.get("version") for n in nodes.values()), None)
+
     def stop(self) -> None:
         _script("stop", "--run-dir", str(self.run_dir))
         if self.health() is not None:
@@ -51,7 +73,7 @@ class EsNode:
 
     def start(self) -> None:
         """Start again on the same port with the same data."""
-        _script("start", "--run-dir", str(self.run_dir), "--port", str(self.port))
+        _script("start", "--version", self.version, "--run-dir", str(self.run_dir), "--port", str(self.port))
         self.wait_healthy()
 
     def wait_healthy(self) -> None:
@@ -79,21 +101,45 @@ def _script(*args: str) -> str:
     return result.stdout
 
 
-def start_node() -> EsNode:
-    output = _script("start")
+def start_node(version: str) -> EsNode:
+    """Start a node of ``version`` (``X.Y.Z``, or a major: ``8``, ``9``) and wait until it is healthy."""
+    output = _script("start", "--version", version)
     values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
     url = values["url"]
-    node = EsNode(url=url, run_dir=Path(values["run_dir"]), port=int(url.rsplit(":", 1)[1]))
-    node.wait_healthy()
+    node = EsNode(url=url, run_dir=Path(values["run_dir"]), port=int(url.rsplit(":", 1)[1]), version=values["version"])
+    try:
+        node.wait_healthy()
+    except BaseException:  # never leave a node running that no fixture will stop
+        subprocess.run(["bash", str(SCRIPT), "stop", "--run-dir", str(node.run_dir)], check=False, timeout=60)
+        raise
     return node
 
 
-@pytest.fixture(scope="session")
-def es_node() -> Iterator[EsNode]:
-    """One Elasticsearch node for the session (tests use their own data streams: names unique per test)."""
-    node = start_node()
+def _session_node(version: str) -> Iterator[EsNode]:
+    node = start_node(version)
     try:
         yield node
     finally:
         _script("stop", "--run-dir", str(node.run_dir))
         subprocess.run(["rm", "-rf", str(node.run_dir)], check=False)
+
+
+@pytest.fixture(scope="session")
+def es_node() -> Iterator[EsNode]:
+    """One Elasticsearch 8.x node for the session (tests use their own data streams: names unique per test)."""
+    yield from _session_node("8")
+
+
+@pytest.fixture(scope="session")
+def es_node_9() -> Iterator[EsNode]:
+    """One Elasticsearch 9.x node for the session."""
+    yield from _session_node("9")
+
+
+@pytest.fixture(scope="session", params=MAJORS, ids=[f"es{major}" for major in MAJORS])
+def es_node_each(request: pytest.FixtureRequest) -> EsNode:
+    """The node of each supported major in turn (the ``es_node`` and ``es_node_9`` nodes, not new ones)."""
+    node: EsNode = request.getfixturevalue("es_node" if request.param == "8" else "es_node_9")
+    assert node.major == int(request.param), f"asked for Elasticsearch {request.param}.x, got {node.version}"
+    assert node.server_version() == node.version, f"{node.url} reports {node.server_version()}, not {node.version}"
+    return node

@@ -105,6 +105,26 @@ def test_dashboard_panels_resolve(objects: list[dict[str, Any]]) -> None:
     assert "otel-logging-errors" in kinds
 
 
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_objects_import_into_kibana_8_19_and_9(objects: list[dict[str, Any]]) -> None:
+    """Kibana refuses an object stamped with a version newer than itself and migrates older or unstamped ones
+    (all their migrations run on import). So the file carries no version newer than the oldest Kibana
+    supported (8.19.0): it then imports into 8.19.x and, migrated forward, into 9.x."""
+    oldest = _version("8.19.0")
+    for obj in objects:
+        core = obj.get("coreMigrationVersion")
+        assert core is None or _version(core) <= oldest, obj["id"]
+        type_version = obj.get("typeMigrationVersion") or (obj.get("migrationVersion") or {}).get(obj["type"])
+        assert type_version is None or _version(type_version) <= oldest, obj["id"]
+        assert obj.get("managed") in (None, False), obj["id"]
+    for dashboard in by_type(objects, "dashboard"):
+        for panel in json.loads(dashboard["attributes"]["panelsJSON"]):
+            assert _version(panel["version"]) <= oldest, panel
+
+
 def test_committed_file_matches_the_generator() -> None:
     spec = importlib.util.spec_from_file_location("build_kibana_objects", REPO / "scripts" / "build_kibana_objects.py")
     assert spec and spec.loader
