@@ -53,3 +53,9 @@ def drop_files(con: duckdb.DuckDBPyConnection, file_ids: list[int]) -> None:
 def union_sql() -> str:
     """Every indexed row, from all the tables (for checks)."""
     return " UNION ALL ".join(f"SELECT trace_key, ts, file_id, row_no FROM {table}" for table in TABLES)
+
+
+def derived_sql() -> str:
+    """What the tables must hold together, read from ``logs`` (for checks: it scans every row)."""
+    key = KEY_SQL.format(id="trace_id")
+    return f"SELECT {key}, ts, file_id, row_no FROM logs WHERE {key} IS NOT NULL"

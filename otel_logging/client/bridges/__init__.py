@@ -111,16 +111,63 @@ def emit(
     of the app goes on, as with a stdlib handler's ``handleError``.
     """
     try:
-        return _emit(
-            scope=scope,
-            body=body,
-            severity_number=severity_number,
+        if export_guard.active:
+            return False  # logged by the export thread itself: never fed back
+        handle = CLIENT_STATE.handle
+        if handle is None:
+            _count_not_exported(source)
+            return False
+        if severity_number and severity_number < _threshold(handle.settings.level):
+            return False  # below setup(level=...): not wanted, as with the stdlib handler
+        values = clean_mapping(attributes) if attributes else {}
+        if exc_info is not None:
+            values.update(exception_attributes(exc_info))
+        event_name = None
+        if _EVENT_KEYS[0] in values or _EVENT_KEYS[1] in values:
+            stable = values.pop(_EVENT_KEYS[0], None)
+            deprecated = values.pop(_EVENT_KEYS[1], None)
+            event_name = str(stable or deprecated)
+        if type(body) is not str:
+            body = clean_value(body)
+        redactor = _redactor(handle)
+        if redactor is not None:
+            body = redactor.text(body) if type(body) is str else redactor.value(body)
+            if values:
+                values = redactor.mapping(values)
+        now = time.time_ns()
+        event_ns = time_ns or now
+        handler = handle.handler
+        fast = handler._fast_path() if handler is not None and hasattr(handler, "_fast_path") else None
+        if fast is not None:
+            span_context = get_current_span().get_span_context()
+            fast.enqueue(
+                (
+                    event_ns,
+                    now,
+                    severity_number,
+                    severity_text,
+                    body,
+                    values or None,
+                    span_context.trace_id,
+                    span_context.span_id,
+                    int(span_context.trace_flags),
+                    scope,
+                    event_name,
+                )
+            )
+            return True
+        from opentelemetry._logs import SeverityNumber
+
+        handle.provider.get_logger(scope).emit(
+            timestamp=event_ns,
+            observed_timestamp=now,
+            severity_number=SeverityNumber(severity_number),
             severity_text=severity_text,
-            attributes=attributes,
-            exc_info=exc_info,
-            time_ns=time_ns,
-            source=source,
+            body=body,
+            attributes=values or None,
+            event_name=event_name,
         )
+        return True
     except Exception as exc:
         global _failed
         with _lock:
@@ -129,76 +176,6 @@ def emit(
         if first:
             _report(f"otel-logging: {source} event could not be exported ({exc!r}); further failures are counted")
         return False
-
-
-def _emit(
-    *,
-    scope: str,
-    body: Any,
-    severity_number: int,
-    severity_text: str,
-    attributes: Mapping[str, Any] | None,
-    exc_info: ExcInfo | None = None,
-    time_ns: int | None = None,
-    source: str = "a bridge",
-) -> bool:
-    if export_guard.active:
-        return False  # logged by the export thread itself: never fed back
-    handle = CLIENT_STATE.handle
-    if handle is None:
-        _count_not_exported(source)
-        return False
-    if severity_number and severity_number < _threshold(handle.settings.level):
-        return False  # below setup(level=...): not wanted, as with the stdlib handler
-    values = clean_mapping(attributes) if attributes else {}
-    if exc_info is not None:
-        values.update(exception_attributes(exc_info))
-    event_name = None
-    if _EVENT_KEYS[0] in values or _EVENT_KEYS[1] in values:
-        stable = values.pop(_EVENT_KEYS[0], None)
-        deprecated = values.pop(_EVENT_KEYS[1], None)
-        event_name = str(stable or deprecated)
-    if type(body) is not str:
-        body = clean_value(body)
-    redactor = _redactor(handle)
-    if redactor is not None:
-        body = redactor.text(body) if type(body) is str else redactor.value(body)
-        if values:
-            values = redactor.mapping(values)
-    now = time.time_ns()
-    event_ns = time_ns or now
-    handler = handle.handler
-    fast = handler._fast_path() if handler is not None and hasattr(handler, "_fast_path") else None
-    if fast is not None:
-        span_context = get_current_span().get_span_context()
-        fast.enqueue(
-            (
-                event_ns,
-                now,
-                severity_number,
-                severity_text,
-                body,
-                values or None,
-                span_context.trace_id,
-                span_context.span_id,
-                int(span_context.trace_flags),
-                scope,
-                event_name,
-            )
-        )
-        return True
-    from opentelemetry._logs import SeverityNumber
-
-    handle.provider.get_logger(scope).emit(
-        timestamp=event_ns,
-        observed_timestamp=now,
-        severity_number=SeverityNumber(severity_number),
-        severity_text=severity_text,
-        body=body,
-        attributes=values or None,
-        event_name=event_name,
-    )
-    return True
 
 
 def _count_not_exported(source: str) -> None:

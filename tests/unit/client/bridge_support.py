@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from typing import Any
@@ -69,3 +70,26 @@ def receiver(delay_s: float = 0.0) -> Iterator[Receiver]:
 def ids(span: Any) -> tuple[str, str]:
     context = span.get_span_context()
     return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+def assert_a_burst_arrives_whole(server: Receiver, handle: Any, log_event: Callable[[int, int], None]) -> None:
+    """4 threads call ``log_event(thread, i)`` 500 times each while a stdlib record joins the same small queue:
+    nothing is dropped, all 2,001 arrive, each thread's events in order."""
+
+    def burst(thread: int) -> None:
+        for i in range(500):
+            log_event(thread, i)
+
+    threads = [threading.Thread(target=burst, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    logging.getLogger("stdlib").warning("stdlib record in the same queue")
+    for thread in threads:
+        thread.join()
+    assert handle.force_flush(60)
+    stats = handle.stats()
+    assert stats is not None and stats.dropped == 0 and stats.accepted == 2001 == stats.exported
+    records = server.snapshot()
+    assert len(records) == 2001
+    for t in range(4):  # each thread's events arrive in order
+        assert [r["attributes"]["i"] for r in records if r["attributes"].get("thread") == t] == list(range(500))

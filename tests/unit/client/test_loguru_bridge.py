@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +16,7 @@ from otel_logging.client.bridges import level_severity, not_exported  # noqa: E4
 from otel_logging.client.bridges.loguru import OtelSink  # noqa: E402
 from otel_logging.client.state import CLIENT_STATE  # noqa: E402
 from otel_logging.testing import capture_logs  # noqa: E402
-from tests.unit.client.bridge_support import TRACER, ids, receiver  # noqa: E402
+from tests.unit.client.bridge_support import TRACER, assert_a_burst_arrives_whole, ids, receiver  # noqa: E402
 
 logger: Any = loguru.logger
 
@@ -144,24 +143,7 @@ def test_loguru_and_stdlib_share_one_queue_and_a_burst_arrives_whole() -> None:
         handle = otel_logging.setup(
             "burst-app", server.endpoint, loguru=True, max_queue_size=64, max_export_batch_size=32
         )
-
-        def burst(thread: int) -> None:
-            for i in range(500):
-                logger.info("event", thread=thread, i=i)
-
-        threads = [threading.Thread(target=burst, args=(t,)) for t in range(4)]
-        for thread in threads:
-            thread.start()
-        logging.getLogger("stdlib").warning("stdlib record in the same queue")
-        for thread in threads:
-            thread.join()
-        assert handle.force_flush(60)
-        stats = handle.stats()
-        assert stats is not None and stats.dropped == 0 and stats.accepted == 2001 == stats.exported
-    records = server.snapshot()
-    assert len(records) == 2001
-    for t in range(4):
-        assert [r["attributes"]["i"] for r in records if r["attributes"].get("thread") == t] == list(range(500))
+        assert_a_burst_arrives_whole(server, handle, lambda thread, i: logger.info("event", thread=thread, i=i))
 
 
 def test_loguru_message_before_setup_is_counted_not_exported() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +16,7 @@ from otel_logging.client.bridges.structlog import OtelProcessor  # noqa: E402
 from otel_logging.client.state import CLIENT_STATE  # noqa: E402
 from otel_logging.testing import capture_logs  # noqa: E402
 from tests.support.procs import wait_for  # noqa: E402
-from tests.unit.client.bridge_support import TRACER, ids, receiver  # noqa: E402
+from tests.unit.client.bridge_support import TRACER, assert_a_burst_arrives_whole, ids, receiver  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -220,23 +219,7 @@ def test_structlog_burst_larger_than_the_queue_arrives_whole_through_the_same_pr
         )
         log = structlog.get_logger()
 
-        def burst(thread: int) -> None:
-            for i in range(500):
-                log.info("event", thread=thread, i=i)
-
-        threads = [threading.Thread(target=burst, args=(t,)) for t in range(4)]
-        for thread in threads:
-            thread.start()
-        logging.getLogger("stdlib").warning("stdlib record in the same queue")
-        for thread in threads:
-            thread.join()
-        assert handle.force_flush(60)
-        stats = handle.stats()
-        assert stats is not None and stats.dropped == 0 and stats.accepted == 2001 == stats.exported
-    records = server.snapshot()
-    assert len(records) == 2001
-    for t in range(4):  # each thread's events arrive in order
-        assert [r["attributes"]["i"] for r in records if r["attributes"].get("thread") == t] == list(range(500))
+        assert_a_burst_arrives_whole(server, handle, lambda thread, i: log.info("event", thread=thread, i=i))
 
 
 def test_setup_structlog_refuses_a_chain_that_ends_in_stdlib_logging() -> None:

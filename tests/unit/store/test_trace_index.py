@@ -40,10 +40,7 @@ def append(path: Path, service: str, first: int, count: int) -> None:
 def assert_index_exact(source: FileSource) -> None:
     con = source._con
     kept = con.execute(f"SELECT * FROM ({trace_index.union_sql()}) ORDER BY ALL").fetchall()
-    key = trace_index.KEY_SQL.format(id="trace_id")
-    fresh = con.execute(
-        f"SELECT {key}, ts, file_id, row_no FROM logs WHERE trace_id IS NOT NULL AND {key} IS NOT NULL ORDER BY ALL"
-    ).fetchall()
+    fresh = con.execute(f"SELECT * FROM ({trace_index.derived_sql()}) ORDER BY ALL").fetchall()
     assert kept == fresh, f"the index has {len(kept)} rows, a scan of logs {len(fresh)}"
     for table in trace_index.TABLES:  # each row in the table of its first digit
         digits = con.execute(f"SELECT DISTINCT trace_key >> 60 FROM {table}").fetchall()
