@@ -26,13 +26,15 @@ from otel_logging.dashboard.text import as_text, plural, summary
 
 
 def _time_span(source: LogSource, flt: LogFilter) -> tuple[datetime, datetime] | None:
-    """The time range the charts cover: the filter's, else the matching records' (to now for an open end)."""
+    """The time range the charts cover: the filter's, else the matching records' (to now for an open end).
+    With a start, the records are not asked (a search over the whole range saves a pass)."""
+    if flt.start_utc is not None:
+        return flt.start_utc, flt.end_utc or datetime.now(UTC)
     low, high = source.time_bounds(flt)
-    start = flt.start_utc or low
-    end = flt.end_utc or (datetime.now(UTC) if flt.start_utc else (high + timedelta(seconds=1) if high else None))
-    if start is None or end is None:
+    end = flt.end_utc or (high + timedelta(seconds=1) if high else None)
+    if low is None or end is None:
         return None
-    return start, end
+    return low, end
 
 
 def _volume(

@@ -765,9 +765,8 @@ class FileSource:
     def top_values(self, flt: LogFilter, fld: FieldRef, limit: int = 10) -> list[ValueCount]:
         expr, fparams = field_sql(fld)
         rows = None
-        if not fld.key and fld.column in rollup.COLUMNS:
-            facets = self._facet_counts(flt)
-            rows = None if facets is None else facets[fld.column][: int(limit)]
+        if not fld.key and fld.column in rollup.COLUMNS:  # the three pickers' fields: one pass answers all
+            rows = self._facet_counts(flt)[fld.column][: int(limit)]
         if rows is None:
             where, params = self._where(flt)
             rows = self._run(
@@ -778,28 +777,36 @@ class FileSource:
         return [ValueCount(str(v), int(n)) for v, n in rows]
 
     @_memo
-    def _facet_counts(self, flt: LogFilter) -> dict[str, list[tuple[str, int]]] | None:
+    def _facet_counts(self, flt: LogFilter) -> dict[str, list[tuple[str, int]]]:
         """Every value of service, level and logger with its count under ``flt``, most frequent first (then by
-        value), in one pass over the roll-up: the pickers ask for all three, and for several lengths of each."""
-
-        def ask(cursor: duckdb.DuckDBPyConnection, relation: str, values: list[Any]) -> dict[str, list[Any]]:
-            rows = cursor.execute(
-                "SELECT service, level, logger, grouping(service), grouping(level), sum(n)::BIGINT "
-                f"FROM ({relation}) GROUP BY GROUPING SETS ((service), (level), (logger))",
-                values,
-            ).fetchall()
-            facets: dict[str, list[Any]] = {"service": [], "level": [], "logger": []}
-            for service, level, logger, no_service, no_level, n in rows:
-                column, value = (
-                    ("service", service) if not no_service else ("level", level) if not no_level else ("logger", logger)
-                )
-                if value is not None:
-                    facets[column].append((value, int(n)))
-            for counts in facets.values():
-                counts.sort(key=lambda vc: (-vc[1], vc[0]))  # as ORDER BY n DESC, v (UTF-8 sorts by code point)
-            return facets
-
-        return self._from_rollup(flt, ask)
+        value), in one pass: over the roll-up when it can answer, else over the rows. The pickers ask for all
+        three, and for several lengths of each."""
+        grouping = (
+            "SELECT service, level, logger, grouping(service), grouping(level), {n} FROM ({relation}) "
+            "GROUP BY GROUPING SETS ((service), (level), (logger))"
+        )
+        rows = self._from_rollup(
+            flt,
+            lambda cursor, relation, values: cursor.execute(
+                grouping.format(n="sum(n)::BIGINT", relation=relation), values
+            ).fetchall(),
+        )
+        if rows is None:
+            where, params = self._where(flt)
+            rows = self._run(
+                grouping.format(n="count(*)", relation=f"SELECT service, level, logger FROM logs WHERE {where}"),
+                params,
+            )
+        facets: dict[str, list[tuple[str, int]]] = {"service": [], "level": [], "logger": []}
+        for service, level, logger, no_service, no_level, n in rows:
+            column, value = (
+                ("service", service) if not no_service else ("level", level) if not no_level else ("logger", logger)
+            )
+            if value is not None:
+                facets[column].append((value, int(n)))
+        for counts in facets.values():
+            counts.sort(key=lambda vc: (-vc[1], vc[0]))  # as ORDER BY n DESC, v (UTF-8 sorts by code point)
+        return facets
 
     @_memo
     def field_names(self, flt: LogFilter) -> list[str]:

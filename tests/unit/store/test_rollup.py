@@ -243,3 +243,29 @@ def test_a_store_of_the_previous_version_is_rebuilt_with_its_rollup(tmp_path: Pa
         assert source.count(LogFilter()) == 120
     finally:
         source.close()
+
+
+@pytest.mark.parametrize("store", [True, False], ids=["store", "in-memory"])
+def test_the_pickers_counts_of_a_search_come_from_one_pass_and_equal_a_group_by(tmp_path: Path, store: bool) -> None:
+    append(tmp_path / "api.jsonl", ("api", "api-worker"), 0, 600)
+    source = FileSource(tmp_path, store=default_store_path(tmp_path) if store else None, min_refresh_interval_s=0)
+    try:
+        source.refresh(force=True)
+        flt = LogFilter(query="declined", start=at(10), end=at(150))  # a message word: the roll-up cannot answer
+        assert not rollup.eligible(flt)
+        where, params = source._where(flt)
+        statements: list[str] = []
+        run = source._run
+        source._run = lambda sql, values=(): statements.append(sql) or run(sql, values)  # type: ignore[method-assign]
+        for name in ("service", "level", "logger"):
+            for limit in (2, 200):
+                expected = source._con.execute(
+                    f"SELECT {name}, count(*) AS n FROM logs WHERE {where} AND {name} IS NOT NULL "
+                    f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {limit}",
+                    params,
+                ).fetchall()
+                got = [(v.value, v.count) for v in source.top_values(flt, FieldRef(name), limit=limit)]
+                assert got == [(str(v), n) for v, n in expected] and got, (name, limit)
+        assert len(statements) == 1, statements  # six answers, one pass over the rows
+    finally:
+        source.close()
