@@ -6,44 +6,19 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.support.procs import REPO, child_env, wait_for
+from tests.support.procs import group_alive, start_run_sh, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_run_starts_both_and_ctrl_c_stops_both(tmp_path: Path) -> None:
-    env = child_env(
-        BIN=str(Path(sys.executable).parent),
-        LOG_DIR=str(tmp_path / "logs"),
-        GRPC_PORT="0",
-        HTTP_PORT="0",
-        DASHBOARD_PORT="0",
-    )
+    proc = start_run_sh(tmp_path, GRPC_PORT="0", HTTP_PORT="0", DASHBOARD_PORT="0")
     stderr_path = tmp_path / "run.stderr"
-    with open(stderr_path, "wb") as stderr:
-        proc = subprocess.Popen(
-            ["bash", str(REPO / "scripts" / "run.sh")],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            cwd=REPO,
-            env=env,
-            start_new_session=True,  # its own process group, as a terminal's foreground job
-        )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().decode()  # run.sh prints this once the dashboard answers
@@ -60,8 +35,8 @@ def test_run_starts_both_and_ctrl_c_stops_both(tmp_path: Path) -> None:
             assert response.status == 200
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
         proc.wait(timeout=60)
-        wait_for(lambda: not _group_alive(proc.pid), timeout=30, what="service and dashboard to exit")
+        wait_for(lambda: not group_alive(proc.pid), timeout=30, what="service and dashboard to exit")
         assert "stopped cleanly" in stderr_path.read_text()
     finally:
-        if _group_alive(proc.pid):
+        if group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)

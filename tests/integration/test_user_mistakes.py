@@ -22,7 +22,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import PYTHON, REPO, ServeProcess, child_env, free_port, read_jsonl, run_app, wait_for
+from tests.support.procs import (
+    PYTHON,
+    REPO,
+    ServeProcess,
+    child_env,
+    free_port,
+    group_alive,
+    read_jsonl,
+    run_app,
+    start_run_sh,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -176,27 +187,6 @@ def test_dashboard_with_its_port_taken_says_so_and_does_not_report_the_other_pro
     ]
 
 
-def _run_sh(tmp_path: Path, **ports: str) -> subprocess.Popen[bytes]:
-    env = child_env(BIN=str(Path(PYTHON).parent), LOG_DIR=str(tmp_path / "logs"), RETAIN_AGE="", **ports)
-    with open(tmp_path / "run.stderr", "wb") as stderr:  # the child keeps its own descriptor
-        return subprocess.Popen(
-            ["bash", str(REPO / "scripts" / "run.sh")],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            cwd=REPO,
-            env=env,
-            start_new_session=True,  # its own process group, as a terminal's foreground job
-        )
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 @pytest.mark.parametrize(
     ("variable", "what"),
     [
@@ -208,11 +198,11 @@ def _group_alive(pgid: int) -> bool:
 def test_make_run_with_a_port_taken_starts_nothing_and_says_which(tmp_path: Path, variable: str, what: str) -> None:
     with occupied_port() as port:
         ports = {"GRPC_PORT": "0", "HTTP_PORT": "0", "DASHBOARD_PORT": "0", variable: str(port)}
-        proc = _run_sh(tmp_path, **ports)
+        proc = start_run_sh(tmp_path, RETAIN_AGE="", **ports)
         try:
             assert proc.wait(timeout=60) == 2
         finally:
-            if _group_alive(proc.pid):
+            if group_alive(proc.pid):
                 os.killpg(proc.pid, signal.SIGKILL)
     assert proc.stdout is not None and proc.stdout.read() == b""
     assert (tmp_path / "run.stderr").read_text().splitlines() == [
@@ -220,7 +210,7 @@ def test_make_run_with_a_port_taken_starts_nothing_and_says_which(tmp_path: Path
         f"make run {variable}=<port>"
     ]
     assert not (tmp_path / "logs").exists()  # nothing half-started
-    assert not _group_alive(proc.pid)
+    assert not group_alive(proc.pid)
 
 
 def _serve_pid(pgid: int) -> int:
@@ -237,7 +227,7 @@ def _serve_pid(pgid: int) -> int:
 
 
 def test_make_run_stops_the_dashboard_and_says_why_when_the_service_dies(tmp_path: Path) -> None:
-    proc = _run_sh(tmp_path, GRPC_PORT="0", HTTP_PORT="0", DASHBOARD_PORT="0")
+    proc = start_run_sh(tmp_path, RETAIN_AGE="", GRPC_PORT="0", HTTP_PORT="0", DASHBOARD_PORT="0")
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().decode()
@@ -246,14 +236,14 @@ def test_make_run_stops_the_dashboard_and_says_why_when_the_service_dies(tmp_pat
         serve_pid = wait_for(lambda: _serve_pid(proc.pid), timeout=10, what="the service's process")
         os.kill(serve_pid, signal.SIGKILL)  # the service dies
         assert proc.wait(timeout=60) == 1
-        wait_for(lambda: not _group_alive(proc.pid), timeout=30, what="the dashboard to be stopped")
+        wait_for(lambda: not group_alive(proc.pid), timeout=30, what="the dashboard to be stopped")
         stderr = (tmp_path / "run.stderr").read_text()
         assert "make run: the service (otel-logging serve) exited unexpectedly (killed by signal 9); " in stderr
         assert "stopping the dashboard" in stderr
         with pytest.raises(OSError):
             urllib.request.urlopen(match.group(1) + "/_stcore/health", timeout=5)
     finally:
-        if _group_alive(proc.pid):
+        if group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
 
 

@@ -142,3 +142,27 @@ def run_app(
 
 # Older name; prefer child_env (pytest would collect a module-level ``test_env`` import as a test).
 test_env = child_env
+
+
+def start_run_sh(tmp_path: Path, **env: str) -> subprocess.Popen[bytes]:
+    """``scripts/run.sh`` (what ``make run`` starts) with this venv, logs under ``tmp_path`` and ``env`` (ports,
+    retention), in its own process group as a terminal's foreground job; stdout piped, stderr in ``run.stderr``."""
+    variables = {"BIN": str(Path(PYTHON).parent), "LOG_DIR": str(tmp_path / "logs"), **env}
+    with open(tmp_path / "run.stderr", "wb") as stderr:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            ["bash", str(REPO / "scripts" / "run.sh")],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=REPO,
+            env=child_env(**variables),
+            start_new_session=True,
+        )
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` is still there."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
