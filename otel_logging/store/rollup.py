@@ -83,16 +83,16 @@ def _query_eligible(text: str, zone: str) -> bool:
         node = parse(text, zone_named(zone))
     except (QuerySyntaxError, QueryError):
         return False  # the query over ``logs`` reports the mistake
-    return node is None or _node_eligible(node)
+    return node is None or node_eligible(node)
 
 
-def _node_eligible(node: Any) -> bool:
+def node_eligible(node: Any) -> bool:
     from otel_logging.dashboard.querylang.ast import And, Exists, Levels, Match, Not, Or
 
     if isinstance(node, And | Or):
-        return all(_node_eligible(child) for child in node.children)
+        return all(node_eligible(child) for child in node.children)
     if isinstance(node, Not):
-        return _node_eligible(node.child)
+        return node_eligible(node.child)
     if isinstance(node, Levels):
         return True
     if isinstance(node, Exists | Match):
@@ -104,24 +104,28 @@ def _node_eligible(node: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    """A time range as whole minutes of the roll-up (``whole``) and partial minutes of ``logs`` (``edges``)."""
+    """A time range as whole buckets of a roll-up (``whole``) and partial buckets of ``logs`` (``edges``)."""
 
-    whole: str  # a condition on ``minute`` (TRUE also keeps the rows without a time)
+    whole: str  # a condition on the bucket's column (TRUE also keeps the rows without a time)
     whole_params: list[Any]
     edges: list[tuple[datetime, datetime]]  # [low, high) ranges of ts read from ``logs``
 
 
-def _floor(at: datetime) -> datetime:
-    return at.replace(second=0, microsecond=0)
+_EPOCH = datetime(1970, 1, 1)
 
 
-def split(flt: LogFilter) -> Split:
+def _floor(at: datetime, unit: timedelta) -> datetime:
+    return at - (at - _EPOCH) % unit
+
+
+def split(flt: LogFilter, unit: timedelta = MINUTE, column: str = "minute") -> Split:
+    """``flt``'s time range as whole ``unit`` buckets (a condition on ``column``) and the partial edges."""
     start = flt.start_utc.replace(tzinfo=None) if flt.start_utc else None
     end = flt.end_utc.replace(tzinfo=None) if flt.end_utc else None
     if start is None and end is None:
         return Split("TRUE", [], [])
-    low = None if start is None else (start if _floor(start) == start else _floor(start) + MINUTE)
-    high = None if end is None else _floor(end)
+    low = None if start is None else (start if _floor(start, unit) == start else _floor(start, unit) + unit)
+    high = None if end is None else _floor(end, unit)
     if low is not None and high is not None and low >= high:
         if start is not None and end is not None and start >= end:
             return Split("FALSE", [], [])
@@ -129,28 +133,59 @@ def split(flt: LogFilter) -> Split:
         return Split("FALSE", [], [(start, end)])
     clauses, params, edges = [], [], []
     if low is not None:
-        clauses.append("minute >= ?")
+        clauses.append(f"{column} >= ?")
         params.append(low)
         if start is not None and start < low:
             edges.append((start, low))
     if high is not None:
-        clauses.append("minute < ?")
+        clauses.append(f"{column} < ?")
         params.append(high)
         if end is not None and high < end:
             edges.append((high, end))
     return Split(" AND ".join(clauses), params, edges)
 
 
-def counted(where: str, params: list[Any], parts: Split) -> tuple[str, list[Any]]:
-    """A relation ``(ts, service, level, logger, n)`` whose ``n`` add up to the rows of ``logs`` matching
-    ``where`` (a filter without time over columns both tables have) within the split's time range:
-    ``ts`` is the minute for the roll-up's rows and the time for the edges' rows."""
-    sql = [f"SELECT minute AS ts, service, level, logger, n FROM {TABLE} WHERE ({where}) AND {parts.whole}"]
-    values = [*params, *parts.whole_params]
-    for low, high in parts.edges:
-        sql.append(f"SELECT ts, service, level, logger, 1 AS n FROM logs WHERE ({where}) AND ts >= ? AND ts < ?")
-        values.extend([*params, low, high])
-    return " UNION ALL ".join(sql), values
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """Where the counts of a filter come from: rows of a roll-up table (``table``, buckets of ``unit`` in
+    ``column``) matching ``where`` (and ``extra``: the word index's word), plus the rows of ``logs`` in the
+    partial buckets at the edges of the time range, matching ``logs_where`` (the whole filter without time)."""
+
+    table: str
+    column: str
+    unit: timedelta
+    where: str
+    params: list[Any]
+    logs_where: str
+    logs_params: list[Any]
+    parts: Split
+    extra: str = "TRUE"
+    extra_params: tuple[Any, ...] = ()
+
+    def whole_sql(self) -> tuple[str, list[Any]]:
+        """The condition over ``table`` for the whole buckets, and its parameters."""
+        return (
+            f"({self.where}) AND {self.extra} AND {self.parts.whole}",
+            [*self.params, *self.extra_params, *self.parts.whole_params],
+        )
+
+    def relation(self) -> tuple[str, list[Any]]:
+        """A relation ``(ts, service, level, logger, n)`` whose ``n`` add up to the matching rows of ``logs``:
+        ``ts`` is the bucket's start for the roll-up's rows and the time for the edges' rows."""
+        whole, values = self.whole_sql()
+        sql = [f"SELECT {self.column} AS ts, service, level, logger, n FROM {self.table} WHERE {whole}"]
+        for low, high in self.parts.edges:
+            sql.append(
+                f"SELECT ts, service, level, logger, 1 AS n FROM logs WHERE ({self.logs_where}) AND ts >= ? AND ts < ?"
+            )
+            values.extend([*self.logs_params, low, high])
+        return " UNION ALL ".join(sql), values
+
+
+def counted(where: str, params: list[Any], flt: LogFilter) -> Counted:
+    """How the roll-up counts the rows of ``logs`` matching ``where`` (a filter without time over columns both
+    tables have) within ``flt``'s time range."""
+    return Counted(TABLE, "minute", MINUTE, where, params, where, params, split(flt))
 
 
 def without_time(flt: LogFilter) -> LogFilter:

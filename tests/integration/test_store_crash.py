@@ -26,7 +26,7 @@ import pytest
 from otel_logging.dashboard.filters import LogFilter
 from otel_logging.dashboard.sources.files import FileSource
 from otel_logging.record.names import rotated_name
-from otel_logging.store import rollup, trace_index
+from otel_logging.store import rollup, trace_index, words
 from tests.support.generated_logs import make_record
 from tests.support.procs import PYTHON, REPO
 
@@ -108,7 +108,8 @@ def file_bodies(log_dir: Path) -> Counter[str]:
 
 def assert_derived_tables_exact(con: duckdb.DuckDBPyConnection) -> None:
     """The roll-up holds one row per (file_id, minute, service, level, logger) with the count of ``logs``; the
-    trace index one row per row of ``logs`` with a hex trace id."""
+    trace index one row per row of ``logs`` with a hex trace id; the word index one row per (file_id, hour,
+    service, level, logger, word) with the count of the records holding the word."""
     kept = con.execute(f"SELECT file_id, minute, service, level, logger, n FROM {rollup.TABLE} ORDER BY ALL").fetchall()
     fresh = con.execute(
         "SELECT file_id, date_trunc('minute', ts), service, level, logger, count(*) FROM logs GROUP BY ALL ORDER BY ALL"
@@ -118,6 +119,10 @@ def assert_derived_tables_exact(con: duckdb.DuckDBPyConnection) -> None:
     indexed = con.execute(f"SELECT * FROM ({trace_index.union_sql()}) ORDER BY ALL").fetchall()
     scanned = con.execute(f"SELECT * FROM ({trace_index.derived_sql()}) ORDER BY ALL").fetchall()
     assert indexed == scanned, f"the trace index has {len(indexed)} rows, a scan of logs {len(scanned)}"
+    counted = con.execute(f"SELECT * FROM {words.TABLE} ORDER BY ALL").fetchall()
+    grouped = con.execute(f"SELECT * FROM ({words.grouped('TRUE')}) ORDER BY ALL").fetchall()
+    assert counted, "the word index is empty"
+    assert counted == grouped, f"the word index has {len(counted)} rows, the GROUP BY of logs {len(grouped)}"
 
 
 def store_bodies(log_dir: Path, store: Path) -> Counter[str]:

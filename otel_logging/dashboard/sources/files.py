@@ -55,7 +55,7 @@ from otel_logging.dashboard.query import (
 )
 from otel_logging.dashboard.sources.logfiles import LogFile, list_log_files
 from otel_logging.record.lines import last_line_end
-from otel_logging.store import IN_USE, rollup, trace_index
+from otel_logging.store import IN_USE, rollup, trace_index, words
 
 # The record's keys in canonical order, with the DuckDB type each is read as.
 RECORD_COLUMNS: dict[str, str] = {
@@ -103,7 +103,8 @@ _MALFORMED = " AND ".join(f"{_q(name)} IS NULL" for name in _REQUIRED)
 _SELECT_RECORD = ", ".join(_q(name) for name in RECORD_COLUMNS)
 _HIT_COLUMNS = f"file_name, row_no, level, {_SELECT_RECORD}"
 
-STORE_VERSION = 4  # bump when the tables below change: an older store is rebuilt from the files
+WORDLESS_VERSION = 4  # the version before the word index: upgraded in place
+STORE_VERSION = 5  # bump when the tables below change: an older store is rebuilt from the files
 _CREATE = f"""
 CREATE TABLE IF NOT EXISTS logs (
     file_id INTEGER, row_no BIGINT, ts TIMESTAMP, level VARCHAR, message VARCHAR,
@@ -120,6 +121,7 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR, value BIGINT);
 {rollup.CREATE}
 {trace_index.CREATE}
+{words.CREATE}
 CREATE OR REPLACE VIEW hits AS SELECT l.*, f.name AS file_name FROM logs l JOIN files f USING (file_id);
 """
 
@@ -377,6 +379,9 @@ class FileSource:
         if not meta:
             self._con.execute("INSERT INTO meta VALUES ('version', ?), ('seq', 0), ('next_id', 1)", [STORE_VERSION])
             return
+        if meta.get("version") == WORDLESS_VERSION:
+            self._add_word_index()
+            meta["version"] = STORE_VERSION
         if meta.get("version") != STORE_VERSION:
             raise QueryError(
                 f"the store {self.store} was written by another version of otel-logging (store version "
@@ -390,6 +395,18 @@ class FileSource:
                 file_id, name, app, key, offset, rows, records, malformed, compressed, bytes(fingerprint or b"")
             )
 
+    def _add_word_index(self) -> None:
+        """Upgrade a store of the version before the word index: the index is built from its rows."""
+        con = self._con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            words.build(con)
+            con.execute("UPDATE meta SET value = ? WHERE key = 'version'", [STORE_VERSION])
+            con.execute("COMMIT")
+        except duckdb.Error:
+            con.execute("ROLLBACK")
+            raise
+
     def _commit_files(self) -> None:
         """Drop the rows of the files gone and record every file's state, in one transaction (if any changed)."""
         rows = [self._unadopted.pop(st.file_id, ()) or _file_row(st) for st in self._files.values()]
@@ -402,6 +419,7 @@ class FileSource:
                 con.execute("DELETE FROM logs WHERE file_id IN (SELECT unnest(?))", [self._dropped])
                 rollup.drop_files(con, self._dropped)
                 trace_index.drop_files(con, self._dropped)
+                words.drop_files(con, self._dropped)
             con.execute("DELETE FROM files")
             if rows:
                 con.executemany(f"INSERT INTO files ({_FILE_COLUMNS}) VALUES ({_FILE_MARKS})", rows)
@@ -562,8 +580,10 @@ class FileSource:
             if any(malformed for _, _, malformed in counts):
                 con.execute(f"DELETE FROM logs WHERE {_MALFORMED}")
             by_file = {file_id: (rows, malformed) for file_id, rows, malformed in counts}
-            rollup.add_load(con, seq, {c.state.file_id for c in chunks if c.state.rows})
+            read_before = {c.state.file_id for c in chunks if c.state.rows}
+            rollup.add_load(con, seq, read_before)
             trace_index.add_load(con, seq)
+            words.add_load(con, seq, read_before)
             con.executemany(
                 _ADVANCE,
                 [_advanced(c, *by_file.get(c.state.file_id, (0, 0))) for c in chunks],
@@ -606,13 +626,41 @@ class FileSource:
             grouped.setdefault(log_file.app, []).append(log_file.name)
         return [AppFiles(app, names) for app, names in sorted(grouped.items())]
 
-    def _from_rollup(self, flt: LogFilter, ask: Callable[[duckdb.DuckDBPyConnection, str, list[Any]], T]) -> T | None:
-        """``ask(cursor, relation, params)`` over ``rollup.counted`` for ``flt``, in one snapshot of the store;
-        None when the roll-up cannot answer exactly (a filter on other fields, or ``until`` before the last load)."""
-        if not self.use_rollup or not rollup.eligible(flt):
+    def _from_rollup(
+        self,
+        flt: LogFilter,
+        ask: Callable[[duckdb.DuckDBPyConnection, rollup.Counted], T],
+        bucket_seconds: int | None = None,
+    ) -> T | None:
+        """``ask(cursor, counted)`` for ``flt`` in one snapshot of the store, ``counted`` telling how the per-minute
+        roll-up or the word index counts its rows; None when neither can answer exactly (other fields, a
+        message search the word index cannot answer, ``until`` before the last load, or ``bucket_seconds`` not
+        whole buckets of the index)."""
+        if not self.use_rollup:
             return None
-        where, params = self._where(rollup.without_time(flt))
-        relation, values = rollup.counted(where, params, rollup.split(flt))
+        search = None if rollup.eligible(flt) else words.word_search(flt)
+        if search is None and not rollup.eligible(flt):
+            return None
+        if bucket_seconds is not None:
+            unit = words.HOUR if search is not None else rollup.MINUTE
+            if int(bucket_seconds) % int(unit.total_seconds()):
+                return None
+        logs_where, logs_params = self._where(rollup.without_time(flt))
+        if search is None:
+            counted = rollup.counted(logs_where, logs_params, flt)
+        else:
+            rest, rest_params = query_sql_of(search.rest)
+            where, params = self._where(words.without_query(rollup.without_time(flt)))
+            counted = rollup.Counted(
+                words.TABLE,
+                "hour",
+                words.HOUR,
+                f"({where}) AND ({rest})",
+                [*params, *rest_params],
+                logs_where,
+                logs_params,
+                rollup.split(flt, words.HOUR, "hour"),
+            )
         cursor = self._con.cursor()
         try:
             cursor.execute("BEGIN TRANSACTION")
@@ -621,14 +669,20 @@ class FileSource:
                 seq = cursor.execute("SELECT value FROM meta WHERE key = 'seq'").fetchall()
                 if flt.until is not None and (not seq or int(seq[0][0]) > flt.until):
                     return None
-                return ask(cursor, relation, values)
+                if search is not None:
+                    word = words.indexed_word(cursor, counted, search.word)
+                    if word is None:
+                        return None
+                    counted = replace(counted, extra="word = ?", extra_params=(word,))
+                return ask(cursor, counted)
             finally:
                 cursor.execute("ROLLBACK")
         except duckdb.Error as exc:
             raise QueryError(f"query failed: {exc}") from exc
 
     def _count(self, flt: LogFilter) -> int:
-        def ask(cursor: duckdb.DuckDBPyConnection, relation: str, values: list[Any]) -> int:
+        def ask(cursor: duckdb.DuckDBPyConnection, counted: rollup.Counted) -> int:
+            relation, values = counted.relation()
             return int(cursor.execute(f"SELECT coalesce(sum(n), 0) FROM ({relation})", values).fetchall()[0][0])
 
         answer = self._from_rollup(flt, ask)
@@ -643,23 +697,22 @@ class FileSource:
 
     @_memo
     def time_bounds(self, flt: LogFilter) -> tuple[datetime | None, datetime | None]:
-        def ask(cursor: duckdb.DuckDBPyConnection, _: str, __: list[Any]) -> tuple[Any, Any]:
-            # The first and last minutes in the roll-up, then the exact times within them (and in the edges).
-            parts = rollup.split(flt)
-            where, params = self._where(rollup.without_time(flt))
+        def ask(cursor: duckdb.DuckDBPyConnection, counted: rollup.Counted) -> tuple[Any, Any]:
+            # The first and last buckets in the index, then the exact times within them (and in the edges).
+            whole, whole_values = counted.whole_sql()
             first, last = cursor.execute(
-                f"SELECT min(minute), max(minute) FROM {rollup.TABLE} WHERE ({where}) AND {parts.whole}",
-                [*params, *parts.whole_params],
+                f"SELECT min({counted.column}), max({counted.column}) FROM {counted.table} WHERE {whole}",
+                whole_values,
             ).fetchall()[0]
-            ranges = list(parts.edges)
-            ranges += [(m, m + rollup.MINUTE) for m in (first, last) if m is not None]
+            ranges = list(counted.parts.edges)
+            ranges += [(m, m + counted.unit) for m in (first, last) if m is not None]
             if not ranges:
                 return None, None
             sql = " UNION ALL ".join(
-                f"SELECT min(ts) AS low, max(ts) AS high FROM logs WHERE ({where}) AND ts >= ? AND ts < ?"
+                f"SELECT min(ts) AS low, max(ts) AS high FROM logs WHERE ({counted.logs_where}) AND ts >= ? AND ts < ?"
                 for _ in ranges
             )
-            values = [v for low, high in ranges for v in (*params, low, high)]
+            values = [v for low, high in ranges for v in (*counted.logs_params, low, high)]
             low, high = cursor.execute(f"SELECT min(low), max(high) FROM ({sql})", values).fetchall()[0]
             return low, high
 
@@ -700,7 +753,8 @@ class FileSource:
         """The latest minute from which on at least ``n`` rows match ``flt`` (None: the roll-up cannot tell, or
         fewer than ``n`` rows with a time match). The newest ``n`` matches are all at or after it."""
 
-        def ask(cursor: duckdb.DuckDBPyConnection, relation: str, values: list[Any]) -> datetime | None:
+        def ask(cursor: duckdb.DuckDBPyConnection, counted: rollup.Counted) -> datetime | None:
+            relation, values = counted.relation()
             found = cursor.execute(
                 "SELECT m FROM (SELECT m, sum(c) OVER (ORDER BY m DESC ROWS UNBOUNDED PRECEDING) AS upto FROM ("
                 f"SELECT date_trunc('minute', ts) AS m, sum(n) AS c FROM ({relation}) WHERE ts IS NOT NULL GROUP BY m"
@@ -742,16 +796,17 @@ class FileSource:
 
     @_memo
     def volume(self, flt: LogFilter, bucket_seconds: int) -> Volume:
-        def ask(cursor: duckdb.DuckDBPyConnection, relation: str, values: list[Any]) -> list[tuple[Any, ...]]:
-            # A bucket of whole minutes starts on a minute (time_bucket's origin is a midnight): a row's minute
-            # falls in the bucket of its time.
+        def ask(cursor: duckdb.DuckDBPyConnection, counted: rollup.Counted) -> list[tuple[Any, ...]]:
+            # A bucket of whole minutes (hours) starts on a minute (hour) (time_bucket's origin is a midnight): a
+            # row's minute (hour) falls in the bucket of its time.
+            relation, values = counted.relation()
             return cursor.execute(
                 f"SELECT time_bucket(to_seconds(?), ts) AS bucket, level, sum(n)::BIGINT FROM ({relation}) "
                 "WHERE ts IS NOT NULL GROUP BY ALL ORDER BY bucket, level",
                 [int(bucket_seconds), *values],
             ).fetchall()
 
-        rows = self._from_rollup(flt, ask) if int(bucket_seconds) % 60 == 0 else None
+        rows = self._from_rollup(flt, ask, bucket_seconds=int(bucket_seconds))
         if rows is None:
             where, params = self._where(flt)
             rows = self._run(
@@ -785,12 +840,12 @@ class FileSource:
             "SELECT service, level, logger, grouping(service), grouping(level), {n} FROM ({relation}) "
             "GROUP BY GROUPING SETS ((service), (level), (logger))"
         )
-        rows = self._from_rollup(
-            flt,
-            lambda cursor, relation, values: cursor.execute(
-                grouping.format(n="sum(n)::BIGINT", relation=relation), values
-            ).fetchall(),
-        )
+
+        def ask(cursor: duckdb.DuckDBPyConnection, counted: rollup.Counted) -> list[tuple[Any, ...]]:
+            relation, values = counted.relation()
+            return cursor.execute(grouping.format(n="sum(n)::BIGINT", relation=relation), values).fetchall()
+
+        rows = self._from_rollup(flt, ask)
         if rows is None:
             where, params = self._where(flt)
             rows = self._run(
@@ -961,6 +1016,13 @@ def _compiled_query(text: str, zone: str) -> tuple[str, tuple[Any, ...]]:
 
     sql, params = to_sql(parse(text, zone_named(zone)))
     return sql, tuple(params)
+
+
+def query_sql_of(node: Any) -> tuple[str, list[Any]]:
+    """A parsed query (a querylang node, or None) as a WHERE fragment over ``logs`` and its parameters."""
+    from otel_logging.dashboard.querylang import to_sql
+
+    return to_sql(node)
 
 
 def query_sql(text: str, zone: str = "UTC") -> tuple[str, list[Any]]:

@@ -17,7 +17,7 @@ import pytest
 from otel_logging.dashboard.filters import FieldRef, LogFilter
 from otel_logging.dashboard.query import QueryError
 from otel_logging.dashboard.sources.files import FileSource
-from otel_logging.store import default_store_path, rollup
+from otel_logging.store import default_store_path, rollup, words
 from tests.support.generated_logs import make_record
 from tests.unit.store.test_store import run_cli
 
@@ -251,8 +251,9 @@ def test_the_pickers_counts_of_a_search_come_from_one_pass_and_equal_a_group_by(
     source = FileSource(tmp_path, store=default_store_path(tmp_path) if store else None, min_refresh_interval_s=0)
     try:
         source.refresh(force=True)
-        flt = LogFilter(query="declined", start=at(10), end=at(150))  # a message word: the roll-up cannot answer
-        assert not rollup.eligible(flt)
+        # A message regex: neither the roll-up nor the word index can answer.
+        flt = LogFilter(query="/declin.d/", start=at(10), end=at(150))
+        assert not rollup.eligible(flt) and words.word_search(flt) is None
         where, params = source._where(flt)
         statements: list[str] = []
         run = source._run
