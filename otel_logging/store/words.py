@@ -33,21 +33,23 @@ import duckdb
 from otel_logging.dashboard.filters import LogFilter
 from otel_logging.store import rollup
 
-TABLE = "logs_words"
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
 HOUR = timedelta(hours=1)
 MAX_WORD = 256  # longer runs of letters are rare in logs; a blob of letters must not grow the index
 LONG = "~"  # a run of more than MAX_WORD letters (not a word a search can name)
-CREATE = f"""
-CREATE TABLE IF NOT EXISTS {TABLE} (
-    file_id INTEGER, hour TIMESTAMP, service VARCHAR, level VARCHAR, logger VARCHAR, word VARCHAR, n BIGINT
-);
-"""
+_COLUMNS = "file_id INTEGER, hour TIMESTAMP, service VARCHAR, level VARCHAR, logger VARCHAR, word VARCHAR, n BIGINT"
+PREFIX = "logs_words_"
+TABLES = {letter: PREFIX + letter for letter in LETTERS} | {LONG: PREFIX + "long"}  # by the word's first letter
+VOCABULARY = "logs_words_vocabulary"  # every word ever indexed (never shrinks: a superset of the tables' words)
+CREATE = "\n".join(f"CREATE TABLE IF NOT EXISTS {table} ({_COLUMNS});" for table in TABLES.values()) + (
+    f"\nCREATE TABLE IF NOT EXISTS {VOCABULARY} (word VARCHAR);"
+)
 WORDS_SQL = (
     "list_distinct(list_transform(regexp_extract_all(lower(message), '[a-z]{2,}'), "
     f"lambda w: CASE WHEN length(w) > {MAX_WORD} THEN '{LONG}' ELSE w END))"
 )
 _SEARCHABLE = re.compile(f"[a-z]{{2,{MAX_WORD}}}")
-_MERGED = "_logs_words_merged"
+_NEW, _SINCE, _MERGED = "_logs_words_new", "_logs_words_since", "_logs_words_merged"
 
 
 def grouped(where: str) -> str:
@@ -59,41 +61,70 @@ def grouped(where: str) -> str:
     )
 
 
+def table_of(word: str) -> str:
+    return TABLES[LONG if word == LONG else word[0]]
+
+
+def union_sql() -> str:
+    """Every row of the index, from all its tables (for checks)."""
+    return " UNION ALL ".join(f"SELECT * FROM {table}" for table in TABLES.values())
+
+
 # -- upkeep (inside the caller's transaction) ---------------------------------------------------------
 
 
+def _add(con: duckdb.DuckDBPyConnection, where: str, params: list[Any]) -> list[str]:
+    """Count the words of the rows of ``logs`` matching ``where`` into the tables; the tables written to."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_NEW} AS {grouped(where)}", params)
+    con.execute(
+        f"INSERT INTO {VOCABULARY} SELECT DISTINCT word FROM {_NEW} WHERE word <> '{LONG}' "
+        f"AND word NOT IN (SELECT word FROM {VOCABULARY})"
+    )
+    firsts = [str(first) for (first,) in con.execute(f"SELECT DISTINCT left(word, 1) FROM {_NEW}").fetchall()]
+    for first in firsts:
+        con.execute(f"INSERT INTO {TABLES[first]} SELECT * FROM {_NEW} WHERE left(word, 1) = ? ORDER BY hour", [first])
+    con.execute(f"DROP TABLE {_NEW}")
+    return [TABLES[first] for first in firsts]
+
+
 def add_load(con: duckdb.DuckDBPyConnection, seq: int, old_files: set[int]) -> None:
-    """Count the words of load ``seq``; then merge the hours of the files read before (from this load's
-    first hour on, and the hour-less rows) into one row per key."""
-    con.execute(f"INSERT INTO {TABLE} {grouped('seq = ?')} ORDER BY hour", [seq])
+    """Count the words of load ``seq``; then, in the tables it wrote to, merge the hours of the files read
+    before (from this load's first hour on, and the hour-less rows) into one row per key."""
+    written = _add(con, "seq = ?", [seq])
     loaded = con.execute("SELECT file_id, min(ts) FROM logs WHERE seq = ? GROUP BY file_id", [seq]).fetchall()
-    for file_id, first in loaded:
-        if file_id not in old_files:
-            continue
-        cond, params = "file_id = ? AND hour IS NULL", [file_id]
-        if first is not None:
-            since = first.replace(minute=0, second=0, microsecond=0)
-            cond, params = "file_id = ? AND (hour >= ? OR hour IS NULL)", [file_id, since]
+    since = [(f, None if first is None else first.replace(minute=0, second=0, microsecond=0)) for f, first in loaded]
+    since = [(f, hour) for f, hour in since if f in old_files]
+    if not since or not written:
+        return
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_SINCE} (file_id INTEGER, since TIMESTAMP)")
+    con.executemany(f"INSERT INTO {_SINCE} VALUES (?, ?)", since)
+    for table in written:
+        cond = (
+            f"file_id IN (SELECT file_id FROM {_SINCE}) AND (hour IS NULL OR hour >= "
+            f"(SELECT s.since FROM {_SINCE} s WHERE s.file_id = {table}.file_id))"
+        )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_MERGED} AS SELECT file_id, hour, service, level, logger, word, "
-            f"sum(n)::BIGINT AS n FROM {TABLE} WHERE {cond} GROUP BY ALL",
-            params,
+            f"sum(n)::BIGINT AS n FROM {table} WHERE {cond} GROUP BY ALL"
         )
-        con.execute(f"DELETE FROM {TABLE} WHERE {cond}", params)
-        con.execute(f"INSERT INTO {TABLE} SELECT * FROM {_MERGED} ORDER BY hour")
-        con.execute(f"DROP TABLE {_MERGED}")
+        con.execute(f"DELETE FROM {table} WHERE {cond}")
+        con.execute(f"INSERT INTO {table} SELECT * FROM {_MERGED} ORDER BY hour")
+    con.execute(f"DROP TABLE IF EXISTS {_MERGED}")
+    con.execute(f"DROP TABLE {_SINCE}")
 
 
 def drop_files(con: duckdb.DuckDBPyConnection, file_ids: list[int]) -> None:
-    con.execute(f"DELETE FROM {TABLE} WHERE file_id IN (SELECT unnest(?))", [file_ids])
+    for table in TABLES.values():
+        con.execute(f"DELETE FROM {table} WHERE file_id IN (SELECT unnest(?))", [file_ids])
 
 
 def build(con: duckdb.DuckDBPyConnection) -> None:
-    """Fill the table from every row of ``logs`` (a store written before the index existed)."""
+    """Fill the tables from every row of ``logs`` (a store written before the index existed)."""
+    for table in (*TABLES.values(), VOCABULARY):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(CREATE)
-    con.execute(f"DELETE FROM {TABLE}")
     for (file_id,) in con.execute("SELECT DISTINCT file_id FROM logs ORDER BY 1").fetchall():  # bounded memory
-        con.execute(f"INSERT INTO {TABLE} {grouped('file_id = ?')} ORDER BY hour", [file_id])
+        _add(con, "file_id = ?", [file_id])
 
 
 # -- which questions it answers ---------------------------------------------------------------------
@@ -154,15 +185,12 @@ def without_query(flt: LogFilter) -> LogFilter:
 
 
 def indexed_word(cursor: duckdb.DuckDBPyConnection, counted: rollup.Counted, word: str) -> str | None:
-    """The one indexed word holding ``word`` in ``counted``'s whole hours (``word`` itself when none does),
-    or None when two do or a run too long to index might (the rows must be read)."""
-    whole, values = counted.whole_sql()
-    found = cursor.execute(
-        f"SELECT DISTINCT word FROM {TABLE} WHERE {whole} AND (contains(word, ?) OR word = ?) LIMIT 2",
-        [*values, word, LONG],
-    ).fetchall()
-    if not found:
-        return word
-    if len(found) == 1 and found[0][0] != LONG:
-        return str(found[0][0])
-    return None
+    """The one indexed word holding ``word`` (``word`` itself when none does), or None when two do, or when a
+    run of letters too long to index is in ``counted``'s whole hours (the rows must be read)."""
+    found = cursor.execute(f"SELECT word FROM {VOCABULARY} WHERE contains(word, ?) LIMIT 2", [word]).fetchall()
+    if len(found) > 1:
+        return None
+    whole, values = replace(counted, table=TABLES[LONG]).whole_sql()
+    if cursor.execute(f"SELECT 1 FROM {TABLES[LONG]} WHERE {whole} LIMIT 1", values).fetchall():
+        return None
+    return str(found[0][0]) if found else word

@@ -652,7 +652,7 @@ class FileSource:
             rest, rest_params = query_sql_of(search.rest)
             where, params = self._where(words.without_query(rollup.without_time(flt)))
             counted = rollup.Counted(
-                words.TABLE,
+                words.table_of(search.word),
                 "hour",
                 words.HOUR,
                 f"({where}) AND ({rest})",
@@ -673,7 +673,7 @@ class FileSource:
                     word = words.indexed_word(cursor, counted, search.word)
                     if word is None:
                         return None
-                    counted = replace(counted, extra="word = ?", extra_params=(word,))
+                    counted = replace(counted, table=words.table_of(word), extra="word = ?", extra_params=(word,))
                 return ask(cursor, counted)
             finally:
                 cursor.execute("ROLLBACK")

@@ -57,9 +57,13 @@ def append(path: Path, services: tuple[str, ...], first: int, count: int, seed: 
 
 def assert_index_exact(source: FileSource) -> None:
     con = source._con
-    kept = con.execute(f"SELECT * FROM {words.TABLE} ORDER BY ALL").fetchall()
+    kept = con.execute(f"SELECT * FROM ({words.union_sql()}) ORDER BY ALL").fetchall()
     fresh = con.execute(f"SELECT * FROM ({words.grouped('TRUE')}) ORDER BY ALL").fetchall()
     assert kept == fresh  # one row per key and exact counts
+    for table in words.TABLES.values():  # each word in the table of its first letter
+        assert all(words.table_of(w) == table for (w,) in con.execute(f"SELECT DISTINCT word FROM {table}").fetchall())
+    vocabulary = {w for (w,) in con.execute(f"SELECT word FROM {words.VOCABULARY}").fetchall()}
+    assert {row[5] for row in kept} - {words.LONG} <= vocabulary
     assert kept and any(row[1] is None for row in kept)  # not vacuous: the records without a time too
     assert any(row[5] == words.LONG for row in kept)
 
@@ -112,11 +116,13 @@ def test_every_answer_from_the_word_index_equals_the_answer_from_logs(tmp_path: 
             until = LogFilter(**{**{n: getattr(flt, n) for n in LogFilter.__dataclass_fields__}, "until": token})
             assert answers(source, until) == got
             # Doubling the index's counts changes exactly the answers it gives.
-            source._con.execute(f"UPDATE {words.TABLE} SET n = n * 2")
+            for table in words.TABLES.values():
+                source._con.execute(f"UPDATE {table} SET n = n * 2")
             try:
                 doubled = source._count(flt)
             finally:
-                source._con.execute(f"UPDATE {words.TABLE} SET n = n / 2")
+                for table in words.TABLES.values():
+                    source._con.execute(f"UPDATE {table} SET n = n / 2")
             assert (doubled != got[0]) is (answered and got[0] > 0), flt
     finally:
         source.close()
@@ -169,7 +175,8 @@ def test_a_store_from_before_the_word_index_is_upgraded_in_place(tmp_path: Path)
     expected = source.count(LogFilter(query="declined"))
     source.close()
     con = duckdb.connect(str(store))  # as version 4 left it: no word index
-    con.execute(f"DROP TABLE {words.TABLE}")
+    for table in (*words.TABLES.values(), words.VOCABULARY):
+        con.execute(f"DROP TABLE {table}")
     con.execute("UPDATE meta SET value = 4 WHERE key = 'version'")
     con.close()
     source = FileSource(tmp_path, store=store, min_refresh_interval_s=0)
