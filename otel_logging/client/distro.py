@@ -175,9 +175,10 @@ def configure(**kwargs: Any) -> None:
         handler.enable_fast_path(built[0])
     state = CLIENT_STATE
     with state.lock:
+        # Trace ids on stdlib records; the logging instrumentation, loaded after this, is then instrumented
+        # already and adds no handler. Before ours is added: OTEL_PYTHON_LOG_CORRELATION's basicConfig works.
+        state.inject_trace_context()
         logging.getLogger().addHandler(handler)
         state.keep_handler_across_logging_config()
         state.lower_root_level(settings.level)
-        # trace ids on stdlib records; the logging instrumentation, already instrumented, then adds no handler
-        state.inject_trace_context()
         state.handle = LoggingHandle(settings, provider, built[0] if built else None, handler, zero_code=True)

@@ -206,6 +206,30 @@ def test_other_log_exporters_keep_the_sdk_batch_processor(configured: Any) -> No
     assert isinstance(handler, OtelLoggingHandler) and handler._fast_path() is None  # every record via the SDK
 
 
+def test_otlp_over_http_keeps_the_sdk_batch_processor_and_says_so(
+    configured: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    http = pytest.importorskip("opentelemetry.exporter.otlp.proto.http._log_exporter")
+    monkeypatch.setattr(distro._logger, "disabled", False)  # an earlier dictConfig in this process may disable it
+    with caplog.at_level(logging.WARNING, logger="otel_logging.client.distro"):
+        provider = configured(http.OTLPLogExporter(endpoint="http://127.0.0.1:1/v1/logs"))
+    (processor,) = provider._multi_log_record_processor._log_record_processors
+    assert isinstance(processor, BatchLogRecordProcessor)
+    assert "OTEL_EXPORTER_OTLP_PROTOCOL=grpc" in caplog.text
+
+
+def test_log_correlation_still_formats_the_console_with_trace_ids(
+    configured: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in a fresh process: the root logger has no handler yet (pytest's own are set aside)."""
+    monkeypatch.setenv("OTEL_PYTHON_LOG_CORRELATION", "true")
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    configured(OTLPLogExporter(endpoint="http://127.0.0.1:1", insecure=True))
+    console = [h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler]
+    assert len(console) == 1 and "otelTraceID" in str(console[0].formatter._fmt)  # type: ignore[union-attr]
+    assert len(root_otel_handlers()) == 1
+
+
 def test_no_log_exporter_means_no_handler(configured: Any) -> None:
     configured()  # OTEL_LOGS_EXPORTER=none
     assert root_otel_handlers() == [] and CLIENT_STATE.handle is None
