@@ -13,7 +13,7 @@ import re
 import subprocess
 import textwrap
 import tomllib
-from importlib.metadata import entry_points
+from importlib.metadata import distribution, entry_points
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,17 @@ import orjson
 import pytest
 
 from tests.integration.test_servers import Server, records_by_id, send_requests, servers, wait_listening
-from tests.support.procs import PYTHON, REPO, ServeProcess, child_env, count_lines, free_port, start_serve, wait_for
+from tests.support.procs import (
+    PYTHON,
+    REPO,
+    ServeProcess,
+    child_env,
+    count_lines,
+    free_port,
+    read_jsonl,
+    start_serve,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 _ = servers  # a fixture, used by name
@@ -211,6 +221,40 @@ def test_setup_inside_an_instrumented_process_adds_no_second_handler(serve: Serv
     assert "HANDLERS 1 True" in result.stdout, result.stdout
     bodies = [r["body"] for r in map(orjson.loads, serve.app_file("zero-code-setup").read_bytes().splitlines())]
     assert sorted(bodies) == sorted(f"w {i}" for i in range(100))  # each exactly once, under the OTEL_* name
+
+
+@pytest.mark.parametrize("selected", [True, False], ids=["OTEL_PYTHON_DISTRO=otel_logging", "no-variable"])
+def test_with_the_stock_distro_listed_first_the_variable_decides(
+    serve: ServeProcess, tmp_path: Path, selected: bool
+) -> None:
+    """Both distros installed, the stock one listed first (a copy of its metadata earlier on the path)."""
+    stock = distribution("opentelemetry-distro")
+    first = tmp_path / "listed-first" / f"opentelemetry_distro-{stock.version}.dist-info"
+    first.mkdir(parents=True)
+    for name in ("METADATA", "entry_points.txt"):
+        (first / name).write_text(stock.read_text(name) or "")
+    service = f"zero-code-order-{selected}"
+    env = zero_code_env(tmp_path, serve.grpc_endpoint, service)
+    env["PYTHONPATH"] = f"{first.parent}:{env['PYTHONPATH']}"
+    if not selected:
+        del env["OTEL_PYTHON_DISTRO"]
+    app = script(
+        tmp_path,
+        """
+        import logging
+        logging.getLogger().setLevel(logging.INFO)
+        for i in range(100):
+            logging.getLogger("order").info("r %d", i)
+        """,
+    )
+    result = subprocess.run([INSTRUMENT, PYTHON, app], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    records = [r for r in read_jsonl(serve.app_file(service)) if r["logger"] == "order"]
+    assert sorted(r["body"] for r in records) == sorted(f"r {i}" for i in range(100))
+    # process.pid: in the resource of otel-logging's pipeline only (the stock one has no process detector)
+    assert all(("process.pid" in r["resource"]) is selected for r in records)
+    if selected:  # the stock configurator, listed first, was skipped; opentelemetry-instrument says so
+        assert "Configuration of configurator not loaded because otel_logging is set" in result.stderr
 
 
 FLASK_APP = """
