@@ -12,6 +12,7 @@ import logging
 import tomllib
 from collections.abc import Iterator
 from importlib.metadata import EntryPoint
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,6 +188,26 @@ def test_otlp_grpc_logs_run_the_reliable_processor_behind_one_handler(configured
     handle = CLIENT_STATE.handle
     assert handle is not None and handle.zero_code and handle.processor is processor
     assert logging.getLogger().getEffectiveLevel() <= logging.INFO
+
+
+def settings_of(processor: ReliableBatchProcessor) -> dict[str, Any]:
+    """The processor's plain settings (numbers, strings, paths), not its threads, queue or transport."""
+    plain = (int, float, str, bool, Path, type(None))
+    return {k: v for k, v in vars(processor).items() if isinstance(v, plain)}
+
+
+def test_the_processor_is_built_as_setup_builds_it(configured: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same OTEL_* variables, same processor settings: an option added to setup()'s processor (the disk
+    buffer, say) must be passed here too."""
+    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "123")
+    handle = otel_logging.setup()
+    assert handle.processor is not None
+    from_setup = settings_of(handle.processor)
+    CLIENT_STATE.reset()
+    provider = configured(OTLPLogExporter(endpoint="http://127.0.0.1:1", insecure=True))
+    (processor,) = provider._multi_log_record_processor._log_record_processors
+    assert settings_of(processor) == from_setup
+    assert from_setup["_max_queue"] == 123
 
 
 def test_setup_inside_the_zero_code_pipeline_returns_it_and_adds_no_handler(configured: Any) -> None:
