@@ -142,14 +142,20 @@ def reliable_processor(settings: ClientSettings, provider: LoggerProvider) -> Re
 def configure(**kwargs: Any) -> None:
     """``_initialize_components`` with the logs pipeline of otel-logging (the configurator's work)."""
     env = os.environ
-    settings = resolve_client_settings(level=handler_level(env))
+    resolved: list[ClientSettings] = []  # read when the logs need them: a bad value stops only the logs part
+
+    def settings() -> ClientSettings:
+        if not resolved:
+            resolved.append(resolve_client_settings(level=handler_level(env)))
+        return resolved[0]
+
     built: list[ReliableBatchProcessor] = []
 
     def export_processor(exporter: Any, *args: Any, **options: Any) -> Any:
         provider = get_logger_provider()  # _init_logging sets it before it builds the processors
         if _is_otlp_grpc(exporter) and isinstance(provider, LoggerProvider):
             exporter.shutdown()  # built by the SDK from the same variables; our transport sends instead
-            processor = reliable_processor(settings, provider)
+            processor = reliable_processor(settings(), provider)
             built.append(processor)
             return processor
         if type(exporter).__module__.startswith("opentelemetry.exporter.otlp"):
@@ -170,7 +176,7 @@ def configure(**kwargs: Any) -> None:
     processors = getattr(getattr(provider, "_multi_log_record_processor", None), "_log_record_processors", ())
     if not processors or not handler_wanted(env):
         return  # no log exporter (OTEL_LOGS_EXPORTER=none), or no handler wanted
-    handler = OtelLoggingHandler(level=settings.level, logger_provider=provider, redactor=Redactor())
+    handler = OtelLoggingHandler(level=settings().level, logger_provider=provider, redactor=Redactor())
     if len(built) == 1:
         handler.enable_fast_path(built[0])
     state = CLIENT_STATE
@@ -180,5 +186,5 @@ def configure(**kwargs: Any) -> None:
         state.inject_trace_context()
         logging.getLogger().addHandler(handler)
         state.keep_handler_across_logging_config()
-        state.lower_root_level(settings.level)
-        state.handle = LoggingHandle(settings, provider, built[0] if built else None, handler, zero_code=True)
+        state.lower_root_level(settings().level)
+        state.handle = LoggingHandle(settings(), provider, built[0] if built else None, handler, zero_code=True)

@@ -256,6 +256,17 @@ def test_no_log_exporter_means_no_handler(configured: Any) -> None:
     assert root_otel_handlers() == [] and CLIENT_STATE.handle is None
 
 
+def test_a_bad_logs_setting_stops_only_the_logs(configured: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read when an OTLP/gRPC logs exporter needs it: with OTEL_LOGS_EXPORTER=none it does not matter."""
+    from otel_logging.config import ConfigError
+
+    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "lots")
+    configured()  # traces and metrics configured, no logs: no error
+    assert configured.seen
+    with pytest.raises(ConfigError, match="OTEL_BLRP_MAX_QUEUE_SIZE"):
+        configured(OTLPLogExporter(endpoint="http://127.0.0.1:1", insecure=True))
+
+
 def test_no_handler_when_the_logging_auto_instrumentation_is_off(
     configured: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
