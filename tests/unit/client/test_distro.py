@@ -100,6 +100,27 @@ def test_otel_python_distro_selects_ours_and_ours_selects_its_configurator(
     assert configured == ["ours"]  # the stock configurator is not loaded
 
 
+@pytest.mark.parametrize(
+    ("variables", "expected"),
+    [
+        ({"OTEL_PYTHON_CONFIGURATOR": "otel_logging"}, (OpenTelemetryDistro, ["ours"])),
+        ({"OTEL_PYTHON_DISTRO": "distro"}, (OpenTelemetryDistro, ["ours"])),  # the configurator: listing order
+        (
+            {"OTEL_PYTHON_DISTRO": "distro", "OTEL_PYTHON_CONFIGURATOR": "configurator"},
+            (OpenTelemetryDistro, ["stock"]),
+        ),
+    ],
+    ids=["configurator-alone", "stock-distro-alone", "stock-both"],
+)
+def test_the_other_documented_selections(
+    clean_env: pytest.MonkeyPatch, variables: dict[str, str], expected: tuple[type, list[str]]
+) -> None:
+    """docs/zero-code.md, with our configurator listed first: the stock distro alone does not bring its configurator."""
+    for name, value in variables.items():
+        clean_env.setenv(name, value)
+    assert selection(clean_env, [STOCK_DISTRO, OUR_DISTRO], [OUR_CONFIGURATOR, STOCK_CONFIGURATOR]) == expected
+
+
 def test_without_the_variable_the_first_listed_distro_wins(clean_env: pytest.MonkeyPatch) -> None:
     """Why installing otel-logging is not enough: opentelemetry-distro, a dependency, may be listed first."""
     chosen, configured = selection(clean_env, [STOCK_DISTRO, OUR_DISTRO], [STOCK_CONFIGURATOR, OUR_CONFIGURATOR])
