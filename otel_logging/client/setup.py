@@ -39,6 +39,7 @@ class LoggingHandle:
     handler: logging.Handler | None
     reused_handler: logging.Handler | None = None
     libraries: tuple[str, ...] = ()  # the bridges setup() installed ("structlog", "loguru")
+    zero_code: bool = False  # installed by opentelemetry-instrument with otel-logging's configurator (distro.py)
     _uninstall: list[Callable[[], None]] = field(default_factory=list, repr=False)
     _closed: bool = field(default=False, repr=False)
 
@@ -101,7 +102,8 @@ def setup(
     Every argument falls back to its OTEL_* environment variable, then to a default
     (``http://localhost:4317``). Calling it again replaces the previous pipeline rather
     than adding a second handler. Inside ``opentelemetry-instrument`` the handler that the
-    instrumentation installed is kept and no second one is added. ``structlog=True`` /
+    instrumentation installed is kept and no second one is added; with otel-logging's distro
+    (docs/zero-code.md) the pipeline it runs is returned as it is. ``structlog=True`` /
     ``loguru=True`` send those libraries' events through the same pipeline (docs/libraries.md).
     """
     settings = resolve_client_settings(
@@ -123,6 +125,14 @@ def setup(
     libraries = tuple(name for name, wanted in (("structlog", structlog), ("loguru", loguru)) if wanted)
     state = CLIENT_STATE
     with state.lock:
+        if state.handle is not None and state.handle.zero_code:
+            # Zero code (client/distro.py): opentelemetry-instrument runs this pipeline already, configured by
+            # the OTEL_* variables. It is kept (no second handler); only the bridges asked for are added.
+            handle = state.handle
+            missing = tuple(name for name in libraries if name not in handle.libraries)
+            handle._uninstall.extend(install_bridges(missing, handle.settings.level))
+            handle.libraries += missing
+            return handle
         if state.handle is not None:
             if state.handle.settings == settings and state.handle.libraries == libraries:
                 return state.handle
