@@ -1,8 +1,9 @@
 """The app side's disk buffer: CPU per logging call with the service up and down, disk bytes per record.
 
 Each variant runs in its own process: N calls of ``logger.info("user %s did %s", a, b, extra={"k": i})``
-(as bench/client_overhead.py), then until every record is settled (exported, or in the buffer, or
-dropped); CPU = process time (all threads: the export thread and its disk writes included) / N.
+(as bench/client_overhead.py), then until every record is settled (up: exported; down-buffer: in the
+buffer; down-memory: the calls returned, the queue full and the rest dropped);
+CPU = process time (all threads: the export thread and its disk writes included) / N.
 
     up-memory     setup(), the service up (today's default: no buffer)
     up-buffer     setup(buffer_dir=...), the service up (the buffer stays unused)
@@ -41,7 +42,7 @@ VARIANT = textwrap.dedent(
         log.info("user %s did %s", "alice", "checkout", extra={"k": i})
     if variant.startswith("up"):
         handle.force_flush(300)
-    else:
+    elif variant == "down-buffer":
         while True:  # settled: in the buffer or dropped
             s = handle.stats()
             if s.buffered + s.dropped >= n:

@@ -153,9 +153,16 @@ class DiskBuffer:
         buffer = cls(directory, max_bytes, **options)  # type: ignore[arg-type]
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            fd = _try_lock(directory / f"{buffer.owner}.lock")
-            if fd is None:
-                return None, f"{directory}: the lock {buffer.owner}.lock is held by another process"
+            # locked before it gets its name: another process never sees this owner's lock free
+            temporary = directory / f".{buffer.owner}.lock"
+            fd = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.rename(temporary, directory / f"{buffer.owner}.lock")
+            except OSError:
+                os.close(fd)
+                temporary.unlink(missing_ok=True)
+                raise
             buffer._lock_fd = fd
             buffer.adopt()
         except OSError as exc:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 from otel_logging.client.disk_buffer import HEADER, DiskBuffer, read_frames, service_directory
@@ -138,3 +139,30 @@ def test_service_directory_is_a_safe_name(tmp_path: Path) -> None:
     assert service_directory(tmp_path, "shop/api:v1") == tmp_path / "shop_api_v1"
     assert service_directory(tmp_path, "..") == tmp_path / "unknown_service"
     assert os.path.dirname(service_directory(tmp_path, "../../etc")) == str(tmp_path)
+
+
+def test_owners_starting_together_never_adopt_each_other(tmp_path: Path) -> None:
+    barrier = threading.Barrier(8)
+    opened: list[DiskBuffer | None] = []
+
+    def start() -> None:
+        barrier.wait()
+        buffer, _why = DiskBuffer.open(tmp_path)
+        if buffer is not None:
+            buffer.append(buffer.owner.encode(), 1)
+        opened.append(buffer)
+
+    for _round in range(5):
+        opened.clear()
+        threads = [threading.Thread(target=start) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        buffers = [b for b in opened if b is not None]
+        assert len(buffers) == 8  # every one could lock its own name
+        for buffer in buffers:
+            assert drain(buffer) == [buffer.owner.encode()]  # its own frame only: nobody adopted a live owner
+        for buffer in buffers:
+            buffer.close()
+    assert list(tmp_path.iterdir()) == []
