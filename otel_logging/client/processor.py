@@ -17,6 +17,14 @@ SDK ``LogRecordProcessor`` too, with an explicit loss policy:
   empty queue, a fresh transport (new gRPC channel), its own worker thread and its own
   ``process.pid`` and ``service.instance.id`` in the resource.
 
+With a disk buffer (``buffer_factory``, ``client/disk_buffer.py``) a batch the receiver cannot take is
+appended to the buffer's segment files instead of waiting in memory, and so is every later batch
+while the buffer holds anything (order is kept); the worker sends the buffer's frames oldest first as
+soon as the receiver answers, and a frame is removed only once the receiver acknowledged it. Producers
+wait for room (as while the receiver answers) as long as the buffer takes batches; once it is full or
+the disk fails, the drop policy above applies. Shutdown does not wait for an unreachable receiver: what
+is queued goes to the buffer for the next run of the same service.
+
 It queues compact entries (``client/entry.py``): our handler enqueues them directly, and
 records emitted through the SDK ``Logger`` API arrive through ``on_emit``. The worker
 encodes a whole batch to one OTLP request (``client/encoder.py``) and sends the bytes.
@@ -34,6 +42,7 @@ from typing import Protocol
 
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 
+from otel_logging.client.disk_buffer import DiskBuffer, describe_size
 from otel_logging.client.encoder import BatchEncoder
 from otel_logging.client.entry import LogEntry, entry_from_sdk
 from otel_logging.client.guard import export_guard
@@ -56,6 +65,14 @@ def _explain(transport: Transport) -> str:
 
 
 TransportFactory = Callable[[], Transport]
+# Opens this process's disk buffer: (buffer, "") or (None, why it cannot be used).
+BufferFactory = Callable[[], "tuple[DiskBuffer | None, str]"]
+
+# Retrying an unreachable receiver: cheap (the channel fails fast while it reconnects), so often enough
+# that the first batch goes out within about a second of the receiver's return.
+FIRST_RETRY_S = 0.1
+MAX_RETRY_S = 0.5
+ADOPT_EVERY_S = 5.0  # how often the buffer directory is looked at for segments of exited processes
 
 
 @dataclass(slots=True)
@@ -64,6 +81,8 @@ class ProcessorStats:
     exported: int
     dropped: int
     queued: int
+    buffered: int = 0  # records of this process in the disk buffer, not acknowledged yet
+    recovered: int = 0  # records of earlier processes (adopted from the disk buffer) delivered
 
 
 class ReliableBatchProcessor(LogRecordProcessor):
@@ -77,8 +96,10 @@ class ReliableBatchProcessor(LogRecordProcessor):
         schedule_delay_ms: int = 1000,
         export_timeout_ms: int = 5_000,
         target: str = "the receiver",
+        buffer_factory: BufferFactory | None = None,
     ) -> None:
         self._transport_factory = transport_factory
+        self._buffer_factory = buffer_factory
         self._encoder = encoder
         self._max_queue = max(1, max_queue_size)
         self._batch_size = max(1, min(max_export_batch_size, self._max_queue))
@@ -110,6 +131,14 @@ class ReliableBatchProcessor(LogRecordProcessor):
         self._reported_rejection = False
         self._shutdown = False
         self._stop_worker = False
+        self._in_flight_payload: bytes | None = None  # the encoded batch being sent (not from the buffer)
+        self._retry_at = 0.0
+        self._backoff = FIRST_RETRY_S
+        self._buffered = 0  # this process's records in the disk buffer, not acknowledged yet
+        self._recovered = 0
+        self._buffer: DiskBuffer | None = None
+        self._buffer_accepts = False  # the last append to the disk buffer succeeded
+        self._open_buffer()
         self._worker = threading.Thread(target=self._run, name="otel-logging-export", daemon=True)
         self._worker.start()
 
@@ -127,7 +156,7 @@ class ReliableBatchProcessor(LogRecordProcessor):
                 self._drop_locked(1, "after shutdown")
                 return
             while len(self._queue) >= self._max_queue:
-                if not self._healthy or threading.current_thread() is self._worker:
+                if not (self._healthy or self._buffer_accepts) or threading.current_thread() is self._worker:
                     self._drop_locked(1, "queue full while the receiver is unreachable")
                     return
                 self._work.notify()
@@ -159,10 +188,228 @@ class ReliableBatchProcessor(LogRecordProcessor):
                 "Further drops are counted and reported at shutdown."
             )
 
+    # -- disk buffer -------------------------------------------------------------------
+    def _open_buffer(self) -> None:
+        if self._buffer_factory is None:
+            return
+        try:
+            buffer, why = self._buffer_factory()
+        except Exception as exc:  # never into the app
+            buffer, why = None, repr(exc)
+        if buffer is None:
+            _report(
+                f"otel-logging: the disk buffer cannot be used ({why}); "
+                f"records wait in memory only (up to {self._max_queue}) while {self._target} is unreachable."
+            )
+            return
+        self._buffer = buffer
+        self._buffer_accepts = True
+        if buffer.bytes:
+            _report(
+                f"otel-logging: sending {buffer.bytes} bytes of log records buffered by an earlier process "
+                f"in {buffer.directory} to {self._target}."
+            )
+
+    def _failure_locked(self, cause: str) -> None:
+        """The receiver could not take a request: not healthy; report the first failure."""
+        self._healthy = False
+        self._last_failure = cause
+        self._room.notify_all()  # waiting producers switch to the drop policy (unless the buffer takes them)
+        if not self._reported_failure:
+            self._reported_failure = True
+            if self._buffer is not None:
+                where = (
+                    f"Records go to the disk buffer {self._buffer.directory} (up to "
+                    f"{describe_size(self._buffer.max_bytes)}) and are sent in order once it answers."
+                )
+            else:
+                where = (
+                    f"Records wait in the queue (up to {self._max_queue}) and are retried; exit waits at "
+                    f"most {self._shutdown_timeout_s:g} s for them (export_timeout_ms / OTEL_BLRP_EXPORT_TIMEOUT)."
+                )
+            _report(f"otel-logging: cannot export logs to {self._target}: {_sentence(cause)} {where}")
+
+    def _run_buffered(self, buffer: DiskBuffer) -> None:
+        """The worker with a disk buffer: send, or append to the buffer; drain the buffer oldest first."""
+        next_adopt = time.monotonic() + ADOPT_EVERY_S
+        batch_since = time.monotonic()
+        while True:
+            with self._lock:
+                while True:
+                    now = time.monotonic()
+                    if self._stop_worker:
+                        break
+                    if not self._queue:
+                        batch_since = now
+                    elif (
+                        len(self._queue) >= self._batch_size
+                        or self._flush_upto > self._settled
+                        or now - batch_since >= self._delay_s
+                    ):
+                        break
+                    pending = buffer.pending
+                    if pending and now >= self._retry_at:
+                        break
+                    if now >= next_adopt:
+                        break
+                    waits = [next_adopt - now]
+                    if self._queue:
+                        waits.append(self._delay_s - (now - batch_since))
+                    else:
+                        waits.append(self._delay_s or 0.05)
+                    if pending:
+                        waits.append(self._retry_at - now)
+                    self._work.wait(max(0.001, min(waits)))
+                if self._stop_worker:
+                    self._stop_buffered_locked(buffer)
+                    return
+                now = time.monotonic()
+                batch: list[LogEntry] = []
+                if self._queue and (
+                    len(self._queue) >= self._batch_size
+                    or self._flush_upto > self._settled
+                    or now - batch_since >= self._delay_s
+                ):
+                    popleft = self._queue.popleft
+                    batch = [popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+                    self._in_flight = len(batch)
+                    batch_since = now
+                    self._room.notify_all()
+            if now >= next_adopt:
+                next_adopt = now + ADOPT_EVERY_S
+                buffer.adopt()
+            if batch and not self._send_or_buffer(batch, buffer):
+                return
+            if time.monotonic() >= self._retry_at and buffer.pending and not self._send_from_buffer(buffer):
+                return
+
+    def _send_or_buffer(self, batch: list[LogEntry], buffer: DiskBuffer) -> bool:
+        """Send ``batch`` (or append it to the buffer); False when shutdown abandoned the worker."""
+        try:
+            payload = self._encoder.encode(batch)
+        except Exception as exc:
+            with self._lock:
+                self._in_flight = 0
+                self._drop_locked(len(batch), f"they could not be encoded ({exc!r})")
+            return True
+        with self._lock:
+            self._in_flight_payload = payload
+        if not buffer.pending and time.monotonic() >= self._retry_at:
+            outcome = self._transport.send(payload)
+            with self._lock:
+                if self._abandoned:
+                    return False
+                if outcome is SendOutcome.SENT:
+                    self._sent_locked(len(batch))
+                    return True
+                if outcome is SendOutcome.REJECTED:
+                    self._in_flight = 0
+                    self._in_flight_payload = None
+                    self._healthy = True
+                    self._drop_locked(
+                        len(batch), f"the receiver refused them: {self._transport.last_error}", rejection=True
+                    )
+                    return True
+                self._failure_locked(_explain(self._transport))
+                self._retry_later_locked()
+        self._append(buffer, payload, len(batch))
+        return True
+
+    def _append(self, buffer: DiskBuffer, payload: bytes, records: int, quiet: bool = False) -> bool:
+        appended = buffer.append(payload, records)
+        with self._lock:
+            self._in_flight = 0
+            self._in_flight_payload = None
+            if appended:
+                self._buffered += records
+                self._buffer_accepts = True
+            else:
+                self._buffer_accepts = False
+                self._room.notify_all()
+                self._drop_locked(
+                    records,
+                    f"the disk buffer is {buffer.refusal} ({buffer.directory}, limit "
+                    f"{describe_size(buffer.max_bytes)}) while the receiver is unreachable",
+                    quiet=quiet,
+                )
+                if quiet:
+                    self._undelivered_at_exit += records
+        return appended
+
+    def _sent_locked(self, records: int) -> None:
+        self._in_flight = 0
+        self._in_flight_payload = None
+        self._healthy = True
+        self._exported += records
+        self._settled += records
+        self._done.notify_all()
+        self._backoff = FIRST_RETRY_S
+        self._retry_at = 0.0
+
+    def _retry_later_locked(self) -> None:
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, MAX_RETRY_S)
+
+    def _send_from_buffer(self, buffer: DiskBuffer) -> bool:
+        """Send the buffer's oldest frame; False when shutdown abandoned the worker."""
+        frame = buffer.peek()
+        if frame is None:
+            return True
+        outcome = self._transport.send(frame.payload)
+        with self._lock:
+            if self._abandoned:
+                return False
+            if outcome is SendOutcome.RETRY:
+                self._failure_locked(_explain(self._transport))
+                self._retry_later_locked()
+                return True
+        buffer.ack(frame)
+        with self._lock:
+            if frame.own:
+                self._buffered -= frame.records
+            if outcome is SendOutcome.SENT:
+                if frame.own:
+                    self._sent_locked(frame.records)
+                else:
+                    self._recovered += frame.records
+                    self._healthy = True
+                    self._backoff = FIRST_RETRY_S
+                    self._retry_at = 0.0
+            else:
+                self._healthy = True
+                why = f"the receiver refused them: {self._transport.last_error}"
+                if frame.own:
+                    self._drop_locked(frame.records, why, rejection=True)
+                elif not self._reported_rejection:
+                    self._reported_rejection = True
+                    _report(f"otel-logging: {frame.records} buffered log record(s) dropped because {why}")
+        return True
+
+    def _stop_buffered_locked(self, buffer: DiskBuffer) -> None:
+        """Stopping (lock held): what is queued goes to the buffer for the next run."""
+        while self._queue:
+            popleft = self._queue.popleft
+            batch = [popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+            try:
+                payload = self._encoder.encode(batch)
+            except Exception:
+                self._drop_locked(len(batch), "not delivered before exit", quiet=True)
+                self._undelivered_at_exit += len(batch)
+                continue
+            self._lock.release()
+            try:
+                self._append(buffer, payload, len(batch), quiet=True)
+            finally:
+                self._lock.acquire()
+        buffer.close()
+
     # -- worker side -----------------------------------------------------------------
     def _run(self) -> None:
         export_guard.active = True
-        backoff = 0.5
+        if self._buffer is not None:
+            self._run_buffered(self._buffer)
+            return
+        backoff = FIRST_RETRY_S
         while True:
             with self._lock:
                 deadline = time.monotonic() + self._delay_s
@@ -197,7 +444,7 @@ class ReliableBatchProcessor(LogRecordProcessor):
                         self._exported += len(batch)
                         self._settled += len(batch)
                         self._done.notify_all()
-                    backoff = 0.5
+                    backoff = FIRST_RETRY_S
                     break
                 if outcome is SendOutcome.REJECTED:
                     with self._lock:
@@ -209,24 +456,14 @@ class ReliableBatchProcessor(LogRecordProcessor):
                     break
                 cause = _explain(self._transport)
                 with self._lock:
-                    self._healthy = False
-                    self._last_failure = cause
-                    self._room.notify_all()  # waiting producers switch to the drop policy
-                    if not self._reported_failure:
-                        self._reported_failure = True
-                        _report(
-                            f"otel-logging: cannot export logs to {self._target}: {_sentence(cause)} "
-                            f"Records wait in the queue (up to {self._max_queue}) and are retried; exit waits at "
-                            f"most {self._shutdown_timeout_s:g} s for them (export_timeout_ms / "
-                            "OTEL_BLRP_EXPORT_TIMEOUT)."
-                        )
+                    self._failure_locked(cause)
                     if self._stop_worker:
                         self._in_flight = 0
                         self._drop_locked(len(batch), "not delivered before exit", quiet=True)
                         self._undelivered_at_exit += len(batch)
                         break
                     self._work.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
+                backoff = min(backoff * 2, MAX_RETRY_S)
 
     # -- control -----------------------------------------------------------------------
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
@@ -250,11 +487,15 @@ class ReliableBatchProcessor(LogRecordProcessor):
             if self._shutdown:
                 return
         deadline = time.monotonic() + self._shutdown_timeout_s
-        flushed = self.force_flush(int(self._shutdown_timeout_s * 1000))
+        buffer = self._buffer
+        with self._lock:
+            # an unreachable receiver is not waited for when the disk buffer keeps the records for the next run
+            wait_s = 0.0 if buffer is not None and self._buffer_accepts and not self._healthy else None
+        flushed = self.force_flush(int((self._shutdown_timeout_s if wait_s is None else wait_s) * 1000))
         with self._lock:
             self._shutdown = True
             self._stop_worker = True
-            if not flushed:
+            if not flushed and buffer is None:  # (with a buffer the worker appends the queue to it)
                 lost = len(self._queue)
                 self._queue.clear()
                 if lost:
@@ -264,12 +505,34 @@ class ReliableBatchProcessor(LogRecordProcessor):
             self._room.notify_all()
         # A request in flight (e.g. to a host that does not answer) is not waited for past the deadline.
         self._worker.join(max(0.2, deadline - time.monotonic()))
+        leftover: list[tuple[bytes | None, int]] = []
         with self._lock:
-            if self._worker.is_alive() and self._in_flight:
+            if self._worker.is_alive() and buffer is not None:
+                # stuck in a request: what it holds and what is queued go to the buffer from here
+                self._abandoned = True
+                if self._in_flight:
+                    leftover.append((self._in_flight_payload, self._in_flight))
+                    self._in_flight = 0
+                while self._queue:
+                    batch = [self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))]
+                    try:
+                        leftover.append((self._encoder.encode(batch), len(batch)))
+                    except Exception:
+                        leftover.append((None, len(batch)))
+            elif self._worker.is_alive() and self._in_flight:
                 self._abandoned = True
                 self._drop_locked(self._in_flight, "not delivered before exit", quiet=True)
                 self._undelivered_at_exit += self._in_flight
                 self._in_flight = 0
+        if buffer is not None:
+            for payload, records in leftover:
+                if payload is None:
+                    with self._lock:
+                        self._drop_locked(records, "not delivered before exit", quiet=True)
+                        self._undelivered_at_exit += records
+                else:
+                    self._append(buffer, payload, records, quiet=True)
+            buffer.close()
         self._transport.close()  # also cancels a request still in flight
         if self._dropped:
             message = (
@@ -284,10 +547,17 @@ class ReliableBatchProcessor(LogRecordProcessor):
                 )
                 message = _sentence(message)
             _report(message)
+        if buffer is not None and self._buffered > 0:
+            _report(
+                f"otel-logging: {self._buffered} log record(s) not delivered to {self._target} yet are kept in "
+                f"the disk buffer {buffer.directory}; the next run of this service sends them."
+            )
 
     def stats(self) -> ProcessorStats:
         with self._lock:
-            return ProcessorStats(self._emitted, self._exported, self._dropped, len(self._queue))
+            return ProcessorStats(
+                self._emitted, self._exported, self._dropped, len(self._queue), self._buffered, self._recovered
+            )
 
     # -- fork ------------------------------------------------------------------------
     def _before_fork(self) -> None:
@@ -301,7 +571,9 @@ class ReliableBatchProcessor(LogRecordProcessor):
     def _after_fork_in_child(self) -> None:
         if self._shutdown:
             return
-        # The parent still owns (and exports) what was queued before the fork.
+        # The parent still owns (and exports) what was queued before the fork, and its disk buffer.
+        if self._buffer is not None:
+            self._buffer.forget_after_fork()
         self._encoder.after_fork()  # the child's own process.pid and service.instance.id
         self._init_state()
 

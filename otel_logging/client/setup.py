@@ -7,10 +7,13 @@ LoggerProvider (with the resolved resource) + ``ReliableBatchProcessor`` + OTLP/
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opentelemetry._logs import get_logger_provider
@@ -20,12 +23,13 @@ from opentelemetry.sdk._logs import LoggingHandler as SdkLoggingHandler
 from opentelemetry.sdk.resources import Resource
 
 from otel_logging.client.bridges.install import install_bridges
+from otel_logging.client.disk_buffer import DEFAULT_MAX_BYTES, DiskBuffer, service_directory
 from otel_logging.client.encoder import BatchEncoder
 from otel_logging.client.handler import OtelLoggingHandler
 from otel_logging.client.processor import ProcessorStats, ReliableBatchProcessor
 from otel_logging.client.state import CLIENT_STATE
 from otel_logging.client.transport import GrpcTransport
-from otel_logging.config import ClientSettings, resolve_client_settings
+from otel_logging.config import ClientSettings, ConfigError, resolve_client_settings
 from otel_logging.record.redaction import Redactor
 
 
@@ -77,6 +81,39 @@ def _existing_otel_handler() -> logging.Handler | None:
     return None
 
 
+BUFFER_DIR_ENV = "OTEL_LOGGING_BUFFER_DIR"
+BUFFER_MAX_MB_ENV = "OTEL_LOGGING_BUFFER_MAX_MB"
+
+
+def default_buffer_base() -> Path:
+    """``buffer_dir="auto"``: ``$XDG_STATE_HOME/otel-logging/buffer`` (``~/.local/state/...``), else the temp dir."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    if state.startswith("~"):
+        return Path(tempfile.gettempdir()) / "otel-logging-buffer"
+    return Path(state) / "otel-logging" / "buffer"
+
+
+def resolve_buffer(
+    buffer_dir: str | os.PathLike[str] | None, buffer_max_mb: int | None, env: Mapping[str, str] | None = None
+) -> tuple[Path | None, int]:
+    """The disk buffer's base directory (None: off) and size limit in bytes: argument, variable, default (off)."""
+    env = os.environ if env is None else env
+    raw: str | os.PathLike[str] | None = buffer_dir if buffer_dir is not None else env.get(BUFFER_DIR_ENV)
+    base: Path | None = None
+    if raw is not None and str(raw).strip() and str(raw).strip().lower() not in ("off", "none", "false", "0"):
+        base = default_buffer_base() if str(raw).strip().lower() == "auto" else Path(raw).expanduser()
+    if buffer_max_mb is None:
+        raw_mb = env.get(BUFFER_MAX_MB_ENV)
+        if raw_mb:
+            try:
+                buffer_max_mb = int(raw_mb)
+            except ValueError:
+                raise ConfigError(f"{BUFFER_MAX_MB_ENV}: expected whole megabytes, got {raw_mb!r}") from None
+    if buffer_max_mb is not None and buffer_max_mb < 1:
+        raise ConfigError(f"buffer_max_mb ({BUFFER_MAX_MB_ENV}) must be at least 1, got {buffer_max_mb}")
+    return base, (buffer_max_mb << 20) if buffer_max_mb is not None else DEFAULT_MAX_BYTES
+
+
 def setup(
     service_name: str | None = None,
     endpoint: str | None = None,
@@ -96,6 +133,8 @@ def setup(
     redactor: Redactor | None = None,
     structlog: bool = False,
     loguru: bool = False,
+    buffer_dir: str | os.PathLike[str] | None = None,
+    buffer_max_mb: int | None = None,
 ) -> LoggingHandle:
     """Send this process's stdlib logging to an OTLP/gRPC endpoint (the central service).
 
@@ -105,6 +144,9 @@ def setup(
     instrumentation installed is kept and no second one is added; with otel-logging's distro
     (docs/zero-code.md) the pipeline it runs is returned as it is. ``structlog=True`` /
     ``loguru=True`` send those libraries' events through the same pipeline (docs/libraries.md).
+    ``buffer_dir`` (``OTEL_LOGGING_BUFFER_DIR``; ``"auto"``: under ``$XDG_STATE_HOME``) keeps records on disk,
+    up to ``buffer_max_mb`` (``OTEL_LOGGING_BUFFER_MAX_MB``, 256), while the service is unreachable
+    (docs/queue-and-guarantees.md).
     """
     settings = resolve_client_settings(
         service_name=service_name,
@@ -122,6 +164,12 @@ def setup(
         schedule_delay_ms=schedule_delay_ms,
         export_timeout_ms=export_timeout_ms,
     )
+    base, max_bytes = resolve_buffer(buffer_dir, buffer_max_mb)
+    if base is not None:
+        directory = service_directory(base, settings.service_name)
+        settings = dataclasses.replace(
+            settings, extra={**settings.extra, "buffer_dir": str(directory), "buffer_max_bytes": max_bytes}
+        )
     libraries = tuple(name for name, wanted in (("structlog", structlog), ("loguru", loguru)) if wanted)
     state = CLIENT_STATE
     with state.lock:
@@ -154,6 +202,7 @@ def setup(
                 schedule_delay_ms=settings.schedule_delay_ms,
                 export_timeout_ms=settings.export_timeout_ms,
                 target=settings.endpoint,
+                buffer_factory=_buffer_factory(settings),
             )
             provider.add_log_record_processor(processor)
             if redactor is None and settings.redact:
@@ -178,6 +227,14 @@ def setup(
             handle.shutdown()
             raise
         return handle
+
+
+def _buffer_factory(settings: ClientSettings) -> Callable[[], tuple[DiskBuffer | None, str]] | None:
+    directory = settings.extra.get("buffer_dir")
+    if directory is None:
+        return None
+    max_bytes = int(settings.extra.get("buffer_max_bytes", DEFAULT_MAX_BYTES))  # type: ignore[call-overload]
+    return lambda: DiskBuffer.open(Path(str(directory)), max_bytes)
 
 
 def shutdown() -> None:

@@ -24,6 +24,10 @@ _RETRYABLE = {
 }
 
 
+# The channel's reconnection backoff (first, most), in milliseconds.
+RECONNECT_BACKOFF_MS = (100, 1000)
+
+
 class SendOutcome(enum.Enum):
     SENT = "sent"
     RETRY = "retry"  # the receiver could not take it now: keep the batch and try again
@@ -75,7 +79,14 @@ class GrpcTransport:
         self.settings = settings
         self.last_error = ""
         self.rejected_in_part = 0
-        options = [("grpc.max_send_message_length", 64 << 20)]
+        options = [
+            ("grpc.max_send_message_length", 64 << 20),
+            # Reconnect within about a second of the receiver's return (gRPC's default backoff grows to
+            # 120 s, so a minute-long outage left the app failing fast for tens of seconds after it).
+            ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
+            ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[0]),
+            ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS[1]),
+        ]
         if settings.insecure:
             self._channel = grpc.insecure_channel(settings.target, options=options)
         else:

@@ -29,7 +29,8 @@ def configure_centralized_logging(
 
     Sets the root logger's level to ``level`` (as the older API did). Extra keyword
     options go to ``otel_logging.setup()``; ``buffer_size`` and ``retry_interval`` of the
-    older API are accepted and mapped to the batch size and ignored respectively.
+    older API are accepted and mapped to the batch size and ignored respectively; ``buffer_dir`` /
+    ``buffer_max_mb`` keep records on disk while the service is unreachable (docs/queue-and-guarantees.md).
 
     Deprecated: ``otel_logging.setup(service_name=app_name, endpoint=f"http://{host}:{port}")``.
     """
