@@ -51,12 +51,10 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.environment_variables import OTEL_EXPORTER_OTLP_PROTOCOL
 
-from otel_logging.client.encoder import BatchEncoder
 from otel_logging.client.handler import OtelLoggingHandler
 from otel_logging.client.processor import ReliableBatchProcessor
-from otel_logging.client.setup import LoggingHandle
+from otel_logging.client.setup import LoggingHandle, build_processor, with_buffer
 from otel_logging.client.state import CLIENT_STATE
-from otel_logging.client.transport import GrpcTransport
 from otel_logging.config import ClientSettings, resolve_client_settings
 from otel_logging.record.redaction import Redactor
 
@@ -125,18 +123,10 @@ def _is_otlp_grpc(exporter: Any) -> bool:
 
 
 def reliable_processor(settings: ClientSettings, provider: LoggerProvider) -> ReliableBatchProcessor:
-    """The processor ``setup()`` builds, encoding ``provider``'s resource plus ``process.pid``."""
-    resource = provider.resource
-    attributes = {"process.pid": os.getpid(), **resource.attributes}
-    return ReliableBatchProcessor(
-        lambda: GrpcTransport(settings),
-        BatchEncoder(attributes, resource.schema_url, lambda: provider.resource.attributes),
-        max_queue_size=settings.max_queue_size,
-        max_export_batch_size=settings.max_export_batch_size,
-        schedule_delay_ms=settings.schedule_delay_ms,
-        export_timeout_ms=settings.export_timeout_ms,
-        target=settings.endpoint,
-    )
+    """The processor ``setup()`` builds (disk buffer included), encoding ``provider``'s resource plus
+    ``process.pid``."""
+    attributes = {"process.pid": os.getpid(), **provider.resource.attributes}
+    return build_processor(with_buffer(settings, None, None), provider, attributes)
 
 
 def configure(**kwargs: Any) -> None:

@@ -164,12 +164,7 @@ def setup(
         schedule_delay_ms=schedule_delay_ms,
         export_timeout_ms=export_timeout_ms,
     )
-    base, max_bytes = resolve_buffer(buffer_dir, buffer_max_mb)
-    if base is not None:
-        directory = service_directory(base, settings.service_name)
-        settings = dataclasses.replace(
-            settings, extra={**settings.extra, "buffer_dir": str(directory), "buffer_max_bytes": max_bytes}
-        )
+    settings = with_buffer(settings, buffer_dir, buffer_max_mb)
     libraries = tuple(name for name, wanted in (("structlog", structlog), ("loguru", loguru)) if wanted)
     state = CLIENT_STATE
     with state.lock:
@@ -193,17 +188,7 @@ def setup(
             # process.pid tells the workers of one service apart (a forked child reports its own).
             resource = Resource.create({"process.pid": os.getpid(), **settings.resource_attributes})
             provider = LoggerProvider(resource=resource)
-            processor = ReliableBatchProcessor(
-                lambda: GrpcTransport(settings),
-                # after a fork: the provider's resource, refreshed by the SDK (service.instance.id)
-                BatchEncoder(resource.attributes, resource.schema_url, lambda: provider.resource.attributes),
-                max_queue_size=settings.max_queue_size,
-                max_export_batch_size=settings.max_export_batch_size,
-                schedule_delay_ms=settings.schedule_delay_ms,
-                export_timeout_ms=settings.export_timeout_ms,
-                target=settings.endpoint,
-                buffer_factory=_buffer_factory(settings),
-            )
+            processor = build_processor(settings, provider, resource.attributes)
             provider.add_log_record_processor(processor)
             if redactor is None and settings.redact:
                 redactor = Redactor()
@@ -227,6 +212,39 @@ def setup(
             handle.shutdown()
             raise
         return handle
+
+
+def with_buffer(
+    settings: ClientSettings, buffer_dir: str | os.PathLike[str] | None, buffer_max_mb: int | None
+) -> ClientSettings:
+    """``settings`` with the disk buffer's directory (per service) and limit, from the arguments or
+    ``OTEL_LOGGING_BUFFER_DIR`` / ``OTEL_LOGGING_BUFFER_MAX_MB`` (unchanged when no buffer is asked for)."""
+    base, max_bytes = resolve_buffer(buffer_dir, buffer_max_mb)
+    if base is None:
+        return settings
+    directory = service_directory(base, settings.service_name)
+    return dataclasses.replace(
+        settings, extra={**settings.extra, "buffer_dir": str(directory), "buffer_max_bytes": max_bytes}
+    )
+
+
+def build_processor(
+    settings: ClientSettings, provider: LoggerProvider, attributes: Mapping[str, Any]
+) -> ReliableBatchProcessor:
+    """The export processor of ``setup()`` and of the zero-code configurator: records encoded with
+    ``attributes`` as the resource (after a fork: the provider's, refreshed by the SDK), sent over gRPC, kept
+    on disk when ``settings`` ask for a buffer."""
+    resource = provider.resource
+    return ReliableBatchProcessor(
+        lambda: GrpcTransport(settings),
+        BatchEncoder(attributes, resource.schema_url, lambda: provider.resource.attributes),
+        max_queue_size=settings.max_queue_size,
+        max_export_batch_size=settings.max_export_batch_size,
+        schedule_delay_ms=settings.schedule_delay_ms,
+        export_timeout_ms=settings.export_timeout_ms,
+        target=settings.endpoint,
+        buffer_factory=_buffer_factory(settings),
+    )
 
 
 def _buffer_factory(settings: ClientSettings) -> Callable[[], tuple[DiskBuffer | None, str]] | None:
