@@ -502,7 +502,7 @@ def _field_values(source: LogSource, flt: LogFilter | None) -> None:
             st.caption("no values under the current filter")
         elif ss.get("w_live"):
             st.caption(_counts_as_of().removeprefix(" · "))
-        total = sum(v.count for v in values) or 1
+        total = source.count(flt) or 1  # a value's share of the records that match, not of the ten shown
         for i, item in enumerate(values):
             left, plus, minus = st.columns([6, 1, 1], vertical_alignment="center")
             left.caption(f"{as_text(item.value[:60])} · {item.count:,} ({100 * item.count / total:.0f}%)")
