@@ -1,0 +1,232 @@
+"""Alerts end to end: an app logs an error burst through ``setup()`` to a real ``otel-logging serve``; a real
+``otel-logging alerts run`` over the same log directory posts to a real HTTP server in the test."""
+
+from __future__ import annotations
+
+import json
+import signal
+import statistics
+import subprocess
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.request import urlopen
+
+import pytest
+
+from tests.support.procs import PYTHON, REPO, ServeProcess, child_env, run_app, wait_for
+
+pytestmark = pytest.mark.integration
+
+BURST = textwrap.dedent(
+    """
+    import logging, sys, time
+    import otel_logging
+    handle = otel_logging.setup(sys.argv[2], sys.argv[1])
+    log = logging.getLogger("shop.payments")
+    sent = time.time()
+    for i in range(int(sys.argv[3])):
+        log.error("payment %d failed: card declined", i)
+    assert handle.force_flush(30)
+    print("SENT", sent, time.time())
+    """
+)
+
+
+class Webhook:
+    """A real HTTP server on a free port; ``down`` makes it answer 503. Owns its serving thread."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[float, dict[str, Any]]] = []
+        self.refused = 0
+        self.down = False
+        self.lock = threading.Lock()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with hook.lock:
+                    if hook.down:
+                        hook.refused += 1
+                        self.send_response(503)
+                        self.end_headers()
+                        return
+                    hook.received.append((time.time(), json.loads(body)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="webhook")
+        self.thread.start()
+
+    def bodies(self, status: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [b for _, b in self.received if status is None or b["status"] == status]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
+class Alerts:
+    """A running ``otel-logging alerts run``; its stdout lines read by a thread it owns."""
+
+    def __init__(self, rules: Path, log_dir: Path) -> None:
+        self.stderr_path = rules.parent / f"alerts-{time.monotonic_ns()}.stderr"
+        command = [PYTHON, "-m", "otel_logging", "alerts", "run", "--rules", str(rules), "--log-dir", str(log_dir)]
+        with open(self.stderr_path, "wb") as stderr:
+            self.proc = subprocess.Popen(
+                [*command, "--metrics-port", "0"], stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, env=child_env()
+            )
+        self.events: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read, name="alerts-stdout")
+        self.reader.start()
+        metrics = wait_for(lambda: self.find("metrics"), timeout=60, what=f"alerts to start: {self.stderr()}")
+        self.metrics_url = metrics[0]["url"]
+        wait_for(lambda: self.find("running"), timeout=60, what="the running line")
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self.lock:
+                self.events.append(json.loads(line))
+
+    def find(self, event: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [e for e in self.events if e.get("event") == event]
+
+    def metrics(self) -> dict[str, float]:
+        with urlopen(self.metrics_url, timeout=10) as response:
+            text = response.read().decode()
+        samples = [line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")]
+        return {name: float(value) for name, value in samples}
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(60)
+        self.reader.join(10)
+        return code
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture
+def started(tmp_path: Path) -> Iterator[list[Alerts]]:
+    procs: list[Alerts] = []
+    yield procs
+    for proc in procs:
+        proc.stop()
+
+
+def rules_file(tmp_path: Path, url: str, service: str, window: str, every: str | None = "1s") -> Path:
+    path = tmp_path / "alerts.toml"
+    every_line = f'every = "{every}"\n' if every else ""
+    path.write_text(
+        f'[[target]]\nname = "hook"\nurl = "{url}"\n\n'
+        f'[[rule]]\nname = "payment errors"\nquery = "service:{service} AND level:error"\n'
+        f'window = "{window}"\n{every_line}count_above = 5\nnotify = ["hook"]\nlabels = {{ team = "shop" }}\n'
+    )
+    return path
+
+
+def burst(serve: ServeProcess, service: str, n: int = 20) -> float:
+    """Send ``n`` errors through setup(); the wall time just before the first was logged."""
+    result = run_app(BURST, serve.grpc_endpoint, service, str(n))
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("SENT"))
+    return float(line.split()[1])
+
+
+def test_a_burst_fires_once_and_resolves_once(
+    serve: ServeProcess, webhook: Webhook, started: list[Alerts], tmp_path: Path
+) -> None:
+    alerts = Alerts(rules_file(tmp_path, webhook.url, "checkout", "4s"), serve.log_dir)
+    started.append(alerts)
+    burst(serve, "checkout")
+    (firing,) = wait_for(lambda: webhook.bodies("firing"), timeout=30, what="the firing notification")
+    assert firing["rule"] == "payment errors" and firing["value"] >= 20 and firing["labels"] == {"team": "shop"}
+    assert "q=service%3Acheckout+AND+level%3Aerror" in firing["dashboard_url"]
+    wait_for(lambda: webhook.bodies("resolved"), timeout=30, what="the resolved notification")
+    evaluated = alerts.metrics()["otel_logging_alerts_evaluations_total"]
+    wait_for(
+        lambda: alerts.metrics()["otel_logging_alerts_evaluations_total"] >= evaluated + 3,
+        timeout=30,
+        what="three more evaluations",
+    )
+    assert [b["status"] for b in webhook.bodies()] == ["firing", "resolved"]  # once each, nothing more
+    assert [e["status"] for e in alerts.find("alert")] == ["firing", "resolved"]  # the log lines
+    metrics = alerts.metrics()
+    assert metrics["otel_logging_alerts_delivered_total"] == 2
+    assert metrics["otel_logging_alerts_undelivered_total"] == 0
+    assert alerts.stop() == 0
+
+
+def test_webhook_down_then_up_is_delivered_after_retries_and_counted(
+    serve: ServeProcess, webhook: Webhook, started: list[Alerts], tmp_path: Path
+) -> None:
+    webhook.down = True
+    alerts = Alerts(rules_file(tmp_path, webhook.url, "payments", "10m"), serve.log_dir)
+    started.append(alerts)
+    burst(serve, "payments")
+    wait_for(lambda: webhook.refused >= 3, timeout=60, what="three refused attempts")
+    metrics = alerts.metrics()
+    assert metrics["otel_logging_alerts_delivery_attempts_failed_total"] >= 3
+    assert metrics["otel_logging_alerts_outbox"] == 1
+    assert webhook.bodies() == []
+    with webhook.lock:
+        webhook.down = False
+    (firing,) = wait_for(lambda: webhook.bodies("firing"), timeout=60, what="delivery once the hook is up")
+    assert firing["rule"] == "payment errors"
+    metrics = alerts.metrics()
+    assert metrics["otel_logging_alerts_delivered_total"] == 1
+    assert metrics["otel_logging_alerts_outbox"] == 0
+    failed = alerts.find("delivery_failed")
+    assert len(failed) == webhook.refused and [e["retry_in_s"] for e in failed[:3]] == [1.0, 2.0, 4.0]
+
+    # A restart in the middle of the firing alert: no second notification (the state says it was sent).
+    assert alerts.stop() == 0
+    again = Alerts(tmp_path / "alerts.toml", serve.log_dir)
+    started.append(again)
+    wait_for(
+        lambda: again.metrics()["otel_logging_alerts_evaluations_total"] >= 3, timeout=30, what="three evaluations"
+    )
+    assert again.metrics()['otel_logging_alerts_rule_firing{rule="payment errors"}'] == 1
+    assert len(webhook.bodies()) == 1
+    assert again.find("alert") == []
+
+
+def test_burst_to_webhook_latency_at_the_default_interval(
+    serve: ServeProcess, webhook: Webhook, started: list[Alerts], tmp_path: Path
+) -> None:
+    runs = 5
+    alerts = Alerts(rules_file(tmp_path, webhook.url, "latency", "5s", every=None), serve.log_dir)
+    started.append(alerts)
+    latencies = []
+    for run in range(runs):
+        sent = burst(serve, "latency")
+        wait_for(lambda run=run: len(webhook.bodies("firing")) > run, timeout=30, what=f"firing of run {run}")
+        latencies.append(webhook.received[-1][0] - sent)
+        wait_for(lambda run=run: len(webhook.bodies("resolved")) > run, timeout=30, what=f"resolved of run {run}")
+    p50, worst = statistics.median(latencies), max(latencies)
+    print(f"burst -> webhook over {runs} runs at every=5s: p50 {p50:.2f} s, max {worst:.2f} s")
+    assert worst <= 10.0, latencies
