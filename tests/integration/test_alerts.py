@@ -11,6 +11,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,11 @@ from urllib.request import urlopen
 
 import pytest
 
+from otel_logging.alerts.evaluate import check
+from otel_logging.alerts.rules import parse_rules
+from tests.support.both_sources import both_sources
+from tests.support.es_fixtures import EsNode
+from tests.support.generated_logs import make_record
 from tests.support.procs import PYTHON, REPO, ServeProcess, child_env, run_app, wait_for
 
 pytestmark = pytest.mark.integration
@@ -230,3 +236,86 @@ def test_burst_to_webhook_latency_at_the_default_interval(
     p50, worst = statistics.median(latencies), max(latencies)
     print(f"burst -> webhook over {runs} runs at every=5s: p50 {p50:.2f} s, max {worst:.2f} s")
     assert worst <= 10.0, latencies
+
+
+def test_a_bad_rule_file_is_refused_at_start(tmp_path: Path) -> None:
+    rules = tmp_path / "alerts.toml"
+    rules.write_text('[[rule]]\nname = "slow"\nquery = "service:"\ncount_above = 1\nnotify = ["pager"]\n')
+    command = [PYTHON, "-m", "otel_logging", "alerts", "run", "--rules", str(rules), "--log-dir", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=REPO, env=child_env())
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith(f"otel-logging alerts: {rules}: rule 'slow': query: ")
+    assert lines[1] == (
+        f"otel-logging alerts: {rules}: rule 'slow': notify: no target named 'pager' "
+        "(targets: none defined: add [[target]] tables)"
+    )
+    assert result.stdout == ""
+
+
+T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+
+
+def _parity_records() -> list[dict[str, Any]]:
+    at = lambda s: T0 + timedelta(seconds=s)  # noqa: E731
+    records = [make_record("shop", at(i), body=f"order {i} placed") for i in range(0, 600, 20)]  # steady
+    records += [make_record("mail", at(i), body=f"receipt {i} sent") for i in range(0, 300, 30)]  # then silent
+    records += [make_record("shop", at(3000 + i), level=("ERROR", 17), body=f"payment {i} failed") for i in range(30)]
+    records += [make_record("shop", at(3000 + i), body=f"order {i} placed") for i in range(30)]
+    records += [
+        make_record("shop", at(3100 + i), level=("ERROR", 17), body="disk full on volume data") for i in range(3)
+    ]
+    return records
+
+
+PARITY_RULES = """
+[[rule]]
+name = "errors"
+query = "level:error"
+window = "5m"
+count_above = 10
+[[rule]]
+name = "few orders"
+query = "service:shop AND \\"placed\\""
+window = "5m"
+count_below = 5
+[[rule]]
+name = "error ratio"
+query = "level:error"
+base = "service:shop"
+window = "5m"
+ratio_above = 0.3
+[[rule]]
+name = "surge"
+query = "service:shop"
+window = "10m"
+change_above = 3
+[[rule]]
+name = "new errors"
+query = "level:error"
+window = "2m"
+new_pattern = true
+lookback = "1d"
+[[rule]]
+name = "mail silent"
+query = "service:mail"
+silence = "10m"
+"""
+
+
+def test_every_condition_answers_the_same_over_files_and_elasticsearch(
+    es_node: EsNode, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    rules = parse_rules(PARITY_RULES).rules
+    instants = [T0 + timedelta(seconds=s) for s in (200, 700, 1000, 3060, 3150, 3400)]
+    with both_sources(es_node, tmp_path_factory.mktemp("alerts-es") / "logs", _parity_records(), "alerts") as pair:
+        es, files = pair
+        answers = {}
+        for rule in rules:
+            for now in instants:
+                on_files, on_es = check(rule, files, now), check(rule, es, now)
+                assert (on_files.holds, on_files.value) == (on_es.holds, on_es.value), (rule.name, now)
+                answers[rule.name, (now - T0).total_seconds()] = on_files.holds
+    fired = {name for (name, _), holds in answers.items() if holds}
+    assert fired == {r.name for r in rules}  # every condition fires somewhere ...
+    assert {name for (name, _), holds in answers.items() if not holds} == {r.name for r in rules}  # ... and not
