@@ -451,7 +451,5 @@ def _is_labels(raw: Mapping[str, Any], defaults: Mapping[str, Any]) -> bool:
 
 def rule_toml(name: str, query: str, condition: str, value: str, window: str = "5m") -> str:
     """One ``[[rule]]`` table, to append to a rule file (the dashboard's "alert on this query")."""
-    return (
-        f"\n[[rule]]\nname = {json.dumps(name)}\nquery = {json.dumps(query)}\n"
-        f"window = {json.dumps(window)}\n{condition} = {value}\n"
-    )
+    window_line = f"window = {json.dumps(window)}\n" if window else ""
+    return f"\n[[rule]]\nname = {json.dumps(name)}\nquery = {json.dumps(query)}\n{window_line}{condition} = {value}\n"

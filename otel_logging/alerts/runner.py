@@ -50,6 +50,7 @@ class AlertsRunner:
         self.rules = load_rules(rules_path, views)  # a bad file at start is the caller's error to show
         self._rules_stamp = self._stamp()
         self.state = state_file.load()
+        self.state.rules_file = str(rules_path.resolve())
         for problem in self.state.problems:
             emit({"event": "state_problem", "problem": problem})
         self.lock = threading.Lock()

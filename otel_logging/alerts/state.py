@@ -59,6 +59,7 @@ class AlertState:
     outbox: list[dict[str, Any]] = field(default_factory=list)  # notifications not delivered yet
     undelivered: list[dict[str, Any]] = field(default_factory=list)  # the last ones given up on
     counters: Counters = field(default_factory=Counters)
+    rules_file: str = ""  # the rule file of the last `alerts run` (the dashboard finds the rules through it)
     problems: list[str] = field(default_factory=list)  # not persisted: what went wrong reading the file
 
     def to_json(self) -> dict[str, Any]:
@@ -68,6 +69,7 @@ class AlertState:
             "outbox": self.outbox,
             "undelivered": self.undelivered,
             "counters": asdict(self.counters),
+            "rules_file": self.rules_file,
         }
 
 
@@ -89,7 +91,10 @@ class StateFile:
             outbox = list(data.get("outbox", []))
             undelivered = list(data.get("undelivered", []))
             counters = Counters(**data.get("counters", {}))
-            return AlertState(rules=rules, outbox=outbox, undelivered=undelivered, counters=counters)
+            rules_file = str(data.get("rules_file", ""))
+            return AlertState(
+                rules=rules, outbox=outbox, undelivered=undelivered, counters=counters, rules_file=rules_file
+            )
         except (ValueError, TypeError, AttributeError) as exc:
             aside = self.path.with_name(f"{self.path.name}.broken-{datetime.now().strftime('%Y%m%dT%H%M%S')}")
             os.replace(self.path, aside)
