@@ -319,3 +319,98 @@ def test_every_condition_answers_the_same_over_files_and_elasticsearch(
     fired = {name for (name, _), holds in answers.items() if holds}
     assert fired == {r.name for r in rules}  # every condition fires somewhere ...
     assert {name for (name, _), holds in answers.items() if not holds} == {r.name for r in rules}  # ... and not
+
+
+SEND = textwrap.dedent(
+    """
+    import json, logging, sys
+    import otel_logging
+    handle = otel_logging.setup(sys.argv[2], sys.argv[1])
+    log = logging.getLogger("app")
+    for level, message, count in json.loads(sys.argv[3]):
+        for i in range(count):
+            log.log(getattr(logging, level), message, i)
+    assert handle.force_flush(30)
+    """
+)
+
+EVERY_CONDITION = """
+[[target]]
+name = "hook"
+url = "{url}"
+
+[defaults]
+every = "1s"
+window = "3s"
+notify = ["hook"]
+
+[[rule]]
+name = "ratio"
+query = "level:error"
+base = "service:ratio-app"
+ratio_above = 0.5
+
+[[rule]]
+name = "change"
+query = "service:change-app"
+change_above = 3
+min_count = 5
+
+[[rule]]
+name = "new pattern"
+query = "service:pattern-app"
+new_pattern = true
+lookback = "1h"
+
+[[rule]]
+name = "silence"
+query = "service:heartbeat"
+silence = "3s"
+
+[[rule]]
+name = "too few"
+query = "service:heartbeat"
+count_below = 1
+"""
+
+
+def send(serve: ServeProcess, service: str, *batches: tuple[str, str, int]) -> None:
+    result = run_app(SEND, serve.grpc_endpoint, service, json.dumps(batches))
+    assert result.returncode == 0, result.stderr
+
+
+def test_each_condition_fires_and_resolves_on_records_sent_through_setup(
+    serve: ServeProcess, webhook: Webhook, started: list[Alerts], tmp_path: Path
+) -> None:
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(EVERY_CONDITION.format(url=webhook.url))
+    # pattern-app's usual messages.
+    send(serve, "pattern-app", ("ERROR", "payment %d failed", 3))
+    alerts = Alerts(rules, serve.log_dir)
+    started.append(alerts)
+
+    def statuses(rule: str) -> list[str]:
+        return [b["status"] for b in webhook.bodies() if b["rule"] == rule]
+
+    # No record from the heartbeat yet: both the silence and the count below fire; one record resolves them.
+    wait_for(lambda: statuses("silence") == ["firing"] and statuses("too few") == ["firing"], what="silence fires")
+    send(serve, "heartbeat", ("INFO", "beat %d", 1))
+    wait_for(lambda: statuses("silence") == ["firing", "resolved"], what="silence resolves on a record")
+    wait_for(lambda: statuses("too few")[:2] == ["firing", "resolved"], what="count below resolves")
+
+    # pattern-app's first records were new too (nothing before them): that alert fires and resolves first.
+    wait_for(lambda: statuses("new pattern") == ["firing", "resolved"], what="the first patterns known")
+    send(serve, "pattern-app", ("ERROR", "payment %d failed", 2), ("ERROR", "disk full on volume %d", 2))
+    send(serve, "ratio-app", ("ERROR", "payment %d failed", 8), ("INFO", "order %d placed", 2))
+    send(serve, "change-app", ("WARNING", "slow request %d", 12))
+    for rule, expected in (("ratio", 2), ("change", 2), ("new pattern", 4)):
+        wait_for(
+            lambda rule=rule, n=expected: statuses(rule) == ["firing", "resolved"] * (n // 2),
+            what=f"{rule} fires and resolves",
+        )
+    new = [b for b in webhook.bodies("firing") if b["rule"] == "new pattern"][1]
+    assert [p["template"] for p in new["detail"]["new_patterns"]] == ["disk full on volume <num>"]
+    (ratio,) = [b for b in webhook.bodies("firing") if b["rule"] == "ratio"]
+    assert ratio["value"] == 0.8 and ratio["detail"] == {"count": 8, "base_count": 10}
+    (change,) = [b for b in webhook.bodies("firing") if b["rule"] == "change"]
+    assert change["detail"]["count"] == 12 and change["detail"]["previous_count"] == 0
