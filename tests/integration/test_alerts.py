@@ -21,6 +21,7 @@ import pytest
 
 from otel_logging.alerts.evaluate import check
 from otel_logging.alerts.rules import parse_rules
+from tests.integration.dashboard_browser import SCREENSHOTS, browser_page, start_dashboard
 from tests.support.both_sources import both_sources
 from tests.support.es_fixtures import EsNode
 from tests.support.generated_logs import make_record
@@ -87,9 +88,10 @@ class Webhook:
 class Alerts:
     """A running ``otel-logging alerts run``; its stdout lines read by a thread it owns."""
 
-    def __init__(self, rules: Path, log_dir: Path) -> None:
+    def __init__(self, rules: Path, log_dir: Path, *extra: str) -> None:
         self.stderr_path = rules.parent / f"alerts-{time.monotonic_ns()}.stderr"
         command = [PYTHON, "-m", "otel_logging", "alerts", "run", "--rules", str(rules), "--log-dir", str(log_dir)]
+        command += extra
         with open(self.stderr_path, "wb") as stderr:
             self.proc = subprocess.Popen(
                 [*command, "--metrics-port", "0"], stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, env=child_env()
@@ -414,3 +416,37 @@ def test_each_condition_fires_and_resolves_on_records_sent_through_setup(
     assert ratio["value"] == 0.8 and ratio["detail"] == {"count": 8, "base_count": 10}
     (change,) = [b for b in webhook.bodies("firing") if b["rule"] == "change"]
     assert change["detail"]["count"] == 12 and change["detail"]["previous_count"] == 0
+
+
+def test_the_dashboard_shows_the_alert_opens_its_link_and_adds_a_rule(
+    chromium: str, serve: ServeProcess, webhook: Webhook, started: list[Alerts], tmp_path: Path
+) -> None:
+    """In Chromium: the Alerts panel shows the firing rule; the notification's link opens its records; "Alert
+    on this query" appends a rule that the running evaluator reloads."""
+    from playwright.sync_api import expect
+
+    rules = rules_file(tmp_path, webhook.url, "browser-shop", "10m")
+    send(serve, "browser-shop", ("INFO", "order %d placed", 4))  # a record the alert's link must not show
+    with start_dashboard(serve.log_dir) as dashboard_url:
+        alerts = Alerts(rules, serve.log_dir, "--dashboard-url", dashboard_url)
+        started.append(alerts)
+        burst(serve, "browser-shop", 7)
+        (firing,) = wait_for(lambda: webhook.bodies("firing"), timeout=60, what="the firing notification")
+        assert firing["dashboard_url"].startswith(dashboard_url + "/?")
+        with browser_page(1500, 1100) as page:
+            page.goto(firing["dashboard_url"])
+            expect(page.get_by_test_id("records-summary")).to_contain_text("7 records match", timeout=60_000)
+            page.get_by_text("Alerts", exact=True).click()
+            panel = page.get_by_test_id("stSidebar")
+            expect(panel).to_contain_text("payment errors", timeout=30_000)
+            expect(panel).to_contain_text("firing since")
+            page.screenshot(path=str(SCREENSHOTS / "dashboard-alerts.png"))
+            name = page.locator('input[aria-label="Rule name"]')
+            name.fill("browser shop errors")
+            name.press("Enter")
+            page.get_by_role("button", name="Add the rule", exact=True).click()
+            expect(page.get_by_text("added the rule 'browser shop errors'")).to_be_visible(timeout=30_000)
+        wait_for(lambda: alerts.find("reloaded"), timeout=30, what="the evaluator reloading the file")
+        assert alerts.find("reloaded")[-1]["rules"] == 2
+        assert 'name = "browser shop errors"' in rules.read_text()
+        assert "service:browser-shop AND level:error" in rules.read_text()
