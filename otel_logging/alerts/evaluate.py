@@ -46,8 +46,17 @@ def _and(a: str, b: str) -> str:
     return f"({a}) AND ({b})"
 
 
-def check(rule: Rule, source: LogSource, now: datetime) -> Result:
-    """Whether ``rule``'s condition holds at ``now`` over ``source`` (a QueryError when the source cannot say)."""
+# rule fingerprint -> (templates known, the time up to which they were read)
+KnownPatterns = dict[str, tuple[frozenset[str], datetime]]
+
+
+def check(rule: Rule, source: LogSource, now: datetime, known_patterns: KnownPatterns | None = None) -> Result:
+    """Whether ``rule``'s condition holds at ``now`` over ``source`` (a QueryError when the source cannot say).
+
+    ``known_patterns`` (kept by the evaluator between intervals) lets ``new_pattern`` read only the records
+    since its last evaluation instead of grouping its whole lookback again; a pattern then stays known while
+    the evaluator runs, even once its records are older than the lookback.
+    """
     end = now.astimezone(UTC)
     start = end - timedelta(seconds=rule.window_s)
     if rule.condition in ("count_above", "count_below", "silence"):
@@ -71,9 +80,19 @@ def check(rule: Rule, source: LogSource, now: datetime) -> Result:
     if rule.condition == "new_pattern":
         recent = source.patterns(_filter(rule.query, start, end), limit=PATTERN_LIMIT)
         known_start = end - timedelta(seconds=rule.lookback_s)
-        known = {
-            p.template for p in source.patterns(_filter(rule.query, known_start, start), limit=KNOWN_PATTERN_LIMIT)
-        }
+        key = rule.fingerprint()
+        cached = known_patterns.get(key) if known_patterns is not None else None
+        if cached is not None and known_start <= cached[1] <= start:
+            since = cached[1]
+            more = (
+                source.patterns(_filter(rule.query, since, start), limit=KNOWN_PATTERN_LIMIT) if since < start else []
+            )
+            known = cached[0] | {p.template for p in more}
+        else:
+            lookback = source.patterns(_filter(rule.query, known_start, start), limit=KNOWN_PATTERN_LIMIT)
+            known = frozenset(p.template for p in lookback)
+        if known_patterns is not None:
+            known_patterns[key] = (frozenset(known), start)
         new = [p for p in recent if p.template not in known]
         examples = [{"template": p.template, "count": p.count, "example": p.example} for p in new[:EXAMPLES]]
         return Result(bool(new), len(new), {"new_patterns": examples})
@@ -153,6 +172,7 @@ class Evaluator:
     def __init__(self, state: AlertState, dashboard_url: str) -> None:
         self.state = state
         self.dashboard_url = dashboard_url
+        self.known_patterns: KnownPatterns = {}
 
     def evaluate(
         self, rules: RuleSet, rule: Rule, source: LogSource, now: datetime, checker: Callable[..., Result] = check
@@ -160,7 +180,7 @@ class Evaluator:
         st = self._state_of(rule, now)
         at = iso(now)
         try:
-            result = checker(rule, source, now)
+            result = checker(rule, source, now, self.known_patterns)
         except (QueryError, QuerySyntaxError) as exc:
             self.state.counters.evaluation_errors += 1
             if st.error != str(exc):

@@ -110,11 +110,11 @@ class AlertsRunner:
         with self.lock:
             for rule in due:
                 before = self.state.rules.get(rule.name)
-                status = before.status if before else None
+                status, error = (before.status, before.error) if before else (None, "")
                 for note in self.evaluator.evaluate(self.rules, rule, self.source, now):
                     self.notifier.queue(note, self.rules)
                 after = self.state.rules[rule.name]
-                if after.status != status or after.error:
+                if after.status != status or after.error != error:
                     self.emit(
                         {"event": "state", "rule": rule.name, "status": after.status, "value": after.value}
                         | ({"error": after.error} if after.error else {})

@@ -115,7 +115,7 @@ class Answers:
     def __init__(self) -> None:
         self.holds = False
 
-    def __call__(self, rule: Rule, source: object, now: object) -> object:
+    def __call__(self, rule: Rule, source: object, now: object, known: object = None) -> object:
         from otel_logging.alerts.evaluate import Result
 
         return Result(self.holds, 1.0 if self.holds else 0.0)
@@ -222,3 +222,34 @@ def test_the_filter_is_the_window() -> None:
     # The window is [now - window, now): a record exactly at now is the next window's.
     flt = LogFilter(start=NOW - timedelta(minutes=1), end=NOW)
     assert flt.end_utc == NOW
+
+
+def test_known_patterns_are_read_once_then_only_what_is_new(source: FileSource, log_dir: Path) -> None:
+    write_records(log_dir, "shop", burst(NOW - timedelta(days=2), 20, message="payment failed for order {i}"))
+    source.refresh(force=True)
+    rule = one_rule('query = "level:error"\nwindow = "5m"\nnew_pattern = true\nlookback = "7d"')
+    known: dict = {}
+    asked: list[tuple[object, object]] = []
+    patterns = source.patterns
+
+    def spy(flt: LogFilter, limit: int = 50) -> list:
+        asked.append((flt.start, flt.end))
+        return patterns(flt, limit)
+
+    source.patterns = spy  # type: ignore[method-assign]
+    assert check(rule, source, NOW, known).holds is False
+    assert asked[-1] == (NOW - timedelta(days=7), NOW - timedelta(minutes=5))  # the whole lookback, once
+    write_records(log_dir, "shop", burst(NOW + timedelta(seconds=2), 3, message="disk full on volume {i}"))
+    write_records(log_dir, "shop", burst(NOW - timedelta(days=1), 1, message="late record {i} of a known kind"))
+    source.refresh(force=True)
+    later = NOW + timedelta(seconds=5)
+    result = check(rule, source, later, known)
+    assert asked[-1] == (NOW - timedelta(minutes=5), later - timedelta(minutes=5))  # only the 5 s since
+    assert (result.holds, [p["template"] for p in result.detail["new_patterns"]]) == (
+        True,
+        ["disk full on volume <num>"],
+    )
+    # With and without the memo: the same answers over time (no late record in the window itself).
+    for seconds in (10, 200, 400):
+        at = NOW + timedelta(seconds=seconds)
+        assert check(rule, source, at, known).holds == check(rule, source, at).holds
