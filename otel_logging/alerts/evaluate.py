@@ -181,11 +181,12 @@ class Evaluator:
         at = iso(now)
         try:
             result = checker(rule, source, now, self.known_patterns)
-        except (QueryError, QuerySyntaxError) as exc:
+        except Exception as exc:  # one rule's failure (a source error, a bug) never stops the others
+            message = str(exc) if isinstance(exc, QueryError | QuerySyntaxError) else f"{type(exc).__name__}: {exc}"
             self.state.counters.evaluation_errors += 1
-            if st.error != str(exc):
-                st.record(at, st.status, st.value, f"error: {exc}")
-            st.error = str(exc)
+            if st.error != message:
+                st.record(at, st.status, st.value, f"error: {message}")
+            st.error = message
             st.evaluated_at = at
             return []
         self.state.counters.evaluations += 1

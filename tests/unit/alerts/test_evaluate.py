@@ -253,3 +253,19 @@ def test_known_patterns_are_read_once_then_only_what_is_new(source: FileSource, 
     for seconds in (10, 200, 400):
         at = NOW + timedelta(seconds=seconds)
         assert check(rule, source, at, known).holds == check(rule, source, at).holds
+
+
+def test_an_unexpected_failure_of_one_rule_is_its_error_and_the_state_stays() -> None:
+    rule = one_rule("count_above = 1")
+    ev = Evaluator(AlertState(), "http://d")
+    answers = Answers()
+    answers.holds = True
+    ev.evaluate(RuleSet([rule], {}, []), rule, None, NOW, answers)  # type: ignore[arg-type]
+
+    def broken(*_: object) -> object:
+        raise RuntimeError("disk went away")
+
+    assert ev.evaluate(RuleSet([rule], {}, []), rule, None, NOW + timedelta(seconds=5), broken) == []  # type: ignore[arg-type]
+    st = ev.state.rules["r"]
+    assert (st.status, st.error) == (FIRING, "RuntimeError: disk went away")
+    assert ev.state.counters.evaluation_errors == 1
