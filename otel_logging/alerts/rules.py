@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -453,3 +455,32 @@ def rule_toml(name: str, query: str, condition: str, value: str, window: str = "
     """One ``[[rule]]`` table, to append to a rule file (the dashboard's "alert on this query")."""
     window_line = f"window = {json.dumps(window)}\n" if window else ""
     return f"\n[[rule]]\nname = {json.dumps(name)}\nquery = {json.dumps(query)}\n{window_line}{condition} = {value}\n"
+
+
+def silence_toml(rule: str, until: datetime, comment: str = "") -> str:
+    """One ``[[silence]]`` table, to append to a rule file (``otel-logging alerts silence``)."""
+    stamp = until.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"\n[[silence]]\nrule = {json.dumps(rule)}\nuntil = {stamp}\ncomment = {json.dumps(comment)}\n"
+
+
+def append_to_rule_file(path: Path, block: str, views: ViewLookup | None = None) -> RuleSet:
+    """Append ``block`` (TOML tables) to the rule file if the whole file with it passes every check; written
+    atomically (a temporary file renamed over it). ``RuleFileError`` (the file untouched) otherwise."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleFileError(path, [f"cannot read it: {exc.strerror or exc}"]) from exc
+    if text and not text.endswith("\n"):
+        text += "\n"
+    rules = parse_rules(text + block, path, views)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text + block)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return rules

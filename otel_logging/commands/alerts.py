@@ -31,11 +31,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("run", "evaluate the rules every interval and send notifications (Ctrl-C stops; SIGHUP reloads)", _run),
         ("check", "check a rule file and print its rules (exit 1 naming each problem)", _check),
         ("list", "print each rule with its state and recent history (one JSON line per rule)", _list),
+        ("silence", "silence a rule (or every rule) until a time: a [[silence]] added to the rule file", _silence),
     ):
         a = actions.add_parser(name, help=text)
         a.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="the rule file (TOML)")
         a.add_argument("--log-dir", type=Path, default=Path("logs"), help="directory of the per-app files")
-        if name != "check":
+        if name == "silence":
+            a.add_argument("--rule", required=True, help='the rule to silence ("*": every rule)')
+            a.add_argument("--for", dest="duration", help="how long, e.g. 2h (or --until)")
+            a.add_argument("--until", help="the end, e.g. 2026-12-03T18:00:00Z (or --for)")
+            a.add_argument("--comment", help="why (kept in the rule file)")
+        if name in ("run", "list"):
             a.add_argument(
                 "--state", type=Path, help="the state file (default <log-dir>/.otel-logging/alerts/state.json)"
             )
@@ -112,6 +118,38 @@ def _list(args: argparse.Namespace) -> int:
     state = StateFile(_state_path(args)).load()
     for row in describe_state(state, rules):
         _emit(row)
+    return 0
+
+
+def _silence(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from otel_logging.alerts.rules import RuleFileError, append_to_rule_file, parse_duration, silence_toml
+
+    if (args.duration is None) == (args.until is None):
+        print("otel-logging alerts silence: give --for or --until (one of them)", file=sys.stderr)
+        return 2
+    try:
+        if args.duration is not None:
+            until = datetime.now(UTC) + timedelta(seconds=parse_duration(args.duration))
+        else:
+            until = datetime.fromisoformat(args.until.replace("Z", "+00:00"))
+            until = until if until.tzinfo else until.replace(tzinfo=UTC)
+    except ValueError as exc:
+        print(f"otel-logging alerts silence: {exc}", file=sys.stderr)
+        return 2
+    if until <= datetime.now(UTC):
+        print(f"otel-logging alerts silence: {until.isoformat()} is already past", file=sys.stderr)
+        return 2
+    try:
+        append_to_rule_file(
+            args.rules, silence_toml(args.rule, until, args.comment or ""), _views(args.log_dir.resolve())
+        )
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            print(f"otel-logging alerts: {args.rules}: {problem}", file=sys.stderr)
+        return 1
+    _emit({"event": "silenced", "rule": args.rule, "until": until.astimezone(UTC).isoformat(), "file": str(args.rules)})
     return 0
 
 

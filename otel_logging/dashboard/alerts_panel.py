@@ -9,15 +9,13 @@ the alerts' checks; the running evaluator then reloads it by itself (it watches 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
 
 from otel_logging.alerts import default_state_path
-from otel_logging.alerts.rules import RuleFileError, load_rules, parse_rules, rule_toml
+from otel_logging.alerts.rules import RuleFileError, append_to_rule_file, load_rules, rule_toml
 from otel_logging.alerts.runner import describe_state
 from otel_logging.alerts.state import StateFile
 from otel_logging.dashboard import saved_views
@@ -107,27 +105,9 @@ def add_rule(rules_path: Path, log_dir: Path, current_query: Callable[[], str]) 
         value = str(int(ss.get("alert_threshold") or 0))
     block = rule_toml(name, current_query(), condition, value, window)
     try:
-        text = rules_path.read_text(encoding="utf-8")
-        parse_rules(text + block, rules_path, _views(log_dir))
-    except OSError as exc:
-        ss.alert_note = ("error", f"cannot read {rules_path}: {exc.strerror or exc}")
-        return
+        append_to_rule_file(rules_path, block, _views(log_dir))
     except RuleFileError as exc:
         ss.alert_note = ("error", "; ".join(exc.problems))
         return
-    _write(rules_path, text + block)
     ss.alert_name = ""
     ss.alert_note = ("success", f"added the rule {name!r} to {rules_path}")
-
-
-def _write(path: Path, text: str) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
