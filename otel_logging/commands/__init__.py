@@ -10,4 +10,5 @@ COMMANDS: dict[str, str] = {
     "kibana": "server",
     "dashboard": "dashboard",
     "store": "dashboard",
+    "alerts": "dashboard",
 }

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from otel_logging.dashboard import actions, query_edit, saved_views, views
+from otel_logging.dashboard import actions, alerts_panel, query_edit, saved_views, views
 from otel_logging.dashboard.filters import (
     LEVELS,
     PRESET_LABELS,
@@ -298,6 +298,7 @@ def _sidebar(config: DashboardConfig, source: LogSource) -> None:
     _apps_and_files(source, services)
     _field_values(source, facet_filter)
     _saved_views(config)
+    alerts_panel.sidebar(config.log_dir, lambda: _state_from_session().with_filters_in_query().query)
     bar.divider()
     left, right = bar.columns(2)
     left.toggle("Live", key="w_live", help="refresh reading only what was appended")
