@@ -181,6 +181,10 @@ class Redactor:
         return value
 
     def _apply(self, rule: SecretRule, value: str) -> str:
+        if rule.finder is not None:
+            lower = value.lower()
+            if len(lower) == len(value):  # positions in the lower-cased text are positions in value
+                return self._apply_at_candidates(rule, value, lower)
         replace = rule.replace
         if isinstance(replace, str):
             value, n = rule.pattern.subn(replace, value)
@@ -198,6 +202,35 @@ class Redactor:
         if n:
             self._count(rule.name, n)
         return value
+
+    def _apply_at_candidates(self, rule: SecretRule, value: str, lower: str) -> str:
+        assert rule.finder is not None
+        replace = rule.replace
+        back = rule.back
+        pieces: list[str] = []
+        last = n = 0
+        for candidate in rule.finder.finditer(lower):
+            start = candidate.start()
+            if back:
+                while start > last and lower[start - 1] in back:
+                    start -= 1
+            if start < last:
+                continue
+            match = rule.pattern.match(value, start)
+            if match is None:
+                continue
+            found = match.group(0)
+            out = match.expand(replace) if isinstance(replace, str) else replace(match)
+            if out != found:
+                pieces.append(value[last:start])
+                pieces.append(out)
+                last = match.end()
+                n += 1
+        if not n:
+            return value
+        self._count(rule.name, n)
+        pieces.append(value[last:])
+        return "".join(pieces)
 
     def value(self, value: Any) -> Any:
         """Mask secrets inside an attribute value (strings, nested maps and lists)."""
