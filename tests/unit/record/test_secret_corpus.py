@@ -202,3 +202,15 @@ def test_the_service_shows_a_count_per_rule_on_metrics(tmp_path: Any) -> None:
     assert 'otel_logging_redactions_total{rule="key_name"} 1' in text
     assert 'otel_logging_redactions_total{rule="keyword_phrase"} 1' in text
     assert token not in text and "hunter2" not in text
+
+
+def test_text_whose_lower_case_changes_length_takes_the_plain_path_and_is_masked_too() -> None:
+    redactor = Redactor()
+    message = "İstanbul login with password hunter2, postgres://app:s3cr3tPw@db/x"  # "İ".lower() is 2 characters
+    assert len(message.lower()) != len(message)
+    assert redactor.text(message) == "İstanbul login with password [REDACTED], postgres://app:[REDACTED]@db/x"
+
+
+def test_a_message_without_any_trigger_word_is_returned_as_it_is() -> None:
+    message = "user alice did checkout in 12 ms"
+    assert Redactor().text(message) is message
