@@ -44,9 +44,9 @@ class BatchRedactor:
                 record["body"] = masked
                 changed = True
         attributes = record.get("attributes")
-        if isinstance(attributes, dict) and len(attributes) > len(_OWN_ATTRIBUTES):
+        if isinstance(attributes, dict) and attributes:
             theirs = {key: value for key, value in attributes.items() if key not in _OWN_ATTRIBUTES}
-            masked_attributes = redactor.mapping(theirs)
+            masked_attributes = redactor.mapping(theirs) if theirs else theirs
             if masked_attributes is not theirs and masked_attributes != theirs:
                 record["attributes"] = {key: masked_attributes.get(key, value) for key, value in attributes.items()}
                 changed = True

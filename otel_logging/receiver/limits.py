@@ -22,6 +22,8 @@ TRUNCATED_FLAG = "otel_logging.truncated"
 
 
 def redacting_processor(redactor: Redactor) -> RecordProcessor:
+    """Masks each record's body and attributes; ``.redactor`` is kept on it for its per-rule counts."""
+
     def redact(record: Record) -> Record:
         body = record["body"]
         if body is not None:
@@ -30,6 +32,7 @@ def redacting_processor(redactor: Redactor) -> RecordProcessor:
             record["attributes"] = redactor.mapping(record["attributes"])
         return record
 
+    redact.redactor = redactor  # type: ignore[attr-defined]
     return redact
 
 

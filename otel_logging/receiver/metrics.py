@@ -116,6 +116,9 @@ class ServiceMetrics:
         "otel_logging_sink_records_retried_total": "Record deliveries a remote sink had to retry.",
         "otel_logging_sink_records_dead_lettered_total": "Records a remote sink wrote to its dead-letter file.",
         "otel_logging_sink_queue_bytes": "Bytes in a remote sink's durable queue not yet delivered.",
+        "otel_logging_redactions_total": (
+            "Secrets masked by --redact, by rule (key_name, github_token, keyword_phrase, a custom rule's name, ...)."
+        ),
         "otel_logging_conversion_path": (
             "1 for the path the service converts OTLP protobuf with: native, or python and the reason "
             "(record_processors, native_unavailable, native_disabled)."

@@ -73,6 +73,10 @@ class CentralService:
             new_app_limiter=new_app_limiter,
         )
         self.metrics.add_source(self.exporter.conversion.metric_samples)
+        for processor in processors:  # --redact: how many secrets each rule masked (never the secrets)
+            redactor = getattr(processor, "redactor", None)
+            if redactor is not None:
+                self.metrics.add_source(redactor.metric_samples)
         self.grpc = GrpcFrontEnd(
             self.exporter,
             receiver.host,

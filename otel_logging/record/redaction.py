@@ -1,22 +1,37 @@
 """Masking secrets before a record leaves the process (app side) or is stored (service side).
 
-Two rules, both small plain callables:
+One rule set for the app side (``setup()``, the handler and the bridges), ``serve --redact`` and
+``otel-logging aggregate``:
 - by key name: a value whose key ends with a sensitive word (``password``, ``api_key``,
   ``Authorization``, ...; case and separators ignored) is replaced, in nested maps and lists too;
-- by pattern in text: bearer tokens, JWTs, AWS access keys, private key blocks, card numbers
-  that pass the Luhn check, and ``password=...`` style pairs inside a message.
-The mask shows no character of the secret.
+- by pattern in text (``secret_rules.py``): provider tokens by their documented formats (AWS, GitHub,
+  GitLab, Slack, Stripe, Google, Azure, OpenAI, Anthropic, npm, PyPI, SendGrid, Twilio), private key
+  blocks, JWTs, Bearer/Basic credentials, credentials in URLs, card numbers that pass the Luhn check,
+  and secrets introduced by a keyword in free text (``password=...``, ``with password hunter2``,
+  ``api key sk_...``).
+A message in which no rule's trigger word occurs costs one search of the lower-cased text.
+The mask shows no character of the secret; ``Redactor.counts()`` tells how often each rule masked.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-MASK = "[REDACTED]"
+from otel_logging.record.secret_rules import BUILTIN_RULES, MASK, SecretRule
+
+__all__ = [
+    "KEY_NAME_RULE",
+    "MASK",
+    "SENSITIVE_KEY_WORDS",
+    "Redactor",
+    "SecretRule",
+    "redactor_from_rules_file",
+]
 
 SENSITIVE_KEY_WORDS = (
     "password",
@@ -38,29 +53,12 @@ SENSITIVE_KEY_WORDS = (
     "signature",
 )
 
+KEY_NAME_RULE = "key_name"  # the rule name counted for values masked by their key
+METRIC_NAME = "otel_logging_redactions_total"
+
 _SEPARATORS = re.compile(r"[\s_\-.]+")
-
-_KEY_VALUE_WORDS = r"password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret"
-
-_TEXT_PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
-    (
-        "private_key",
-        re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S),
-        MASK,
-    ),
-    ("bearer", re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]{8,}=*"), r"\1 " + MASK),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}"), MASK),
-    ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), MASK),
-    (
-        "key_value",
-        re.compile(r"(?i)\b((?:" + _KEY_VALUE_WORDS + r"))([\"']?\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)"),
-        r"\1\2" + MASK,
-    ),
-]
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
-# Cheap pre-check: most messages contain none of these and skip the regexes entirely.
-# (Case-insensitive alternations are slow in ``re``: the words are searched in lowercased text.)
-_TRIGGER_WORDS = r"private key|bearer|basic |eyj|akia|asia|" + _KEY_VALUE_WORDS + r"|\d{4}[ -]?\d{4}"
+_EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 
 
 def _luhn_ok(digits: str) -> bool:
@@ -82,31 +80,72 @@ def _mask_card(match: re.Match[str]) -> str:
     return match.group(0)
 
 
+CARD_RULE = SecretRule(
+    "card_number",
+    _CARD,
+    _mask_card,
+    # eight digits, as ten branches that each start with a literal digit (see _Trigger)
+    trigger_pattern="|".join(f"{d}\\d{{3}}[ -]?\\d{{4}}" for d in range(10)),
+    description="card numbers of 13-19 digits that pass the Luhn check",
+)
+EMAIL_RULE = SecretRule("email", _EMAIL, triggers=("@",), description="e-mail addresses (mask_emails only)")
+
+
 class Redactor:
-    """Masks secrets by key name and by pattern; extensible with more words and patterns."""
+    """Masks secrets by key name and by pattern; extensible with more words and patterns.
+
+    ``extra_patterns``: regular expressions (named ``custom_0``, ``custom_1``, ...) or a mapping of
+    name to regular expression; a match is replaced whole by the mask.
+    """
 
     def __init__(
         self,
         extra_key_words: Iterable[str] = (),
-        extra_patterns: Iterable[str] = (),
+        extra_patterns: Iterable[str] | Mapping[str, str] = (),
         *,
         mask_emails: bool = False,
     ) -> None:
         words = {_SEPARATORS.sub("", w.lower()) for w in (*SENSITIVE_KEY_WORDS, *extra_key_words)}
         self._key_words = tuple(sorted(words))
         self._key_cache: dict[str, bool] = {}
-        self._patterns = list(_TEXT_PATTERNS)
-        for i, pattern in enumerate(extra_patterns):
-            self._patterns.append((f"custom_{i}", re.compile(pattern), MASK))
-        extra_triggers = list(extra_patterns)
-        if mask_emails:
-            self._patterns.append(("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b"), MASK))
-            extra_triggers.append("@")
-        self._trigger_lower = re.compile(_TRIGGER_WORDS)
-        self._trigger_extra = re.compile("|".join(extra_triggers)) if extra_triggers else None
+        if isinstance(extra_patterns, Mapping):
+            named = [(str(name), str(pattern)) for name, pattern in extra_patterns.items()]
+        else:
+            named = [(f"custom_{i}", str(pattern)) for i, pattern in enumerate(extra_patterns)]
+        custom = [SecretRule(name, re.compile(pattern)) for name, pattern in named]
+        provider = [r for r in BUILTIN_RULES if not r.name.startswith("keyword_")]
+        keyword = [r for r in BUILTIN_RULES if r.name.startswith("keyword_")]
+        optional = [EMAIL_RULE] if mask_emails else []
+        self.rules: tuple[SecretRule, ...] = (*provider, CARD_RULE, *optional, *keyword)
+        self._keyword_from = len(self.rules) - len(keyword)
+        self.custom_rules: tuple[SecretRule, ...] = tuple(custom)
+        self._trigger_set = _Trigger(self.rules)
+        self._trigger = self._trigger_set.pattern
+        # Custom patterns are searched as they are, in the original text.
+        self._trigger_extra = re.compile("|".join(f"(?:{p})" for _, p in named)) if named else None
+        self._counts: dict[str, int] = {}
+        self._counts_lock = threading.Lock()
+
+    # --- counts --------------------------------------------------------------------------------------
+
+    def _count(self, rule: str, n: int = 1) -> None:
+        with self._counts_lock:
+            self._counts[rule] = self._counts.get(rule, 0) + n
+
+    def counts(self) -> dict[str, int]:
+        """How many secrets each rule masked so far (rule name -> count); never the secrets."""
+        with self._counts_lock:
+            return dict(self._counts)
+
+    def metric_samples(self) -> Iterator[tuple[str, dict[str, str], int]]:
+        """``otel_logging_redactions_total{rule="..."} N`` samples, for the service's ``/metrics``."""
+        for rule, n in sorted(self.counts().items()):
+            yield METRIC_NAME, {"rule": rule}, n
+
+    # --- matching ------------------------------------------------------------------------------------
 
     def _triggered(self, value: str) -> bool:
-        if self._trigger_lower.search(value.lower()):
+        if self._trigger.search(value.lower()):
             return True
         return self._trigger_extra is not None and self._trigger_extra.search(value) is not None
 
@@ -121,11 +160,77 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """Mask secrets inside free text."""
-        if not self._triggered(value):
+        lower = value.lower()
+        first = self._trigger.search(lower)
+        extra = self._trigger_extra
+        custom = extra is not None and extra.search(value) is not None
+        if first is None and not custom:
             return value
-        for _, pattern, replacement in self._patterns:
-            value = pattern.sub(replacement, value)
-        return _CARD.sub(_mask_card, value)
+        wanted = self._trigger_set.rules_in(lower, first.start()) if first is not None else set()
+        rules = self.rules
+        keyword_from = self._keyword_from
+        for i in sorted(wanted):  # provider tokens first, then the user's patterns, then the keyword rules
+            if i < keyword_from:
+                value = self._apply(rules[i], value)
+        if custom:
+            for rule in self.custom_rules:
+                value = self._apply(rule, value)
+        for i in sorted(wanted):
+            if i >= keyword_from:
+                value = self._apply(rules[i], value)
+        return value
+
+    def _apply(self, rule: SecretRule, value: str) -> str:
+        if rule.finder is not None:
+            lower = value.lower()
+            if len(lower) == len(value):  # positions in the lower-cased text are positions in value
+                return self._apply_at_candidates(rule, value, lower)
+        replace = rule.replace
+        if isinstance(replace, str):
+            value, n = rule.pattern.subn(replace, value)
+        else:
+            n = 0
+
+            def counted(match: re.Match[str]) -> str:
+                nonlocal n
+                out = replace(match)
+                if out != match.group(0):
+                    n += 1
+                return out
+
+            value = rule.pattern.sub(counted, value)
+        if n:
+            self._count(rule.name, n)
+        return value
+
+    def _apply_at_candidates(self, rule: SecretRule, value: str, lower: str) -> str:
+        assert rule.finder is not None
+        replace = rule.replace
+        back = rule.back
+        pieces: list[str] = []
+        last = n = 0
+        for candidate in rule.finder.finditer(lower):
+            start = candidate.start()
+            if back:
+                while start > last and lower[start - 1] in back:
+                    start -= 1
+            if start < last:
+                continue
+            match = rule.pattern.match(value, start)
+            if match is None:
+                continue
+            found = match.group(0)
+            out = match.expand(replace) if isinstance(replace, str) else replace(match)
+            if out != found:
+                pieces.append(value[last:start])
+                pieces.append(out)
+                last = match.end()
+                n += 1
+        if not n:
+            return value
+        self._count(rule.name, n)
+        pieces.append(value[last:])
+        return "".join(pieces)
 
     def value(self, value: Any) -> Any:
         """Mask secrets inside an attribute value (strings, nested maps and lists)."""
@@ -149,21 +254,98 @@ class Redactor:
                 break
         else:
             return attributes
-        return {
-            key: MASK if self.is_sensitive_key(key) and value is not None else self.value(value)
-            for key, value in attributes.items()
+        out: dict[str, Any] = {}
+        for key, value in attributes.items():
+            if value is not None and self.is_sensitive_key(key):
+                if value != MASK:
+                    self._count(KEY_NAME_RULE)
+                out[key] = MASK
+            else:
+                out[key] = self.value(value)
+        return out
+
+
+class _Trigger:
+    """Every rule's triggers in one regex over the lower-cased text.
+
+    The literals are compiled as a trie (``a(?:kia|sia|ws|...)|...``): ``re`` has no multi-literal
+    search, and a trie keeps the work per character close to one comparison per distinct first
+    letter. No capture groups: a group before a literal turns off ``re``'s quick branch skip.
+    """
+
+    def __init__(self, rules: tuple[SecretRule, ...]) -> None:
+        literal_rules: dict[str, set[int]] = {}
+        for i, rule in enumerate(rules):
+            for trigger in rule.triggers:
+                literal_rules.setdefault(trigger, set()).add(i)
+        # A trigger that holds another (``sk-ant-`` holds ``sk-``) also tries the other's rules: the
+        # search reports only the longest trigger at a position.
+        self.literals = {
+            trigger: frozenset(i for other, ids in literal_rules.items() if other in trigger for i in ids)
+            for trigger in literal_rules
         }
+        self.fragments = [(re.compile(r.trigger_pattern), i) for i, r in enumerate(rules) if r.trigger_pattern]
+        alternatives = [_trie(list(literal_rules))] if literal_rules else []
+        for rule in rules:  # a trigger_pattern should start with a literal character, for the same reason
+            if rule.trigger_pattern:
+                alternatives.append(rule.trigger_pattern)
+        self.pattern = re.compile("|".join(alternatives) or r"(?!)")
+
+    def rules_in(self, lower: str, start: int) -> set[int]:
+        wanted: set[int] = set()
+        literals = self.literals
+        for match in self.pattern.finditer(lower, start):
+            found = match.group()
+            ids = literals.get(found)
+            if ids is not None:
+                wanted |= ids
+                continue
+            for fragment, i in self.fragments:
+                if fragment.fullmatch(found):
+                    wanted.add(i)
+        return wanted
+
+
+def _trie(words: list[str]) -> str:
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def compile_node(node: dict[str, Any]) -> str:
+        ends = "" in node
+        branches = [re.escape(ch) + compile_node(sub) for ch, sub in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        if len(branches) == 1 and not ends:
+            return branches[0]
+        return "(?:" + "|".join(branches) + ("|)" if ends else ")")
+
+    return compile_node(root)
 
 
 def redactor_from_rules_file(path: Path | str) -> Redactor:
-    """Extra rules from a JSON file: ``{"keys": [...], "patterns": [...], "mask_emails": false}``."""
+    """Extra rules from a JSON file: ``{"keys": [...], "patterns": [...], "mask_emails": false}``.
+
+    ``patterns`` is a list of regular expressions (counted as ``custom_0``, ``custom_1``, ...) or an
+    object of rule name to regular expression (counted under those names on ``/metrics``).
+    """
     try:
         rules = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(rules, dict):
             raise ValueError("the top level must be an object")
         keys = [str(k) for k in rules.get("keys", [])]
-        patterns = [str(p) for p in rules.get("patterns", [])]
-        for pattern in patterns:
+        given = rules.get("patterns", [])
+        patterns: list[str] | dict[str, str]
+        if isinstance(given, dict):
+            patterns = {str(name): str(p) for name, p in given.items()}
+            texts = list(patterns.values())
+        else:
+            patterns = [str(p) for p in given]
+            texts = patterns
+        for pattern in texts:
             re.compile(pattern)
         return Redactor(keys, patterns, mask_emails=bool(rules.get("mask_emails", False)))
     except (OSError, ValueError, re.error) as exc:
