@@ -28,6 +28,7 @@ LOG = logging.getLogger("corpus")
 @pytest.fixture(autouse=True)
 def fresh_client_state() -> Iterator[None]:
     CLIENT_STATE.reset()
+    LOG.disabled = False  # created at import: a logging.config call of an earlier test (disable_existing_loggers)
     yield
     CLIENT_STATE.reset()
 
