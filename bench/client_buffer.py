@@ -17,8 +17,6 @@ Last line: client_buffer: up X/Y us/rec (buffer/none), down Z us/rec buffered (W
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -27,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.procs import child_env, free_port, start_serve  # noqa: E402
+from tests.support.procs import free_port, json_of_script, start_serve  # noqa: E402
 
 VARIANT = textwrap.dedent(
     """
@@ -60,16 +58,7 @@ VARIANT = textwrap.dedent(
 
 
 def run_variant(variant: str, n: int, endpoint: str, buffer_dir: Path) -> dict[str, float]:
-    result = subprocess.run(
-        [sys.executable, "-c", VARIANT, variant, str(n), endpoint, str(buffer_dir)],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"{variant} failed: {result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json_of_script(VARIANT, variant, str(n), endpoint, str(buffer_dir))
 
 
 def main() -> None:

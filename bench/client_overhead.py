@@ -16,8 +16,6 @@ Last line: client_overhead: otel_logging X us/rec, stdlib-json Y us/rec, stock-o
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -26,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.procs import child_env, count_lines, start_serve  # noqa: E402
+from tests.support.procs import count_lines, json_of_script, start_serve  # noqa: E402
 
 VARIANT = textwrap.dedent(
     """
@@ -77,16 +75,7 @@ VARIANT = textwrap.dedent(
 
 
 def run_variant(variant: str, n: int, endpoint: str, out: Path) -> dict[str, float]:
-    result = subprocess.run(
-        [sys.executable, "-c", VARIANT, variant, str(n), endpoint, str(out)],
-        env=child_env(),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"{variant} failed: {result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json_of_script(VARIANT, variant, str(n), endpoint, str(out))
 
 
 def main() -> None:

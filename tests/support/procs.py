@@ -132,6 +132,16 @@ def child_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def json_of_script(code: str, *args: str, timeout: float = 1800) -> dict[str, Any]:
+    """Run a Python snippet in a fresh process (a benchmark's side) and return the JSON object on its last line;
+    SystemExit with its stderr's tail when it fails."""
+    result = run_app(code, *args, timeout=timeout, cmd_prefix=None)
+    if result.returncode != 0:
+        raise SystemExit(f"{args[0] if args else 'the script'} failed: {result.stderr[-2000:]}")
+    answer: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return answer
+
+
 def run_app(
     code: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120, cmd_prefix: list[str] | None = None
 ) -> subprocess.CompletedProcess[str]:

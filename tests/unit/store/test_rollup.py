@@ -7,6 +7,7 @@ import gzip
 import os
 import random
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -178,6 +179,44 @@ def rotate_and_compress(live: Path, stamp: str) -> None:
     rotated.unlink()
 
 
+def walk_through_file_changes(
+    tmp_path: Path, write: Callable[..., None], exact: Callable[[FileSource], None], blobs: dict[str, object]
+) -> FileSource:
+    """Appends, appends read by the same source, a rotation with a tail read from the .gz, changes while closed,
+    a truncation: ``exact(source)`` after each step; the open source at the end. ``write`` is an ``append`` and
+    ``blobs`` extra arguments for web.jsonl's writes."""
+    store = default_store_path(tmp_path)
+
+    def check() -> FileSource:
+        source = FileSource(tmp_path, store=store, min_refresh_interval_s=0)
+        source.refresh(force=True)
+        exact(source)
+        return source
+
+    write(tmp_path / "api.jsonl", ("api",), 0, 400)
+    write(tmp_path / "web.jsonl", ("web", "web-2"), 1000, 300, **blobs)
+    write(tmp_path / "db.jsonl", ("db",), 2000, 200)
+    source = check()
+    for step in range(3):  # appends read by the same source, into minutes it already counted
+        write(tmp_path / "api.jsonl", ("api",), 400 + 100 * step, 100, seed=step)
+        source.refresh(force=True)
+        exact(source)
+    write(tmp_path / "web.jsonl", ("web",), 1300, 50)  # a tail written before the rotation, read from the .gz
+    rotate_and_compress(tmp_path / "web.jsonl", "20261201T120000.000000Z")
+    write(tmp_path / "web.jsonl", ("web",), 1400, 60, **blobs)
+    source.refresh(force=True)
+    exact(source)
+    source.close()
+    write(tmp_path / "api.jsonl", ("api",), 700, 80)  # while closed: appended, rotated, compressed
+    rotate_and_compress(tmp_path / "api.jsonl", "20261201T130000.000000Z")
+    source = check()
+    os.truncate(tmp_path / "db.jsonl", 0)  # truncated and written again
+    write(tmp_path / "db.jsonl", ("db",), 3000, 30)
+    source.refresh(force=True)
+    exact(source)
+    return source
+
+
 def test_the_rollup_equals_a_group_by_of_logs_through_every_change(tmp_path: Path) -> None:
     store = default_store_path(tmp_path)
 
@@ -187,27 +226,7 @@ def test_the_rollup_equals_a_group_by_of_logs_through_every_change(tmp_path: Pat
         assert_rollup_exact(source)
         return source
 
-    append(tmp_path / "api.jsonl", ("api",), 0, 400)
-    append(tmp_path / "web.jsonl", ("web", "web-2"), 1000, 300)
-    append(tmp_path / "db.jsonl", ("db",), 2000, 200)
-    source = check()
-    for step in range(3):  # appends read by the same source, into minutes it already counted
-        append(tmp_path / "api.jsonl", ("api",), 400 + 100 * step, 100, seed=step)
-        source.refresh(force=True)
-        assert_rollup_exact(source)
-    append(tmp_path / "web.jsonl", ("web",), 1300, 50)  # a tail written before the rotation, read from the .gz
-    rotate_and_compress(tmp_path / "web.jsonl", "20261201T120000.000000Z")
-    append(tmp_path / "web.jsonl", ("web",), 1400, 60)
-    source.refresh(force=True)
-    assert_rollup_exact(source)
-    source.close()
-    append(tmp_path / "api.jsonl", ("api",), 700, 80)  # while closed: appended, rotated, compressed
-    rotate_and_compress(tmp_path / "api.jsonl", "20261201T130000.000000Z")
-    source = check()
-    os.truncate(tmp_path / "db.jsonl", 0)  # truncated and written again
-    append(tmp_path / "db.jsonl", ("db",), 3000, 30)
-    source.refresh(force=True)
-    assert_rollup_exact(source)
+    source = walk_through_file_changes(tmp_path, append, assert_rollup_exact, {})
     (tmp_path / "web.20261201T120000.000000Z.jsonl.gz").unlink()  # retention
     source.refresh(force=True)
     kept, fresh = grouped(source)

@@ -3,7 +3,6 @@ every change the files go through, and every answer it gives equals the answer a
 
 from __future__ import annotations
 
-import os
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,7 @@ from otel_logging.dashboard.filters import LogFilter
 from otel_logging.dashboard.sources.files import FileSource
 from otel_logging.store import default_store_path, words
 from tests.support.generated_logs import make_record
-from tests.unit.store.test_rollup import LEVELS, answers, reference, rotate_and_compress
+from tests.unit.store.test_rollup import LEVELS, answers, reference, walk_through_file_changes
 
 BASE = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 BODIES = (
@@ -129,35 +128,7 @@ def test_every_answer_from_the_word_index_equals_the_answer_from_logs(tmp_path: 
 
 
 def test_the_word_index_equals_a_group_by_of_logs_through_every_change(tmp_path: Path) -> None:
-    store = default_store_path(tmp_path)
-
-    def check() -> FileSource:
-        source = FileSource(tmp_path, store=store, min_refresh_interval_s=0)
-        source.refresh(force=True)
-        assert_index_exact(source)
-        return source
-
-    append(tmp_path / "api.jsonl", ("api",), 0, 400)
-    append(tmp_path / "web.jsonl", ("web", "web-2"), 1000, 300, blobs=True)
-    append(tmp_path / "db.jsonl", ("db",), 2000, 200)
-    source = check()
-    for step in range(3):  # appends read by the same source, into hours it already counted
-        append(tmp_path / "api.jsonl", ("api",), 400 + 100 * step, 100, seed=step)
-        source.refresh(force=True)
-        assert_index_exact(source)
-    append(tmp_path / "web.jsonl", ("web",), 1300, 50)  # a tail written before the rotation, read from the .gz
-    rotate_and_compress(tmp_path / "web.jsonl", "20261201T120000.000000Z")
-    append(tmp_path / "web.jsonl", ("web",), 1400, 60, blobs=True)
-    source.refresh(force=True)
-    assert_index_exact(source)
-    source.close()
-    append(tmp_path / "api.jsonl", ("api",), 700, 80)  # while closed: appended, rotated, compressed
-    rotate_and_compress(tmp_path / "api.jsonl", "20261201T130000.000000Z")
-    source = check()
-    os.truncate(tmp_path / "db.jsonl", 0)  # truncated and written again
-    append(tmp_path / "db.jsonl", ("db",), 3000, 30)
-    source.refresh(force=True)
-    assert_index_exact(source)
+    source = walk_through_file_changes(tmp_path, append, assert_index_exact, {"blobs": True})
     (tmp_path / "web.20261201T120000.000000Z.jsonl.gz").unlink()  # retention
     source.refresh(force=True)
     assert_index_exact(source)
