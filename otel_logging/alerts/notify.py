@@ -128,9 +128,12 @@ class Notifier:
             self._stopping = True
             self._wake.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout)
+            # A post in flight ends within its target's timeout.
+            longest = max((float(item.get("timeout", 5.0)) for item in self.state.outbox), default=0.0)
+            self._thread.join(max(timeout, longest + 1.0))
             if self._thread.is_alive():
-                raise RuntimeError("the alerts' delivery thread did not stop")
+                self.emit({"event": "state_problem", "error": "the delivery thread did not stop: a post hangs"})
+                return
             self._thread = None
 
     def pending(self) -> int:
@@ -152,15 +155,18 @@ class Notifier:
                 finally:
                     self.lock.acquire()
                 self._settle(due, error)
-                self.save()
+                try:
+                    self.save()
+                except OSError as exc:  # a full disk: the outbox is still in memory, and saved at the next change
+                    self.emit({"event": "state_problem", "error": str(exc)})
 
     def _send(self, item: dict[str, Any]) -> str:
         try:
             self.post(item["url"], item["body"], float(item.get("timeout", 5.0)))
         except urllib.error.HTTPError as exc:
             return f"HTTP {exc.code}"
-        except (OSError, ValueError) as exc:
-            return str(getattr(exc, "reason", None) or exc)
+        except Exception as exc:
+            return str(getattr(exc, "reason", None) or exc) or type(exc).__name__
         return ""
 
     def _settle(self, item: dict[str, Any], error: str) -> None:

@@ -24,6 +24,8 @@ from typing import Any
 
 from otel_logging.record.secret_rules import BUILTIN_RULES, MASK, SecretRule
 
+BACK_LIMIT = 32  # how far before a candidate a rule's match may start (a URL scheme is at most 21 characters)
+
 __all__ = [
     "KEY_NAME_RULE",
     "MASK",
@@ -210,13 +212,18 @@ class Redactor:
         pieces: list[str] = []
         last = n = 0
         for candidate in rule.finder.finditer(lower):
-            start = candidate.start()
-            if back:
-                while start > last and lower[start - 1] in back:
-                    start -= 1
-            if start < last:
+            first = candidate.start()
+            if first < last:
                 continue
-            match = rule.pattern.match(value, start)
+            earliest = first
+            if back:  # the match may start before the candidate: from the furthest start back, as re.sub would
+                while earliest > last and first - earliest < BACK_LIMIT and lower[earliest - 1] in back:
+                    earliest -= 1
+            match = None
+            for start in range(earliest, first + 1):
+                match = rule.pattern.match(value, start)
+                if match is not None:
+                    break
             if match is None:
                 continue
             found = match.group(0)

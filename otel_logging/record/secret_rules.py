@@ -341,13 +341,16 @@ def _preceded_by_with(match: re.Match[str]) -> bool:
     return bool(before) and before[-1] in ("with", "using", "new", "old", "temporary", "pw", "initial")
 
 
+# Every position a keyword starts at, overlapping ones too (client_secret_key: client_secret, secret_key).
+_KEYWORD_STARTS = re.compile("(?=(?:" + _KEYWORDS + "))")
+
 _KEYWORD_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "keyword_assignment",
         _KEY_VALUE,
         _key_value,
         triggers=_KEYWORD_TRIGGERS,
-        finder=re.compile(_KEYWORDS),
+        finder=_KEYWORD_STARTS,
         description="key = value / key: value pairs whose key ends with a secret word (password=, api_key:, ...)",
     ),
     SecretRule(
@@ -355,7 +358,7 @@ _KEYWORD_RULES: tuple[SecretRule, ...] = (
         _FREE_TEXT,
         _free_text,
         triggers=_KEYWORD_TRIGGERS,
-        finder=re.compile(_KEYWORDS),
+        finder=_KEYWORD_STARTS,
         description='a secret after a keyword in free text ("with password hunter2", "pwd hunter2", '
         '"password is hunter2", "api key sk_...") when it looks like one',
     ),

@@ -280,6 +280,9 @@ def _secrets() -> list[Secret]:
             ("cache redis://default:", _mixed(ALNUM, 20), "@redis:6379/0"),
             ("fetching https://deploy:", _mixed(ALNUM, 18), "@artifacts.example.com/pkg.tar.gz"),
             ("mongo uri mongodb+srv://app:", _mixed(ALNUM, 16), "@cluster0.abcd.mongodb.net/db"),
+            # a long run of scheme-like characters before the scheme (the match starts inside it)
+            ("conn=svc-primary-eu-west-1-replica.postgres://admin:", _mixed(ALNUM, 12), "@db:5432/x"),
+            ("using replica-eu-west-1a.mongodb+srv://admin:", _mixed(ALNUM, 12), "@db/x"),
         ],
     )
     add(
@@ -307,6 +310,9 @@ def _secrets() -> list[Secret]:
         "secret",
         [
             ("client_secret=", _mixed(ALNUM, 32), ""),
+            # keywords that overlap (client_secret, secret_key): the second one is the pair's key
+            ("CLIENT_SECRET_KEY=", _mixed(ALNUM, 12), ""),
+            ("app.client.secret.key=", _mixed(ALNUM, 10), ""),
             ("oauth app secret ", _mixed(ALNUM, 40), " loaded"),
             ("secret: ", "s3cr3tValue", ""),
             ("JWT_SECRET_KEY=", _mixed(ALNUM, 24), ""),
