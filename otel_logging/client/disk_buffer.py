@@ -260,7 +260,8 @@ class DiskBuffer:
             return any(s.acked < s.size for s in self._pending)
 
     def peek(self) -> Frame | None:
-        """The oldest frame not acknowledged yet (the same one until ``ack``)."""
+        """The oldest frame not acknowledged yet (the same one until ``ack``). OSError when it cannot be read
+        now (too many open files, an I/O error): the segment is kept for a later try."""
         with self._lock:
             while self._pending and not self.closed:
                 segment = self._pending[0]
@@ -279,19 +280,18 @@ class DiskBuffer:
             return None
 
     def _read_frame(self, segment: _Segment) -> Frame | None:
-        try:
-            if segment.read_fd is None:
-                segment.read_fd = os.open(segment.path, os.O_RDONLY | os.O_CLOEXEC)
-            header = os.pread(segment.read_fd, HEADER.size, segment.acked)
-            if len(header) < HEADER.size:
-                return None
-            length, crc, records = HEADER.unpack(header)
-            end = segment.acked + HEADER.size + length
-            if end > segment.size:
-                return None
-            payload = os.pread(segment.read_fd, length, segment.acked + HEADER.size)
-        except OSError:
+        """The frame at the segment's acknowledged offset; None when it is torn or corrupt (a short header, a
+        frame past the end, a checksum that differs). A failure to read raises OSError: nothing is discarded."""
+        if segment.read_fd is None:
+            segment.read_fd = os.open(segment.path, os.O_RDONLY | os.O_CLOEXEC)
+        header = os.pread(segment.read_fd, HEADER.size, segment.acked)
+        if len(header) < HEADER.size:
             return None
+        length, crc, records = HEADER.unpack(header)
+        end = segment.acked + HEADER.size + length
+        if end > segment.size:
+            return None
+        payload = os.pread(segment.read_fd, length, segment.acked + HEADER.size)
         if len(payload) != length or zlib.crc32(payload) != crc:
             return None
         return Frame(payload, records, segment.own, segment, end)

@@ -55,7 +55,7 @@ from otel_logging.client.handler import OtelLoggingHandler
 from otel_logging.client.processor import ReliableBatchProcessor
 from otel_logging.client.setup import LoggingHandle, build_processor, with_buffer
 from otel_logging.client.state import CLIENT_STATE
-from otel_logging.config import ClientSettings, resolve_client_settings
+from otel_logging.config import ClientSettings, ConfigError, resolve_client_settings
 from otel_logging.record.redaction import Redactor
 
 NAME = "otel_logging"  # the entry point's name in both groups (pyproject.toml)
@@ -132,11 +132,16 @@ def reliable_processor(settings: ClientSettings, provider: LoggerProvider) -> Re
 def configure(**kwargs: Any) -> None:
     """``_initialize_components`` with the logs pipeline of otel-logging (the configurator's work)."""
     env = os.environ
-    resolved: list[ClientSettings] = []  # read when the logs need them: a bad value stops only the logs part
+    resolved: list[ClientSettings] = []  # read when the logs need them
+    bad: list[ConfigError] = []
 
     def settings() -> ClientSettings:
         if not resolved:
-            resolved.append(resolve_client_settings(level=handler_level(env)))
+            try:
+                resolved.append(resolve_client_settings(level=handler_level(env)))
+            except ConfigError as exc:  # said once; the defaults stand in for the handle's report
+                bad.append(exc)
+                resolved.append(resolve_client_settings(level=handler_level(env), env={}))
         return resolved[0]
 
     built: list[ReliableBatchProcessor] = []
@@ -144,10 +149,19 @@ def configure(**kwargs: Any) -> None:
     def export_processor(exporter: Any, *args: Any, **options: Any) -> Any:
         provider = get_logger_provider()  # _init_logging sets it before it builds the processors
         if _is_otlp_grpc(exporter) and isinstance(provider, LoggerProvider):
-            exporter.shutdown()  # built by the SDK from the same variables; our transport sends instead
-            processor = reliable_processor(settings(), provider)
-            built.append(processor)
-            return processor
+            # A bad setting must not raise out of the configurator: opentelemetry-instrument would then load no
+            # instrumentation at all. The logs go through the SDK's processor instead, said once.
+            processor = None
+            if not bad:
+                try:
+                    processor = reliable_processor(settings(), provider)
+                except ConfigError as exc:
+                    bad.append(exc)
+            if processor is not None and not bad:
+                exporter.shutdown()  # built by the SDK from the same variables; our transport sends instead
+                built.append(processor)
+                return processor
+            _logger.error("otel-logging: %s; the logs go through the SDK's BatchLogRecordProcessor instead", bad[0])
         if type(exporter).__module__.startswith("opentelemetry.exporter.otlp"):
             _logger.warning(
                 "otel-logging: logs exported by %s.%s go through the SDK's BatchLogRecordProcessor "

@@ -116,8 +116,9 @@ class ReliableBatchProcessor(LogRecordProcessor):
         self._work = threading.Condition(self._lock)  # the worker waits here
         self._room = threading.Condition(self._lock)  # producers wait here for room
         self._done = threading.Condition(self._lock)  # flushers wait here
-        self._emitted = 0  # records accepted into the queue (sequence number)
+        self._emitted = 0  # records handed to the processor: queued, or refused at once (sequence number)
         self._settled = 0  # records exported or given up on
+        self._refused = 0  # records dropped before they were queued
         self._exported = 0
         self._dropped = 0
         self._flush_upto = 0
@@ -153,21 +154,28 @@ class ReliableBatchProcessor(LogRecordProcessor):
         """Queue one entry; waits for room while the receiver accepts exports."""
         with self._lock:
             if self._shutdown:
-                self._drop_locked(1, "after shutdown")
+                self._refuse_locked("after shutdown")
                 return
             while len(self._queue) >= self._max_queue:
                 if not (self._healthy or self._buffer_accepts) or threading.current_thread() is self._worker:
-                    self._drop_locked(1, "queue full while the receiver is unreachable")
+                    self._refuse_locked("queue full while the receiver is unreachable")
                     return
                 self._work.notify()
                 self._room.wait(0.5)
                 if self._shutdown:
-                    self._drop_locked(1, "after shutdown")
+                    self._refuse_locked("after shutdown")
                     return
             self._queue.append(entry)
             self._emitted += 1
             if len(self._queue) >= self._batch_size:
                 self._work.notify()
+
+    def _refuse_locked(self, why: str) -> None:
+        """A record dropped before it was queued: emitted and settled at once (a flush never waits for it, and
+        ``_settled`` never runs ahead of ``_emitted``, which made a flush return with records still queued)."""
+        self._emitted += 1
+        self._refused += 1
+        self._drop_locked(1, why)
 
     def _drop_locked(self, count: int, why: str, rejection: bool = False, quiet: bool = False) -> None:
         """Count ``count`` records as dropped; the first loss (and first rejection) is reported.
@@ -352,7 +360,13 @@ class ReliableBatchProcessor(LogRecordProcessor):
 
     def _send_from_buffer(self, buffer: DiskBuffer) -> bool:
         """Send the buffer's oldest frame; False when shutdown abandoned the worker."""
-        frame = buffer.peek()
+        try:
+            frame = buffer.peek()
+        except OSError as exc:  # cannot read it now (too many open files, I/O): kept, tried again later
+            with self._lock:
+                self._failure_locked(f"cannot read the disk buffer: {exc}")
+                self._retry_later_locked()
+            return True
         if frame is None:
             return True
         outcome = self._transport.send(frame.payload)
@@ -556,7 +570,12 @@ class ReliableBatchProcessor(LogRecordProcessor):
     def stats(self) -> ProcessorStats:
         with self._lock:
             return ProcessorStats(
-                self._emitted, self._exported, self._dropped, len(self._queue), self._buffered, self._recovered
+                self._emitted - self._refused,
+                self._exported,
+                self._dropped,
+                len(self._queue),
+                self._buffered,
+                self._recovered,
             )
 
     # -- fork ------------------------------------------------------------------------

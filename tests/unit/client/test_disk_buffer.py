@@ -166,3 +166,29 @@ def test_owners_starting_together_never_adopt_each_other(tmp_path: Path) -> None
         for buffer in buffers:
             buffer.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_frame_that_cannot_be_read_now_is_kept_for_a_later_try(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Too many open files while reading is not a torn segment: nothing is discarded (it was: the whole segment)."""
+    buffer = open_buffer(tmp_path)
+    payloads = [f"request-{i}".encode() for i in range(3)]
+    for payload in payloads:
+        assert buffer.append(payload, 10)
+    real_open = os.open
+
+    def no_more_files(path, flags, *args):  # type: ignore[no-untyped-def]
+        if not flags & (os.O_WRONLY | os.O_RDWR):
+            raise OSError(24, "Too many open files")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_more_files)
+    try:
+        buffer.peek()
+    except OSError as exc:
+        assert exc.errno == 24
+    else:
+        raise AssertionError("peek() hid the failure")
+    assert buffer.pending and list(tmp_path.glob("*.seg"))
+    monkeypatch.setattr(os, "open", real_open)
+    assert drain(buffer) == payloads
+    buffer.close()

@@ -277,15 +277,24 @@ def test_no_log_exporter_means_no_handler(configured: Any) -> None:
     assert root_otel_handlers() == [] and CLIENT_STATE.handle is None
 
 
-def test_a_bad_logs_setting_stops_only_the_logs(configured: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Read when an OTLP/gRPC logs exporter needs it: with OTEL_LOGS_EXPORTER=none it does not matter."""
-    from otel_logging.config import ConfigError
-
-    monkeypatch.setenv("OTEL_BLRP_MAX_QUEUE_SIZE", "lots")
-    configured()  # traces and metrics configured, no logs: no error
-    assert configured.seen
-    with pytest.raises(ConfigError, match="OTEL_BLRP_MAX_QUEUE_SIZE"):
-        configured(OTLPLogExporter(endpoint="http://127.0.0.1:1", insecure=True))
+@pytest.mark.parametrize("variable", ["OTEL_BLRP_MAX_QUEUE_SIZE", "OTEL_LOGGING_BUFFER_MAX_MB"])
+def test_a_bad_logs_setting_is_said_and_stops_nothing(
+    configured: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, variable: str
+) -> None:
+    """A bad value raises nothing out of the configurator (opentelemetry-instrument would then instrument no
+    library at all): it is said once and the logs go through the SDK's BatchLogRecordProcessor."""
+    monkeypatch.setenv(variable, "lots")
+    monkeypatch.setenv("OTEL_LOGGING_BUFFER_DIR", "auto")
+    # an earlier test's logging.config call (disable_existing_loggers) may have disabled the module's logger
+    monkeypatch.setattr(logging.getLogger("otel_logging.client.distro"), "disabled", False)
+    configured()  # traces and metrics configured, no logs: nothing to say
+    assert configured.seen and variable not in caplog.text
+    provider = configured(OTLPLogExporter(endpoint="http://127.0.0.1:1", insecure=True))
+    assert variable in caplog.text
+    assert [type(p).__name__ for p in provider._multi_log_record_processor._log_record_processors] == [
+        "BatchLogRecordProcessor"
+    ]
+    assert len(root_otel_handlers()) == 1  # the records still reach a handler
 
 
 def test_no_handler_when_the_logging_auto_instrumentation_is_off(
