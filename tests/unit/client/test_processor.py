@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -137,3 +138,27 @@ def test_a_batch_the_receiver_refuses_is_dropped_counted_and_reported(capfd: pyt
     assert processor.stats().dropped == 5
     assert "refused them: INVALID_ARGUMENT" in capfd.readouterr().err
     processor.shutdown()
+
+
+def test_a_flush_after_drops_waits_for_every_queued_record() -> None:
+    """Records dropped before the queue (queue full while the receiver is down) must not count as settled
+    queued ones: the flush returned True with records still queued (and shutdown then sent none of them)."""
+    exporter = RecordingExporter()
+    exporter.fail.set()
+    processor = make(exporter)  # queue 256, batches of 64
+    try:
+        processor.on_emit(record(0))
+        wait_for(lambda: exporter.calls >= 1, what="the first failed export")
+        for i in range(1, 400):
+            processor.on_emit(record(i))
+        stats = processor.stats()
+        assert stats.dropped > 0 and stats.queued > 0
+        send = exporter.send
+        exporter.send = lambda payload: (time.sleep(0.1), send(payload))[1]  # type: ignore[method-assign]
+        exporter.fail.clear()
+        assert processor.force_flush(30_000)
+        after = processor.stats()
+        assert after.queued == 0 and after.exported + after.dropped == 400 and after.accepted == after.exported
+        assert len(exporter.bodies) == after.exported
+    finally:
+        processor.shutdown()
