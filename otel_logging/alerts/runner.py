@@ -49,7 +49,7 @@ class AlertsRunner:
         self.clock = clock
         self.rules = load_rules(rules_path, views)  # a bad file at start is the caller's error to show
         self._rules_stamp = self._stamp()
-        self.state = state_file.load()
+        self.state = state_file.load(repair=True)
         self.state.rules_file = str(rules_path.resolve())
         for problem in self.state.problems:
             emit({"event": "state_problem", "problem": problem})

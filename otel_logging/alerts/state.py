@@ -80,7 +80,9 @@ class StateFile:
         self.path = path
         self._lock = threading.Lock()
 
-    def load(self) -> AlertState:
+    def load(self, repair: bool = False) -> AlertState:
+        """The saved state. A damaged file is reported in ``problems``; only the evaluator (``repair``) moves it
+        aside to start afresh: a reader (the dashboard's panel, ``alerts list``) touches nothing."""
         try:
             raw = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -96,8 +98,13 @@ class StateFile:
                 rules=rules, outbox=outbox, undelivered=undelivered, counters=counters, rules_file=rules_file
             )
         except (ValueError, TypeError, AttributeError) as exc:
+            if not repair:
+                return AlertState(problems=[f"the state file {self.path} cannot be read ({exc})"])
             aside = self.path.with_name(f"{self.path.name}.broken-{datetime.now().strftime('%Y%m%dT%H%M%S')}")
-            os.replace(self.path, aside)
+            try:
+                os.replace(self.path, aside)
+            except FileNotFoundError:
+                return AlertState()
             return AlertState(problems=[f"the state file {self.path} was damaged ({exc}); moved to {aside}"])
 
     def save(self, state: AlertState) -> None:

@@ -102,3 +102,16 @@ def test_a_bad_file_at_start_is_refused(setup: tuple[Path, Path, FileSource]) ->
     setup[1].write_text("[[rule]]\nname = 'x'\n")
     with pytest.raises(RuleFileError, match="rule 'x': condition"):
         runner_of(setup, [], Clock())
+
+
+def test_a_damaged_state_file_is_moved_aside_only_by_the_evaluator(tmp_path: Path) -> None:
+    """A reader (the dashboard's panel, `alerts list`) reports it and touches nothing: it used to move the
+    running evaluator's file aside (with its undelivered notifications) on every page draw."""
+    path = tmp_path / "state.json"
+    path.write_text('{"rules": {"r": {"unknown_field": 1}}}', encoding="utf-8")
+    read = StateFile(path).load()
+    assert read.problems and "cannot be read" in read.problems[0]
+    assert path.exists() and not list(tmp_path.glob("state.json.broken-*"))
+    repaired = StateFile(path).load(repair=True)
+    assert repaired.problems and "moved to" in repaired.problems[0]
+    assert not path.exists() and len(list(tmp_path.glob("state.json.broken-*"))) == 1
