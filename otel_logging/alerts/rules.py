@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -43,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_logging.dashboard.querylang import QuerySyntaxError, parse
+from otel_logging.record.atomic import write_atomic
 
 CONDITIONS: tuple[str, ...] = ("count_above", "count_below", "ratio_above", "change_above", "new_pattern", "silence")
 TARGET_KINDS: tuple[str, ...] = ("webhook", "slack", "log")
@@ -473,14 +472,5 @@ def append_to_rule_file(path: Path, block: str, views: ViewLookup | None = None)
     if text and not text.endswith("\n"):
         text += "\n"
     rules = parse_rules(text + block, path, views)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + block)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text + block)
     return rules

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from otel_logging.record.atomic import write_atomic
 
 VERSION = 1
 HISTORY = 50  # transitions kept per rule
@@ -110,14 +111,4 @@ class StateFile:
     def save(self, state: AlertState) -> None:
         data = json.dumps(state.to_json(), indent=1, sort_keys=True)
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(temp, self.path)
-            except BaseException:
-                Path(temp).unlink(missing_ok=True)
-                raise
+            write_atomic(self.path, data)

@@ -37,6 +37,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from otel_logging.record.names import safe_app_name
+
 HEADER = struct.Struct("<III")
 _SEGMENT = re.compile(r"^(\d{20}-\d+)-(\d{10})\.seg$")
 _LOCK = re.compile(r"^(\d{20}-\d+)\.lock$")
@@ -50,9 +52,9 @@ def describe_size(size: int) -> str:
 
 
 def service_directory(base: str | os.PathLike[str], service_name: str) -> Path:
-    """``<base>/<service name>``, the name made safe for a file name."""
-    safe = re.sub(r"[^A-Za-z0-9._-]", "_", service_name).strip(".") or "unknown_service"
-    return Path(base) / safe[:200]
+    """``<base>/<service name>``, the name made safe as the service's own file is (two names that differ keep
+    two directories: ``a/b`` and ``a_b``)."""
+    return Path(base) / safe_app_name(service_name)
 
 
 @dataclass(slots=True)
@@ -140,8 +142,6 @@ class DiskBuffer:
         self._last_fsync = time.monotonic()
         self._dirty = False
         self.bytes = 0  # bytes in the segments not yet deleted
-        self.written_records = 0
-        self.written_bytes = 0
         self.closed = False
         self.refusal = ""  # why the last refused append was refused ("full", "cannot be written (...)")
 
@@ -194,8 +194,6 @@ class DiskBuffer:
                 return False
             segment.size += len(frame)
             self.bytes += len(frame)
-            self.written_records += records
-            self.written_bytes += len(frame)
             self._dirty = True
             if time.monotonic() - self._last_fsync >= self._fsync_interval_s:
                 self._sync_locked()
@@ -247,10 +245,6 @@ class DiskBuffer:
                 pass
         self._dirty = False
         self._last_fsync = time.monotonic()
-
-    def sync(self) -> None:
-        with self._lock:
-            self._sync_locked()
 
     # -- reading ---------------------------------------------------------------------------
     @property

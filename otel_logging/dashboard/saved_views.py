@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from otel_logging.dashboard.state import VIEWS
+from otel_logging.record.atomic import write_atomic
 from otel_logging.store import STORE_DIR
 
 FILE_NAME = "views.json"
@@ -140,17 +139,6 @@ def _write(path: Path, views: dict[str, SavedView]) -> None:
         "views": {name: {k: v for k, v in asdict(view).items() if k != "name"} for name, view in sorted(views.items())},
     }
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f, indent=2, ensure_ascii=False)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     except OSError as exc:
         raise SavedViewsError(f"cannot save the views in {path}: {exc.strerror or exc}") from exc

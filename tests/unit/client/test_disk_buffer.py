@@ -136,8 +136,10 @@ def test_a_directory_removed_under_it_makes_appends_fail_not_raise(tmp_path: Pat
 
 
 def test_service_directory_is_a_safe_name(tmp_path: Path) -> None:
-    assert service_directory(tmp_path, "shop/api:v1") == tmp_path / "shop_api_v1"
-    assert service_directory(tmp_path, "..") == tmp_path / "unknown_service"
+    assert service_directory(tmp_path, "shop") == tmp_path / "shop"
+    assert service_directory(tmp_path, "shop/api:v1").name.startswith("shop_api_v1-")
+    assert service_directory(tmp_path, "a/b") != service_directory(tmp_path, "a_b")  # never one buffer for two
+    assert service_directory(tmp_path, "..").parent == tmp_path
     assert os.path.dirname(service_directory(tmp_path, "../../etc")) == str(tmp_path)
 
 

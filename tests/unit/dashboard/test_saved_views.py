@@ -10,6 +10,7 @@ import pytest
 
 from otel_logging.dashboard import saved_views
 from otel_logging.dashboard.saved_views import SavedView, SavedViewsError, check_name, delete, load, save, views_file
+from otel_logging.record import atomic
 
 
 def test_round_trip(tmp_path: Path) -> None:
@@ -42,7 +43,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path, mon
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(saved_views.os, "replace", broken_replace)
+    monkeypatch.setattr(atomic.os, "replace", broken_replace)
     with pytest.raises(SavedViewsError, match=r"cannot save the views in .*No space left on device"):
         save(path, SavedView("second", "b"))
     assert path.read_bytes() == before
@@ -59,7 +60,7 @@ def test_the_file_is_written_through_a_rename(tmp_path: Path, monkeypatch: pytes
         renames.append((src, dst))
         real(src, dst)
 
-    monkeypatch.setattr(saved_views.os, "replace", spy)
+    monkeypatch.setattr(atomic.os, "replace", spy)
     save(path, SavedView("v", "a"))
     assert len(renames) == 1 and Path(renames[0][1]) == path and Path(renames[0][0]).parent == path.parent
 
