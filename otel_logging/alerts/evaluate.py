@@ -177,12 +177,30 @@ class Evaluator:
     def evaluate(
         self, rules: RuleSet, rule: Rule, source: LogSource, now: datetime, checker: Callable[..., Result] = check
     ) -> list[Notification]:
+        return self.apply(rules, rule, self.answer(rule, source, now, checker), now)
+
+    def answer(
+        self, rule: Rule, source: LogSource, now: datetime, checker: Callable[..., Result] = check
+    ) -> Result | str:
+        """The rule's condition at ``now``, or why it could not be answered. Touches no shared state (only the
+        evaluator's own pattern memo), so the caller asks it without holding the state's lock."""
+        try:
+            return checker(rule, source, now, self.known_patterns)
+        except Exception as exc:  # one rule's failure (a source error, a bug) never stops the others
+            return str(exc) if isinstance(exc, QueryError | QuerySyntaxError) else f"{type(exc).__name__}: {exc}"
+
+    def forget_patterns_except(self, rules: RuleSet) -> None:
+        """Drop the pattern memo of rules no longer in the file (or whose condition changed)."""
+        keep = {r.fingerprint() for r in rules.rules}
+        for key in set(self.known_patterns) - keep:
+            del self.known_patterns[key]
+
+    def apply(self, rules: RuleSet, rule: Rule, result: Result | str, now: datetime) -> list[Notification]:
+        """Apply an answer to the rule's state (the caller holds the state's lock); the notifications to send."""
         st = self._state_of(rule, now)
         at = iso(now)
-        try:
-            result = checker(rule, source, now, self.known_patterns)
-        except Exception as exc:  # one rule's failure (a source error, a bug) never stops the others
-            message = str(exc) if isinstance(exc, QueryError | QuerySyntaxError) else f"{type(exc).__name__}: {exc}"
+        if isinstance(result, str):
+            message = result
             self.state.counters.evaluation_errors += 1
             if st.error != message:
                 st.record(at, st.status, st.value, f"error: {message}")

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_logging.dashboard.querylang import QuerySyntaxError, parse
+from otel_logging.durations import seconds
 from otel_logging.record.atomic import write_atomic
 
 CONDITIONS: tuple[str, ...] = ("count_above", "count_below", "ratio_above", "change_above", "new_pattern", "silence")
@@ -50,8 +51,6 @@ DEFAULT_WINDOW_S = 300.0
 DEFAULT_REPEAT_S = 4 * 3600.0
 DEFAULT_LOOKBACK_S = 7 * 86400.0
 MIN_EVERY_S = 1.0
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _RULE_KEYS = frozenset(
     {
         "name",
@@ -152,17 +151,10 @@ class RuleSet:
 
 def parse_duration(value: object) -> float:
     """``30`` (seconds), ``"90s"``, ``"5m"``, ``"1h"``, ``"7d"``, ``"500ms"`` -> seconds; ValueError otherwise."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration such as 30s, 5m or 1h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNITS[(match.group(2) or "s").lower()]
-    else:
-        raise ValueError(f"{value!r} is not a duration such as 30s, 5m or 1h")
-    if seconds <= 0:
+    result = seconds(value)
+    if result <= 0:
         raise ValueError(f"{value!r} is not a positive duration")
-    return seconds
+    return result
 
 
 def format_duration(seconds: float) -> str:

@@ -85,6 +85,7 @@ class AlertsRunner:
             for gone in set(self.state.rules) - names:
                 del self.state.rules[gone]
             self._next_due = {k: v for k, v in self._next_due.items() if k in names}
+            self.evaluator.forget_patterns_except(rules)
             self._save()
         self.reloads += 1
         self.emit({"event": "reloaded", "file": str(self.rules_path), "rules": len(rules.rules)})
@@ -107,11 +108,13 @@ class AlertsRunner:
         except QueryError as exc:
             self.emit({"event": "source_problem", "problem": str(exc)})
         now = self.clock()
+        # The queries run without the state's lock: delivery and /metrics never wait for a slow tick.
+        answers = [(rule, self.evaluator.answer(rule, self.source, now)) for rule in due]
         with self.lock:
-            for rule in due:
+            for rule, answer in answers:
                 before = self.state.rules.get(rule.name)
                 status, error = (before.status, before.error) if before else (None, "")
-                for note in self.evaluator.evaluate(self.rules, rule, self.source, now):
+                for note in self.evaluator.apply(self.rules, rule, answer, now):
                     self.notifier.queue(note, self.rules)
                 after = self.state.rules[rule.name]
                 if after.status != status or after.error != error:

@@ -4,11 +4,8 @@ rules with their state (``list``). See docs/alerts.md."""
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -17,7 +14,6 @@ from otel_logging.store import MEMORY_LIMIT
 
 if TYPE_CHECKING:
     from otel_logging.alerts.rules import ViewLookup
-    from otel_logging.alerts.runner import AlertsRunner
     from otel_logging.dashboard.query import LogSource
 
 DEFAULT_RULES = Path("alerts.toml")
@@ -63,25 +59,43 @@ def register(sub: argparse._SubParsersAction) -> None:
         a.set_defaults(func=run)
 
 
-_print_lock = threading.Lock()
+def add_alert_flags(p: argparse.ArgumentParser, link_default: str | None) -> None:
+    """``--alerts RULES`` and its options, for a command whose process holds the store (dashboard, store follow)."""
+    p.add_argument(
+        "--alerts",
+        type=Path,
+        metavar="RULES",
+        help="also evaluate the alert rules of this file (TOML), in this process, on the store it holds",
+    )
+    p.add_argument(
+        "--alerts-state",
+        type=Path,
+        help="the alerts' state file (default <log-dir>/.otel-logging/alerts/state.json)",
+    )
+    p.add_argument(
+        "--alerts-metrics-port",
+        type=int,
+        help="serve the alerts' GET /metrics on 127.0.0.1:PORT (0 = any free port)",
+    )
+    p.add_argument(
+        "--dashboard-url",
+        default=link_default,
+        help="the dashboard's address in the notifications' links (default "
+        + (link_default or "this dashboard's own address")
+        + ")",
+    )
 
 
 def _emit(event: dict[str, Any]) -> None:
-    with _print_lock:
-        print(json.dumps(event, default=str), flush=True)
+    from otel_logging.alerts.host import emit_json_line
+
+    emit_json_line(event)
 
 
 def _views(log_dir: Path) -> ViewLookup:
-    from otel_logging.dashboard.saved_views import SavedViewsError, load, views_file
+    from otel_logging.alerts.host import saved_views
 
-    def lookup(name: str) -> str | None:
-        try:
-            view = load(views_file(log_dir)).get(name)
-        except SavedViewsError:
-            return None
-        return None if view is None else view.query
-
-    return lookup
+    return saved_views(log_dir)
 
 
 def _state_path(args: argparse.Namespace) -> Path:
@@ -171,72 +185,43 @@ def _open_source(args: argparse.Namespace) -> LogSource | None:
         return None
 
 
-def _metrics_server(runner: AlertsRunner, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path.split("?")[0] != "/metrics":
-                self.send_error(404)
-                return
-            data = runner.metrics_text().encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # no access log on stderr
-            pass
-
-    return ThreadingHTTPServer(("127.0.0.1", port), Handler)
-
-
 def _run(args: argparse.Namespace) -> int:
+    from otel_logging.alerts.host import AlertsHost
     from otel_logging.alerts.rules import RuleFileError
-    from otel_logging.alerts.runner import AlertsRunner
-    from otel_logging.alerts.state import StateFile
 
     source = _open_source(args)
     if source is None:
         return 1
     try:
-        runner = AlertsRunner(
+        host = AlertsHost(
             args.rules,
             source,
-            StateFile(_state_path(args)),
-            _emit,
+            args.log_dir,
             dashboard_url=args.dashboard_url,
-            views=_views(args.log_dir.resolve()),
+            state_path=_state_path(args),
+            emit=_emit,
+            metrics_port=args.metrics_port,
         )
     except RuleFileError as exc:
         for problem in exc.problems:
             print(f"otel-logging alerts: {args.rules}: {problem}", file=sys.stderr)
         source.close()
         return 1
-    stop = threading.Event()
 
     def on_stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        host.request_stop()
 
     def on_hup(signum: int, frame: FrameType | None) -> None:
-        runner.reload_requested.set()
+        host.reload()
 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
-    server = None
-    server_thread = None
-    if args.metrics_port is not None:
-        server = _metrics_server(runner, args.metrics_port)
-        server_thread = threading.Thread(target=server.serve_forever, name="otel-logging-alerts-metrics", daemon=True)
-        server_thread.start()
-        _emit({"event": "metrics", "url": f"http://127.0.0.1:{server.server_address[1]}/metrics"})
     try:
-        runner.run(stop)
+        host.start()
+        host.wait()
     finally:
-        if server is not None and server_thread is not None:
-            server.shutdown()
-            server.server_close()
-            server_thread.join()
+        host.stop()
         source.close()
     _emit({"event": "stopped"})
-    return 0
+    return 1 if host.failed else 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 
+from otel_logging.commands.alerts import add_alert_flags
 from otel_logging.commands.ports import port_in_use
 from otel_logging.store import default_store_path
 
@@ -41,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--es-url", help="also offer Elasticsearch (index pattern logs-*) as a source, e.g. http://127.0.0.1:9200"
     )
+    add_alert_flags(p, link_default=None)
     p.add_argument(
         "--no-password",
         action="store_true",
@@ -85,18 +87,26 @@ def _dashboard(args: argparse.Namespace) -> int:
         )
         return 2
     port = args.port or _free_port(args.host)
-    script = Path(__file__).resolve().parents[1] / "dashboard" / "streamlit_main.py"
+    from otel_logging.dashboard import server
+
     env = dict(os.environ)
     env["OTEL_LOGGING_DASHBOARD_LOG_DIR"] = str(log_dir)
     env[STORE_ENV] = "" if args.no_store else str((args.store or default_store_path(log_dir)).resolve())
     if args.es_url:
         env["OTEL_LOGGING_DASHBOARD_ES_URL"] = args.es_url
+    url_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    url = f"http://{url_host}:{port}"
+    if args.alerts:  # evaluated by the dashboard's server process, on the store it holds
+        env[server.ENV_ALERTS] = str(args.alerts.resolve())
+        env[server.ENV_URL] = args.dashboard_url or url
+        if args.alerts_state:
+            env[server.ENV_ALERTS_STATE] = str(args.alerts_state.resolve())
+        if args.alerts_metrics_port is not None:
+            env[server.ENV_ALERTS_METRICS_PORT] = str(args.alerts_metrics_port)
     command = [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
-        str(script),
+        "otel_logging.dashboard.server",
         "--server.address",
         args.host,
         "--server.port",
@@ -113,8 +123,11 @@ def _dashboard(args: argparse.Namespace) -> int:
         "false",
         "--client.toolbarMode",
         "viewer",
+        "--logger.hideWelcomeMessage",
+        "true",
     ]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    # With alerts, the server's stdout is the evaluator's log (one JSON line per event), as `alerts run` prints.
+    proc = subprocess.Popen(command, env=env, stdout=None if args.alerts else subprocess.DEVNULL)
     stop = {"signal": 0}
 
     def forward(signum: int, _frame: object) -> None:
@@ -124,8 +137,6 @@ def _dashboard(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    url_host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-    url = f"http://{url_host}:{port}"
     if _wait_healthy(f"{url}/_stcore/health", proc):
         print(orjson.dumps({"event": "listening", "url": url, "log_dir": str(log_dir)}).decode(), flush=True)
     code = proc.wait()

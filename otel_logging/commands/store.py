@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from otel_logging.commands.alerts import DEFAULT_DASHBOARD_URL, add_alert_flags
 from otel_logging.dashboard.query import QueryError
 from otel_logging.dashboard.sources.logfiles import list_log_files
 from otel_logging.ingest.progress import Progress
@@ -36,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         a.add_argument("--memory-limit", default=MEMORY_LIMIT, help=f"DuckDB memory limit (default {MEMORY_LIMIT})")
         if name == "follow":
             a.add_argument("--interval", type=float, default=1.0, help="seconds between reads (default 1)")
+            add_alert_flags(a, link_default=DEFAULT_DASHBOARD_URL)
         a.set_defaults(func=run)
 
 
@@ -134,17 +136,47 @@ def _follow(args: argparse.Namespace) -> int:
     opened = _open_from_args(args)
     if isinstance(opened, int):
         return opened
-    _, store, source = opened
+    log_dir, store, source = opened
+    host = None
+    if args.alerts:  # evaluated here, on the store this process holds (no dashboard runs)
+        from otel_logging.alerts.host import AlertsHost
+        from otel_logging.alerts.rules import RuleFileError
+
+        try:
+            host = AlertsHost(
+                args.alerts,
+                source,
+                log_dir,
+                dashboard_url=args.dashboard_url,
+                state_path=args.alerts_state,
+                metrics_port=args.alerts_metrics_port,
+            )
+        except RuleFileError as exc:
+            for problem in exc.problems:
+                print(f"otel-logging store follow: --alerts {args.alerts}: {problem}", file=sys.stderr)
+            source.close()
+            return 1
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    def on_hup(signum: int, frame: FrameType | None) -> None:
+        if host is not None:
+            host.reload()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
     status = source.refresh(force=True)
     print(orjson.dumps({"event": "following", "store": str(store), "records": status.records}).decode(), flush=True)
-    while not stop.wait(args.interval):
-        source.refresh(force=True)
-    source.close()
+    if host is not None:
+        host.start()
+    try:
+        while not stop.wait(args.interval):
+            source.refresh(force=True)
+    finally:
+        if host is not None:
+            host.stop()
+        source.close()
     return 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import re
 
+from otel_logging.durations import seconds
+
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_size(text: str) -> int:
@@ -21,8 +21,11 @@ def parse_size(text: str) -> int:
 
 
 def parse_duration(text: str) -> int:
-    """``3600``, ``90s``, ``15m``, ``1h``, ``7d`` -> seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 1h or 7d")
-    return int(match.group(1)) * _DURATION_UNITS[match.group(2).lower()]
+    """``3600``, ``90s``, ``15m``, ``1h``, ``7d`` -> whole seconds (``otel_logging/durations.py``)."""
+    try:
+        value = seconds(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 1h or 7d") from None
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds")
+    return int(value)

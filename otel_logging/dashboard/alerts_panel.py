@@ -20,7 +20,8 @@ from otel_logging.alerts.runner import describe_state
 from otel_logging.alerts.state import StateFile
 from otel_logging.dashboard import saved_views
 
-STATUS_ICONS = {"firing": "🔴", "pending": "🟠", "ok": "🟢", "unknown": "⚪"}
+# A coloured badge (drawn by Streamlit, no emoji font needed) per state.
+STATUS_BADGES = {"firing": ":red-badge[firing]", "pending": ":orange-badge[pending]", "ok": ":green-badge[ok]"}
 NEW_RULE_CONDITIONS = {
     "count_above": "more than N records",
     "count_below": "fewer than N records",
@@ -45,7 +46,7 @@ def sidebar(log_dir: Path, current_query: Callable[[], str]) -> None:
     state_file = StateFile(default_state_path(log_dir))
     with st.sidebar.expander("Alerts", expanded=False):
         if not state_file.path.exists():
-            st.caption("No alerts evaluated here yet: run `otel-logging alerts run --rules alerts.toml` (see Alerts)")
+            st.caption("No alerts evaluated here yet: start the dashboard with `--alerts alerts.toml` (see Alerts)")
             return
         state = state_file.load()
         rules_path = Path(state.rules_file) if state.rules_file else None
@@ -66,10 +67,10 @@ def sidebar(log_dir: Path, current_query: Callable[[], str]) -> None:
         st.caption(f"{rules_path} · {c.delivered} delivered, {c.attempts_failed} failed attempts")
         rows = describe_state(state, rules)
         for row in rows:
-            icon = STATUS_ICONS.get(row["status"], "⚪")
-            since = f" since {row['since']}" if row["since"] else ""
+            badge = STATUS_BADGES.get(row["status"], f":gray-badge[{row['status']}]")
+            since = f" since {row['since'][:19].replace('T', ' ')} UTC" if row["since"] else ""
             value = "" if row["value"] is None else f" · value {row['value']:g}"
-            st.markdown(f"{icon} **{row['rule']}** {row['status']}{since}{value}  \n{row['condition']}")
+            st.markdown(f"{badge} **{row['rule']}**{since}{value}  \n{row['condition']}")
             if row["error"]:
                 st.error(row["error"])
             if row["history"]:

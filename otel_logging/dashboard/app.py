@@ -30,7 +30,7 @@ from otel_logging.dashboard.filters import (
 )
 from otel_logging.dashboard.query import LogSource, QueryError, SourceStatus
 from otel_logging.dashboard.querylang import QuerySyntaxError, parse
-from otel_logging.dashboard.sources import open_source
+from otel_logging.dashboard.sources import held, open_source
 from otel_logging.dashboard.state import LEGACY_FILTERS, PAGE_SIZES, VIEWS, ViewState
 from otel_logging.dashboard.text import as_text
 from otel_logging.store import MEMORY_LIMIT
@@ -64,6 +64,9 @@ class DashboardConfig:
 def _cached_source(kind: str, log_dir: str, es_url: str | None, store: str | None = None) -> LogSource:
     if kind == "es":
         return open_source(es_url=es_url)
+    shared = held(log_dir, store)  # opened by this process for its alerts: one store, one holder
+    if shared is not None:
+        return shared
     if store:
         return open_source(log_dir=Path(log_dir), store=Path(store), memory_limit=MEMORY_LIMIT)
     return open_source(log_dir=Path(log_dir))

@@ -15,7 +15,8 @@ Design (see docs/store.md):
   deletion and inode reuse are followed as the in-memory files source always did (one code path:
   ``otel_logging.dashboard.sources.files.FileSource`` with ``store=``).
 - One process maintains and queries a store at a time (DuckDB locks the file): the dashboard does it
-  as it reads; ``otel-logging store follow`` does it with no dashboard running.
+  as it reads; ``otel-logging store follow`` does it with no dashboard running. Alerts over the files are
+  evaluated by that same process (``--alerts``, ``otel_logging/alerts/host.py``), on the same store.
 """
 
 from __future__ import annotations

@@ -78,6 +78,14 @@ def browser_page(width: int = 1500, height: int = 1000) -> Iterator[Any]:
             browser.close()
 
 
+def wait_settled(page, timeout_ms: int = 30_000) -> None:  # type: ignore[no-untyped-def]
+    """Until the page is drawn as the user reads it: no run in progress, no placeholder left."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=timeout_ms)
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=timeout_ms)
+
+
 def grid_rows(page, index: int = 0) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
     """The visible rows of the ``index``-th records table, as {column: text} (what the user reads),
     plus ``selected``: "true" for the row the table shows selected."""

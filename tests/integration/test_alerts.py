@@ -22,7 +22,7 @@ import pytest
 
 from otel_logging.alerts.evaluate import check
 from otel_logging.alerts.rules import parse_rules
-from tests.integration.dashboard_browser import SCREENSHOTS, browser_page, start_dashboard
+from tests.integration.dashboard_browser import SCREENSHOTS, browser_page, wait_settled
 from tests.support.both_sources import both_sources
 from tests.support.es_fixtures import EsNode
 from tests.support.generated_logs import make_record
@@ -87,15 +87,27 @@ class Webhook:
 
 
 class Alerts:
-    """A running ``otel-logging alerts run``; its stdout lines read by a thread it owns."""
+    """A running evaluator, its stdout lines read by a thread it owns: ``otel-logging alerts run`` (``host=
+    "alerts"``), the dashboard's server (``"dashboard"``: ``otel-logging dashboard --alerts``) or ``otel-logging
+    store follow --alerts`` (``"follow"``); the last two evaluate on the store they hold."""
 
-    def __init__(self, rules: Path, log_dir: Path, *extra: str) -> None:
+    def __init__(self, rules: Path, log_dir: Path, *extra: str, host: str = "alerts") -> None:
         self.stderr_path = rules.parent / f"alerts-{time.monotonic_ns()}.stderr"
-        command = [PYTHON, "-m", "otel_logging", "alerts", "run", "--rules", str(rules), "--log-dir", str(log_dir)]
-        command += extra
+        self.host = host
+        base = [PYTHON, "-m", "otel_logging"]
+        if host == "alerts":
+            command = [*base, "alerts", "run", "--rules", str(rules), "--metrics-port", "0"]
+        elif host == "dashboard":
+            command = [*base, "dashboard", "--port", "0", "--alerts", str(rules), "--alerts-metrics-port", "0"]
+        else:
+            command = [*base, "store", "follow", "--alerts", str(rules), "--alerts-metrics-port", "0"]
         with open(self.stderr_path, "wb") as stderr:
             self.proc = subprocess.Popen(
-                [*command, "--metrics-port", "0"], stdout=subprocess.PIPE, stderr=stderr, cwd=REPO, env=child_env()
+                [*command, "--log-dir", str(log_dir), *extra],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                cwd=REPO,
+                env=child_env(),
             )
         self.events: list[dict[str, Any]] = []
         self.lock = threading.Lock()
@@ -104,6 +116,9 @@ class Alerts:
         metrics = wait_for(lambda: self.find("metrics"), timeout=60, what=f"alerts to start: {self.stderr()}")
         self.metrics_url = metrics[0]["url"]
         wait_for(lambda: self.find("running"), timeout=60, what="the running line")
+        if host == "dashboard":
+            (listening,) = wait_for(lambda: self.find("listening"), timeout=60, what="the dashboard to listen")
+            self.dashboard_url = listening["url"]
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -169,12 +184,16 @@ def burst(serve: ServeProcess, service: str, n: int = 20) -> float:
 def test_a_burst_fires_once_and_resolves_once(
     serve: ServeProcess, webhook: Webhook, started: list[Alerts], tmp_path: Path
 ) -> None:
-    alerts = Alerts(rules_file(tmp_path, webhook.url, "checkout", "4s"), serve.log_dir)
+    """Evaluated by the dashboard's server process (``dashboard --alerts``), on the one store it holds."""
+    alerts = Alerts(rules_file(tmp_path, webhook.url, "checkout", "4s"), serve.log_dir, host="dashboard")
     started.append(alerts)
     burst(serve, "checkout")
     (firing,) = wait_for(lambda: webhook.bodies("firing"), timeout=30, what="the firing notification")
     assert firing["rule"] == "payment errors" and firing["value"] >= 20 and firing["labels"] == {"team": "shop"}
+    assert firing["dashboard_url"].startswith(alerts.dashboard_url + "/?")  # its own address, unasked
     assert "q=service%3Acheckout+AND+level%3Aerror" in firing["dashboard_url"]
+    store = serve.log_dir / ".otel-logging"
+    assert (store / "store.duckdb").exists() and not (store / "alerts" / "store.duckdb").exists()  # one store
     wait_for(lambda: webhook.bodies("resolved"), timeout=30, what="the resolved notification")
     evaluated = alerts.metrics()["otel_logging_alerts_evaluations_total"]
     wait_for(
@@ -228,7 +247,8 @@ def test_burst_to_webhook_latency_at_the_default_interval(
     serve: ServeProcess, webhook: Webhook, started: list[Alerts], tmp_path: Path
 ) -> None:
     runs = int(os.environ.get("OTEL_LOGGING_ALERT_LATENCY_RUNS", "5"))  # the docs' figure: 20
-    alerts = Alerts(rules_file(tmp_path, webhook.url, "latency", "5s", every=None), serve.log_dir)
+    rules = rules_file(tmp_path, webhook.url, "latency", "5s", every=None)
+    alerts = Alerts(rules, serve.log_dir, host="dashboard")
     started.append(alerts)
     latencies = []
     for run in range(runs):
@@ -254,6 +274,27 @@ def test_a_bad_rule_file_is_refused_at_start(tmp_path: Path) -> None:
         "(targets: none defined: add [[target]] tables)"
     )
     assert result.stdout == ""
+    # The processes that evaluate on the store they hold refuse it the same way, before serving anything.
+    for command, name in (
+        (["dashboard", "--port", "0", "--alerts", str(rules)], "otel-logging dashboard"),
+        (["store", "follow", "--alerts", str(rules)], "otel-logging store follow"),
+    ):
+        result = subprocess.run(
+            [PYTHON, "-m", "otel_logging", *command, "--log-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+            env=child_env(),
+        )
+        assert result.returncode == 1, result.stderr
+        prefix = f"{name}: --alerts {rules}: "
+        problems = [line.removeprefix(prefix) for line in result.stderr.splitlines() if line.startswith(prefix)]
+        assert problems == [
+            lines[0].removeprefix(f"otel-logging alerts: {rules}: "),
+            "rule 'slow': notify: no target named 'pager' (targets: none defined: add [[target]] tables)",
+        ], result.stderr
+        assert "listening" not in result.stdout and "following" not in result.stdout
 
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -387,10 +428,11 @@ def test_each_condition_fires_and_resolves_on_records_sent_through_setup(
 ) -> None:
     rules = tmp_path / "alerts.toml"
     rules.write_text(EVERY_CONDITION.format(url=webhook.url))
-    # pattern-app's usual messages.
-    send(serve, "pattern-app", ("ERROR", "payment %d failed", 3))
-    alerts = Alerts(rules, serve.log_dir)
+    alerts = Alerts(rules, serve.log_dir, host="follow")  # no dashboard: the store's follower evaluates
     started.append(alerts)
+    # pattern-app's usual messages, sent once the evaluator runs (its window is 3 s: sent before a slow start,
+    # they could be out of the window at the first evaluation).
+    send(serve, "pattern-app", ("ERROR", "payment %d failed", 3))
 
     def statuses(rule: str) -> list[str]:
         return [b["status"] for b in webhook.bodies() if b["rule"] == rule]
@@ -428,26 +470,28 @@ def test_the_dashboard_shows_the_alert_opens_its_link_and_adds_a_rule(
 
     rules = rules_file(tmp_path, webhook.url, "browser-shop", "10m")
     send(serve, "browser-shop", ("INFO", "order %d placed", 4))  # a record the alert's link must not show
-    with start_dashboard(serve.log_dir) as dashboard_url:
-        alerts = Alerts(rules, serve.log_dir, "--dashboard-url", dashboard_url)
-        started.append(alerts)
-        burst(serve, "browser-shop", 7)
-        (firing,) = wait_for(lambda: webhook.bodies("firing"), timeout=60, what="the firing notification")
-        assert firing["dashboard_url"].startswith(dashboard_url + "/?")
-        with browser_page(1500, 1100) as page:
-            page.goto(firing["dashboard_url"])
-            expect(page.get_by_test_id("records-summary")).to_contain_text("7 records match", timeout=60_000)
-            page.get_by_text("Alerts", exact=True).click()
-            panel = page.get_by_test_id("stSidebar")
-            expect(panel).to_contain_text("payment errors", timeout=30_000)
-            expect(panel).to_contain_text("firing since")
-            page.screenshot(path=str(SCREENSHOTS / "dashboard-alerts.png"))
-            name = page.locator('input[aria-label="Rule name"]')
-            name.fill("browser shop errors")
-            name.press("Enter")
-            page.get_by_role("button", name="Add the rule", exact=True).click()
-            expect(page.get_by_text("added the rule 'browser shop errors'")).to_be_visible(timeout=30_000)
-        wait_for(lambda: alerts.find("reloaded"), timeout=30, what="the evaluator reloading the file")
-        assert alerts.find("reloaded")[-1]["rules"] == 2
-        assert 'name = "browser shop errors"' in rules.read_text()
-        assert "service:browser-shop AND level:error" in rules.read_text()
+    alerts = Alerts(rules, serve.log_dir, host="dashboard")  # the page and the evaluator: one process, one store
+    started.append(alerts)
+    dashboard_url = alerts.dashboard_url
+    burst(serve, "browser-shop", 7)
+    (firing,) = wait_for(lambda: webhook.bodies("firing"), timeout=60, what="the firing notification")
+    assert firing["dashboard_url"].startswith(dashboard_url + "/?")
+    with browser_page(1500, 1100) as page:
+        page.goto(firing["dashboard_url"])
+        expect(page.get_by_test_id("records-summary")).to_contain_text("7 records match", timeout=60_000)
+        page.get_by_text("Alerts", exact=True).click()
+        panel = page.get_by_test_id("stSidebar")
+        expect(panel).to_contain_text("payment errors", timeout=30_000)
+        expect(panel).to_contain_text("firing payment errors since")  # the red badge, then the rule
+        wait_settled(page)
+        panel.get_by_text("payment errors").first.scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-alerts.png"))
+        name = page.locator('input[aria-label="Rule name"]')
+        name.fill("browser shop errors")
+        name.press("Enter")
+        page.get_by_role("button", name="Add the rule", exact=True).click()
+        expect(page.get_by_text("added the rule 'browser shop errors'")).to_be_visible(timeout=30_000)
+    wait_for(lambda: alerts.find("reloaded"), timeout=30, what="the evaluator reloading the file")
+    assert alerts.find("reloaded")[-1]["rules"] == 2
+    assert 'name = "browser shop errors"' in rules.read_text()
+    assert "service:browser-shop AND level:error" in rules.read_text()

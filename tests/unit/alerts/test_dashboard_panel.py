@@ -60,7 +60,7 @@ def run_app(query: dict[str, str]) -> AppTest:
 def test_the_panel_lists_rules_with_state_and_adds_a_rule_for_the_query(log_dir: Path, tmp_path: Path) -> None:
     app = run_app({"q": "service:shop AND payment"})
     text = "\n".join(m.value for m in app.sidebar.markdown)
-    assert "🔴 **shop errors** firing since" in text and "value 8" in text
+    assert ":red-badge[firing] **shop errors** since" in text and "value 8" in text
     assert any("1 waiting for a retry, 0 undelivered" in w.value for w in app.sidebar.warning)
     app.text_input(key="alert_name").input("shop payments")
     app.selectbox(key="alert_condition").select("count_above").run()
@@ -101,4 +101,4 @@ def test_no_alerts_running_says_how(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv(ENV_LOG_DIR, str(directory))
     monkeypatch.delenv(ENV_PASSWORD, raising=False)
     app = run_app({})
-    assert any("otel-logging alerts run" in c.value for c in app.sidebar.caption)
+    assert any("--alerts alerts.toml" in c.value for c in app.sidebar.caption)

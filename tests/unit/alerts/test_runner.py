@@ -115,3 +115,43 @@ def test_a_damaged_state_file_is_moved_aside_only_by_the_evaluator(tmp_path: Pat
     repaired = StateFile(path).load(repair=True)
     assert repaired.problems and "moved to" in repaired.problems[0]
     assert not path.exists() and len(list(tmp_path.glob("state.json.broken-*"))) == 1
+
+
+def test_a_slow_query_does_not_hold_the_state_lock(setup: tuple[Path, Path, FileSource]) -> None:
+    """Delivery and /metrics take the state's lock; a tick's queries run without it."""
+    events: list[dict[str, Any]] = []
+    runner = runner_of(setup, events, Clock())
+    source = setup[2]
+    asked, release = threading.Event(), threading.Event()
+    count = source.count
+
+    def slow_count(flt: Any) -> int:
+        asked.set()
+        assert release.wait(30)
+        return count(flt)
+
+    source.count = slow_count  # type: ignore[method-assign]
+    tick = threading.Thread(target=runner.tick, kwargs={"monotonic": 100.0})
+    tick.start()
+    try:
+        assert asked.wait(30)
+        assert runner.lock.acquire(timeout=5), "the lock was held across the query"
+        runner.lock.release()
+        assert "otel_logging_alerts_evaluations_total 0" in runner.metrics_text()
+    finally:
+        release.set()
+        tick.join(30)
+    assert "otel_logging_alerts_evaluations_total 1" in runner.metrics_text()
+
+
+def test_a_reload_forgets_the_patterns_of_rules_gone(setup: tuple[Path, Path, FileSource]) -> None:
+    log_dir, rules, _ = setup
+    rules.write_text(RULES + '\n[[rule]]\nname = "new"\nquery = "*"\nwindow = "1m"\nnew_pattern = true\n')
+    events: list[dict[str, Any]] = []
+    runner = runner_of(setup, events, Clock())
+    write_records(log_dir, "shop", burst(NOW - timedelta(seconds=5), 2))
+    runner.tick(monotonic=100.0)
+    assert len(runner.evaluator.known_patterns) == 1
+    rules.write_text(RULES)
+    assert runner.reload()
+    assert runner.evaluator.known_patterns == {}
