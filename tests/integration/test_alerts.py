@@ -26,7 +26,7 @@ from tests.integration.dashboard_browser import SCREENSHOTS, browser_page, wait_
 from tests.support.both_sources import both_sources
 from tests.support.es_fixtures import EsNode
 from tests.support.generated_logs import make_record
-from tests.support.procs import PYTHON, REPO, ServeProcess, child_env, run_app, wait_for
+from tests.support.procs import PYTHON, REPO, ServeProcess, child_env, run_app, start_serve, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -495,3 +495,29 @@ def test_the_dashboard_shows_the_alert_opens_its_link_and_adds_a_rule(
     assert alerts.find("reloaded")[-1]["rules"] == 2
     assert 'name = "browser shop errors"' in rules.read_text()
     assert "service:browser-shop AND level:error" in rules.read_text()
+
+
+def test_alerts_run_over_elasticsearch_fires_and_resolves(
+    es_node: EsNode, webhook: Webhook, started: list[Alerts], tmp_path: Path
+) -> None:
+    """``alerts run --es-url``: the service exports to a real Elasticsearch node, the evaluator reads only the
+    cluster (its --log-dir holds no records), the burst fires once and resolves once."""
+    service_name = f"es-shop-{time.monotonic_ns()}"
+    serve = start_serve(tmp_path / "logs", "--es-url", es_node.url, "--es-namespace", "alerts")
+    try:
+        rules = rules_file(tmp_path, webhook.url, service_name, "30s")  # export + indexing may take seconds
+        empty = tmp_path / "no-files"
+        empty.mkdir()
+        alerts = Alerts(rules, empty, "--es-url", es_node.url)
+        started.append(alerts)
+        burst(serve, service_name)
+        (firing,) = wait_for(
+            lambda: webhook.bodies("firing"), timeout=60, what=f"the firing notification: {alerts.events[-3:]}"
+        )
+        assert 5 < firing["value"] <= 20 and firing["rule"] == "payment errors"  # fires as the burst is indexed
+        wait_for(lambda: webhook.bodies("resolved"), timeout=90, what="the resolved notification")
+        assert [b["status"] for b in webhook.bodies()] == ["firing", "resolved"]
+        assert list(empty.iterdir()) == [empty / ".otel-logging"]  # only its state: no store, no records
+        assert alerts.stop() == 0
+    finally:
+        serve.stop()
