@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml setup.py $(wildcard native/Cargo.toml native/Cargo.lock
 venv: $(STAMP)
 
 run: $(STAMP)
-	BIN=$(BIN) LOG_DIR=$(LOG_DIR) RETAIN_AGE=$(RETAIN_AGE) GRPC_PORT=$(GRPC_PORT) HTTP_PORT=$(HTTP_PORT) DASHBOARD_PORT=$(or $(DASHBOARD_PORT),8050) bash scripts/run.sh
+	BIN=$(BIN) LOG_DIR=$(LOG_DIR) ALERTS=$(ALERTS) RETAIN_AGE=$(RETAIN_AGE) GRPC_PORT=$(GRPC_PORT) HTTP_PORT=$(HTTP_PORT) DASHBOARD_PORT=$(or $(DASHBOARD_PORT),8050) bash scripts/run.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,6 +3,7 @@
 # Every port is checked before anything starts (a taken one: one line, exit 2). Ctrl-C stops both; if either
 # exits on its own, the other is stopped too and the reason is printed (exit 1).
 #   BIN=.venv/bin LOG_DIR=logs GRPC_PORT=4317 HTTP_PORT=4318 DASHBOARD_PORT=8050 scripts/run.sh
+# ALERTS=alerts.toml: the dashboard also evaluates that rule file (docs/alerts.md); its alerts are printed here.
 set -euo pipefail
 
 BIN="${BIN:-.venv/bin}"
@@ -73,12 +74,24 @@ if [[ ! -s "$state/serve.out" ]]; then
   exit 1
 fi
 
-"$BIN/otel-logging" dashboard --log-dir "$LOG_DIR" --port "$DASHBOARD_PORT" >"$state/dashboard.out" &
+alerts=()
+if [[ -n "${ALERTS:-}" ]]; then
+  alerts=(--alerts "$ALERTS")
+fi
+"$BIN/otel-logging" dashboard --log-dir "$LOG_DIR" --port "$DASHBOARD_PORT" "${alerts[@]}" >"$state/dashboard.out" &
 dashboard_pid=$!
 
 # Watch both: print the dashboard's URL once it answers; if either exits, stop the other and say why.
 announced=""
+shown=0  # lines of the dashboard's output looked at for alerts
 while true; do
+  if [[ -n "${ALERTS:-}" ]]; then
+    total="$(wc -l <"$state/dashboard.out")"
+    if ((total > shown)); then
+      tail -n "+$((shown + 1))" "$state/dashboard.out" | head -n "$((total - shown))" | grep '"event": "alert"' || true
+      shown=$total
+    fi
+  fi
   if [[ -z "$announced" ]] && grep -q '"event":"listening"' "$state/dashboard.out" 2>/dev/null; then
     line="$(grep -m1 '"event":"listening"' "$state/dashboard.out")"
     url="${line#*\"url\":\"}"

@@ -40,7 +40,7 @@ def main(streamlit_flags: list[str]) -> int:
     config = DashboardConfig.from_env()
     host = None
     source: LogSource | None = None
-    log = sys.stdout  # the evaluator's JSON lines; Streamlit's own words go to stderr (set below)
+    log = sys.stdout  # the evaluator's JSON lines; what Streamlit prints on stdout is dropped (set below)
     if rules:
         from otel_logging.alerts.host import AlertsHost, emit_json_line
         from otel_logging.alerts.rules import RuleFileError
@@ -69,7 +69,7 @@ def main(streamlit_flags: list[str]) -> int:
                 source.close()
         host.start()
     sys.argv = ["streamlit", "run", str(SCRIPT), *streamlit_flags]
-    sys.stdout = sys.stderr
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process ("  Stopping...", banners)
     try:
         from streamlit.web import cli
 
