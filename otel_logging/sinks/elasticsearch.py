@@ -54,7 +54,7 @@ _log = logging.getLogger("otel_logging.sinks.elasticsearch")
 TEMPLATE_VERSION = 1
 DEFAULT_PREFIX = "logs"
 DEFAULT_NAMESPACE = "default"
-# Delivery: queue batches of up to 20,000 lines, cut into bulk requests whose size (250-8,000 documents) and
+# Delivery: queue batches of up to 20,000 lines, cut into bulk requests whose size (250-5,000 documents) and
 # number in flight (1-6) follow the node's answers (es_pacing.BulkPacer; bench/es_vs_collector.py).
 DEFAULT_BATCH_LINES = 20_000
 DEFAULT_BATCH_BYTES = 16 << 20
