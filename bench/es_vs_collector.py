@@ -1,4 +1,4 @@
-"""Elasticsearch export: documents/s, otel-logging serve vs the OpenTelemetry Collector, same node, same run.
+"""Elasticsearch export: documents/s, otel-logging serve vs the OpenTelemetry Collector and the node's ceiling.
 
 One local Elasticsearch node (scripts/elasticsearch.sh, or --es-url) receives, one after the other:
 
@@ -8,6 +8,11 @@ One local Elasticsearch node (scripts/elasticsearch.sh, or --es-url) receives, o
                    (mapping mode bodymap)
     otel_logging   ``otel-logging serve --es-url URL`` with its default configuration: per-app files, and
                    the durable queue -> ElasticsearchDelivery (bulk ``create`` into logs-<dataset>-default)
+    ceiling        the node's ceiling: the same documents (the records loadgen sends, converted to canonical
+                   JSON lines before the clock starts) as pre-built ``_bulk`` bodies of --ceiling-bulk
+                   ``create`` actions with ids Elasticsearch chooses, POSTed by --ceiling-threads threads over
+                   plain keep-alive HTTP (http.client), nothing of otel-logging in the way; items answered
+                   429 are sent again (auto-generated ids: nothing is stored twice)
 
 Both are fed by bench/loadgen.py (a separate process: 512-record requests, 4 senders, 4 apps) with the same
 N records (rounded down to whole requests: 199,680 by default). The load generator is run with one distinct
@@ -23,10 +28,12 @@ segment. The count is then checked to be exactly N (nothing lost, nothing duplic
 seconds of each server process are read from /proc, Elasticsearch's CPU seconds from its node stats.
 Before the measured rounds each side runs once with --warmup records, not measured: a fresh JVM spends
 up to twice the CPU per document on its first few hundred thousand. The sides run one after the other,
-never at once; rounds alternate which goes first.
+never at once; the order rotates from round to round (each side goes first once in three rounds).
 
-Usage: .venv/bin/python bench/es_vs_collector.py [--records 200000] [--rounds 1] [--warmup 100000] [--es-url URL]
-Last line: es_export: otel_logging X docs/s, collector Y docs/s, ratio X/Y
+Usage: .venv/bin/python bench/es_vs_collector.py [--records 200000] [--rounds 3] [--warmup 100000] [--es-url URL]
+                                                 [--json PATH]
+Last lines: one per round, then
+    es_export: otel_logging X docs/s, ceiling C docs/s (X/C of it), collector Y docs/s, ratio X/Y
 """
 
 from __future__ import annotations
@@ -194,6 +201,107 @@ class LoadRun:
         self._stderr.close()
 
 
+# -- the node's ceiling: pre-built bulk bodies, auto-generated ids -------------------------------
+
+
+def ceiling_bodies(service: str, args: argparse.Namespace) -> list[bytes]:
+    """The records loadgen would send for ``service`` as canonical JSON lines, in ``_bulk`` bodies of
+    ``create`` actions without ids (built before the clock starts)."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import loadgen
+
+    from otel_logging.record.otlp import convert_request, parse_protobuf
+    from otel_logging.sinks.elasticsearch import DataStreamNames
+
+    names = DataStreamNames()
+    actions: dict[str, bytes] = {}
+    docs: list[bytes] = []
+    for index in range(args.records // args.batch):
+        request = parse_protobuf(
+            loadgen.build_request(f"{service}-{index % args.apps}", args.batch, index * args.batch)
+        )
+        lines, services = convert_request(request).split_lines()
+        for line, svc in zip(lines, services, strict=True):
+            action = actions.get(svc)
+            if action is None:
+                action = actions[svc] = b'{"create":{"_index":' + json.dumps(names(svc)).encode() + b"}}\n"
+            docs.append(action + line)
+    size = args.ceiling_bulk
+    return [b"".join(docs[i : i + size]) for i in range(0, len(docs), size)]
+
+
+class CeilingLoad:
+    """``--ceiling-threads`` threads POSTing the pre-built bodies to ``/_bulk``; the same face as ``LoadRun``."""
+
+    def __init__(self, url: str, bodies: list[bytes], threads: int) -> None:
+        from urllib.parse import urlsplit
+
+        self._where = urlsplit(url)
+        self._bodies = list(reversed(bodies))  # popped from the end: sent in order
+        self._lock = threading.Lock()
+        self.problem: str | None = None
+        self.report: dict[str, Any] | None = None
+        self.reported_at = 0.0
+        self._docs = sum(body.count(b"\n") // 2 for body in bodies)
+        self._started = time.monotonic()
+        self._threads = [threading.Thread(target=self._send, daemon=True) for _ in range(threads)]
+        for thread in self._threads:
+            thread.start()
+        self._waiter = threading.Thread(target=self._finish, daemon=True)
+        self._waiter.start()
+
+    def _send(self) -> None:
+        import http.client
+
+        conn = http.client.HTTPConnection(self._where.hostname or "127.0.0.1", self._where.port, timeout=120)
+        headers = {"Content-Type": "application/x-ndjson"}
+        try:
+            while True:
+                with self._lock:
+                    if not self._bodies or self.problem:
+                        return
+                    body = self._bodies.pop()
+                while body:
+                    conn.request("POST", "/_bulk?filter_path=errors,items.*.status", body, headers)
+                    response = conn.getresponse()
+                    answer = json.loads(response.read())
+                    if response.status == 429:  # the node is saturated: send it again a little later
+                        time.sleep(0.05)
+                        continue
+                    if response.status != 200:
+                        raise RuntimeError(f"bulk answered {response.status}: {answer}")
+                    if not answer.get("errors"):
+                        break
+                    lines = body.split(b"\n")
+                    again = []
+                    for k, item in enumerate(answer["items"]):
+                        status = next(iter(item.values()))["status"]
+                        if status == 429:
+                            again += lines[2 * k : 2 * k + 2]
+                        elif not 200 <= status < 300:
+                            raise RuntimeError(f"bulk item answered {status}")
+                    body = b"\n".join(again) + b"\n" if again else b""
+        except Exception as exc:
+            self.problem = f"ceiling sender: {type(exc).__name__}: {exc}"
+        finally:
+            conn.close()
+
+    def _finish(self) -> None:
+        for thread in self._threads:
+            thread.join()
+        self.reported_at = time.monotonic()
+        self.report = {"acked": self._docs, "seconds": self.reported_at - self._started, "failed": 0}
+
+    def failed(self) -> str | None:
+        return self.problem
+
+    def first_send(self) -> float:
+        return self._started
+
+    def wait(self, timeout: float) -> None:
+        self._waiter.join(timeout)
+
+
 def run_side(
     side: str,
     start_server: Callable[[], tuple[str, int, Callable[[], None]]],
@@ -206,10 +314,16 @@ def run_side(
     service = f"esbench-{uuid.uuid4().hex[:8]}-{side.replace('_', '')}"
     streams = f"logs-{service.replace('-', '_')}_*-default"
     expected = args.records // args.batch * args.batch
+    bodies = ceiling_bodies(service, args) if side == "ceiling" else []
     target, pid, stop = start_server()
     es_cpu_before = es_cpu_s(client)
     try:
-        load = LoadRun(target, service, args.records, args.batch, args.senders, args.apps)
+        load: LoadRun | CeilingLoad
+        if side == "ceiling":
+            load = CeilingLoad(target, bodies, args.ceiling_threads)
+            del bodies
+        else:
+            load = LoadRun(target, service, args.records, args.batch, args.senders, args.apps)
 
         def indexed() -> int:
             """Documents in the side's data streams after a refresh."""
@@ -237,7 +351,7 @@ def run_side(
         interval = 0.1 if args.poll == "stats" else 0.25
         wait_for(complete, args.timeout, interval, f"{side}: {expected:,} documents in {streams}")
         done = time.monotonic()
-        rss, cpu = proc_stats(pid)
+        rss, cpu = proc_stats(pid) if pid else (0.0, 0.0)
         es_cpu = es_cpu_s(client) - es_cpu_before
         load.wait(60)
         if (problem := load.failed()) is not None or load.report is None:
@@ -299,6 +413,15 @@ def collector(url: str, work: Path, binary: Path) -> Callable[[], tuple[str, int
     return start
 
 
+def ceiling(url: str) -> Callable[[], tuple[str, int, Callable[[], None]]]:
+    """No server: the ceiling's senders run in this process (no RSS or CPU of a server reported)."""
+
+    def start() -> tuple[str, int, Callable[[], None]]:
+        return url, 0, lambda: None
+
+    return start
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -329,8 +452,10 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=512, help="records per OTLP request")
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--apps", type=int, default=4, help="services (data streams) per side")
-    parser.add_argument("--rounds", type=int, default=1, help="measure each side this often (order alternates)")
-    parser.add_argument("--only", choices=["otel_logging", "collector"], help="measure one side only (no ratio)")
+    parser.add_argument("--rounds", type=int, default=1, help="measure each side this often (order rotates)")
+    parser.add_argument("--only", choices=list(SIDES), action="append", help="measure these sides only (repeatable)")
+    parser.add_argument("--ceiling-threads", type=int, default=4, help="threads sending the ceiling's bulk bodies")
+    parser.add_argument("--ceiling-bulk", type=int, default=2000, help="documents per bulk body of the ceiling")
     parser.add_argument(
         "--poll",
         choices=["stats", "refresh"],
@@ -341,7 +466,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=100_000, help="records per side sent first, not measured")
     parser.add_argument("--timeout", type=float, default=900, help="seconds one side may take")
     parser.add_argument("--es-url", help="an Elasticsearch to use (default: start one with scripts/elasticsearch.sh)")
+    parser.add_argument("--json", type=Path, help="also write the rounds as JSON (docs/perf/ format)")
     args = parser.parse_args()
+    chosen = [side for side in SIDES if args.only is None or side in args.only]
 
     from elasticsearch import Elasticsearch
 
@@ -350,7 +477,7 @@ def main() -> int:
 
     binary = build_collector()
     url, run_dir = (args.es_url, None) if args.es_url else start_elasticsearch()
-    results: list[tuple[SideResult, SideResult]] = []
+    rounds: list[dict[str, SideResult]] = []
     try:
         client = Elasticsearch(url, request_timeout=120)
         wait_for(
@@ -368,41 +495,83 @@ def main() -> int:
         about = versions(binary, client)
         with tempfile.TemporaryDirectory(prefix="es-vs-collector-") as tmp:
             work = Path(tmp)
-            sides = {"otel_logging": ours(url, work), "collector": collector(url, work, binary)}
+            starters = {
+                "otel_logging": ours(url, work),
+                "collector": collector(url, work, binary),
+                "ceiling": ceiling(url),
+            }
             if args.warmup:  # a fresh JVM is much slower for its first few hundred thousand documents
                 warm = argparse.Namespace(**{**vars(args), "records": args.warmup})
-                for side in ("collector", "otel_logging"):
+                for side in chosen:
                     print(
-                        f"warm-up: {side} {run_side(side, sides[side], client, warm).docs_per_s:,.0f} docs/s",
+                        f"warm-up: {side} {run_side(side, starters[side], client, warm).docs_per_s:,.0f} docs/s",
                         flush=True,
                     )
             for round_ in range(args.rounds):
-                order = ["collector", "otel_logging"] if round_ % 2 == 0 else ["otel_logging", "collector"]
+                order = chosen[round_ % len(chosen) :] + chosen[: round_ % len(chosen)]
                 measured = {}
                 for side in order:
-                    if args.only in (None, side):
-                        measured[side] = run_side(side, sides[side], client, args)
-                        _print_result(measured[side])
-                if args.only is None:
-                    results.append((measured["otel_logging"], measured["collector"]))
+                    measured[side] = run_side(side, starters[side], client, args)
+                    _print_result(measured[side])
+                rounds.append(measured)
         client.close()
     finally:
         if run_dir is not None:
             subprocess.run(["bash", str(ES_SCRIPT), "stop", "--run-dir", run_dir], check=False)
             subprocess.run(["rm", "-rf", run_dir], check=False)
     print(about)
-    if not results:
+    if args.json is not None:
+        _write_json(args, chosen, rounds, about)
+    if not rounds:
         return 0
-    for i, (a, b) in enumerate(results, 1):
-        print(
-            f"round {i}: otel_logging {a.docs_per_s:,.0f} docs/s, collector {b.docs_per_s:,.0f} docs/s, "
-            f"ratio {a.docs_per_s / b.docs_per_s:.2f}"
-        )
+    for i, measured in enumerate(rounds, 1):
+        print(f"round {i}: " + _summary({side: r.docs_per_s for side, r in measured.items()}))
     # One round: its figures. Several: the best of each side (the ratios of each round are printed above).
-    x = max(a.docs_per_s for a, _ in results)
-    y = max(b.docs_per_s for _, b in results)
-    print(f"es_export: otel_logging {x:,.0f} docs/s, collector {y:,.0f} docs/s, ratio {x / y:.2f}")
+    best = {side: max(m[side].docs_per_s for m in rounds) for side in chosen}
+    print("es_export: " + _summary(best))
     return 0
+
+
+SIDES = ("otel_logging", "ceiling", "collector")
+
+
+def _summary(rate: dict[str, float]) -> str:
+    """``otel_logging X docs/s, ceiling C docs/s (X/C of it), collector Y docs/s, ratio X/Y`` (the sides there)."""
+    parts = []
+    ours_rate = rate.get("otel_logging")
+    for side in SIDES:
+        if side in rate:
+            text = f"{side} {rate[side]:,.0f} docs/s"
+            if side == "ceiling" and ours_rate is not None:
+                text += f" ({ours_rate / rate[side]:.2f} of it)"
+            parts.append(text)
+    if ours_rate is not None and "collector" in rate:
+        parts.append(f"ratio {ours_rate / rate['collector']:.2f}")
+    return ", ".join(parts)
+
+
+def _write_json(args: argparse.Namespace, chosen: list[str], rounds: list[dict[str, SideResult]], about: str) -> None:
+    """The rounds in the docs/perf format (bench_json): ours first, then the baselines; ratio to the collector."""
+
+    def ratio(baseline: str, target: float) -> dict[str, Any]:
+        per_round = [round(m["otel_logging"].docs_per_s / m[baseline].docs_per_s, 3) for m in rounds]
+        return {"name": f"otel_logging / {baseline}", "per_round": per_round, "target": target}
+
+    out: dict[str, Any] = {
+        "bench": "es_vs_collector",
+        "metric": "documents/s into one Elasticsearch node",
+        "higher_is_better": True,
+        "sides": chosen,
+        "rounds": [{side: round(m[side].docs_per_s, 1) for side in chosen} for m in rounds],
+        "notes": f"{args.records // args.batch * args.batch:,} records per side and round, "
+        f"{os.getloadavg()[0]:.2f} load average at the end; {about}",
+    }
+    if "otel_logging" in chosen and "collector" in chosen:
+        out["ratio"] = ratio("collector", 2.0)
+    if "otel_logging" in chosen and "ceiling" in chosen:
+        out["ratio_to_ceiling"] = ratio("ceiling", 0.8)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=2) + "\n")
 
 
 def _drop(client: Any, streams: str) -> None:
@@ -411,6 +580,14 @@ def _drop(client: Any, streams: str) -> None:
 
 
 def _print_result(r: SideResult) -> None:
+    if r.side == "ceiling":
+        print(
+            f"{r.side:<13} {r.docs_per_s:9,.0f} docs/s  ({r.documents:,} documents; bulk bodies sent at "
+            f"{r.ingest_per_s:,.0f} docs/s, last document {r.export_lag_s:.1f} s after the last answer; "
+            f"Elasticsearch CPU {r.es_cpu_s:.1f} s)",
+            flush=True,
+        )
+        return
     print(
         f"{r.side:<13} {r.docs_per_s:9,.0f} docs/s  ({r.documents:,} documents; OTLP accepted at "
         f"{r.ingest_per_s:,.0f} rec/s, last document {r.export_lag_s:.1f} s after the last ack; "

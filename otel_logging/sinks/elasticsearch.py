@@ -11,9 +11,12 @@ service (its data stream), so a line is decoded only when its body is structured
 - 429, 5xx, 401/403/404/408, connection errors -> retried with backoff
 - any other 4xx (a mapping error: the document's content is refused) -> dead letter with the reason
 
-Document ids are a hash of the record's JSON line, so a record delivered twice (after a crash, or
-a lost bulk response) is stored once. Two records identical to the nanosecond in every field are
-stored once too.
+Document ids are the record's time to the millisecond followed by a hash of its JSON line, so a record
+delivered twice (after a crash, or a lost bulk response) is stored once, and Elasticsearch, which looks every
+id up before a ``create``, finds new ids past the range of its older segments (cheap) rather than at random
+places in each. Two records identical to the nanosecond in every field are stored once too. Lines queued by
+a version with hash-only ids keep those (``es_ids.IdScheme``). Bulk size and requests in flight follow the
+node's answers (``es_pacing.BulkPacer``: AIMD on 429s and latency).
 
 Before the first delivery the sink installs (idempotently, versioned) two component templates and
 an index template for ``<prefix>-*-*`` with ``data_stream: {}`` and an explicit mapping (see
@@ -27,13 +30,13 @@ import binascii
 import hashlib
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from elastic_transport import TransportError
+from elastic_transport import ConnectionTimeout, TransportError
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
@@ -41,6 +44,8 @@ from otel_logging.config import ConfigError, ElasticsearchSettings
 from otel_logging.record import Record, RecordBatch
 from otel_logging.record.names import data_stream_dataset, data_stream_namespace, data_stream_prefix
 from otel_logging.sinks import SinkError
+from otel_logging.sinks.es_ids import IdScheme
+from otel_logging.sinks.es_pacing import DEFAULT_MAX_IN_FLIGHT, BulkPacer
 from otel_logging.sinks.queue import DEFAULT_MAX_BYTES, DeliveryResult, QueuedSink
 from otel_logging.worker import WorkerPool
 
@@ -49,13 +54,12 @@ _log = logging.getLogger("otel_logging.sinks.elasticsearch")
 TEMPLATE_VERSION = 1
 DEFAULT_PREFIX = "logs"
 DEFAULT_NAMESPACE = "default"
-# Delivery: bulk requests of up to 2,000 documents, 4 in flight, from queue batches of up to 20,000 lines
-# (bench/es_vs_collector.py; a single-node 2-core Elasticsearch is CPU-bound well before that).
-DEFAULT_THREADS = 4
-DEFAULT_CHUNK_SIZE = 2000
+# Delivery: queue batches of up to 20,000 lines, cut into bulk requests whose size (250-5,000 documents) and
+# number in flight (1-6) follow the node's answers (es_pacing.BulkPacer; bench/es_vs_collector.py).
 DEFAULT_BATCH_LINES = 20_000
 DEFAULT_BATCH_BYTES = 16 << 20
 _RETRY_STATUSES = frozenset({401, 403, 404, 408, 429})
+_OVERLOAD_STATUSES = frozenset({429, 502, 503, 504})
 _KEYWORD = {"type": "keyword", "ignore_above": 1024}
 _FLATTENED = {"type": "flattened", "ignore_above": 8191}
 
@@ -169,15 +173,45 @@ def _text_body(line: bytes) -> bool:
     return value == b'"' or (value == b"n" and line.startswith(b"null", at + 8))
 
 
+_TIMESTAMP_KEY = b'{"@timestamp":"'
+_NO_TIME = bytes(8)
+
+
+def _time_prefix(line: bytes) -> bytes:
+    """8 bytes that sort like the record's time to the millisecond: the digits ``YYYYMMDDhhmmssmmm`` of the
+    line's leading ``"@timestamp":"2026-11-25T01:45:00.377...`` as a big-endian integer (zeros for a line
+    that does not start so: its id is still a function of the line, only no longer time-ordered)."""
+    if line.startswith(_TIMESTAMP_KEY):
+        digits = line[15:38].translate(None, b"-T:.")
+        if len(digits) == 17 and digits.isdigit():
+            return int(digits).to_bytes(8, "big")
+    return _NO_TIME
+
+
 def _document_id(line: bytes) -> bytes:
     """``document_id`` of a line without its newline, as the ASCII bytes that go into the bulk header."""
+    raw = _time_prefix(line) + hashlib.blake2b(line, digest_size=10).digest()
+    return binascii.b2a_base64(raw, newline=False).translate(_B64_URLSAFE)  # 18 bytes: 24 chars, no padding
+
+
+def document_id(line: bytes) -> str:
+    """The id of a record's document: its time to the millisecond, then a hash of its JSON line (a redelivery
+    is then a no-op). Time first, so that the ids Elasticsearch looks up on every ``create`` arrive in about
+    the order of the ids it holds: a segment whose id range ends before the new id is skipped without a
+    terms lookup (random ids are looked up in every segment)."""
+    return _document_id(line.rstrip(b"\n")).decode()
+
+
+def legacy_document_id_bytes(line: bytes) -> bytes:
+    """``legacy_document_id`` of a line without its newline, as ASCII bytes."""
     digest = hashlib.blake2b(line, digest_size=16).digest()
     return binascii.b2a_base64(digest, newline=False)[:22].translate(_B64_URLSAFE)  # 16 bytes: 22 chars + "=="
 
 
-def document_id(line: bytes) -> str:
-    """The id of a record's document: a hash of its JSON line (a redelivery is then a no-op)."""
-    return _document_id(line.rstrip(b"\n")).decode()
+def legacy_document_id(line: bytes) -> str:
+    """The id versions before time-ordered ids gave a record: a hash of its JSON line only (used for lines
+    queued by such a version, which it may have sent already: see ``IdScheme``)."""
+    return legacy_document_id_bytes(line.rstrip(b"\n")).decode()
 
 
 def _item_outcome(item: dict[str, Any]) -> tuple[str, str]:
@@ -211,16 +245,20 @@ class _ChunkResult:
     dead_letters: list[tuple[int, str]] = field(default_factory=list)
     error: str = ""
     unreachable: bool = False  # a connection error: send no further chunks of this batch
+    overloaded: bool = False  # the node said it is overloaded (429, 502-504, a timeout): the pacer backs off
 
 
 class ElasticsearchDelivery:
     """The ``deliver`` of the Elasticsearch ``QueuedSink``: one batch of JSON lines -> bulk -> per-line outcome.
 
-    The batch is cut into chunks of at most ``chunk_size`` documents / ``max_chunk_bytes``; ``threads``
-    workers each take the next chunk, build its bulk body straight from the JSON lines (the line is the
-    document's source unless the body is structured) and send it, so up to ``threads`` bulk requests are
-    in flight while the next bodies are built. A connection error stops the batch: what was not confirmed
-    is retried.
+    Up to ``pacer.max_in_flight`` workers (this thread and helpers) each wait for the pacer to allow one more
+    request in flight, cut the next ``pacer.docs`` lines (at most ``max_chunk_bytes``) off the batch, build
+    the bulk body straight from the JSON lines (the line is the document's source unless the body is
+    structured) and send it; each answer moves the pacer's limits (``es_pacing``: AIMD on 429s and latency).
+    A connection error stops the batch: what was not confirmed is retried.
+
+    ``legacy_ids()`` (when given) is asked once per batch: True -> the batch gets the ids of versions before
+    time-ordered ids (``legacy_document_id``), for records that such a version may have sent already.
     """
 
     def __init__(
@@ -228,17 +266,27 @@ class ElasticsearchDelivery:
         client: Elasticsearch,
         names: DataStreamNames,
         *,
-        threads: int = DEFAULT_THREADS,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        threads: int = DEFAULT_MAX_IN_FLIGHT,
+        chunk_size: int | None = None,
         max_chunk_bytes: int = 8 << 20,
+        pacer: BulkPacer | None = None,
+        legacy_ids: Callable[[], bool] | None = None,
     ) -> None:
-        if threads < 1 or chunk_size < 1 or max_chunk_bytes < 1:
+        if threads < 1 or (chunk_size is not None and chunk_size < 1) or max_chunk_bytes < 1:
             raise ValueError("threads, chunk_size and max_chunk_bytes must be positive")
+        if pacer is None:
+            if chunk_size is None:
+                pacer = BulkPacer(max_in_flight=threads)
+            else:  # a fixed bulk size; requests in flight still paced
+                pacer = BulkPacer(
+                    max_in_flight=threads, min_docs=chunk_size, start_docs=chunk_size, max_docs=chunk_size
+                )
         self.client = client
         self.names = names
-        self.threads = threads
-        self.chunk_size = chunk_size
+        self.pacer = pacer
+        self.threads = pacer.max_in_flight
         self.max_chunk_bytes = max_chunk_bytes
+        self.legacy_ids = legacy_ids
         self._templates_ready = False
         self._lock = threading.Lock()
         self._index_json: dict[str | None, bytes] = {}  # service -> JSON string of its data stream name
@@ -257,29 +305,38 @@ class ElasticsearchDelivery:
             self.ensure_templates()
         except (TransportError, ApiError) as exc:
             return DeliveryResult.retry_all(len(lines), f"cannot install the index template: {_describe(exc)}")
-        chunks = self._chunks(lines)
-        results: list[_ChunkResult | None] = [None] * len(chunks)
-        taken = in_flight = 0
+        make_id = legacy_document_id_bytes if self.legacy_ids is not None and self.legacy_ids() else _document_id
+        pacer = self.pacer
+        chunks: list[tuple[int, int, _ChunkResult | None]] = []
+        cursor = in_flight = 0
         progress = threading.Condition()
         stop = threading.Event()
 
+        def cancelled() -> bool:
+            return stop.is_set() or cursor >= len(lines)
+
         def work() -> None:
-            nonlocal taken, in_flight
+            nonlocal cursor, in_flight
             while True:
+                ticket = pacer.acquire(cancelled)
+                if ticket is None:
+                    return
                 with progress:
-                    if stop.is_set() or taken >= len(chunks):
+                    if stop.is_set() or cursor >= len(lines):
+                        pacer.cancel(ticket)
                         return
-                    k = taken
-                    taken += 1
+                    start = cursor
+                    cursor = end = self._chunk_end(lines, start, pacer.docs)
                     in_flight += 1
                 outcome = None
                 try:
-                    outcome = self._send_chunk(lines, services, *chunks[k])
+                    outcome = self._send_chunk(lines, services, start, end, make_id)
                 except Exception:  # a bug must not lose the chunk: it stays unconfirmed, so it is retried
                     _log.exception("Elasticsearch: sending a bulk request failed unexpectedly")
                 finally:
+                    pacer.answered(ticket, overloaded=outcome is None or outcome.overloaded)
                     with progress:
-                        results[k] = outcome
+                        chunks.append((start, end, outcome))
                         in_flight -= 1
                         if outcome is None or outcome.unreachable:
                             stop.set()
@@ -287,7 +344,7 @@ class ElasticsearchDelivery:
 
         # The helpers take chunks too; this thread takes what they have not, then waits for the chunks they
         # took. (A helper that starts late, or never, finds nothing left: no waiting on the helpers themselves.)
-        helpers = min(self.threads, len(chunks)) - 1
+        helpers = min(self.threads, -(-len(lines) // pacer.min_docs)) - 1
         if helpers > 0:
             pool = self._helper_pool()
             for _ in range(helpers):
@@ -295,10 +352,13 @@ class ElasticsearchDelivery:
         work()
         with progress:
             progress.wait_for(lambda: in_flight == 0)
+            if cursor < len(lines):  # not sent (a chunk found Elasticsearch unreachable, or a bug)
+                chunks.append((cursor, len(lines), None))
+                cursor = len(lines)  # a helper starting now finds nothing left
 
         result = DeliveryResult()
-        for (start, end), outcome in zip(chunks, results, strict=True):
-            if outcome is None:  # not sent (an earlier chunk found Elasticsearch unreachable), or a bug
+        for start, end, outcome in sorted(chunks, key=lambda chunk: chunk[0]):
+            if outcome is None:
                 result.retry.extend(range(start, end))
                 result.error = result.error or "bulk request not sent"
                 continue
@@ -323,18 +383,15 @@ class ElasticsearchDelivery:
             pool, self._helpers = self._helpers, None
         return pool is None or pool.close(timeout)
 
-    def _chunks(self, lines: list[bytes]) -> list[tuple[int, int]]:
-        """[start, end) index ranges of at most ``chunk_size`` lines and about ``max_chunk_bytes``."""
-        chunks: list[tuple[int, int]] = []
-        start = size = 0
-        for i, line in enumerate(lines):
-            size += len(line) + 80  # + the action line
-            if i > start and (i - start >= self.chunk_size or size > self.max_chunk_bytes):
-                chunks.append((start, i))
-                start, size = i, len(line) + 80
-        if lines:
-            chunks.append((start, len(lines)))
-        return chunks
+    def _chunk_end(self, lines: list[bytes], start: int, docs: int) -> int:
+        """The end of the chunk from ``start``: at most ``docs`` lines and about ``max_chunk_bytes``."""
+        end = min(len(lines), start + docs)
+        size = 0
+        for i in range(start, end):
+            size += len(lines[i]) + 80  # + the action line
+            if size > self.max_chunk_bytes and i > start:
+                return i
+        return end
 
     def _index(self, service: Any) -> bytes:
         key = service if isinstance(service, str) or service is None else str(service)
@@ -347,7 +404,12 @@ class ElasticsearchDelivery:
         return encoded
 
     def _encode(
-        self, lines: list[bytes], services: Sequence[str | None] | None, start: int, end: int
+        self,
+        lines: list[bytes],
+        services: Sequence[str | None] | None,
+        start: int,
+        end: int,
+        make_id: Callable[[bytes], bytes],
     ) -> tuple[bytes, list[int], list[tuple[int, str]]]:
         """The bulk body of ``lines[start:end]``, the indexes it holds, and the lines that are no record."""
         parts: list[bytes] = []
@@ -360,7 +422,7 @@ class ElasticsearchDelivery:
             service = services[i] if services is not None else None
             if service is not None and _text_body(line):  # the line is the document as it is: not decoded
                 index = self._index(service)
-                parts += (b'{"create":{"_index":', index, b',"_id":"', _document_id(line), b'"}}\n', line, b"\n")
+                parts += (b'{"create":{"_index":', index, b',"_id":"', make_id(line), b'"}}\n', line, b"\n")
                 sent.append(i)
                 continue
             try:
@@ -373,14 +435,19 @@ class ElasticsearchDelivery:
             except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
                 dead.append((i, f"not a canonical record: {exc}"))
                 continue
-            parts += (b'{"create":{"_index":', index, b',"_id":"', _document_id(line), b'"}}\n', source, b"\n")
+            parts += (b'{"create":{"_index":', index, b',"_id":"', make_id(line), b'"}}\n', source, b"\n")
             sent.append(i)
         return b"".join(parts), sent, dead
 
     def _send_chunk(
-        self, lines: list[bytes], services: Sequence[str | None] | None, start: int, end: int
+        self,
+        lines: list[bytes],
+        services: Sequence[str | None] | None,
+        start: int,
+        end: int,
+        make_id: Callable[[bytes], bytes],
     ) -> _ChunkResult:
-        body, sent, dead = self._encode(lines, services, start, end)
+        body, sent, dead = self._encode(lines, services, start, end, make_id)
         result = _ChunkResult(dead_letters=dead)
         if not sent:
             return result
@@ -389,11 +456,17 @@ class ElasticsearchDelivery:
             response = self.client.bulk(operations=body, filter_path=_BULK_FILTER)  # type: ignore[arg-type]
         except ApiError as exc:  # the whole request was answered with an error status: it holds for every item
             outcome, reason = _item_outcome({"create": {"status": exc.status_code, "error": _describe(exc)}})
+            result.overloaded = exc.status_code in _OVERLOAD_STATUSES
             if outcome == "dead":
                 result.dead_letters.extend((i, reason) for i in sent)
             elif outcome == "retry":
                 result.retry.extend(sent)
                 result.error = reason
+            return result
+        except ConnectionTimeout as exc:  # the node did not answer in time: overloaded, not gone
+            result.retry.extend(sent)
+            result.error = f"Elasticsearch did not answer in time: {_describe(exc)}"
+            result.overloaded = True
             return result
         except TransportError as exc:
             result.retry.extend(sent)
@@ -409,6 +482,8 @@ class ElasticsearchDelivery:
             if outcome == "retry":
                 result.retry.append(i)
                 result.error = result.error or reason
+                if reason.startswith("429"):
+                    result.overloaded = True
                 if reason.startswith("404"):
                     self._templates_ready = False  # someone removed the template: install it again
             elif outcome == "dead":
@@ -470,12 +545,19 @@ def elasticsearch_queued_sink(
     delivery = ElasticsearchDelivery(client, names)
     queue_options.setdefault("batch_lines", DEFAULT_BATCH_LINES)
     queue_options.setdefault("batch_bytes", DEFAULT_BATCH_BYTES)
+    start = queue_options.pop("start", True)
 
     def close() -> None:
         delivery.close()
         client.close()
 
-    return QueuedSink(name, log_dir, delivery, max_bytes=max_bytes, fsync=fsync, on_close=close, **queue_options)
+    sink = QueuedSink(
+        name, log_dir, delivery, max_bytes=max_bytes, fsync=fsync, on_close=close, start=False, **queue_options
+    )
+    delivery.legacy_ids = IdScheme(sink.queue).legacy  # before the first delivery
+    if start:
+        sink.start()
+    return sink
 
 
 class ElasticsearchDirectSink:

@@ -128,6 +128,7 @@ class DurableQueue:
         self._pending = self._pending_bytes_locked()
         newest = max(self._sizes, default=self._acked.segment)
         self._write_segment = newest + 1  # a fresh segment per process
+        self.first_write_segment = self._write_segment  # every segment below it was written by an earlier process
         self._open_write_segment()
 
     # -- opening ---------------------------------------------------------------------------
@@ -195,6 +196,11 @@ class DurableQueue:
         return total - self._acked.offset
 
     # -- writing ---------------------------------------------------------------------------
+
+    @property
+    def position(self) -> Position:
+        """The acknowledged position: where the batch being delivered (read, not yet acknowledged) starts."""
+        return self._acked
 
     @property
     def pending_bytes(self) -> int:

@@ -356,3 +356,91 @@ def test_central_service_built_from_settings_alone_exports_to_elasticsearch(
     finally:
         service.stop(grace_s=1)
         client.close()
+
+
+def _canonical_lines(service: str, count: int, start_ns: int) -> list[bytes]:
+    """``count`` canonical JSON lines of ``service``, one millisecond apart from ``start_ns``."""
+    from otel_logging.record import to_json_line
+    from otel_logging.record.schema import rfc3339_nanos
+
+    lines = []
+    for i in range(count):
+        ts = rfc3339_nanos(start_ns + i * 1_000_000)
+        record = {"@timestamp": ts, "observed_timestamp": ts, "severity_text": "INFO", "severity_number": 9}
+        record |= {"body": f"record {i}", "logger": "t", "service": service, "attributes": {"seq": i}}
+        lines.append(to_json_line(record).rstrip(b"\n"))
+    return lines
+
+
+def test_a_batch_in_flight_across_the_upgrade_to_time_ordered_ids_is_stored_once(
+    tmp_path: Path, es_node_each: EsNode
+) -> None:
+    """A version with hash-only ids queued 3,000 records and sent them (stored under those ids), then stopped
+    before acknowledging the batch: the upgraded sink sends them again with the same (legacy) ids -> 409s,
+    stored once; records queued after the upgrade get time-ordered ids."""
+    from otel_logging.config import ElasticsearchSettings
+    from otel_logging.sinks.elasticsearch import DataStreamNames, elasticsearch_queued_sink, legacy_document_id
+    from otel_logging.sinks.queue import DurableQueue, frame_line
+
+    namespace = unique("up")
+    service_name = "upgrade"
+    log_dir = tmp_path / "logs"
+    old_lines = _canonical_lines(service_name, 3000, time.time_ns())
+    old = DurableQueue(log_dir / "_queue" / "elasticsearch")  # the old version's queue: no ids file
+    old.append(frame_line(service_name) + b"\n".join(old_lines) + b"\n")
+    old.close()
+    client = es_node_each.client()
+    stream = DataStreamNames(namespace=namespace)(service_name)
+    settings = ElasticsearchSettings(urls=(es_node_each.url,), namespace=namespace)
+    sink = None
+    try:
+        from otel_logging.sinks.elasticsearch import install_templates
+
+        install_templates(client)
+        # what the old version sent before it stopped: every record, under its legacy id
+        body = b"".join(
+            b'{"create":{"_index":"%s","_id":"%s"}}\n%s\n' % (stream.encode(), legacy_document_id(line).encode(), line)
+            for line in old_lines
+        )
+        assert client.bulk(operations=body, refresh=True)["errors"] is False  # type: ignore[arg-type]
+        assert es_count(client, stream) == 3000
+        sink = elasticsearch_queued_sink(settings, log_dir)
+        new_lines = _canonical_lines(service_name, 500, time.time_ns() + 10**9)
+        from otel_logging.record import RecordBatch
+
+        sink.write(RecordBatch.from_lines({service_name: b"\n".join(new_lines) + b"\n"}, len(new_lines)))
+        assert sink.wait_idle(120), "the queue did not drain"
+        assert es_count(client, stream) == 3500  # the 3,000 redelivered are 409s: stored once
+        ids = set(all_docs(client, stream))
+        assert {legacy_document_id(line) for line in old_lines} <= ids
+        assert {document_id(line) for line in new_lines} <= ids
+        assert sink.counters.sent == 3500 and sink.counters.dead_lettered == 0
+    finally:
+        if sink is not None:
+            sink.close()
+        client.close()
+
+
+def test_the_pacer_grows_its_limits_on_a_node_that_answers_fast_and_stores_everything_once(
+    es_node: EsNode,
+) -> None:
+    from otel_logging.sinks.elasticsearch import DataStreamNames, ElasticsearchDelivery
+    from otel_logging.sinks.es_pacing import BulkPacer
+
+    namespace = unique("pace")
+    client = es_node.client()
+    pacer = BulkPacer(min_docs=100, start_docs=200, max_docs=2000, docs_step=200, start_in_flight=1, max_in_flight=4)
+    delivery = ElasticsearchDelivery(client, DataStreamNames(namespace=namespace), pacer=pacer)
+    lines = _canonical_lines("paced", 20_000, time.time_ns())
+    try:
+        result = delivery(lines, ["paced"] * len(lines))
+        again = delivery(lines[:5000], ["paced"] * 5000)  # a redelivery: 409s, delivered, nothing stored twice
+    finally:
+        delivery.close()
+        stream = f"logs-paced-{namespace}"
+        count = es_count(client, stream)
+        client.close()
+    assert result.retry == [] and result.dead_letters == [] and again.retry == []
+    assert count == 20_000
+    # a local node answers 200-document bulks well under a second: both limits went up from their start
+    assert pacer.limit > 1 and pacer.docs > 200 and pacer.overloads == 0

@@ -22,6 +22,7 @@ from otel_logging.sinks.elasticsearch import (
     document,
     document_id,
     es_client,
+    legacy_document_id,
 )
 from otel_logging.worker import live_threads
 
@@ -90,14 +91,41 @@ def test_a_client_is_made_only_from_usable_settings(tmp_path: Path) -> None:
     client.close()
 
 
-def test_document_id_is_the_urlsafe_base64_of_the_blake2b_hash() -> None:
+def test_legacy_document_id_is_the_urlsafe_base64_of_the_blake2b_hash() -> None:
     # The ids of earlier versions: a record queued before an upgrade and redelivered after it stays one document.
     import base64
     import hashlib
 
     for line in (to_json_line({"body": "a"}), b'{"body":"\xc3\xa9"}', b"{}\n"):
         digest = hashlib.blake2b(line.rstrip(b"\n"), digest_size=16).digest()
-        assert document_id(line) == base64.urlsafe_b64encode(digest).decode().rstrip("=")
+        assert legacy_document_id(line) == base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def test_document_id_is_the_time_to_the_millisecond_then_a_hash_of_the_line() -> None:
+    import base64
+    import hashlib
+
+    def line(ts: str, body: str = "x") -> bytes:
+        return to_json_line({"@timestamp": ts, "observed_timestamp": ts, "body": body})
+
+    a = line("2026-11-25T01:45:00.377704704Z")
+    raw = base64.urlsafe_b64decode(document_id(a))
+    assert len(document_id(a)) == 24 and len(raw) == 18  # base64url without padding: Elasticsearch stores 18 bytes
+    assert raw[:8] == (20261125014500377).to_bytes(8, "big")
+    assert raw[8:] == hashlib.blake2b(a.rstrip(b"\n"), digest_size=10).digest()
+    # time-ordered: the ids of later records sort after (as bytes, which is how Elasticsearch keeps them)
+    times = ["2026-11-25T01:45:00.377704704Z", "2026-11-25T01:45:00.378000000Z", "2026-11-25T01:46:00.000000001Z"]
+    times += ["2026-12-01T00:00:00.000000000Z", "2027-01-01T00:00:00.000000000Z"]
+    ids = [base64.urlsafe_b64decode(document_id(line(t, f"r{i}"))) for i, t in enumerate(times)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # the same millisecond: ordered by nothing but still distinct; the same line: the same id
+    assert document_id(line(times[0], "a")) != document_id(line(times[0], "b"))
+    assert document_id(a) == document_id(a.rstrip(b"\n")) != legacy_document_id(a)
+    # a line that does not start with its @timestamp (not a canonical line): time part zero, still its hash
+    odd = b'{"body":"x","@timestamp":"2026-11-25T01:45:00.377704704Z"}'
+    assert base64.urlsafe_b64decode(document_id(odd))[:8] == bytes(8)
+    assert document_id(odd) != document_id(b'{"body":"y","@timestamp":"2026-11-25T01:45:00.377704704Z"}')
+    assert base64.urlsafe_b64decode(document_id(b'{"@timestamp":"not a time at all, no"}'))[:8] == bytes(8)
 
 
 class _FakeBulkClient:

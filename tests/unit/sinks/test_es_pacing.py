@@ -1,0 +1,263 @@
+"""The Elasticsearch sink's pacing (AIMD bulk size and requests in flight) and its id scheme across an upgrade."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from elasticsearch import ApiError
+
+from otel_logging.record import to_json_line
+from otel_logging.sinks.elasticsearch import (
+    DataStreamNames,
+    ElasticsearchDelivery,
+    document_id,
+    legacy_document_id,
+)
+from otel_logging.sinks.es_ids import IDS_FILE, IdScheme
+from otel_logging.sinks.es_pacing import BulkPacer
+from otel_logging.sinks.queue import DurableQueue
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _pacer(clock: FakeClock, **options: Any) -> BulkPacer:
+    defaults: dict[str, Any] = {"min_docs": 250, "start_docs": 2000, "max_docs": 8000, "docs_step": 500}
+    defaults |= {"start_in_flight": 2, "max_in_flight": 6, "fast_s": 1.0, "slow_s": 4.0}
+    return BulkPacer(clock=clock, **(defaults | options))
+
+
+def _answer(pacer: BulkPacer, clock: FakeClock, latency: float, *, overloaded: bool = False) -> None:
+    ticket = pacer.acquire()
+    assert ticket is not None
+    clock.now += latency
+    pacer.answered(ticket, overloaded=overloaded)
+
+
+def test_fast_answers_raise_both_limits_by_one_step_per_window_up_to_their_maximum() -> None:
+    clock = FakeClock()
+    pacer = _pacer(clock)
+    seen = []
+    for _ in range(80):  # 2+3+4+5 answers to reach 6 in flight, then 8 windows of 6 to reach 8,000 documents
+        _answer(pacer, clock, 0.2)
+        seen.append((pacer.limit, pacer.docs))
+    # window of `limit` fast answers -> +1 request in flight, +500 documents
+    assert seen[:6] == [(2, 2000), (3, 2500), (3, 2500), (3, 2500), (4, 3000), (4, 3000)]
+    assert seen[-1] == (6, 8000) and max(limit for limit, _ in seen) == 6 and max(d for _, d in seen) == 8000
+
+
+def test_an_overload_halves_requests_in_flight_once_per_round_trip() -> None:
+    clock = FakeClock()
+    pacer = _pacer(clock, start_in_flight=6)
+    tickets = [pacer.acquire() for _ in range(6)]
+    assert pacer.in_flight == 6 and pacer.limit == 6
+    clock.now += 0.5
+    for ticket in tickets:  # six 429s to requests sent under the old limit: one decrease, not six
+        assert ticket is not None
+        pacer.answered(ticket, overloaded=True)
+    assert pacer.limit == 3 and pacer.overloads == 6 and pacer.in_flight == 0 and pacer.docs == 2000
+    _answer(pacer, clock, 0.5, overloaded=True)  # sent after the decrease: halves again
+    _answer(pacer, clock, 0.5, overloaded=True)
+    assert pacer.limit == 1
+    _answer(pacer, clock, 0.5, overloaded=True)
+    assert pacer.limit == 1  # never below one
+
+
+def test_slow_answers_halve_the_bulk_size_down_to_its_minimum_and_middling_ones_hold() -> None:
+    clock = FakeClock()
+    pacer = _pacer(clock)
+    _answer(pacer, clock, 2.5)  # between fast_s and slow_s: hold
+    assert (pacer.limit, pacer.docs) == (2, 2000)
+    docs = []
+    for _ in range(5):
+        _answer(pacer, clock, 6.0)
+        docs.append(pacer.docs)
+    assert docs == [1000, 500, 250, 250, 250] and pacer.limit == 2
+
+
+def test_acquire_waits_for_a_free_slot_and_gives_up_when_cancelled() -> None:
+    clock = FakeClock()
+    pacer = _pacer(clock, start_in_flight=1)
+    first = pacer.acquire()
+    assert first is not None
+    got: list[object] = []
+    cancel = threading.Event()
+    waiter = threading.Thread(target=lambda: got.append(pacer.acquire(cancel.is_set)))
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and not got  # the one slot is taken
+    pacer.answered(first, overloaded=False)  # frees it (and, fast, raises the limit)
+    waiter.join(10)
+    assert got and got[0] is not None and pacer.in_flight == 1
+    for _ in range(pacer.limit - 1):
+        assert pacer.acquire() is not None
+    cancel.set()
+    assert pacer.acquire(cancel.is_set) is None  # full and cancelled: returns without a slot
+
+
+def test_against_a_model_node_the_limits_settle_where_it_answers_without_429s_in_time() -> None:
+    # A node that refuses (429) more than 3 bulk requests at once and indexes 20,000 documents/s, answering
+    # each request after all those in front of it: rounds of `limit` requests sent together.
+    clock = FakeClock()
+    pacer = _pacer(clock)
+    capacity, rate = 3, 20_000.0
+    limits, latencies, refused = [], [], []
+    for _ in range(200):
+        tickets = [pacer.acquire() for _ in range(pacer.limit)]
+        sent_docs = pacer.docs
+        over = len(tickets) > capacity
+        for k, ticket in enumerate(tickets, 1):
+            assert ticket is not None
+            latency = 0.01 if over else k * sent_docs / rate
+            clock.now = ticket.sent_at + latency
+            pacer.answered(ticket, overloaded=over)
+            latencies.append(latency)
+        refused.append(over)
+        limits.append(pacer.limit)
+        clock.now += 0.01
+    tail = limits[-100:]
+    assert max(tail) <= capacity + 1 and min(tail) >= 1 and 2 <= sum(tail) / len(tail) <= capacity + 1
+    # the sawtooth: a probe above the capacity is refused, halved, then at least two clean rounds climb back
+    assert not any(a and b for a, b in itertools.pairwise(refused))
+    assert 0 < sum(refused) <= len(refused) // 3 + 1
+    assert max(latencies[-100:]) <= 4.0 * 2  # bulks shrank or grew so the node answers about in time
+    assert pacer.in_flight == 0
+
+
+def test_a_slow_model_node_gets_smaller_bulks() -> None:
+    clock = FakeClock()
+    pacer = _pacer(clock, start_docs=8000)
+    for _ in range(50):
+        _answer(pacer, clock, pacer.docs / 1000.0)  # 1,000 documents/s: 8,000 take 8 s
+    assert 1000 <= pacer.docs <= 4000  # within [fast, slow] at 1,000 docs/s: 1,000..4,000 documents
+
+
+@pytest.mark.parametrize(
+    "bad", [{"min_docs": 0}, {"min_docs": 9000}, {"max_in_flight": 0}, {"fast_s": 5.0}, {"docs_step": -1}]
+)
+def test_pacer_refuses_impossible_bounds(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="BulkPacer"):
+        _pacer(FakeClock(), **bad)
+
+
+# -- the delivery with its pacer --------------------------------------------------------------
+
+
+class _OverloadedClient:
+    """Answers the first ``refuse`` bulk requests with a 429 (for the request), the rest item by item: 201."""
+
+    def __init__(self, refuse: int) -> None:
+        self.refuse = refuse
+        self.requests: list[list[dict[str, Any]]] = []
+        self._lock = threading.Lock()
+
+    def bulk(self, *, operations: bytes, filter_path: str) -> Any:
+        docs = [orjson.loads(line) for line in operations.splitlines()]
+        with self._lock:
+            self.requests.append(docs)
+            number = len(self.requests)
+        if number <= self.refuse:
+            meta = SimpleNamespace(status=429, headers={})
+            raise ApiError("es_rejected_execution_exception", meta, {"error": "rejected"})  # type: ignore[arg-type]
+        return SimpleNamespace(body={"errors": False, "items": [{"create": {"status": 201}}] * (len(docs) // 2)})
+
+
+def test_delivery_backs_off_on_429s_and_retries_exactly_the_refused_documents() -> None:
+    clock = FakeClock()
+    pacer = _pacer(clock, min_docs=10, start_docs=10, max_docs=10, start_in_flight=4, max_in_flight=4)
+    client = _OverloadedClient(refuse=2)
+    delivery = ElasticsearchDelivery(client, DataStreamNames(), pacer=pacer)  # type: ignore[arg-type]
+    delivery._templates_ready = True
+    lines = [to_json_line({"@timestamp": f"2026-01-01T00:00:00.{i:03d}Z", "body": f"r{i}"}) for i in range(100)]
+    try:
+        result = delivery(lines)
+    finally:
+        delivery.close()
+    refused = {doc["body"] for request in client.requests[:2] for doc in request[1::2]}
+    assert len(client.requests) == 10 and len(refused) == 20
+    assert {f"r{i}" for i in result.retry} == refused and not result.dead_letters
+    assert result.error.startswith("429")
+    assert pacer.overloads == 2 and pacer.in_flight == 0 and pacer.limit <= 4
+
+
+def test_delivery_sends_legacy_ids_for_a_batch_the_scheme_calls_legacy() -> None:
+    legacy = [True]
+    client = _OverloadedClient(refuse=0)
+    delivery = ElasticsearchDelivery(client, DataStreamNames(), legacy_ids=lambda: legacy[0])  # type: ignore[arg-type]
+    delivery._templates_ready = True
+    line = to_json_line({"@timestamp": "2026-01-01T00:00:00.000Z", "body": "r"})
+    try:
+        delivery([line])
+        legacy[0] = False
+        delivery([line])
+    finally:
+        delivery.close()
+    ids = [request[0]["create"]["_id"] for request in client.requests]
+    assert ids == [legacy_document_id(line), document_id(line)]
+
+
+# -- the id scheme across the upgrade -----------------------------------------------------------
+
+
+def _append(queue: DurableQueue, *bodies: str) -> None:
+    queue.append(b"".join(to_json_line({"body": body}) for body in bodies))
+
+
+def test_lines_queued_before_the_upgrade_keep_legacy_ids_and_later_ones_do_not(tmp_path: Path) -> None:
+    directory = tmp_path / "q"
+    old = DurableQueue(directory)  # what a version before time-ordered ids left: queued, not acknowledged
+    _append(old, "a", "b")
+    old.close()
+
+    queue = DurableQueue(directory)
+    scheme = IdScheme(queue)
+    assert scheme.from_segment == queue.first_write_segment == 2
+    assert orjson.loads((directory / IDS_FILE).read_bytes()) == {"time_ordered_from_segment": 2}
+    _append(queue, "c")
+    batch = queue.read(timeout=1)
+    assert batch is not None and len(batch.lines) == 2 and scheme.legacy()  # a, b: segment 1
+    queue.ack(batch)
+    batch = queue.read(timeout=1)
+    assert batch is not None and len(batch.lines) == 1 and not scheme.legacy()  # c: segment 2
+    _append(queue, "d")  # in flight when the service stops: read, never acknowledged
+    queue.close()
+
+    again = DurableQueue(directory)  # a later start reads the marker, it does not move it
+    scheme = IdScheme(again)
+    assert scheme.from_segment == 2 and again.first_write_segment == 3
+    batch = again.read(timeout=1)
+    assert batch is not None and [orjson.loads(line)["body"] for line in batch.lines] == ["c", "d"]
+    assert not scheme.legacy()  # sent before with time-ordered ids: sent again with the same ones
+    again.close()
+
+
+def test_a_fresh_queue_uses_time_ordered_ids_only(tmp_path: Path) -> None:
+    queue = DurableQueue(tmp_path / "q")
+    scheme = IdScheme(queue)
+    _append(queue, "a")
+    assert queue.read(timeout=1) is not None and not scheme.legacy()
+    queue.close()
+
+
+def test_a_damaged_marker_is_replaced_and_lines_queued_before_now_get_legacy_ids(tmp_path: Path) -> None:
+    directory = tmp_path / "q"
+    first = DurableQueue(directory)
+    _append(first, "a")
+    first.close()
+    (directory / IDS_FILE).write_text("{not json")
+    queue = DurableQueue(directory)
+    scheme = IdScheme(queue)
+    assert scheme.from_segment == queue.first_write_segment and scheme.legacy()
+    assert orjson.loads((directory / IDS_FILE).read_bytes()) == {"time_ordered_from_segment": 2}
+    queue.close()
