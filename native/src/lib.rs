@@ -3,11 +3,15 @@
 //! - `otlp`: OTLP/protobuf logs export requests -> canonical records as JSON lines.
 //! - `stdlib`: lines of stdlib-format log files -> canonical records as JSON lines (log aggregation).
 //!
+//! - `jsonl`: JSON lines of log files (python-json-logger, structlog, flat objects) -> canonical records (log
+//!   aggregation).
+//!
 //! `json` is the orjson-compatible JSON writer they share.
 
 use pyo3::prelude::*;
 
 pub mod json;
+pub mod jsonl;
 pub mod otlp;
 pub mod stdlib;
 
@@ -15,5 +19,6 @@ pub mod stdlib;
 fn otel_logging_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(otlp::otlp_logs_to_jsonl, m)?)?;
     m.add_class::<stdlib::StdlibReader>()?;
+    m.add_class::<jsonl::JsonlReader>()?;
     Ok(())
 }

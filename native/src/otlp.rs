@@ -618,7 +618,7 @@ impl Timestamps {
 }
 
 /// `time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))` for 0 <= seconds <= MAX_SECONDS.
-fn format_second(seconds: i64) -> [u8; 19] {
+pub(crate) fn format_second(seconds: i64) -> [u8; 19] {
     let days = seconds.div_euclid(86_400);
     let in_day = seconds.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.

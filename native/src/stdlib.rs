@@ -57,7 +57,7 @@ const LEVELS: [(&[u8], i64, &str); 10] = [
 
 /// `json::write_str`, with a quick look first: most strings of a log line need no escaping.
 #[inline]
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
     if needs_escape(s.as_bytes()) {
         json::write_str(out, s);
     } else {
@@ -272,7 +272,7 @@ fn digits2(b: &[u8], at: usize) -> u32 {
 
 /// Output buffers for a reader to reuse once Python dropped what it made of them: a chunk's JSON lines are
 /// several megabytes, and fresh memory for each (page faults, zeroing) would cost more than making them.
-type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
+pub(crate) type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
 const POOLED: usize = 4;
 /// Bytes of an ASCII chunk checked at a time.
 const ASCII_BLOCK: usize = 64 << 10;
@@ -283,6 +283,12 @@ const ASCII_BLOCK: usize = 64 << 10;
 pub struct JsonLines {
     data: Vec<u8>,
     pool: Pool,
+}
+
+impl JsonLines {
+    pub(crate) fn new(data: Vec<u8>, pool: Pool) -> Self {
+        JsonLines { data, pool }
+    }
 }
 
 impl Drop for JsonLines {

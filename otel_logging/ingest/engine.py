@@ -12,22 +12,23 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import queue
 import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from otel_logging.ingest.assembler import Assembler
-from otel_logging.ingest.checkpoint import Checkpoints, OutputWrite
+from otel_logging.ingest.checkpoint import Checkpoints, FileState, OutputWrite
 from otel_logging.ingest.discovery import discover
 from otel_logging.ingest.formats import FORMATS, compile_pattern, detect_format, make_parser
 from otel_logging.ingest.progress import Progress
-from otel_logging.ingest.records import RecordContext
+from otel_logging.ingest.records import SEVERITY_BY_NAME, RecordContext
 from otel_logging.ingest.redact import BatchRedactor
 from otel_logging.ingest.source import FileError, FileSource
 from otel_logging.ingest.timestamps import TimestampParser, load_zone
@@ -178,13 +179,20 @@ class Ingestor:
         return summary
 
     def ingest_file(self, path: str, report: FileReport | None = None) -> FileReport:
-        """Read one file from its checkpoint to its end (raises ``DeliveryFailed`` if a sink refuses)."""
+        """Read one file from its checkpoint to its end (raises ``DeliveryFailed`` if a sink refuses).
+
+        A file of more than one chunk is read and shipped at once: while a ``Shipper`` thread delivers a batch
+        (the file writes and the checkpoint's commit, which release the GIL), the next chunk is read and parsed
+        (the native readers release it too). Batches reach the sinks and the checkpoint one at a time, in order,
+        as when shipped from this thread."""
         report = report if report is not None else FileReport(path)
         try:
             source = self.open_source(path, report)
         except FileError as exc:
             report.status, report.error = "error", exc.reason
             return report
+        shipper: Shipper | None = None
+        read_before = False
         try:
             if source.complete:
                 report.status = "unchanged"
@@ -192,13 +200,23 @@ class Ingestor:
             while True:
                 out = RecordBatch(self.options.service)
                 nbytes = source.read_batch(out, final=True)
-                self.ship(source, out, report, nbytes)
+                if shipper is None and nbytes and read_before:
+                    shipper = Shipper(self)  # a second chunk: a file worth overlapping (not one read at once)
+                read_before = read_before or bool(nbytes)
+                if shipper is not None:
+                    shipper.put(self.handover(source, out, report, nbytes))
+                else:
+                    self.ship(source, out, report, nbytes)
                 if not nbytes:
                     break
         except FileError as exc:
             report.status, report.error = "error", exc.reason
         finally:
-            source.close()
+            try:
+                if shipper is not None:
+                    shipper.close()  # the batches read before an error are delivered too; raises a refusal
+            finally:
+                source.close()
         return report
 
     # --- building blocks -----------------------------------------------------------------------
@@ -220,6 +238,8 @@ class Ingestor:
             source.assembler = Assembler(primary, fallbacks, ctx)
             if name == "stdlib" and self.zone is None:  # the native reader, when installed
                 source.native = _native_reader(ctx)
+            elif name == "jsonl" and self.zone is None:
+                source.native_jsonl = _native_jsonl_reader(ctx)
         except FileError:
             source.close()
             raise
@@ -242,28 +262,49 @@ class Ingestor:
 
     def ship(self, source: FileSource, batch: RecordBatch, report: FileReport, nbytes: int) -> None:
         """Hand the records of ``batch`` to every sink, then move the file's checkpoint past them."""
+        shipment = self.shipment(source, batch, report, nbytes)
+        self.send(shipment)
+        if shipment.state is not None:
+            source.committed_offset, source.committed_done = shipment.state.offset, shipment.state.done
+
+    def handover(self, source: FileSource, batch: RecordBatch, report: FileReport, nbytes: int) -> Shipment:
+        """``shipment`` for a ``Shipper``: the file counts as committed up to it from now on (the shipper commits
+        in order, and a refusal ends the file's reading)."""
+        shipment = self.shipment(source, batch, report, nbytes)
+        if shipment.state is not None:
+            source.committed_offset, source.committed_done = shipment.state.offset, shipment.state.done
+        return shipment
+
+    def shipment(self, source: FileSource, batch: RecordBatch, report: FileReport, nbytes: int) -> Shipment:
+        """What delivering ``batch`` takes, fixed now: the checkpoint state after it (a copy, when it is committed:
+        a batch with records always is; a skip, such as blank lines or a sparse hole, once the file is at its end)."""
         assembler = source.assembler
         assert assembler is not None
+        state: FileState | None = source.state_for_commit()
+        assert state is not None
+        commit = bool(batch.count) or (
+            nbytes == 0 and (state.offset != source.committed_offset or state.done != source.committed_done)
+        )
+        return Shipment(replace(state) if commit else None, batch, report, nbytes, assembler.unparsed)
+
+    def send(self, shipment: Shipment) -> None:
+        """Deliver a shipment's batch to every sink between the checkpoint's prepare and publish."""
+        batch, state = shipment.batch, shipment.state
         count = batch.count
         with self._lock:
-            state = source.state_for_commit()
-            # a batch with records is always committed; a skip (blank lines, a sparse hole) once the file is at its end
-            commit = bool(count) or (
-                nbytes == 0 and (state.offset != source.committed_offset or state.done != source.committed_done)
-            )
-            if commit:
+            if state is not None:
                 self.checkpoints.prepare(state)
             if count:
                 if self._redact is not None:
                     self._redact(batch)
                 self._deliver(batch)
-            if commit:
+            if state is not None:
                 self.checkpoints.publish()
-                source.committed_offset, source.committed_done = state.offset, state.done
+        report = shipment.report
         report.records += count
-        report.unparsed = assembler.unparsed
-        report.bytes += nbytes
-        self.progress.advance(nbytes, count)
+        report.unparsed = shipment.unparsed
+        report.bytes += shipment.nbytes
+        self.progress.advance(shipment.nbytes, count)
 
     def _deliver(self, batch: RecordBatch) -> None:
         # Local files last: a remote destination is the one that refuses, and when it does the files have not
@@ -332,8 +373,71 @@ def _native_reader(ctx: RecordContext) -> native.StdlibLineReader | None:
         return None
 
 
+def _native_jsonl_reader(ctx: RecordContext) -> native.JsonlLineReader | None:
+    """The native reader for a file's JSON lines; None (the Python path) as for ``_native_reader``."""
+    try:
+        resource = orjson.dumps(ctx.resource)
+        return native.jsonl_reader(ctx.service, ctx.path, ctx.uid_prefix, resource, SEVERITY_BY_NAME)
+    except (UnicodeEncodeError, orjson.JSONEncodeError):
+        return None
+
+
 def _is_local_file(sink: Sink) -> bool:
     return isinstance(sink, FileSink) or hasattr(sink, "baseFilename")
+
+
+@dataclass(slots=True)
+class Shipment:
+    """A batch read from a file, with what its delivery changes: the checkpoint state (None: no commit), the
+    file's report and the bytes read for it."""
+
+    state: FileState | None
+    batch: RecordBatch
+    report: FileReport
+    nbytes: int
+    unparsed: int
+
+
+class Shipper:
+    """The thread that delivers a file's batches while the next one is read: ``put`` hands over a shipment (it
+    waits while one is still queued, so at most two batches are in memory besides the one being read), ``close``
+    waits for the last one and joins the thread. A refusal (``DeliveryFailed``) or any other error of a delivery
+    stops the thread and is raised by the next ``put`` or by ``close``; what was queued after it is dropped
+    (neither delivered nor committed: the next run reads it again)."""
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self._ingestor = ingestor
+        self._queue: queue.Queue[Shipment | None] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="otel-logging-aggregate-ship", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            shipment = self._queue.get()
+            if shipment is None:
+                return
+            if self._error is not None:
+                continue  # dropped: a batch after a refused one is not delivered
+            try:
+                self._ingestor.send(shipment)
+            except BaseException as exc:  # handed to the reading thread, which raises it
+                self._error = exc
+
+    def put(self, shipment: Shipment) -> None:
+        self._raise()
+        self._queue.put(shipment)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._raise()
+
+    def _raise(self) -> None:
+        error = self._error
+        if error is not None:
+            self._error = None
+            raise error
 
 
 class Follower:

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 from otel_logging.ingest.assembler import Assembler
 from otel_logging.ingest.checkpoint import FINGERPRINT_BYTES, Checkpoints, FileState, fingerprint_of
 from otel_logging.record import RecordBatch
-from otel_logging.record.native import StdlibLineReader
+from otel_logging.record.native import JsonlLineReader, StdlibLineReader
 
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 4 << 20  # a longer "line" is cut into pieces rather than held in memory
@@ -66,6 +66,7 @@ class FileSource:
         self.compressed = compressed
         self.assembler: Assembler | None = None
         self.native: StdlibLineReader | None = None  # the native reader, for a stdlib-format file in UTC
+        self.native_jsonl: JsonlLineReader | None = None  # the native reader, for a JSON-lines file in UTC
         self.committed_offset = state.offset
         self.committed_done = state.done
         self.position = state.offset  # where the next unread byte of the (uncompressed) stream is
@@ -166,6 +167,10 @@ class FileSource:
             partial = buffer[cut + 1 :]
             self._read_native(buffer, cut, offset, out)
             offset += cut + 1
+        elif self.native_jsonl is not None:
+            partial = buffer[cut + 1 :]
+            self._read_native_jsonl(buffer, cut, offset, out)
+            offset += cut + 1
         else:
             complete, partial = buffer[:cut], buffer[cut + 1 :]
             feed = assembler.feed
@@ -223,6 +228,35 @@ class FileSource:
                     out.add_lines(lines, count)
                 if position > end:
                     break
+            newline = buffer.find(b"\n", position, end)
+            if newline < 0:
+                newline = end
+            assembler.feed(_line_text(buffer[position:newline], ascii), offset + position, out.tail)
+            position = newline + 1
+
+    def _read_native_jsonl(self, buffer: bytes, end: int, offset: int, out: RecordBatch) -> None:
+        """The lines of ``buffer[:end]`` (starting at byte ``offset``) through the native JSON-lines reader while
+        the assembler has no entry pending, and each line it leaves (or that may continue a pending entry)
+        through the assembler."""
+        assembler = self.assembler
+        reader = self.native_jsonl
+        assert assembler is not None and reader is not None
+        observed = assembler.ctx.observed
+        primary = assembler.primary
+        ascii: bool | None = None  # decided once a line goes through Python
+        position = 0
+        while position <= end:
+            if assembler.pending is None:
+                lines, count, position, last = reader.read(buffer, position, end, offset, observed)
+                assembler.records += count
+                if last is not None:
+                    primary.last_timestamp = last
+                if count:
+                    out.add_lines(lines, count)
+                if position > end:
+                    break
+            if ascii is None:
+                ascii = buffer.isascii() or buffer[:end].isascii()
             newline = buffer.find(b"\n", position, end)
             if newline < 0:
                 newline = end

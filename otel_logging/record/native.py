@@ -9,9 +9,13 @@ byte-for-byte the lines of ``convert_request(parse_protobuf(payload))``, with th
 (``otel_logging.ingest.source``): chunks of lines -> canonical records as JSON lines, byte-for-byte what the
 Python path (``Assembler`` with ``StdlibParser``, then ``to_json_lines``) produces, for naive times in UTC.
 
+``jsonl_reader`` makes the reader of one JSON-lines log file the same way: the lines it is sure to read as
+``JsonLinesParser`` does (flat python-json-logger, structlog or generic objects, naive times in UTC) become JSON
+lines, and it stops before any other line, which Python reads.
+
 ``AVAILABLE`` is False when the module is not installed or ``OTEL_LOGGING_NATIVE=0`` is set; callers
 then use the Python path in ``otel_logging.record``. ``STDLIB_AVAILABLE`` is the same for the stdlib reader
-(False too with a build of the module older than it).
+(False too with a build of the module older than it), ``JSONL_AVAILABLE`` for the JSON-lines reader.
 """
 
 from __future__ import annotations
@@ -109,3 +113,39 @@ def stdlib_reader(service: str, path: str, uid_prefix: str, resource_json: bytes
     if _stdlib_reader is None:
         return None
     return _stdlib_reader(service, path, uid_prefix, resource_json)
+
+
+# --- JSON lines (aggregation) ----------------------------------------------------------------------------------
+
+
+class JsonlLineReader(Protocol):
+    """``otel_logging_native.JsonlReader``: the reader of one file's JSON lines."""
+
+    def read(
+        self, data: bytes, start: int, end: int, base_offset: int, observed: str
+    ) -> tuple[memoryview, int, int, str | None]:
+        """Read the lines of ``data[:end]`` from index ``start`` on, up to the first one it leaves to Python.
+
+        ``data[:end]`` is a chunk's complete lines without the last newline, ``data[i]`` byte ``base_offset + i``
+        of the file, ``observed`` the observed time of records made now. Returns the records as JSON lines (a
+        read-only memoryview of a buffer the reader reuses once every view of it is released), their count, the
+        index of the first line not read (``end + 1`` when all were) and the timestamp text of the last record
+        that had one (or None). Blank lines are skipped. A line is left to Python when it is not one the reader
+        is sure to read exactly as ``JsonLinesParser`` does (see ``native/src/jsonl.rs``).
+        """
+        ...
+
+
+_jsonl_reader: Callable[[str, str, str, bytes, dict[str, tuple[int, str]]], JsonlLineReader] | None
+_jsonl_reader, JSONL_UNAVAILABLE_REASON = _load("JsonlReader")
+JSONL_AVAILABLE: bool = _jsonl_reader is not None
+
+
+def jsonl_reader(
+    service: str, path: str, uid_prefix: str, resource_json: bytes, severities: dict[str, tuple[int, str]]
+) -> JsonlLineReader | None:
+    """The native reader of one JSON-lines file (records of this service, ``log.file.path``, ``log.record.uid``
+    prefix and resource; ``severities``: ``SEVERITY_BY_NAME``); None when it is not available."""
+    if _jsonl_reader is None:
+        return None
+    return _jsonl_reader(service, path, uid_prefix, resource_json, severities)

@@ -11,6 +11,7 @@ import subprocess
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,23 @@ def stdlib_lines(tag: str, start: int, count: int, traceback_every: int = 0) -> 
             out.append("Traceback (most recent call last):")
             out.append(f'  File "/srv/{tag}.py", line {i}, in handler')
             out.append(f"ValueError: failure {i}")
+    return "".join(line + "\n" for line in out)
+
+
+def json_lines(tag: str, start: int, count: int, traceback_every: int = 0) -> str:
+    """python-json-logger lines (``traceback_every``: some with an ``exc_info``, which the Python path reads)."""
+    out = []
+    for i in range(start, start + count):
+        record = {
+            "asctime": f"2024-03-01 10:{i // 60 % 60:02d}:{i % 60:02d},{i % 1000:03d}",
+            "levelname": "INFO",
+            "name": f"app.{tag}",
+            "message": f"msg {tag} {i}",
+            "n": i,
+        }
+        if traceback_every and i % traceback_every == 0:
+            record["exc_info"] = f"Traceback (most recent call last):\nValueError: failure {i}"
+        out.append(json.dumps(record))
     return "".join(line + "\n" for line in out)
 
 
@@ -204,14 +222,18 @@ def test_vanishing_file_is_reported(tmp_path: Path) -> None:
     assert report.status == "error" and "vanished" in report.error
 
 
-def test_kill_9_mid_file_then_resume_has_no_gaps_and_no_duplicates(dirs: dict[str, Path]) -> None:
+@pytest.mark.parametrize("lines", [stdlib_lines, json_lines], ids=["stdlib", "jsonl"])
+def test_kill_9_mid_file_then_resume_has_no_gaps_and_no_duplicates(
+    dirs: dict[str, Path], lines: Callable[[str, int, int, int], str]
+) -> None:
     src = dirs["src"]
     # Large enough that the kill lands mid-file even on a loaded machine: the kill comes once a tenth is shipped,
-    # and the other nine tenths take seconds to aggregate.
+    # and the other nine tenths take seconds to aggregate. (Both formats go through their native readers when
+    # installed, and the batches are written by the engine's Shipper thread while the next chunk is read.)
     total = 600_000
     with open(src / "big.log", "w") as f:
         for start in range(0, total, 10_000):
-            f.write(stdlib_lines("big", start, 10_000, traceback_every=997))
+            f.write(lines("big", start, 10_000, 997))
     out_file = dirs["out"] / "legacy.jsonl"
     command = [PYTHON, "-m", "otel_logging", "aggregate", str(src), *base_args(dirs)]
     proc = subprocess.Popen(command, env=child_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

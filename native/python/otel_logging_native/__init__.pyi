@@ -32,3 +32,15 @@ class StdlibReader:
     ) -> tuple[memoryview, int, int, PendingEntry | None, str | None]:
         """Read the lines of ``data[start:end]``; returns (JSON lines, records, index of the first line not
         read, the entry now pending, the latest timestamp text read). The GIL is released while reading."""
+
+class JsonlReader:
+    """The reader of one file's JSON lines (python-json-logger, structlog, flat JSON objects)."""
+
+    def __init__(
+        self, service: str, path: str, uid_prefix: str, resource_json: bytes, severities: dict[str, tuple[int, str]]
+    ) -> None: ...
+    def read(
+        self, data: bytes, start: int, end: int, base_offset: int, observed: str
+    ) -> tuple[memoryview, int, int, str | None]:
+        """Read the lines of ``data[start:end]`` up to the first one Python must read; returns (JSON lines,
+        records, index of the first line not read, the latest timestamp text read). The GIL is released."""
