@@ -19,7 +19,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -352,6 +352,10 @@ class FileSink:
                     app_file.take_back(before, length)
                     app_file.recent.pop(digest, None)  # refused: its retry is not a duplicate
             raise
+
+    def metric_samples(self) -> Iterator[tuple[str, dict[str, str], int]]:
+        """For ``/metrics``: the lines of requests sent twice that were not written again."""
+        yield "otel_logging_file_duplicates_dropped_total", {}, self.duplicates_dropped
 
     def position(self, service: str) -> tuple[str, int, int, int]:
         """Where the next write for ``service`` goes: (path, device, inode, size before it)."""

@@ -31,6 +31,7 @@ def test_the_same_request_twice_is_written_once_and_counted(tmp_path: Path) -> N
     assert (tmp_path / "a.jsonl").read_bytes() == lines("a", 0, 10)
     assert (tmp_path / "b.jsonl").read_bytes() == lines("b", 0, 2)
     assert sink.duplicates_dropped == 7
+    assert list(sink.metric_samples()) == [("otel_logging_file_duplicates_dropped_total", {}, 7)]
 
 
 def test_different_records_and_old_requests_are_written(tmp_path: Path) -> None:
