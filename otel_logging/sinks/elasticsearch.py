@@ -201,6 +201,12 @@ def _item_outcome(item: dict[str, Any]) -> tuple[str, str]:
     return "dead", reason
 
 
+# How long Elasticsearch may wait for a shard's primary (one on a node that just died is being replaced)
+# before it answers 503 for those documents: less than the client's request timeout, so that a live node
+# answers (the documents are retried) instead of timing out and being taken for dead (seen in
+# tests/integration/test_scale_out.py: every node marked dead while the cluster replaced a killed one).
+BULK_SHARD_TIMEOUT = "10s"
+
 # Only what the per-item outcome needs: no _index/_id/_version/result/_shards/_seq_no per item.
 _BULK_FILTER = "errors,items.*.status,items.*.error"
 
@@ -388,7 +394,9 @@ class ElasticsearchDelivery:
             return result
         try:
             # the body is sent as it is (the client's serializer passes bytes through; its stubs say mappings)
-            response = self.client.bulk(operations=body, filter_path=_BULK_FILTER)  # type: ignore[arg-type]
+            response = self.client.bulk(  # type: ignore[arg-type]
+                operations=body, filter_path=_BULK_FILTER, timeout=BULK_SHARD_TIMEOUT
+            )
         except ApiError as exc:  # the whole request was answered with an error status: it holds for every item
             outcome, reason = _item_outcome({"create": {"status": exc.status_code, "error": _describe(exc)}})
             if outcome == "dead":

@@ -22,8 +22,10 @@ from tests.support.procs import free_port
 
 class _Bulk(BaseHTTPRequestHandler):
     status = 200
+    paths: list[str] = []
 
     def do_POST(self) -> None:
+        _Bulk.paths.append(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         items = body.count(b"\n") // 2
         answer = b'{"errors":false,"items":[' + b",".join([b'{"create":{"status":201}}'] * items) + b"]}"
@@ -74,6 +76,8 @@ def test_a_dead_node_shows_its_errors_and_retried_records_and_the_live_one_takes
     assert got[("otel_logging_sink_node_requests_total", live_node)] == 3  # the other three went to the live one
     assert got[("otel_logging_sink_node_errors_total", live_node)] == 0
     assert got[("otel_logging_sink_node_up", live_node)] == 1
+    # Elasticsearch answers (503 per document) before the client would time out and take the node for dead.
+    assert all("timeout=10s" in path for path in _Bulk.paths if path.startswith("/_bulk")), _Bulk.paths
     client.close()
 
 
