@@ -394,8 +394,10 @@ class ElasticsearchDelivery:
             return result
         try:
             # the body is sent as it is (the client's serializer passes bytes through; its stubs say mappings)
-            response = self.client.bulk(  # type: ignore[arg-type]
-                operations=body, filter_path=_BULK_FILTER, timeout=BULK_SHARD_TIMEOUT
+            response = self.client.bulk(
+                operations=body,  # type: ignore[arg-type]
+                filter_path=_BULK_FILTER,
+                timeout=BULK_SHARD_TIMEOUT,
             )
         except ApiError as exc:  # the whole request was answered with an error status: it holds for every item
             outcome, reason = _item_outcome({"create": {"status": exc.status_code, "error": _describe(exc)}})
