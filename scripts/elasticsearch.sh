@@ -6,6 +6,10 @@
 #                                                          start a node; prints run_dir=, url=, pid=, version= lines
 #   scripts/elasticsearch.sh stop --run-dir D               stop the node of that run dir (data kept)
 #
+# A node of a multi-node cluster (all on 127.0.0.1): start also takes --node-name N --transport-port T
+# --seed-hosts 127.0.0.1:T1,127.0.0.1:T2,... --initial-masters N1,N2,... (all four, instead of single-node
+# discovery); they are kept in the run dir, so a restart with --run-dir D alone rejoins the cluster.
+#
 # Version: --version, else (restarting an existing --run-dir) the version it was started with, else
 # $OTEL_LOGGING_ES_VERSION, else $ES_VERSION, else 9.2.0 (the current major). A major alone picks the pinned
 # release of that major: 9 -> 9.2.0, 8 -> 8.19.21 ($OTEL_LOGGING_ES_VERSION_9 / _8 change these).
@@ -148,12 +152,16 @@ as_es_user() {
 }
 
 start() {
-  local run_dir="" port=""
+  local run_dir="" port="" node_name="" transport_port="" seed_hosts="" initial_masters=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --version) VERSION_ARG="$2"; shift 2 ;;
       --run-dir) run_dir="$2"; shift 2 ;;
       --port) port="$2"; shift 2 ;;
+      --node-name) node_name="$2"; shift 2 ;;
+      --transport-port) transport_port="$2"; shift 2 ;;
+      --seed-hosts) seed_hosts="$2"; shift 2 ;;
+      --initial-masters) initial_masters="$2"; shift 2 ;;
       *) die "start: unknown argument '$1'" ;;
     esac
   done
@@ -172,6 +180,18 @@ start() {
   fi
   [[ -n "$port" ]] || port="$(cat "$run_dir/port" 2>/dev/null || free_port)"
   echo "$port" >"$run_dir/port"
+  # Discovery: a single node, unless this is (or was started as) a node of a cluster.
+  if [[ -n "$node_name$transport_port$seed_hosts$initial_masters" ]]; then
+    [[ -n "$node_name" && -n "$transport_port" && -n "$seed_hosts" && -n "$initial_masters" ]] ||
+      die "a cluster node needs all of --node-name, --transport-port, --seed-hosts and --initial-masters"
+    printf '%s\n' "-Enode.name=$node_name" "-Etransport.port=$transport_port" \
+      "-Ediscovery.seed_hosts=$seed_hosts" "-Ecluster.initial_master_nodes=$initial_masters" \
+      "-Ecluster.name=otel-logging-test" >"$run_dir/cluster.args"
+  fi
+  local discovery=(-Ediscovery.type=single-node -Etransport.port=0)
+  if [[ -s "$run_dir/cluster.args" ]]; then
+    mapfile -t discovery <"$run_dir/cluster.args"
+  fi
   if [[ "$(id -u)" -eq 0 ]]; then
     id -u "$ES_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$ES_USER" ||
       id -u "$ES_USER" >/dev/null 2>&1 || die "could not create the user $ES_USER to run Elasticsearch (it refuses root)"
@@ -182,7 +202,7 @@ start() {
   as_es_user env ES_JAVA_HOME="$java_home" ES_PATH_CONF="$run_dir/config" ES_TMPDIR="$run_dir/tmp" \
     ES_JAVA_OPTS="-Xms$HEAP -Xmx$HEAP ${OTEL_LOGGING_ES_JAVA_OPTS:-}" \
     bash -c 'mkdir -p "$ES_TMPDIR" && exec "$@"' _ "$home/bin/elasticsearch" -d -p "$run_dir/pid" \
-    -Ediscovery.type=single-node -Enetwork.host=127.0.0.1 -Ehttp.port="$port" -Etransport.port=0 \
+    "${discovery[@]}" -Enetwork.host=127.0.0.1 -Ehttp.port="$port" \
     -Expack.security.enabled=false -Expack.ml.enabled=false \
     -Epath.data="$run_dir/data" -Epath.logs="$run_dir/logs" \
     -Ecluster.routing.allocation.disk.threshold_enabled=false \
@@ -224,7 +244,7 @@ case "${1:-}" in
   start) shift; start "$@" ;;
   stop) shift; stop "$@" ;;
   *)
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

@@ -30,13 +30,15 @@ import binascii
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from elastic_transport import ConnectionTimeout, TransportError
+from elastic_transport import ConnectionTimeout, HttpHeaders, NodeConfig, TransportError, Urllib3HttpNode
+from elastic_transport._node import NodeApiResponse
+from elastic_transport.client_utils import DEFAULT, DefaultType
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch.serializer import OrjsonSerializer
 
@@ -232,6 +234,12 @@ def _item_outcome(item: dict[str, Any]) -> tuple[str, str]:
         return "retry", reason
     return "dead", reason
 
+
+# How long Elasticsearch may wait for a shard's primary (one on a node that just died is being replaced)
+# before it answers 503 for those documents: less than the client's request timeout, so that a live node
+# answers (the documents are retried) instead of timing out and being taken for dead (seen in
+# tests/integration/test_scale_out.py: every node marked dead while the cluster replaced a killed one).
+BULK_SHARD_TIMEOUT = "10s"
 
 # Only what the per-item outcome needs: no _index/_id/_version/result/_shards/_seq_no per item.
 _BULK_FILTER = "errors,items.*.status,items.*.error"
@@ -453,7 +461,11 @@ class ElasticsearchDelivery:
             return result
         try:
             # the body is sent as it is (the client's serializer passes bytes through; its stubs say mappings)
-            response = self.client.bulk(operations=body, filter_path=_BULK_FILTER)  # type: ignore[arg-type]
+            response = self.client.bulk(
+                operations=body,  # type: ignore[arg-type]
+                filter_path=_BULK_FILTER,
+                timeout=BULK_SHARD_TIMEOUT,
+            )
         except ApiError as exc:  # the whole request was answered with an error status: it holds for every item
             outcome, reason = _item_outcome({"create": {"status": exc.status_code, "error": _describe(exc)}})
             result.overloaded = exc.status_code in _OVERLOAD_STATUSES
@@ -505,6 +517,64 @@ def _describe(exc: BaseException) -> str:
 REQUEST_TIMEOUT_S = 30.0
 
 
+class NodeStats:
+    """What one Elasticsearch node did with the requests sent to it (for ``/metrics``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0  # requests sent to the node
+        self.errors = 0  # of those: no answer (refused, reset, timed out) or answered 429 / 5xx
+        self.records_retried = 0  # the bulk documents of the failed requests (the queue sends them again)
+
+    def count(self, failed: bool, target: str, body: bytes | None) -> None:
+        records = body.count(b"\n") // 2 if failed and body and target.split("?", 1)[0].endswith("/_bulk") else 0
+        with self._lock:
+            self.requests += 1
+            if failed:
+                self.errors += 1
+                self.records_retried += records
+
+
+class CountingNode(Urllib3HttpNode):
+    """The client's default node (urllib3), counting its requests and failures in ``stats``."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        super().__init__(config)
+        self.stats = NodeStats()
+
+    def perform_request(
+        self,
+        method: str,
+        target: str,
+        body: bytes | None = None,
+        headers: HttpHeaders | None = None,
+        request_timeout: DefaultType | float | None = DEFAULT,
+    ) -> NodeApiResponse:
+        try:
+            response = super().perform_request(method, target, body, headers, request_timeout)
+        except Exception:
+            self.stats.count(True, target, body)
+            raise
+        status = response.meta.status
+        self.stats.count(status == 429 or status >= 500, target, body)
+        return response
+
+
+def node_metric_samples(client: Elasticsearch, sink: str) -> Iterator[tuple[str, dict[str, str], int]]:
+    """Per node of the client's pool: requests, errors, records retried, and whether the pool counts it alive
+    (a node that failed is left out for a growing timeout, then tried again)."""
+    pool = client.transport.node_pool
+    dead = set(getattr(pool, "_dead_consecutive_failures", {}))  # the pool's own record of failing nodes
+    for node in pool.all():
+        labels = {"sink": sink, "node": node.base_url}
+        stats = getattr(node, "stats", None)
+        if isinstance(stats, NodeStats):
+            yield "otel_logging_sink_node_requests_total", labels, stats.requests
+            yield "otel_logging_sink_node_errors_total", labels, stats.errors
+            yield "otel_logging_sink_node_records_retried_total", labels, stats.records_retried
+        yield "otel_logging_sink_node_up", labels, 0 if node.config in dead else 1
+
+
 def es_client(settings: ElasticsearchSettings, request_timeout_s: float = REQUEST_TIMEOUT_S) -> Elasticsearch:
     """A client for the Elasticsearch the settings name (checked first: a ``ConfigError`` names what is wrong)."""
     settings.validate()
@@ -515,6 +585,7 @@ def es_client(settings: ElasticsearchSettings, request_timeout_s: float = REQUES
         "max_retries": 0,  # the queue retries, with backoff
         "retry_on_timeout": False,
         "serializer": OrjsonSerializer(),
+        "node_class": CountingNode,  # per-node requests and errors on /metrics (node_metric_samples)
     }
     if settings.api_key:
         kwargs["api_key"] = settings.api_key
@@ -551,13 +622,33 @@ def elasticsearch_queued_sink(
         delivery.close()
         client.close()
 
-    sink = QueuedSink(
-        name, log_dir, delivery, max_bytes=max_bytes, fsync=fsync, on_close=close, start=False, **queue_options
+    sink = _ElasticsearchQueuedSink(
+        name,
+        log_dir,
+        delivery,
+        client=client,
+        max_bytes=max_bytes,
+        fsync=fsync,
+        on_close=close,
+        start=False,
+        **queue_options,
     )
     delivery.legacy_ids = IdScheme(sink.queue).legacy  # before the first delivery
     if start:
         sink.start()
     return sink
+
+
+class _ElasticsearchQueuedSink(QueuedSink):
+    """The queue's counters on ``/metrics``, and each node's (so that a dead node shows)."""
+
+    def __init__(self, *args: Any, client: Elasticsearch, **kwargs: Any) -> None:
+        self._client = client
+        super().__init__(*args, **kwargs)
+
+    def metric_samples(self) -> Iterator[tuple[str, dict[str, str], int]]:
+        yield from super().metric_samples()
+        yield from node_metric_samples(self._client, self.name)
 
 
 class ElasticsearchDirectSink:

@@ -12,13 +12,14 @@ whose last line was torn by a crash mid-write (never acknowledged) is repaired w
 from __future__ import annotations
 
 import gzip
+import hashlib
 import logging
 import os
 import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ _log = logging.getLogger("otel_logging.sinks.files")
 
 SUFFIX = LOG_SUFFIX
 PARTIAL_SUFFIX = ".gz.partial"  # ``.<rotated name>.gz.partial``: a compression under way (or cut short by a kill)
+RECENT_WRITES = 1024  # per open app file: digests of its last writes, to drop a request sent twice
 DEFAULT_COMPRESS_THREADS = 2  # per FileSink, whatever the number of apps and rotations
 
 
@@ -72,6 +74,8 @@ class AppFile:
         self.fsync = fsync
         self._compress = compress
         self.lock = threading.Lock()
+        # Digests of the last writes (each a request's lines of this app), to drop a request sent again.
+        self.recent: OrderedDict[bytes, None] = OrderedDict()
         self._fd = -1
         self._size = 0
         self._opened_at = 0.0
@@ -262,6 +266,7 @@ class FileSink:
         self._files_lock = threading.Lock()
         self._stems: dict[str, str] = {}
         self._compressor = WorkerPool("compress", compress_threads)
+        self.duplicates_dropped = 0  # lines of requests sent twice, not written again (see ``write``)
         if recover:
             self.recover()
 
@@ -326,18 +331,31 @@ class FileSink:
             return app_file
 
     def write(self, batch: RecordBatch) -> None:
-        """Write each app's JSON lines; if one app's write fails, take back the others' and raise SinkError."""
-        written: list[tuple[AppFile, int, int]] = []
+        """Write each app's JSON lines; if one app's write fails, take back the others' and raise SinkError.
+
+        An app's lines identical, byte for byte, to one of its last ``RECENT_WRITES`` writes are not written
+        again: that is a request sent twice (a gateway that died before it saw the acknowledgement sends its
+        queue again), since a record's line holds its timestamps to the nanosecond (the receipt time when the
+        sender gave none). Counted in ``duplicates_dropped``.
+        """
+        written: list[tuple[AppFile, int, int, bytes]] = []
         try:
             for service in batch:
                 data = batch.lines(service)
                 if data:
-                    written.append(self._append(service, data))
+                    done = self._append(service, data)
+                    if done is not None:
+                        written.append(done)
         except SinkError:
-            for app_file, before, length in reversed(written):
+            for app_file, before, length, digest in reversed(written):
                 with app_file.lock:
                     app_file.take_back(before, length)
+                    app_file.recent.pop(digest, None)  # refused: its retry is not a duplicate
             raise
+
+    def metric_samples(self) -> Iterator[tuple[str, dict[str, str], int]]:
+        """For ``/metrics``: the lines of requests sent twice that were not written again."""
+        yield "otel_logging_file_duplicates_dropped_total", {}, self.duplicates_dropped
 
     def position(self, service: str) -> tuple[str, int, int, int]:
         """Where the next write for ``service`` goes: (path, device, inode, size before it)."""
@@ -345,15 +363,24 @@ class FileSink:
         with app_file.lock:
             return app_file.position()
 
-    def _append(self, service: str, data: bytes | memoryview) -> tuple[AppFile, int, int]:
+    def _append(self, service: str, data: bytes | memoryview) -> tuple[AppFile, int, int, bytes] | None:
+        """Append ``data`` to the app's file: (file, size before, length, digest), or None for a duplicate."""
         stem = self._stem(service)
+        digest = hashlib.blake2b(data, digest_size=16).digest()
         try:
             app_file = self._app_file(stem)
             with app_file.lock:
+                if digest in app_file.recent:
+                    app_file.recent.move_to_end(digest)
+                    self.duplicates_dropped += bytes(data).count(b"\n")  # rare: the copy does not matter
+                    return None
                 before = app_file.write(data)
+                app_file.recent[digest] = None
+                if len(app_file.recent) > RECENT_WRITES:
+                    app_file.recent.popitem(last=False)
         except OSError as exc:
             raise SinkError(f"cannot write {self.log_dir / (stem + SUFFIX)}: {exc.strerror or exc}") from exc
-        return app_file, before, len(data)
+        return app_file, before, len(data), digest
 
     def rotate_due(self) -> None:
         """Rotate files whose time interval has passed (called periodically by the service)."""

@@ -39,6 +39,7 @@ CONFIG_SETS = [
     ["gateway.yaml"],
     ["gateway.yaml", "gateway-elasticsearch.yaml"],
     ["loadbalancing.yaml"],
+    ["scale-out.yaml"],
 ]
 
 

@@ -137,7 +137,7 @@ class _FakeBulkClient:
         self.requests: list[list[dict[str, Any]]] = []
         self._lock = threading.Lock()
 
-    def bulk(self, *, operations: bytes, filter_path: str) -> Any:
+    def bulk(self, *, operations: bytes, filter_path: str, timeout: str | None = None) -> Any:
         lines = [orjson.loads(line) for line in operations.splitlines()]
         with self._lock:
             self.requests.append(lines)

@@ -1,0 +1,69 @@
+"""A request sent twice (a gateway replaying its queue after a crash) is written once to the app's file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from otel_logging.record import RecordBatch
+from otel_logging.sinks import SinkError
+from otel_logging.sinks.files import RECENT_WRITES, FileSink
+
+
+def lines(service: str, first: int, count: int) -> bytes:
+    return b"".join(
+        b'{"@timestamp":"2026-01-01T00:00:00.%09dZ","service":"%s","body":"n %d"}\n' % (i, service.encode(), i)
+        for i in range(first, first + count)
+    )
+
+
+def batch(**by_service: bytes) -> RecordBatch:
+    return RecordBatch.from_lines(by_service, sum(v.count(b"\n") for v in by_service.values()))
+
+
+def test_the_same_request_twice_is_written_once_and_counted(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path)
+    sink.write(batch(a=lines("a", 0, 5), b=lines("b", 0, 2)))
+    sink.write(batch(a=lines("a", 5, 5)))
+    sink.write(batch(a=lines("a", 0, 5), b=lines("b", 0, 2)))  # the first request again
+    sink.close()
+    assert (tmp_path / "a.jsonl").read_bytes() == lines("a", 0, 10)
+    assert (tmp_path / "b.jsonl").read_bytes() == lines("b", 0, 2)
+    assert sink.duplicates_dropped == 7
+    assert list(sink.metric_samples()) == [("otel_logging_file_duplicates_dropped_total", {}, 7)]
+
+
+def test_different_records_and_old_requests_are_written(tmp_path: Path) -> None:
+    """Only byte-identical writes among the last RECENT_WRITES of that app are dropped."""
+    sink = FileSink(tmp_path)
+    sink.write(batch(a=lines("a", 0, 1)))
+    for k in range(1, RECENT_WRITES + 1):
+        sink.write(batch(a=lines("a", k, 1)))
+    sink.write(batch(a=lines("a", 0, 1)))  # out of the window now: written again
+    sink.write(batch(b=lines("a", 0, 1)))  # the same bytes for another app: its own file
+    sink.close()
+    assert (tmp_path / "a.jsonl").read_bytes().count(b"\n") == RECENT_WRITES + 2
+    assert (tmp_path / "b.jsonl").exists()
+    assert sink.duplicates_dropped == 0
+
+
+def test_a_request_taken_back_is_written_when_it_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sink = FileSink(tmp_path)
+    request = batch(a=lines("a", 0, 3), b=lines("b", 0, 3))
+    real_append = sink._append
+
+    def failing_for_b(service: str, data: bytes | memoryview) -> object:
+        if service == "b":
+            raise SinkError("disk full")
+        return real_append(service, data)
+
+    monkeypatch.setattr(sink, "_append", failing_for_b)
+    with pytest.raises(SinkError):
+        sink.write(request)
+    monkeypatch.undo()
+    sink.write(request)  # the client's retry: not a duplicate, a's lines were taken back
+    sink.close()
+    assert (tmp_path / "a.jsonl").read_bytes() == lines("a", 0, 3)
+    assert (tmp_path / "b.jsonl").read_bytes() == lines("b", 0, 3)
+    assert sink.duplicates_dropped == 0
