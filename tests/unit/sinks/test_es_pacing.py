@@ -162,7 +162,7 @@ class _OverloadedClient:
         self.requests: list[list[dict[str, Any]]] = []
         self._lock = threading.Lock()
 
-    def bulk(self, *, operations: bytes, filter_path: str) -> Any:
+    def bulk(self, *, operations: bytes, filter_path: str, timeout: str | None = None) -> Any:
         docs = [orjson.loads(line) for line in operations.splitlines()]
         with self._lock:
             self.requests.append(docs)
