@@ -272,7 +272,7 @@ fn digits2(b: &[u8], at: usize) -> u32 {
 
 /// Output buffers for a reader to reuse once Python dropped what it made of them: a chunk's JSON lines are
 /// several megabytes, and fresh memory for each (page faults, zeroing) would cost more than making them.
-type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
+pub(crate) type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
 const POOLED: usize = 4;
 /// Bytes of an ASCII chunk checked at a time.
 const ASCII_BLOCK: usize = 64 << 10;
@@ -283,13 +283,22 @@ const ASCII_BLOCK: usize = 64 << 10;
 pub struct JsonLines {
     data: Vec<u8>,
     pool: Pool,
+    /// The pool keeps at most this many buffers.
+    pooled: usize,
+}
+
+impl JsonLines {
+    /// `data`, whose memory goes back to `pool` (if it holds fewer than `pooled` buffers) once released.
+    pub(crate) fn new(data: Vec<u8>, pool: Pool, pooled: usize) -> Self {
+        JsonLines { data, pool, pooled }
+    }
 }
 
 impl Drop for JsonLines {
     fn drop(&mut self) {
         let data = std::mem::take(&mut self.data);
         if let Ok(mut pool) = self.pool.lock() {
-            if pool.len() < POOLED {
+            if pool.len() < self.pooled {
                 pool.push(data);
             }
         }
@@ -790,13 +799,7 @@ impl StdlibReader {
         let outcome = py
             .detach(|| self.run(chunk, observed, pending, buffer))
             .map_err(pyo3::exceptions::PyValueError::new_err)?;
-        let lines = Bound::new(
-            py,
-            JsonLines {
-                data: outcome.lines,
-                pool: self.pool.clone(),
-            },
-        )?;
+        let lines = Bound::new(py, JsonLines::new(outcome.lines, self.pool.clone(), POOLED))?;
         let lines = PyMemoryView::from(lines.as_any())?;
         let last = outcome
             .last_timestamp
