@@ -1,20 +1,24 @@
-"""Receiver throughput: records/s into per-app files, otel-logging vs the OpenTelemetry Collector.
+"""Receiver throughput: records/s and records per server CPU-second into per-app files, otel-logging vs the Collector.
 
 The same load generator (bench/loadgen.py, a separate process: 512-record requests, 4 concurrent
-senders, 4 apps) drives, in the same run:
+senders, 4 apps) drives, in the same run, one fresh server per side and round:
 
     otel_logging   otel-logging serve (default durability: written to the OS before the reply)
     collector      the collector built by scripts/build-collector.sh: otlp receiver -> file exporter (JSON)
 
-Each run ends when every request is acknowledged; the records are counted in the output files.
-Peak RSS of each server is read from /proc/<pid>/status (VmHWM).
+The sides alternate across rounds (otel_logging first in even rounds, the collector first in odd ones).
+Each run ends when every request is acknowledged (and, for the collector, its file holds them all); the
+records are counted in the output files. Per side and round: records/s (wall clock of the load), records
+per server CPU-second (the server process's user+sys CPU time from /proc/<pid>/stat over the load: the
+machine's 2 cores are shared with the load generator, so this is the cost that does not depend on it), and
+peak RSS (VmHWM from /proc/<pid>/status).
 
 Then an overload run: a fresh otel-logging serve hit by --overload-senders senders (default 64) of
 2,048-record requests at once, more than its workers take (16 workers, 64 requests in flight at
 most; the rest are refused with RESOURCE_EXHAUSTED, which clients retry): its peak RSS is reported.
 
-Usage: python bench/receiver_throughput.py [--records 400000] [--overload-senders 64]
-Last line: receiver_throughput: otel_logging X rec/s, collector Y rec/s, ratio X/Y
+Usage: python bench/receiver_throughput.py [--records 400000] [--rounds 3] [--overload-senders 64] [--json PATH]
+Last line: receiver_throughput: otel_logging X rec/CPU-s, collector Y rec/CPU-s, ratio X/Y (min-max per round)
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +66,13 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (all its threads) so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 3, utime 14, stime 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(target: str, records: int, *extra: str) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, str(REPO / "bench" / "loadgen.py"), "--target", target, "--records", str(records), *extra],
@@ -90,68 +102,156 @@ def count_collector_records(path: Path) -> int:
     return total
 
 
+@dataclass
+class Side:
+    rate: float  # records acknowledged per second of wall clock
+    per_cpu: float  # records acknowledged per server CPU-second
+    cpu_s: float
+    rss_mb: float
+    acked: int
+    stored: int  # records counted in the output files
+
+
+def run_ours(work: Path, records: int) -> Side:
+    logs = work / "logs"
+    serve = start_serve(logs, http_port=-1)
+    try:
+        cpu_before = cpu_seconds(serve.proc.pid)
+        result = load(f"127.0.0.1:{serve.grpc_port}", records)
+        cpu = cpu_seconds(serve.proc.pid) - cpu_before
+        rss = peak_rss_mb(serve.proc.pid)
+    finally:
+        serve.stop()
+    stored = sum(count_lines(p) for p in logs.glob("*.jsonl"))
+    return _side(result, cpu, rss, stored)
+
+
+def run_collector(work: Path, records: int, binary: str) -> Side:
+    port = free_port()
+    work.mkdir(parents=True, exist_ok=True)
+    out_file = work / "collector.json"
+    config = work / "collector.yaml"
+    config.write_text(COLLECTOR_CONFIG.format(port=port, path=out_file))
+    collector = subprocess.Popen(
+        [binary, "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: _listening(port), timeout=60, what="collector listening")
+        cpu_before = cpu_seconds(collector.pid)
+        result = load(f"127.0.0.1:{port}", records)
+        wait_for(lambda: count_collector_records(out_file) >= result["acked"], timeout=120, what="file export")
+        cpu = cpu_seconds(collector.pid) - cpu_before
+        rss = peak_rss_mb(collector.pid)
+    finally:
+        collector.terminate()
+        collector.wait(60)
+    return _side(result, cpu, rss, count_collector_records(out_file))
+
+
+def _side(result: dict[str, float], cpu: float, rss: float, stored: int) -> Side:
+    acked = int(result["acked"])
+    return Side(acked / result["seconds"], acked / max(cpu, 1e-9), cpu, rss, acked, stored)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=400_000)
-    parser.add_argument("--overload-senders", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--overload-senders", type=int, default=64, help="0: no overload run")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rounds as JSON (bench_json format)")
     args = parser.parse_args()
     binary = collector_binary()
+    rounds: list[dict[str, Side]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        serve = start_serve(Path(tmp) / "logs", http_port=-1)
-        try:
-            ours = load(f"127.0.0.1:{serve.grpc_port}", args.records)
-            ours_rss = peak_rss_mb(serve.proc.pid)
-        finally:
-            serve.stop()
-        written = sum(count_lines(p) for p in (Path(tmp) / "logs").glob("*.jsonl"))
-
-        port = free_port()
-        out_file = Path(tmp) / "collector.json"
-        config = Path(tmp) / "collector.yaml"
-        config.write_text(COLLECTOR_CONFIG.format(port=port, path=out_file))
-        collector = subprocess.Popen(
-            [binary, "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        try:
-            wait_for(lambda: _listening(port), timeout=60, what="collector listening")
-            theirs = load(f"127.0.0.1:{port}", args.records)
-            theirs_rss = peak_rss_mb(collector.pid)
-            wait_for(lambda: count_collector_records(out_file) >= theirs["acked"], timeout=120, what="file export")
-        finally:
-            collector.terminate()
-            collector.wait(60)
-        collected = count_collector_records(out_file)
-
-        overload_dir = Path(tmp) / "overload"
-        serve = start_serve(overload_dir, http_port=-1)
-        try:
-            flood = load(
-                f"127.0.0.1:{serve.grpc_port}",
-                args.records,
-                "--senders",
-                str(args.overload_senders),
-                "--batch",
-                "2048",
+        for i in range(args.rounds):
+            work = Path(tmp) / f"round-{i}"
+            sides: dict[str, Side] = {}
+            for name in ("otel_logging", "collector") if i % 2 == 0 else ("collector", "otel_logging"):
+                if name == "otel_logging":
+                    sides[name] = run_ours(work / name, args.records)
+                else:
+                    sides[name] = run_collector(work / name, args.records, binary)
+            ours, theirs = sides["otel_logging"], sides["collector"]
+            print(
+                f"round {i + 1}: otel_logging {ours.rate:9,.0f} rec/s {ours.per_cpu:9,.0f} rec/CPU-s "
+                f"(CPU {ours.cpu_s:.2f} s) RSS {ours.rss_mb:.0f} MB acked {ours.acked:,} files {ours.stored:,} | "
+                f"collector {theirs.rate:9,.0f} rec/s {theirs.per_cpu:9,.0f} rec/CPU-s (CPU {theirs.cpu_s:.2f} s) "
+                f"RSS {theirs.rss_mb:.0f} MB acked {theirs.acked:,} file {theirs.stored:,} | "
+                f"ratio per CPU-s {ours.per_cpu / theirs.per_cpu:.2f}, rec/s {ours.rate / theirs.rate:.2f}",
+                flush=True,
             )
-            flood_rss = peak_rss_mb(serve.proc.pid)
-        finally:
-            serve.stop()
-        flood_written = sum(count_lines(p) for p in overload_dir.glob("*.jsonl"))
+            rounds.append(sides)
 
-    ours_rate = ours["acked"] / ours["seconds"]
-    theirs_rate = theirs["acked"] / theirs["seconds"]
-    print(f"otel_logging {ours_rate:10,.0f} rec/s  acked {ours['acked']:,} files {written:,} RSS {ours_rss:.0f} MB")
+        flood_line = ""
+        if args.overload_senders:
+            overload_dir = Path(tmp) / "overload"
+            serve = start_serve(overload_dir, http_port=-1)
+            try:
+                flood = load(
+                    f"127.0.0.1:{serve.grpc_port}",
+                    args.records,
+                    "--senders",
+                    str(args.overload_senders),
+                    "--batch",
+                    "2048",
+                )
+                flood_rss = peak_rss_mb(serve.proc.pid)
+            finally:
+                serve.stop()
+            flood_written = sum(count_lines(p) for p in overload_dir.glob("*.jsonl"))
+            flood_line = (
+                f"overload     {args.overload_senders} senders x 2048-record requests: acked {flood['acked']:,.0f}, "
+                f"refused {flood['failed']:,.0f} (retryable), files {flood_written:,}, peak RSS {flood_rss:.0f} MB"
+            )
+
+    def span(values: list[float], fmt: str = ",.0f") -> str:
+        return f"{min(values):{fmt}}-{max(values):{fmt}}"
+
+    per_cpu_ratios = [r["otel_logging"].per_cpu / r["collector"].per_cpu for r in rounds]
+    rate_ratios = [r["otel_logging"].rate / r["collector"].rate for r in rounds]
+    for name in ("otel_logging", "collector"):
+        print(
+            f"{name:12} {span([r[name].rate for r in rounds])} rec/s, "
+            f"{span([r[name].per_cpu for r in rounds])} rec/CPU-s, "
+            f"peak RSS {span([r[name].rss_mb for r in rounds])} MB"
+        )
+    if flood_line:
+        print(flood_line)
+    print(f"cores: {os.cpu_count()} (shared by the load generator and the server); {args.records:,} records per run")
+    print(f"records/s ratio {span(rate_ratios, '.2f')}")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps(
+                {
+                    "bench": "receiver_throughput",
+                    "metric": "records per server CPU-second",
+                    "higher_is_better": True,
+                    "sides": ["otel_logging", "collector"],
+                    "rounds": [
+                        {name: round(r[name].per_cpu) for name in ("otel_logging", "collector")} for r in rounds
+                    ],
+                    "ratio": {
+                        "name": "otel_logging / collector",
+                        "per_round": [round(x, 2) for x in per_cpu_ratios],
+                        "target": 2.0,
+                    },
+                    "notes": (
+                        f"{os.cpu_count()} shared cores; {args.records:,} records per run, 512-record requests, "
+                        f"4 senders, 4 apps; records/s ratio {span(rate_ratios, '.2f')}; peak RSS otel_logging "
+                        f"{span([r['otel_logging'].rss_mb for r in rounds])} MB, collector "
+                        f"{span([r['collector'].rss_mb for r in rounds])} MB"
+                    ),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    ours_cpu = [r["otel_logging"].per_cpu for r in rounds]
+    theirs_cpu = [r["collector"].per_cpu for r in rounds]
     print(
-        f"collector    {theirs_rate:10,.0f} rec/s  acked {theirs['acked']:,} file {collected:,} RSS {theirs_rss:.0f} MB"
-    )
-    print(
-        f"overload     {args.overload_senders} senders x 2048-record requests: acked {flood['acked']:,.0f}, "
-        f"refused {flood['failed']:,.0f} (retryable), files {flood_written:,}, peak RSS {flood_rss:.0f} MB"
-    )
-    print(f"cores: {os.cpu_count()} (shared by the load generator and the server)")
-    print(
-        f"receiver_throughput: otel_logging {ours_rate:,.0f} rec/s, collector {theirs_rate:,.0f} rec/s, "
-        f"ratio {ours_rate / theirs_rate:.2f}"
+        f"receiver_throughput: otel_logging {span(ours_cpu)} rec/CPU-s, collector {span(theirs_cpu)} rec/CPU-s, "
+        f"ratio {span(per_cpu_ratios, '.2f')}"
     )
 
 

@@ -18,6 +18,7 @@ pub mod stdlib;
 #[pymodule]
 fn otel_logging_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(otlp::otlp_logs_to_jsonl, m)?)?;
+    m.add_function(wrap_pyfunction!(otlp::otlp_logs_to_jsonl_views, m)?)?;
     m.add_class::<stdlib::StdlibReader>()?;
     m.add_class::<jsonl::JsonlReader>()?;
     Ok(())

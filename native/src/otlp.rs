@@ -21,9 +21,10 @@ use base64::Engine as _;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyMemoryView};
 
 use crate::json;
+use crate::stdlib::{JsonLines, Pool};
 
 /// `otel_logging.record.names.DEFAULT_SERVICE_NAME`.
 pub const DEFAULT_SERVICE_NAME: &str = "unknown_service";
@@ -832,6 +833,11 @@ fn write_record(
 /// service. A record that cannot be converted is counted as rejected; the others go on. A payload
 /// that is not a valid request is an error, and nothing is converted.
 pub fn convert(payload: &[u8], received_ns: i128) -> Result<Conversion> {
+    convert_into(payload, received_ns, &mut Vec::new)
+}
+
+/// `convert`, each service's lines written into a buffer from `buffer()` (emptied first: a pooled one).
+pub fn convert_into(payload: &[u8], received_ns: i128, buffer: &mut dyn FnMut() -> Vec<u8>) -> Result<Conversion> {
     let request = decode_request(payload)?;
     let mut conversion = Conversion::default();
     let mut timestamps = Timestamps::new();
@@ -853,9 +859,11 @@ pub fn convert(payload: &[u8], received_ns: i128) -> Result<Conversion> {
         let index = match conversion.services.iter().position(|s| s.service == service) {
             Some(index) => index,
             None => {
+                let mut lines = buffer();
+                lines.clear();
                 conversion.services.push(ServiceLines {
                     service: service.to_owned(),
-                    lines: Vec::new(),
+                    lines,
                 });
                 conversion.services.len() - 1
             }
@@ -930,6 +938,57 @@ pub fn otlp_logs_to_jsonl<'py>(
     let by_service = PyDict::new(py);
     for service in &conversion.services {
         by_service.set_item(&service.service, PyBytes::new(py, &service.lines))?;
+    }
+    Ok((
+        by_service,
+        conversion.accepted,
+        conversion.rejected,
+        conversion.first_error,
+    ))
+}
+
+/// Output buffers of `otlp_logs_to_jsonl_views`, reused once Python released the views of them: a request's
+/// lines are hundreds of kilobytes, and fresh memory for each (then a copy into a `bytes`) costs more than
+/// converting them.
+static VIEW_POOL: std::sync::LazyLock<Pool> = std::sync::LazyLock::new(Pool::default);
+/// At most this many buffers are kept (about the requests a service converts at once), ...
+const VIEW_POOLED: usize = 16;
+/// ... and none larger than this (a huge request's buffer is given back to the allocator).
+const VIEW_POOLED_MAX_BYTES: usize = 4 << 20;
+
+/// otlp_logs_to_jsonl_views(payload: bytes, received_ns: int) -> tuple[dict[str, memoryview], int, int, str]
+///
+/// ``otlp_logs_to_jsonl`` with each service's lines as a read-only memoryview of a buffer that is reused for a
+/// later conversion once every view of it is released (copy it to keep it beyond that): no copy into a
+/// ``bytes``, and no fresh memory per request.
+#[pyfunction]
+pub fn otlp_logs_to_jsonl_views<'py>(
+    py: Python<'py>,
+    payload: &Bound<'py, PyBytes>,
+    received_ns: i128,
+) -> PyResult<(Bound<'py, PyDict>, u64, u64, String)> {
+    let data: &[u8] = payload.as_bytes();
+    let pool: &Pool = &VIEW_POOL;
+    let conversion = py
+        .detach(|| {
+            let mut take = || {
+                pool.lock()
+                    .ok()
+                    .and_then(|mut buffers| buffers.pop())
+                    .unwrap_or_default()
+            };
+            convert_into(data, received_ns, &mut take)
+        })
+        .map_err(|e| PyValueError::new_err(format!("not a valid ExportLogsServiceRequest: {e}")))?;
+    let by_service = PyDict::new(py);
+    for service in conversion.services {
+        let pooled = if service.lines.capacity() <= VIEW_POOLED_MAX_BYTES {
+            VIEW_POOLED
+        } else {
+            0
+        };
+        let lines = Bound::new(py, JsonLines::new(service.lines, pool.clone(), pooled))?;
+        by_service.set_item(&service.service, PyMemoryView::from(lines.as_any())?)?;
     }
     Ok((
         by_service,

@@ -283,6 +283,15 @@ const ASCII_BLOCK: usize = 64 << 10;
 pub struct JsonLines {
     data: Vec<u8>,
     pool: Pool,
+    /// The pool keeps at most this many buffers.
+    pooled: usize,
+}
+
+impl JsonLines {
+    /// `data`, whose memory goes back to `pool` (if it holds fewer than `pooled` buffers) once released.
+    pub(crate) fn new(data: Vec<u8>, pool: Pool, pooled: usize) -> Self {
+        JsonLines { data, pool, pooled }
+    }
 }
 
 impl JsonLines {
@@ -295,7 +304,7 @@ impl Drop for JsonLines {
     fn drop(&mut self) {
         let data = std::mem::take(&mut self.data);
         if let Ok(mut pool) = self.pool.lock() {
-            if pool.len() < POOLED {
+            if pool.len() < self.pooled {
                 pool.push(data);
             }
         }
@@ -796,13 +805,7 @@ impl StdlibReader {
         let outcome = py
             .detach(|| self.run(chunk, observed, pending, buffer))
             .map_err(pyo3::exceptions::PyValueError::new_err)?;
-        let lines = Bound::new(
-            py,
-            JsonLines {
-                data: outcome.lines,
-                pool: self.pool.clone(),
-            },
-        )?;
+        let lines = Bound::new(py, JsonLines::new(outcome.lines, self.pool.clone(), POOLED))?;
         let lines = PyMemoryView::from(lines.as_any())?;
         let last = outcome
             .last_timestamp

@@ -31,6 +31,7 @@ from otel_logging.sinks import Sink, SinkError
 
 __all__ = ["ConversionPath", "ExportOutcome", "LogsExporter"]
 T = TypeVar("T")
+_EMPTY_RESPONSE = ExportLogsServiceResponse().SerializeToString()  # b"": proto3 writes no unset field
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,12 @@ class ExportOutcome:
     accepted: int
     rejected: int
     message: str
+
+    def serialized_response(self) -> bytes:
+        """``response()`` serialized; a full success (nothing to say) is the empty message, ``b""``, built once."""
+        if not self.rejected and not self.message:
+            return _EMPTY_RESPONSE
+        return self.response().SerializeToString()
 
     def response(self) -> ExportLogsServiceResponse:
         response = ExportLogsServiceResponse()

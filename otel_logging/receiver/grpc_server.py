@@ -120,7 +120,7 @@ class GrpcFrontEnd:
                     context.set_trailing_metadata(retry_metadata(exc.retry_after_s))
                 context.abort(exc.failure.grpc_code, exc.message)
             report.accepted(outcome.accepted, outcome.rejected)
-        return outcome.response().SerializeToString()
+        return outcome.serialized_response()
 
     def start(self) -> None:
         self.server.start()

@@ -3,7 +3,8 @@
 ``otel_logging_native`` is the extension module built from ``native/`` into the otel-logging wheel (setup.py,
 setuptools-rust; an editable install, ``make venv``, builds it in place). ``convert_payload`` turns the raw bytes of an
 OTLP/protobuf ``ExportLogsServiceRequest`` straight into a ``RecordBatch`` of JSON lines per service,
-byte-for-byte the lines of ``convert_request(parse_protobuf(payload))``, with the GIL released while it works.
+byte-for-byte the lines of ``convert_request(parse_protobuf(payload))``, with the GIL released while it works;
+each service's lines are a read-only memoryview of a buffer the module reuses once every view of it is released.
 
 ``stdlib_reader`` makes the reader of one stdlib-format log file for log aggregation
 (``otel_logging.ingest.source``): chunks of lines -> canonical records as JSON lines, byte-for-byte what the
@@ -31,6 +32,7 @@ from otel_logging.record.batch import RecordBatch
 ENV_SWITCH = "OTEL_LOGGING_NATIVE"
 
 _Converter = Callable[[bytes, int], tuple[dict[str, bytes], int, int, str]]
+_ViewConverter = Callable[[bytes, int], tuple[dict[str, memoryview], int, int, str]]
 
 
 def _load(name: str) -> tuple[Any, str]:
@@ -47,6 +49,12 @@ def _load(name: str) -> tuple[Any, str]:
 _convert: _Converter | None
 _convert, UNAVAILABLE_REASON = _load("otlp_logs_to_jsonl")
 AVAILABLE: bool = _convert is not None
+# The same conversion giving each service's lines as a memoryview of a pooled buffer (no copy into a bytes, no
+# fresh memory per request); a build of the module older than it has only the bytes one.
+_convert_views: _ViewConverter | None
+_convert_views, _ = _load("otlp_logs_to_jsonl_views")
+if _convert is None:
+    _convert_views = None
 
 
 def convert_payload(payload: bytes, received_ns: int | None = None) -> RecordBatch:
@@ -62,6 +70,9 @@ def convert_payload(payload: bytes, received_ns: int | None = None) -> RecordBat
         received_ns = time.time_ns()
     if not isinstance(payload, bytes):
         payload = bytes(payload)  # bytearray / memoryview: the conversion runs without the GIL on a stable copy
+    if _convert_views is not None:
+        views, accepted, rejected, first_error = _convert_views(payload, received_ns)
+        return RecordBatch.from_lines(views, accepted, rejected=rejected, first_error=first_error)
     lines_by_service, accepted, rejected, first_error = _convert(payload, received_ns)
     return RecordBatch.from_lines(lines_by_service, accepted, rejected=rejected, first_error=first_error)
 

@@ -7,6 +7,10 @@ def otlp_logs_to_jsonl(payload: bytes, received_ns: int) -> tuple[dict[str, byte
     ValueError when the payload is not a valid request. The GIL is released while converting.
     """
 
+def otlp_logs_to_jsonl_views(payload: bytes, received_ns: int) -> tuple[dict[str, memoryview], int, int, str]:
+    """``otlp_logs_to_jsonl`` with each service's lines as a read-only memoryview of a buffer that is reused for a
+    later conversion once every view of it is released (no copy into a bytes, no fresh memory per request)."""
+
 # (offset, timestamp, observed, severity_text, severity_number, body, logger, continuation lines,
 #  index where a traceback starts or -1, inside a traceback)
 PendingEntry = tuple[int, str, str, str, int, str, str, list[str], int, bool]

@@ -55,3 +55,19 @@ def test_receiver_export_path_makes_no_python_object_per_record(tmp_path) -> Non
 
     small, large = blocks_allocated(payload(10)), blocks_allocated(payload(2000))
     assert large <= small + 20, f"10 records: {small} blocks, 2,000 records: {large} blocks"
+
+
+def test_full_success_answer_is_the_prebuilt_empty_response_and_partial_success_still_says_why() -> None:
+    """The gRPC answer of a full success is the empty response built once (no message per request); a partial
+    success still carries its counts and reason."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
+
+    from otel_logging.receiver.export import ExportOutcome
+
+    ok = ExportOutcome(512, 0, "")
+    assert ok.serialized_response() == ok.response().SerializeToString() == b""
+    assert ok.serialized_response() is ExportOutcome(1, 0, "").serialized_response()  # the same object each time
+    partial = ExportOutcome(510, 2, "2 log records rejected: bad trace_id")
+    answer = ExportLogsServiceResponse.FromString(partial.serialized_response())
+    assert answer.partial_success.rejected_log_records == 2
+    assert answer.partial_success.error_message == "2 log records rejected: bad trace_id"

@@ -79,9 +79,14 @@ def python_path(payload: bytes, received_ns: int) -> Outcome | None:
 def native_path(payload: bytes, received_ns: int) -> Outcome | None:
     assert otel_logging_native is not None, "otel_logging_native does not import"
     try:
-        return otel_logging_native.otlp_logs_to_jsonl(payload, received_ns)
+        got: Outcome = otel_logging_native.otlp_logs_to_jsonl(payload, received_ns)
     except ValueError:
+        with pytest.raises(ValueError):  # the pooled-buffer variant the receiver uses refuses it too
+            otel_logging_native.otlp_logs_to_jsonl_views(payload, received_ns)
         return None
+    views, *rest = otel_logging_native.otlp_logs_to_jsonl_views(payload, received_ns)
+    assert ({service: bytes(lines) for service, lines in views.items()}, *rest) == got, "views differ"
+    return got
 
 
 def reason(first_error: str) -> str:
@@ -151,7 +156,7 @@ def test_wrapper_returns_a_record_batch() -> None:
     result = native.convert_payload(payload, RECEIVED_NS)
     assert isinstance(result, RecordBatch)
     assert list(result) == ["svc"]
-    assert result.lines("svc").count(b"\n") == 1
+    assert bytes(result.lines("svc")).count(b"\n") == 1
     assert [r["body"] for r in result["svc"]] == ["hello"]  # decoded on demand
     assert (result.count, result.rejected) == (1, 1)
     assert result.first_error == "service 'svc', logger 'app.module': trace_id has 3 bytes, expected 16"
@@ -164,6 +169,26 @@ def test_wrapper_returns_a_record_batch() -> None:
     assert time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(before // 10**9)) <= stamp
     with pytest.raises(ValueError, match="ExportLogsServiceRequest"):
         native.convert_payload(b"\x0a\x05ab")
+
+
+@pytest.mark.skipif(DISABLED, reason="OTEL_LOGGING_NATIVE=0")
+def test_pooled_lines_are_read_only_and_never_reused_while_a_view_is_held() -> None:
+    """The receiver's conversion gives memoryviews of buffers reused for later requests: one still referenced
+    keeps its lines whatever is converted after it; one released is reused (its memory, not its lines)."""
+    assert otel_logging_native is not None
+    convert = otel_logging_native.otlp_logs_to_jsonl_views
+    first = one_scope(*[record(body=AnyValue(string_value=f"first {i}")) for i in range(50)])
+    held, *_ = convert(first, RECEIVED_NS)
+    want = otel_logging_native.otlp_logs_to_jsonl(first, RECEIVED_NS)[0]["svc"]
+    assert held["svc"].readonly and bytes(held["svc"]) == want
+    for i in range(40):  # more conversions than the pool keeps buffers, each released at once
+        other, *_ = convert(one_scope(record(body=AnyValue(string_value=f"other {i}" * 40))), RECEIVED_NS)
+        del other
+    assert bytes(held["svc"]) == want
+    with pytest.raises(TypeError):
+        held["svc"][0] = 0  # type: ignore[index]
+    batch = native.convert_payload(first, RECEIVED_NS)
+    assert isinstance(batch.lines("svc"), memoryview) and bytes(batch.lines("svc")) == want
 
 
 def test_environment_switch_disables_the_native_path() -> None:
