@@ -3,10 +3,13 @@
 //! - `otlp`: OTLP/protobuf logs export requests -> canonical records as JSON lines.
 //! - `stdlib`: lines of stdlib-format log files -> canonical records as JSON lines (log aggregation).
 //!
+//! - `client`: the app side's redaction pre-check and its OTLP encoder of a batch of log entries.
+//!
 //! `json` is the orjson-compatible JSON writer they share.
 
 use pyo3::prelude::*;
 
+pub mod client;
 pub mod json;
 pub mod otlp;
 pub mod stdlib;
@@ -15,5 +18,7 @@ pub mod stdlib;
 fn otel_logging_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(otlp::otlp_logs_to_jsonl, m)?)?;
     m.add_class::<stdlib::StdlibReader>()?;
+    m.add_class::<client::TriggerScan>()?;
+    m.add_function(wrap_pyfunction!(client::encode_entries, m)?)?;
     Ok(())
 }

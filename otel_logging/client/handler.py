@@ -25,7 +25,7 @@ from opentelemetry.instrumentation.logging.handler import LoggingHandler as Inst
 from opentelemetry.trace import get_current_span
 
 from otel_logging.client.attributes import clean_mapping, clean_value
-from otel_logging.client.guard import export_guard, is_internal_logger
+from otel_logging.client.guard import INTERNAL_LOGGER_PREFIXES, export_guard, is_internal_logger
 from otel_logging.record.redaction import Redactor
 from otel_logging.record.severity import STDLIB_TEXT
 
@@ -104,16 +104,24 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
         lock while the processor applies back-pressure would deadlock with the export
         thread logging a warning through the root logger.
         """
-        if export_guard.active or is_internal_logger(record.name):
+        if export_guard.active or record.name.startswith(INTERNAL_LOGGER_PREFIXES):
             return False
-        if not self.filter(record):
-            return False
-        self.emit(record)
+        if self.filters:  # (without filters ``filter`` is True: not called)
+            allowed = self.filter(record)
+            if not allowed:
+                return False
+            if isinstance(allowed, logging.LogRecord):  # Python 3.12+: a filter may return a replacement
+                record = allowed
+        self._emit(record)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
         if export_guard.active or is_internal_logger(record.name):
             return
+        self._emit(record)
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        """The fast path (one entry to our processor) or the SDK path; the caller checked the guards."""
         try:
             processor = self._fast_path()
             if processor is None or record.exc_info or self.formatter is not None:
@@ -157,12 +165,14 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
         else:
             span_context = get_current_span().get_span_context()
             trace_id, span_id, flags = span_context.trace_id, span_context.span_id, int(span_context.trace_flags)
-        number, text = self._severity(record.levelno, record.levelname)
+        severity = self._severities.get((record.levelno, record.levelname))
+        if severity is None:
+            severity = self._severity(record.levelno, record.levelname)
         return (
             int(record.created * 1e9),
             time.time_ns(),
-            number,
-            text,
+            severity[0],
+            severity[1],
             body,
             attributes or None,
             trace_id,
