@@ -7,15 +7,17 @@ otel-logging, or anything logged on the export thread) are never exported, so a 
 receiver cannot cause recursion, and no per-handler lock is taken.
 
 Fast path: while the provider's only processor is our ``ReliableBatchProcessor``, a record
-becomes one compact entry handed straight to it (no SDK ``LogRecord``, no second attribute
-cleaning, no copies). As soon as another processor is added to the provider, every record
-takes the standard SDK path again, so other SDK processors see every record.
+(with ``exc_info`` too: the SDK path's ``exception.*`` attributes) becomes one compact entry
+handed straight to it (no SDK ``LogRecord``, no second attribute cleaning, no copies). As soon
+as another processor is added to the provider, every record takes the standard SDK path again,
+so other SDK processors see every record.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import traceback
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +126,7 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
         """The fast path (one entry to our processor) or the SDK path; the caller checked the guards."""
         try:
             processor = self._fast_path()
-            if processor is None or record.exc_info or self.formatter is not None:
+            if processor is None or self.formatter is not None:
                 super().emit(record)  # the standard SDK path
             else:
                 processor.enqueue(self._entry(record))
@@ -146,6 +148,17 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
             else None
         )
         event_name = None
+        exc_info = record.exc_info
+        if exc_info:  # the exception's attributes after ``extra``'s, as the SDK path sets them
+            if attributes is None:
+                attributes = {}
+            exctype, value, tb = exc_info
+            if exctype is not None:
+                attributes["exception.type"] = exctype.__name__
+            if value is not None and value.args:
+                attributes["exception.message"] = str(value.args[0])
+            if tb is not None:
+                attributes["exception.stacktrace"] = "".join(traceback.format_exception(*exc_info))
         if attributes:
             for value in attributes.values():
                 if type(value) not in _PRIMITIVES:
