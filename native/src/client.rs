@@ -49,8 +49,8 @@ impl TriggerScan {
     fn sk_hex_at(text: &[u8], i: usize) -> bool {
         let rest = &text[i..];
         rest.len() >= 34
-            && rest[0].to_ascii_lowercase() == b's'
-            && rest[1].to_ascii_lowercase() == b'k'
+            && rest[0].eq_ignore_ascii_case(&b's')
+            && rest[1].eq_ignore_ascii_case(&b'k')
             && rest[2..34].iter().all(|&b| is_hex_lower(b))
     }
 
@@ -365,6 +365,172 @@ pub fn encode_entries<'py>(
     encode(resource.as_bytes(), schema_url, entries)
         .ok()
         .map(|out| PyBytes::new(py, &out))
+}
+
+// --- a stdlib LogRecord -> the handler's entry ---------------------------------------------------------
+
+/// The handler's fast path for the common record: exactly ``OtelLoggingHandler._entry(record)`` (its Python
+/// reference) but the observed time, or None for a record that needs anything else (a LogRecord subclass,
+/// a message that is not a str, ``exc_info``, an ``extra`` value that is not a str/int/float/bool, an event
+/// name, a key or text the redactor has to look at, a current span, an unknown level): Python builds that one.
+#[pyclass(frozen)]
+pub struct EntryMaker {
+    record_type: Py<PyAny>,
+    init_count: usize,
+    standard: Py<PyAny>,
+    /// with redaction: its pre-check and its cache of key names (key -> sensitive)
+    scan: Option<Py<TriggerScan>>,
+    key_cache: Option<Py<PyDict>>,
+    severities: Py<PyDict>,
+}
+
+/// ``None`` from a step: the record goes to Python.
+macro_rules! need {
+    ($cond:expr) => {
+        if !$cond {
+            return Ok(None);
+        }
+    };
+}
+
+fn ascii_clean(scan: &TriggerScan, text: &Bound<'_, PyAny>) -> bool {
+    match str_of(text) {
+        Ok(text) => text.is_ascii() && !scan.scan(text.as_bytes()),
+        Err(_) => false,
+    }
+}
+
+#[pymethods]
+impl EntryMaker {
+    #[new]
+    #[pyo3(signature = (record_type, init_count, standard, severities, scan=None, key_cache=None))]
+    fn new(
+        record_type: Py<PyAny>,
+        init_count: usize,
+        standard: Py<PyAny>,
+        severities: Py<PyDict>,
+        scan: Option<Py<TriggerScan>>,
+        key_cache: Option<Py<PyDict>>,
+    ) -> PyResult<Self> {
+        if scan.is_some() != key_cache.is_some() {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "scan and key_cache go together (redaction on) or are both None",
+            ));
+        }
+        Ok(EntryMaker {
+            record_type,
+            init_count,
+            standard,
+            scan,
+            key_cache,
+            severities,
+        })
+    }
+
+    /// The entry of ``record`` (observed time: now), or None when Python must build it.
+    fn make<'py>(&self, py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        need!(record.get_type().is(&self.record_type));
+        let fields = record.getattr(pyo3::intern!(py, "__dict__"))?;
+        need!(fields.is_exact_instance_of::<PyDict>());
+        let fields = unsafe { fields.cast_unchecked::<PyDict>() };
+        let get = |name: &Bound<'py, PyString>| fields.get_item(name);
+        let Some(exc_info) = get(pyo3::intern!(py, "exc_info"))? else {
+            return Ok(None);
+        };
+        need!(!exc_info.is_truthy()?);
+        let (Some(msg), Some(args)) = (get(pyo3::intern!(py, "msg"))?, get(pyo3::intern!(py, "args"))?) else {
+            return Ok(None);
+        };
+        need!(msg.is_exact_instance_of::<PyString>());
+        let body = if args.is_truthy()? {
+            // getMessage(): str(msg) % args, for a str msg
+            unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyUnicode_Format(msg.as_ptr(), args.as_ptr()))? }
+        } else {
+            msg
+        };
+        let scan = self.scan.as_ref().map(|scan| scan.get());
+        if let Some(scan) = scan {
+            need!(ascii_clean(scan, &body));
+        }
+        // trace context: the injection found no span
+        let Some(trace) = get(pyo3::intern!(py, "otelTraceID"))? else {
+            return Ok(None);
+        };
+        need!(trace.is_exact_instance_of::<PyString>() && str_of(&trace).is_ok_and(|t| t == "0"));
+        let attributes = if fields.len() > self.init_count {
+            let standard = self.standard.bind(py);
+            let key_cache = self.key_cache.as_ref().map(|cache| cache.bind(py));
+            let out = PyDict::new(py);
+            for (key, value) in fields.iter().skip(self.init_count) {
+                if standard.contains(&key)? {
+                    continue;
+                }
+                need!(key.is_exact_instance_of::<PyString>());
+                let is_str = value.is_exact_instance_of::<PyString>();
+                need!(
+                    is_str
+                        || value.is_exact_instance_of::<PyInt>()
+                        || value.is_exact_instance_of::<PyFloat>()
+                        || value.is_exact_instance_of::<PyBool>()
+                );
+                let name = str_of(&key).map_err(|_| pyo3::exceptions::PyValueError::new_err("key"))?;
+                need!(name != "otel.event.name" && name != "event.name");
+                if let (Some(scan), Some(cache)) = (scan, key_cache) {
+                    let known = cache.get_item(&key)?;
+                    need!(known.is_some_and(|k| k.is_exact_instance_of::<PyBool>() && !k.is_truthy().unwrap_or(true)));
+                    if is_str {
+                        need!(ascii_clean(scan, &value));
+                    }
+                }
+                out.set_item(key, value)?;
+            }
+            if out.is_empty() {
+                py.None().into_bound(py)
+            } else {
+                out.into_any()
+            }
+        } else {
+            py.None().into_bound(py)
+        };
+        let (Some(levelno), Some(levelname)) =
+            (get(pyo3::intern!(py, "levelno"))?, get(pyo3::intern!(py, "levelname"))?)
+        else {
+            return Ok(None);
+        };
+        let Some(severity) = self.severities.bind(py).get_item((levelno, levelname))? else {
+            return Ok(None);
+        };
+        need!(severity.is_exact_instance_of::<PyTuple>());
+        let severity = unsafe { severity.cast_unchecked::<PyTuple>() };
+        need!(severity.len() == 2);
+        let (Some(created), Some(name)) = (get(pyo3::intern!(py, "created"))?, get(pyo3::intern!(py, "name"))?) else {
+            return Ok(None);
+        };
+        need!(created.is_exact_instance_of::<PyFloat>() && name.is_exact_instance_of::<PyString>());
+        let created: f64 = created.extract()?;
+        let time = created * 1e9;
+        need!(time.is_finite() && time.abs() < 9.0e18);
+        let time = time as i64; // int(): toward zero
+        let observed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        let zero = 0i64.into_pyobject(py)?.into_any();
+        let items: [Bound<'py, PyAny>; 11] = [
+            time.into_pyobject(py)?.into_any(),
+            observed.into_pyobject(py)?.into_any(),
+            severity.get_item(0)?,
+            severity.get_item(1)?,
+            body,
+            attributes,
+            zero.clone(),
+            zero.clone(),
+            zero,
+            name,
+            py.None().into_bound(py),
+        ];
+        Ok(Some(PyTuple::new(py, items)?))
+    }
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ fn otel_logging_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(otlp::otlp_logs_to_jsonl, m)?)?;
     m.add_class::<stdlib::StdlibReader>()?;
     m.add_class::<client::TriggerScan>()?;
+    m.add_class::<client::EntryMaker>()?;
     m.add_function(wrap_pyfunction!(client::encode_entries, m)?)?;
     Ok(())
 }

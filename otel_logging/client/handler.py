@@ -10,7 +10,9 @@ Fast path: while the provider's only processor is our ``ReliableBatchProcessor``
 (with ``exc_info`` too: the SDK path's ``exception.*`` attributes) becomes one compact entry
 handed straight to it (no SDK ``LogRecord``, no second attribute cleaning, no copies). As soon
 as another processor is added to the provider, every record takes the standard SDK path again,
-so other SDK processors see every record.
+so other SDK processors see every record. With the native extension the common record's entry
+is made in Rust (``otel_logging_native.EntryMaker``: ``_entry`` is its reference; it gives back
+None for a record it leaves to ``_entry``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from opentelemetry.trace import get_current_span
 
 from otel_logging.client.attributes import clean_mapping, clean_value
 from otel_logging.client.guard import INTERNAL_LOGGER_PREFIXES, export_guard, is_internal_logger
+from otel_logging.record import native
 from otel_logging.record.redaction import Redactor
 from otel_logging.record.severity import STDLIB_TEXT
 
@@ -59,11 +62,32 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
         self._processor: ReliableBatchProcessor | None = None
         self._provider_processors: Any = None
         self._severities: dict[tuple[int, str], tuple[int, str]] = {}
+        self._maker: Any = None  # the native ``_entry`` for the common record (made for ``_maker_redactor``)
+        self._maker_redactor: Redactor | None = None
 
     def enable_fast_path(self, processor: ReliableBatchProcessor) -> None:
         """Hand records straight to ``processor`` while it is the provider's only processor."""
         self._processor = processor
         self._provider_processors = getattr(self._logger_provider, "_multi_log_record_processor", None)
+        self._make_native_maker()
+
+    def _make_native_maker(self) -> None:
+        """``otel_logging_native.EntryMaker`` for this handler's redactor (None without the extension, or for a
+        redactor whose rules the native pre-check does not take: custom patterns)."""
+        redactor = self.redactor
+        self._maker_redactor = redactor
+        scan = getattr(redactor, "_scan", None) if redactor is not None else None
+        if redactor is not None and scan is None:
+            self._maker = None
+            return
+        self._maker = native.entry_maker(
+            logging.LogRecord,
+            _INIT_FIELD_COUNT,
+            _STANDARD_FIELDS,
+            self._severities,
+            scan,
+            redactor._key_cache if redactor is not None else None,
+        )
 
     def _fast_path(self) -> ReliableBatchProcessor | None:
         processor = self._processor
@@ -129,7 +153,12 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
             if processor is None or self.formatter is not None:
                 super().emit(record)  # the standard SDK path
             else:
-                processor.enqueue(self._entry(record))
+                maker = self._maker
+                if maker is not None and self._maker_redactor is self.redactor:
+                    entry = maker.make(record)  # the common record, natively; None: Python builds it
+                    processor.enqueue(entry if entry is not None else self._entry(record))
+                else:
+                    processor.enqueue(self._entry(record))
         except Exception:
             self.handleError(record)
 

@@ -117,7 +117,9 @@ _trigger_scan: Callable[[list[str], bool, bool], Any] | None
 _trigger_scan, CLIENT_UNAVAILABLE_REASON = _load("TriggerScan")
 _encode_entries: Callable[[bytes, str, list[Any]], bytes | None] | None
 _encode_entries, _ = _load("encode_entries")
-CLIENT_AVAILABLE: bool = _trigger_scan is not None and _encode_entries is not None
+_entry_maker: Callable[..., Any] | None
+_entry_maker, _ = _load("EntryMaker")
+CLIENT_AVAILABLE: bool = _trigger_scan is not None and _encode_entries is not None and _entry_maker is not None
 
 
 def trigger_scan(literals: list[str], digits: bool, sk_hex: bool) -> Any:
@@ -135,3 +137,18 @@ def encode_entries(resource: bytes, schema_url: str, entries: list[Any]) -> byte
     if _encode_entries is None:
         return None
     return _encode_entries(resource, schema_url, entries)
+
+
+def entry_maker(
+    record_type: type,
+    init_count: int,
+    standard: frozenset[str],
+    severities: dict[Any, Any],
+    scan: Any = None,
+    key_cache: dict[str, bool] | None = None,
+) -> Any:
+    """``otel_logging_native.EntryMaker``: ``.make(record)`` is ``OtelLoggingHandler._entry(record)`` for the
+    common record (but the observed time), None for the others. None when not available."""
+    if _entry_maker is None:
+        return None
+    return _entry_maker(record_type, init_count, standard, severities, scan, key_cache)

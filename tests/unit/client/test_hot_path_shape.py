@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import tracemalloc
+from types import FrameType
 
 import pytest
 from opentelemetry.instrumentation.logging.handler import LoggingHandler as InstrumentationLoggingHandler
@@ -154,4 +155,39 @@ def test_the_worker_encodes_ordinary_batches_natively(monkeypatch: pytest.Monkey
         logger.info("user %s did %s", "alice", "checkout", extra={"k": i, "f": 1.5, "l": [1, "a"]})
     assert processor.force_flush(10_000)
     assert processor.stats().exported == 100 and processor.stats().dropped == 0
+    processor.shutdown()
+
+
+@pytest.mark.skipif(not NATIVE_WANTED, reason="OTEL_LOGGING_NATIVE=0")
+def test_the_common_record_entry_is_made_natively() -> None:
+    """With setup()'s trace-context injection (no span), ``_entry`` (Python) is not called per record."""
+    old_factory = logging.getLogRecordFactory()
+
+    def injecting(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = old_factory(*args, **kwargs)
+        record.otelSpanID, record.otelTraceID, record.otelTraceSampled, record.otelServiceName = "0", "0", False, "s"
+        return record
+
+    logging.setLogRecordFactory(injecting)
+    logger, processor, transport = pipeline()
+    try:
+        logger.info("warm %s", "up", extra={"k": 0})
+        python_entries = 0
+
+        def count(frame: FrameType, event: str, arg: object) -> None:
+            nonlocal python_entries
+            if event == "call" and frame.f_code.co_name == "_entry":
+                python_entries += 1
+
+        sys.setprofile(count)
+        try:
+            for i in range(100):
+                logger.info("user %s did %s", "alice", "checkout", extra={"k": i})
+        finally:
+            sys.setprofile(None)
+    finally:
+        logging.setLogRecordFactory(old_factory)
+    assert python_entries == 0
+    assert processor.stats().queued == 101
+    transport.release.set()
     processor.shutdown()

@@ -1,6 +1,7 @@
 """The app side's native paths (otel_logging_native) against their Python references.
 
     TriggerScan.hit(text)        vs  Redactor's trigger regex on text.lower() (ASCII texts; None otherwise)
+    EntryMaker.make(record)      vs  OtelLoggingHandler._entry(record) but the observed time (or None: Python makes it)
     encode_entries(...)          vs  BatchEncoder.encode_python(entries), byte for byte (or None: Python encodes)
 
 Under ``make test`` the native module must be installed with these functions: these tests fail when it is not.
@@ -9,6 +10,7 @@ They are skipped only when ``OTEL_LOGGING_NATIVE=0`` says the Python path is wan
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import string
@@ -16,9 +18,11 @@ import string
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_logging.client.encoder import BatchEncoder
+from otel_logging.client.handler import OtelLoggingHandler
 from otel_logging.record import native
 from otel_logging.record.redaction import Redactor
 from otel_logging.record.secret_rules import BUILTIN_RULES
@@ -202,3 +206,103 @@ def test_a_fork_refresh_reaches_the_native_encoder() -> None:
     after = encoder.encode(batch)
     assert after != before and b"child" in after
     assert after == encoder.encode_python(batch)
+
+
+# --- the handler's entry ------------------------------------------------------------------------------------
+
+
+def injected_record(
+    msg: object, args: tuple, extra: dict, level: int = logging.INFO, trace: str = "0"
+) -> logging.LogRecord:
+    """A record as setup()'s trace-context injection leaves it (``otelTraceID`` "0": no span)."""
+    record = logging.LogRecord("app.part", level, __file__, 1, msg, args or None, None)
+    record.otelSpanID, record.otelTraceID, record.otelTraceSampled, record.otelServiceName = "0", trace, False, "svc"
+    record.__dict__.update(extra)
+    return record
+
+
+def entry_handler(redactor: Redactor | None) -> OtelLoggingHandler:
+    handler = OtelLoggingHandler(logger_provider=LoggerProvider(shutdown_on_exit=False), redactor=redactor)
+    handler._make_native_maker()
+    assert handler._maker is not None
+    return handler
+
+
+def without_observed(entry: tuple) -> tuple:
+    return entry[:1] + entry[2:]
+
+
+keys = st.sampled_from(["k", "user", "password", "api_token", "region", "otel.event.name", "event.name", "n"])
+extra_values = st.one_of(
+    st.text(max_size=12),
+    texts,
+    st.integers(),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(texts, st.just("user %s did %s"), st.just("%s"), st.integers()),
+    st.lists(st.one_of(st.text(max_size=8), texts, st.integers()), max_size=2).map(tuple),
+    st.dictionaries(keys, extra_values, max_size=4),
+    st.sampled_from([logging.DEBUG, logging.INFO, 25, logging.WARNING, logging.ERROR, logging.CRITICAL]),
+    st.sampled_from(["0", "0af7651916cd43dd8448eb211c80319c"]),
+    st.booleans(),
+)
+def test_native_entry_is_the_python_entry(
+    msg: object, args: tuple, extra: dict, level: int, trace: str, redact: bool
+) -> None:
+    handler = HANDLERS[redact]
+    record = injected_record(msg, args, extra, level, trace)
+    try:
+        expected = handler._entry(record)  # (also fills the caches the native maker reads)
+    except (TypeError, ValueError):  # "%s" with two args, ...: the native maker raises too, or leaves it to Python
+        try:
+            assert handler._maker.make(record) is None
+        except (TypeError, ValueError):
+            pass
+        return
+    got = handler._maker.make(record)
+    if got is not None:
+        assert without_observed(got) == without_observed(expected)
+        assert abs(got[1] - expected[1]) < 60 * 10**9
+
+
+HANDLERS = {True: entry_handler(Redactor()), False: entry_handler(None)}
+
+
+def test_the_common_record_is_made_natively() -> None:
+    handler = HANDLERS[True]
+    record = injected_record("user %s did %s", ("alice", "checkout"), {"k": 1, "user": "bob"})
+    expected = handler._entry(record)
+    got = handler._maker.make(record)
+    assert got is not None and without_observed(got) == without_observed(expected)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        injected_record("login with password hunter2", (), {}),
+        injected_record("ok", (), {"password": "x"}),
+        injected_record("caf\u00e9", (), {}),
+        injected_record("ok", (), {"otel.event.name": "e"}),
+        injected_record("ok", (), {"l": [1]}),
+        injected_record("ok", (), {}, trace="0af7651916cd43dd8448eb211c80319c"),
+    ],
+)
+def test_records_it_leaves_to_python(record: logging.LogRecord) -> None:
+    handler = HANDLERS[True]
+    handler._entry(record)
+    assert handler._maker.make(record) is None
+
+
+def test_a_custom_pattern_redactor_has_no_native_maker() -> None:
+    handler = OtelLoggingHandler(
+        logger_provider=LoggerProvider(shutdown_on_exit=False), redactor=Redactor(extra_patterns=["X"])
+    )
+    handler._make_native_maker()
+    assert handler._maker is None
