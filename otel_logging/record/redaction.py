@@ -9,7 +9,9 @@ One rule set for the app side (``setup()``, the handler and the bridges), ``serv
   blocks, JWTs, Bearer/Basic credentials, credentials in URLs, card numbers that pass the Luhn check,
   and secrets introduced by a keyword in free text (``password=...``, ``with password hunter2``,
   ``api key sk_...``).
-A message in which no rule's trigger word occurs costs one search of the lower-cased text.
+A message in which no rule's trigger word occurs costs one search of the lower-cased text; with the
+native extension an ASCII text is searched by ``otel_logging_native.TriggerScan`` instead (exactly the
+trigger regex's answer; the regex stays the reference, and the search for any other text).
 The mask shows no character of the secret; ``Redactor.counts()`` tells how often each rule masked.
 """
 
