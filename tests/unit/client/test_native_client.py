@@ -256,7 +256,7 @@ extra_values = st.one_of(
 def test_native_entry_is_the_python_entry(
     msg: object, args: tuple, extra: dict, level: int, trace: str, redact: bool
 ) -> None:
-    handler = HANDLERS[redact]
+    handler = handler_for(redact)
     record = injected_record(msg, args, extra, level, trace)
     try:
         expected = handler._entry(record)  # (also fills the caches the native maker reads)
@@ -272,11 +272,18 @@ def test_native_entry_is_the_python_entry(
         assert abs(got[1] - expected[1]) < 60 * 10**9
 
 
-HANDLERS = {True: entry_handler(Redactor()), False: entry_handler(None)}
+HANDLERS: dict[bool, OtelLoggingHandler] = {}
+
+
+def handler_for(redact: bool) -> OtelLoggingHandler:
+    """One handler per redaction setting for the whole module (its caches warm up across examples)."""
+    if redact not in HANDLERS:
+        HANDLERS[redact] = entry_handler(Redactor() if redact else None)
+    return HANDLERS[redact]
 
 
 def test_the_common_record_is_made_natively() -> None:
-    handler = HANDLERS[True]
+    handler = handler_for(True)
     record = injected_record("user %s did %s", ("alice", "checkout"), {"k": 1, "user": "bob"})
     expected = handler._entry(record)
     got = handler._maker.make(record)
@@ -295,7 +302,7 @@ def test_the_common_record_is_made_natively() -> None:
     ],
 )
 def test_records_it_leaves_to_python(record: logging.LogRecord) -> None:
-    handler = HANDLERS[True]
+    handler = handler_for(True)
     handler._entry(record)
     assert handler._maker.make(record) is None
 
