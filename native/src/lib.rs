@@ -2,14 +2,15 @@
 //!
 //! - `otlp`: OTLP/protobuf logs export requests -> canonical records as JSON lines.
 //! - `stdlib`: lines of stdlib-format log files -> canonical records as JSON lines (log aggregation).
-//!
 //! - `jsonl`: JSON lines of log files (python-json-logger, structlog, flat objects) -> canonical records (log
 //!   aggregation).
+//! - `client`: the app side's redaction pre-check and its OTLP encoder of a batch of log entries.
 //!
 //! `json` is the orjson-compatible JSON writer they share.
 
 use pyo3::prelude::*;
 
+pub mod client;
 pub mod json;
 pub mod jsonl;
 pub mod otlp;
@@ -21,5 +22,8 @@ fn otel_logging_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(otlp::otlp_logs_to_jsonl_views, m)?)?;
     m.add_class::<stdlib::StdlibReader>()?;
     m.add_class::<jsonl::JsonlReader>()?;
+    m.add_class::<client::TriggerScan>()?;
+    m.add_class::<client::EntryMaker>()?;
+    m.add_function(wrap_pyfunction!(client::encode_entries, m)?)?;
     Ok(())
 }

@@ -2,6 +2,10 @@
 
 The resource is encoded once; entries are grouped by scope (logger name) in one pass;
 each record is filled in place in the request (no intermediate objects).
+
+With the native extension, ``encode`` writes the request's bytes in Rust (``otel_logging_native.encode_entries``),
+byte-for-byte what ``encode_python`` makes (tests/unit/client/test_native_client.py); a batch holding a value
+the native encoder leaves to Python (an SDK scope, an object to clean, an int beyond int64) takes ``encode_python``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource as ResourcePb
 
 from otel_logging.client.attributes import clean_value
 from otel_logging.client.entry import LogEntry
+from otel_logging.record import native
 
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
@@ -71,6 +76,8 @@ class BatchEncoder:
         self._schema_url = resource_schema_url
         self._after_fork_attributes = after_fork_attributes
         self._refresh_due = False
+        self._resource_bytes: bytes | None = None  # the serialized resource, for the native encoder
+        self.native = native.CLIENT_AVAILABLE
 
     def after_fork(self) -> None:
         """In a forked child: the resource's ``process.pid`` (an int, as setup() sets it) becomes the child's.
@@ -81,11 +88,13 @@ class BatchEncoder:
         for kv in self._resource.attributes:
             if kv.key == "process.pid" and kv.value.WhichOneof("value") == "int_value":
                 kv.value.int_value = os.getpid()
+        self._resource_bytes = None
         # Read at the next encode: the other at-fork hooks (the SDK's) have run by then.
         self._refresh_due = self._after_fork_attributes is not None
 
     def _refresh_resource(self) -> None:
         self._refresh_due = False
+        self._resource_bytes = None
         if self._after_fork_attributes is None:
             return
         existing = {kv.key: kv for kv in self._resource.attributes}
@@ -100,6 +109,19 @@ class BatchEncoder:
             set_any_value(kv.value, value)
 
     def encode(self, entries: Sequence[LogEntry]) -> bytes:
+        if self._refresh_due:
+            self._refresh_resource()
+        if self.native and type(entries) is list:
+            resource = self._resource_bytes
+            if resource is None:
+                resource = self._resource_bytes = self._resource.SerializeToString()
+            payload = native.encode_entries(resource, self._schema_url, entries)
+            if payload is not None:
+                return payload
+        return self.encode_python(entries)
+
+    def encode_python(self, entries: Sequence[LogEntry]) -> bytes:
+        """The reference encoder (protobuf); ``encode`` uses it where the native encoder is not available."""
         if self._refresh_due:
             self._refresh_resource()
         request = ExportLogsServiceRequest()

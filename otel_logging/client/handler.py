@@ -7,15 +7,19 @@ otel-logging, or anything logged on the export thread) are never exported, so a 
 receiver cannot cause recursion, and no per-handler lock is taken.
 
 Fast path: while the provider's only processor is our ``ReliableBatchProcessor``, a record
-becomes one compact entry handed straight to it (no SDK ``LogRecord``, no second attribute
-cleaning, no copies). As soon as another processor is added to the provider, every record
-takes the standard SDK path again, so other SDK processors see every record.
+(with ``exc_info`` too: the SDK path's ``exception.*`` attributes) becomes one compact entry
+handed straight to it (no SDK ``LogRecord``, no second attribute cleaning, no copies). As soon
+as another processor is added to the provider, every record takes the standard SDK path again,
+so other SDK processors see every record. With the native extension the common record's entry
+is made in Rust (``otel_logging_native.EntryMaker``: ``_entry`` is its reference; it gives back
+None for a record it leaves to ``_entry``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+import traceback
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +29,8 @@ from opentelemetry.instrumentation.logging.handler import LoggingHandler as Inst
 from opentelemetry.trace import get_current_span
 
 from otel_logging.client.attributes import clean_mapping, clean_value
-from otel_logging.client.guard import export_guard, is_internal_logger
+from otel_logging.client.guard import INTERNAL_LOGGER_PREFIXES, export_guard, is_internal_logger
+from otel_logging.record import native
 from otel_logging.record.redaction import Redactor
 from otel_logging.record.severity import STDLIB_TEXT
 
@@ -57,11 +62,32 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
         self._processor: ReliableBatchProcessor | None = None
         self._provider_processors: Any = None
         self._severities: dict[tuple[int, str], tuple[int, str]] = {}
+        self._maker: Any = None  # the native ``_entry`` for the common record (made for ``_maker_redactor``)
+        self._maker_redactor: Redactor | None = None
 
     def enable_fast_path(self, processor: ReliableBatchProcessor) -> None:
         """Hand records straight to ``processor`` while it is the provider's only processor."""
         self._processor = processor
         self._provider_processors = getattr(self._logger_provider, "_multi_log_record_processor", None)
+        self._make_native_maker()
+
+    def _make_native_maker(self) -> None:
+        """``otel_logging_native.EntryMaker`` for this handler's redactor (None without the extension, or for a
+        redactor whose rules the native pre-check does not take: custom patterns)."""
+        redactor = self.redactor
+        self._maker_redactor = redactor
+        scan = getattr(redactor, "_scan", None) if redactor is not None else None
+        if redactor is not None and scan is None:
+            self._maker = None
+            return
+        self._maker = native.entry_maker(
+            logging.LogRecord,
+            _INIT_FIELD_COUNT,
+            _STANDARD_FIELDS,
+            self._severities,
+            scan,
+            redactor._key_cache if redactor is not None else None,
+        )
 
     def _fast_path(self) -> ReliableBatchProcessor | None:
         processor = self._processor
@@ -104,22 +130,35 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
         lock while the processor applies back-pressure would deadlock with the export
         thread logging a warning through the root logger.
         """
-        if export_guard.active or is_internal_logger(record.name):
+        if export_guard.active or record.name.startswith(INTERNAL_LOGGER_PREFIXES):
             return False
-        if not self.filter(record):
-            return False
-        self.emit(record)
+        if self.filters:  # (without filters ``filter`` is True: not called)
+            allowed = self.filter(record)
+            if not allowed:
+                return False
+            if isinstance(allowed, logging.LogRecord):  # Python 3.12+: a filter may return a replacement
+                record = allowed
+        self._emit(record)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
         if export_guard.active or is_internal_logger(record.name):
             return
+        self._emit(record)
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        """The fast path (one entry to our processor) or the SDK path; the caller checked the guards."""
         try:
             processor = self._fast_path()
-            if processor is None or record.exc_info or self.formatter is not None:
+            if processor is None or self.formatter is not None:
                 super().emit(record)  # the standard SDK path
             else:
-                processor.enqueue(self._entry(record))
+                maker = self._maker
+                if maker is not None and self._maker_redactor is self.redactor:
+                    entry = maker.make(record)  # the common record, natively; None: Python builds it
+                    processor.enqueue(entry if entry is not None else self._entry(record))
+                else:
+                    processor.enqueue(self._entry(record))
         except Exception:
             self.handleError(record)
 
@@ -138,6 +177,17 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
             else None
         )
         event_name = None
+        exc_info = record.exc_info
+        if exc_info:  # the exception's attributes after ``extra``'s, as the SDK path sets them
+            if attributes is None:
+                attributes = {}
+            exctype, value, tb = exc_info
+            if exctype is not None:
+                attributes["exception.type"] = exctype.__name__
+            if value is not None and value.args:
+                attributes["exception.message"] = str(value.args[0])
+            if tb is not None:
+                attributes["exception.stacktrace"] = "".join(traceback.format_exception(*exc_info))
         if attributes:
             for value in attributes.values():
                 if type(value) not in _PRIMITIVES:
@@ -157,12 +207,14 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
         else:
             span_context = get_current_span().get_span_context()
             trace_id, span_id, flags = span_context.trace_id, span_context.span_id, int(span_context.trace_flags)
-        number, text = self._severity(record.levelno, record.levelname)
+        severity = self._severities.get((record.levelno, record.levelname))
+        if severity is None:
+            severity = self._severity(record.levelno, record.levelname)
         return (
             int(record.created * 1e9),
             time.time_ns(),
-            number,
-            text,
+            severity[0],
+            severity[1],
             body,
             attributes or None,
             trace_id,

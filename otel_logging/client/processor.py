@@ -167,7 +167,9 @@ class ReliableBatchProcessor(LogRecordProcessor):
                     return
             self._queue.append(entry)
             self._emitted += 1
-            if len(self._queue) >= self._batch_size:
+            # A full batch: wake the worker. Only when the queue reaches it: a worker busy sending looks at the
+            # queue before it waits again, so notifying on every later record (a Python call each) is not needed.
+            if len(self._queue) == self._batch_size:
                 self._work.notify()
 
     def _refuse_locked(self, why: str) -> None:

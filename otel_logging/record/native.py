@@ -160,3 +160,46 @@ def jsonl_reader(
     if _jsonl_reader is None:
         return None
     return _jsonl_reader(service, path, uid_prefix, resource_json, severities)
+
+
+# --- the app side: redaction pre-check and the OTLP encoder of a batch of entries ---------------------------
+
+_trigger_scan: Callable[[list[str], bool, bool], Any] | None
+_trigger_scan, CLIENT_UNAVAILABLE_REASON = _load("TriggerScan")
+_encode_entries: Callable[[bytes, str, list[Any]], bytes | None] | None
+_encode_entries, _ = _load("encode_entries")
+_entry_maker: Callable[..., Any] | None
+_entry_maker, _ = _load("EntryMaker")
+CLIENT_AVAILABLE: bool = _trigger_scan is not None and _encode_entries is not None and _entry_maker is not None
+
+
+def trigger_scan(literals: list[str], digits: bool, sk_hex: bool) -> Any:
+    """``otel_logging_native.TriggerScan``: ``.hit(text)`` is True when one of ``literals`` (lower-case ASCII)
+    occurs in ``text`` case-insensitively, or (``digits``) ``[0-9]\\d{3}[ -]?\\d{4}``, or (``sk_hex``)
+    ``sk[0-9a-f]{32}`` in the lower-cased text; None for a text that is not ASCII. None when not available."""
+    if _trigger_scan is None:
+        return None
+    return _trigger_scan(literals, digits, sk_hex)
+
+
+def encode_entries(resource: bytes, schema_url: str, entries: list[Any]) -> bytes | None:
+    """A batch of app-side entries -> a serialized ``ExportLogsServiceRequest``, byte-for-byte
+    ``BatchEncoder.encode_python``; None when the batch holds a value it leaves to Python (or it is not available)."""
+    if _encode_entries is None:
+        return None
+    return _encode_entries(resource, schema_url, entries)
+
+
+def entry_maker(
+    record_type: type,
+    init_count: int,
+    standard: frozenset[str],
+    severities: dict[Any, Any],
+    scan: Any = None,
+    key_cache: dict[str, bool] | None = None,
+) -> Any:
+    """``otel_logging_native.EntryMaker``: ``.make(record)`` is ``OtelLoggingHandler._entry(record)`` for the
+    common record (but the observed time), None for the others. None when not available."""
+    if _entry_maker is None:
+        return None
+    return _entry_maker(record_type, init_count, standard, severities, scan, key_cache)

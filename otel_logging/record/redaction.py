@@ -9,7 +9,9 @@ One rule set for the app side (``setup()``, the handler and the bridges), ``serv
   blocks, JWTs, Bearer/Basic credentials, credentials in URLs, card numbers that pass the Luhn check,
   and secrets introduced by a keyword in free text (``password=...``, ``with password hunter2``,
   ``api key sk_...``).
-A message in which no rule's trigger word occurs costs one search of the lower-cased text.
+A message in which no rule's trigger word occurs costs one search of the lower-cased text; with the
+native extension an ASCII text is searched by ``otel_logging_native.TriggerScan`` instead (exactly the
+trigger regex's answer; the regex stays the reference, and the search for any other text).
 The mask shows no character of the secret; ``Redactor.counts()`` tells how often each rule masked.
 """
 
@@ -125,6 +127,9 @@ class Redactor:
         self._trigger = self._trigger_set.pattern
         # Custom patterns are searched as they are, in the original text.
         self._trigger_extra = re.compile("|".join(f"(?:{p})" for _, p in named)) if named else None
+        # The native pre-check (exactly the trigger regex's answer for ASCII text), when the rules have no
+        # custom pattern (those are searched in the original text by ``re``) and no trigger regex it lacks.
+        self._scan = None if named else _native_scan(self.rules)
         self._counts: dict[str, int] = {}
         self._counts_lock = threading.Lock()
 
@@ -147,6 +152,11 @@ class Redactor:
     # --- matching ------------------------------------------------------------------------------------
 
     def _triggered(self, value: str) -> bool:
+        scan = self._scan
+        if scan is not None:
+            hit = scan.hit(value)
+            if hit is not None:
+                return bool(hit)
         if self._trigger.search(value.lower()):
             return True
         return self._trigger_extra is not None and self._trigger_extra.search(value) is not None
@@ -162,6 +172,9 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """Mask secrets inside free text."""
+        scan = self._scan
+        if scan is not None and scan.hit(value) is False:  # ASCII without a trigger: the common case
+            return value
         lower = value.lower()
         first = self._trigger.search(lower)
         extra = self._trigger_extra
@@ -255,9 +268,13 @@ class Redactor:
         Returns ``attributes`` itself when nothing needs masking (the common case).
         """
         search = self._triggered
+        sensitive = self._key_cache.get
         for key, value in attributes.items():
             kind = type(value)
-            if self.is_sensitive_key(key) or (kind is str and search(value)) or kind in (dict, list, tuple):
+            flag = sensitive(key)
+            if flag is None:
+                flag = self.is_sensitive_key(key)
+            if flag or (kind is str and search(value)) or kind in (dict, list, tuple):
                 break
         else:
             return attributes
@@ -270,6 +287,23 @@ class Redactor:
             else:
                 out[key] = self.value(value)
         return out
+
+
+def _native_scan(rules: tuple[SecretRule, ...]) -> Any:
+    """``otel_logging_native.TriggerScan`` for these rules' triggers, or None (not built, disabled, or a
+    trigger regex other than the card number's and the Twilio key's)."""
+    from otel_logging.record import native
+
+    patterns = {rule.trigger_pattern for rule in rules if rule.trigger_pattern}
+    if not patterns <= {CARD_RULE.trigger_pattern, TWILIO_TRIGGER}:
+        return None
+    literals = sorted({trigger for rule in rules for trigger in rule.triggers})
+    if not all(t.isascii() and t == t.lower() for t in literals):
+        return None
+    return native.trigger_scan(literals, CARD_RULE.trigger_pattern in patterns, TWILIO_TRIGGER in patterns)
+
+
+TWILIO_TRIGGER = r"sk[0-9a-f]{32}"
 
 
 class _Trigger:

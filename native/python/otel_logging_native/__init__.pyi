@@ -1,5 +1,7 @@
 """Native hot paths of otel-logging (built from native/ by scripts/build-native.sh)."""
 
+from typing import Any
+
 def otlp_logs_to_jsonl(payload: bytes, received_ns: int) -> tuple[dict[str, bytes], int, int, str]:
     """Convert a serialized OTLP ExportLogsServiceRequest to canonical JSON lines per service.
 
@@ -48,3 +50,29 @@ class JsonlReader:
     ) -> tuple[memoryview, int, int, str | None]:
         """Read the lines of ``data[start:end]`` up to the first one Python must read; returns (JSON lines,
         records, index of the first line not read, the latest timestamp text read). The GIL is released."""
+
+
+class TriggerScan:
+    """The redaction triggers of one Redactor: lower-case ASCII literals, the card-number and Twilio patterns."""
+
+    def __init__(self, literals: list[str], digits: bool, sk_hex: bool) -> None: ...
+    def hit(self, text: str) -> bool | None:
+        """True when a trigger occurs in ``text`` (case-insensitively); None when ``text`` is not ASCII."""
+
+def encode_entries(resource: bytes, schema_url: str, entries: list[tuple[Any, ...]]) -> bytes | None:
+    """A batch of app-side entries -> a serialized ExportLogsServiceRequest; None: the Python encoder must do it."""
+
+class EntryMaker:
+    """The handler's entry of the common stdlib record (``OtelLoggingHandler._entry`` is its reference)."""
+
+    def __init__(
+        self,
+        record_type: type,
+        init_count: int,
+        standard: frozenset[str],
+        severities: dict[Any, Any],
+        scan: TriggerScan | None = None,
+        key_cache: dict[str, bool] | None = None,
+    ) -> None: ...
+    def make(self, record: Any) -> tuple[Any, ...] | None:
+        """The entry (observed time: now), or None when Python must build it."""
