@@ -21,7 +21,7 @@ use pyo3::types::{PyBytes, PyMemoryView, PyTuple};
 
 use crate::json;
 use crate::otlp::format_second;
-use crate::stdlib::{write_json_str, JsonLines, Pool};
+use crate::stdlib::{write_json_str, JsonLines, Pool, POOLED};
 
 /// The bytes that end a run of a JSON string's plain characters: `"`, `\\` and the control bytes (invalid there).
 static SPECIAL: [bool; 256] = {
@@ -650,7 +650,7 @@ impl JsonlReader {
         } else {
             py.detach(|| self.run(bytes, start, base_offset, observed, buffer))
         };
-        let lines = Bound::new(py, JsonLines::new(outcome.lines, self.pool.clone()))?;
+        let lines = Bound::new(py, JsonLines::new(outcome.lines, self.pool.clone(), POOLED))?;
         let lines = PyMemoryView::from(lines.as_any())?;
         let last = outcome
             .last_timestamp

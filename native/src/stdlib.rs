@@ -273,7 +273,7 @@ fn digits2(b: &[u8], at: usize) -> u32 {
 /// Output buffers for a reader to reuse once Python dropped what it made of them: a chunk's JSON lines are
 /// several megabytes, and fresh memory for each (page faults, zeroing) would cost more than making them.
 pub(crate) type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
-const POOLED: usize = 4;
+pub(crate) const POOLED: usize = 4;
 /// Bytes of an ASCII chunk checked at a time.
 const ASCII_BLOCK: usize = 64 << 10;
 
@@ -291,12 +291,6 @@ impl JsonLines {
     /// `data`, whose memory goes back to `pool` (if it holds fewer than `pooled` buffers) once released.
     pub(crate) fn new(data: Vec<u8>, pool: Pool, pooled: usize) -> Self {
         JsonLines { data, pool, pooled }
-    }
-}
-
-impl JsonLines {
-    pub(crate) fn new(data: Vec<u8>, pool: Pool) -> Self {
-        JsonLines { data, pool }
     }
 }
 
