@@ -51,7 +51,6 @@ class JsonlReader:
         """Read the lines of ``data[start:end]`` up to the first one Python must read; returns (JSON lines,
         records, index of the first line not read, the latest timestamp text read). The GIL is released."""
 
-
 class TriggerScan:
     """The redaction triggers of one Redactor: lower-case ASCII literals, the card-number and Twilio patterns."""
 
