@@ -21,7 +21,7 @@ use pyo3::types::{PyBytes, PyMemoryView, PyTuple};
 
 use crate::json;
 use crate::otlp::format_second;
-use crate::stdlib::{write_json_str, JsonLines, Pool, POOLED};
+use crate::stdlib::{record_parts, write_json_str, JsonLines, Pool, POOLED};
 
 /// The bytes that end a run of a JSON string's plain characters: `"`, `\\` and the control bytes (invalid there).
 static SPECIAL: [bool; 256] = {
@@ -432,17 +432,7 @@ impl JsonlReader {
         resource_json: &[u8],
         severities: HashMap<String, (i64, String)>,
     ) -> Self {
-        let mut service_attributes = b",\"service\":".to_vec();
-        json::write_str(&mut service_attributes, service);
-        service_attributes.extend_from_slice(b",\"attributes\":{");
-        let mut path_uid = b"\"log.file.path\":".to_vec();
-        json::write_str(&mut path_uid, path);
-        path_uid.extend_from_slice(b",\"log.record.uid\":");
-        json::write_str(&mut path_uid, &format!("{uid_prefix}:"));
-        path_uid.pop(); // the closing quote: the offset follows
-        let mut resource_end = b"\"},\"resource\":".to_vec();
-        resource_end.extend_from_slice(resource_json);
-        resource_end.extend_from_slice(b"}\n");
+        let (service_attributes, path_uid, resource_end) = record_parts(service, path, uid_prefix, resource_json);
         JsonlReader {
             service_attributes,
             path_uid,

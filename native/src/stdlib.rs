@@ -369,19 +369,32 @@ struct Outcome<'a> {
     last_timestamp: Option<[u8; 30]>,
 }
 
+/// The fixed parts of every record a reader makes of one file: `,"service":<service>,"attributes":{`, then
+/// `"log.file.path":<path>,"log.record.uid":"<uid_prefix>:` (the line's offset and closing quote follow), then
+/// `"},"resource":<resource_json>}` and the newline.
+pub(crate) fn record_parts(
+    service: &str,
+    path: &str,
+    uid_prefix: &str,
+    resource_json: &[u8],
+) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let mut service_attributes = b",\"service\":".to_vec();
+    json::write_str(&mut service_attributes, service);
+    service_attributes.extend_from_slice(b",\"attributes\":{");
+    let mut path_uid = b"\"log.file.path\":".to_vec();
+    json::write_str(&mut path_uid, path);
+    path_uid.extend_from_slice(b",\"log.record.uid\":");
+    json::write_str(&mut path_uid, &format!("{uid_prefix}:"));
+    path_uid.pop(); // the closing quote: the offset follows
+    let mut resource_end = b"\"},\"resource\":".to_vec();
+    resource_end.extend_from_slice(resource_json);
+    resource_end.extend_from_slice(b"}\n");
+    (service_attributes, path_uid, resource_end)
+}
+
 impl StdlibReader {
     pub fn new(service: &str, path: &str, uid_prefix: &str, resource_json: &[u8]) -> Self {
-        let mut service_attributes = b",\"service\":".to_vec();
-        json::write_str(&mut service_attributes, service);
-        service_attributes.extend_from_slice(b",\"attributes\":{");
-        let mut path_uid = b"\"log.file.path\":".to_vec();
-        json::write_str(&mut path_uid, path);
-        path_uid.extend_from_slice(b",\"log.record.uid\":");
-        json::write_str(&mut path_uid, &format!("{uid_prefix}:"));
-        path_uid.pop(); // the closing quote: the offset follows
-        let mut resource_end = b"\"},\"resource\":".to_vec();
-        resource_end.extend_from_slice(resource_json);
-        resource_end.extend_from_slice(b"}\n");
+        let (service_attributes, path_uid, resource_end) = record_parts(service, path, uid_prefix, resource_json);
         StdlibReader {
             service_path_uid: [service_attributes.as_slice(), path_uid.as_slice()].concat(),
             service_attributes,
