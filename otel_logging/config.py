@@ -382,6 +382,7 @@ class FilesSettings:
     retain_count: int | None = None  # keep at most this many rotated files per app
     retain_age_s: int | None = None  # delete rotated files older than this
     compress_rotated: bool = False  # gzip rotated files
+    drop_replayed_writes: bool = False  # skip an app's write identical to one of its last 1,024 (behind a gateway)
 
     def __post_init__(self) -> None:
         _coerce(self)

@@ -137,6 +137,13 @@ def _dashboard(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    if args.alerts:  # SIGHUP reloads the rule file (in the server process), as for `alerts run`
+
+        def reload(signum: int, _frame: object) -> None:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGHUP)
+
+        signal.signal(signal.SIGHUP, reload)
     if _wait_healthy(f"{url}/_stcore/health", proc):
         print(orjson.dumps({"event": "listening", "url": url, "log_dir": str(log_dir)}).decode(), flush=True)
     code = proc.wait()

@@ -54,6 +54,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     FLAGS.add(p, "--compress", "files.compress_rotated", action="store_true", help="gzip rotated files")
     FLAGS.add(
         p,
+        "--drop-replayed-writes",
+        "files.drop_replayed_writes",
+        action="store_true",
+        help="skip an app's write identical to one of its last 1,024 (behind a collector gateway that replays)",
+    )
+    FLAGS.add(
+        p,
         "--max-request-bytes",
         "receiver.max_request_bytes",
         type=parse_size,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -68,6 +69,8 @@ def main(streamlit_flags: list[str]) -> int:
             if host is None and source is not None:
                 source.close()
         host.start()
+        reload = host.reload
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: reload())
     sys.argv = ["streamlit", "run", str(SCRIPT), *streamlit_flags]
     sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process ("  Stopping...", banners)
     try:

@@ -65,7 +65,7 @@ def file_sink(files: FilesSettings) -> FileSink:
         retain_age_s=files.retain_age_s,
         compress=files.compress_rotated,
     )
-    return FileSink(files.log_dir, policy, fsync=files.fsync)
+    return FileSink(files.log_dir, policy, fsync=files.fsync, drop_replays=files.drop_replayed_writes)
 
 
 def _elasticsearch_queued(settings: ServeSettings) -> list[Sink]:

@@ -75,7 +75,8 @@ class AppFile:
         self._compress = compress
         self.lock = threading.Lock()
         # Digests of the last writes (each a request's lines of this app), to drop a request sent again.
-        self.recent: OrderedDict[bytes, None] = OrderedDict()
+        # digest of a recent write -> whether a later request was skipped as its duplicate (then it stays)
+        self.recent: OrderedDict[bytes, bool] = OrderedDict()
         self._fd = -1
         self._size = 0
         self._opened_at = 0.0
@@ -254,6 +255,7 @@ class FileSink:
         max_open_files: int = 256,
         compress_threads: int = DEFAULT_COMPRESS_THREADS,
         recover: bool = True,
+        drop_replays: bool = False,
     ) -> None:
         if compress_threads < 1:
             raise ValueError(f"compress_threads must be at least 1, not {compress_threads}")
@@ -266,6 +268,7 @@ class FileSink:
         self._files_lock = threading.Lock()
         self._stems: dict[str, str] = {}
         self._compressor = WorkerPool("compress", compress_threads)
+        self.drop_replays = drop_replays  # skip writes identical to a recent one (see ``write``); off by default
         self.duplicates_dropped = 0  # lines of requests sent twice, not written again (see ``write``)
         if recover:
             self.recover()
@@ -333,10 +336,11 @@ class FileSink:
     def write(self, batch: RecordBatch) -> None:
         """Write each app's JSON lines; if one app's write fails, take back the others' and raise SinkError.
 
-        An app's lines identical, byte for byte, to one of its last ``RECENT_WRITES`` writes are not written
-        again: that is a request sent twice (a gateway that died before it saw the acknowledgement sends its
-        queue again), since a record's line holds its timestamps to the nanosecond (the receipt time when the
-        sender gave none). Counted in ``duplicates_dropped``.
+        With ``drop_replays`` (``serve --drop-replayed-writes``), an app's lines identical, byte for byte, to one
+        of its last ``RECENT_WRITES`` writes are not written again: behind a gateway that replays its queue after a
+        crash, that is a request sent twice. Off by default: a sender whose clock is coarse can send two
+        genuinely equal records in two requests. Counted in ``duplicates_dropped``. A write that a later request
+        was skipped for is never taken back (that request was acknowledged on the strength of it).
         """
         written: list[tuple[AppFile, int, int, bytes]] = []
         try:
@@ -349,6 +353,8 @@ class FileSink:
         except SinkError:
             for app_file, before, length, digest in reversed(written):
                 with app_file.lock:
+                    if app_file.recent.get(digest):  # another request was acknowledged as its duplicate: keep it
+                        continue
                     app_file.take_back(before, length)
                     app_file.recent.pop(digest, None)  # refused: its retry is not a duplicate
             raise
@@ -366,18 +372,20 @@ class FileSink:
     def _append(self, service: str, data: bytes | memoryview) -> tuple[AppFile, int, int, bytes] | None:
         """Append ``data`` to the app's file: (file, size before, length, digest), or None for a duplicate."""
         stem = self._stem(service)
-        digest = hashlib.blake2b(data, digest_size=16).digest()
+        digest = hashlib.blake2b(data, digest_size=16).digest() if self.drop_replays else b""
         try:
             app_file = self._app_file(stem)
             with app_file.lock:
-                if digest in app_file.recent:
+                if digest and digest in app_file.recent:
+                    app_file.recent[digest] = True
                     app_file.recent.move_to_end(digest)
                     self.duplicates_dropped += bytes(data).count(b"\n")  # rare: the copy does not matter
                     return None
                 before = app_file.write(data)
-                app_file.recent[digest] = None
-                if len(app_file.recent) > RECENT_WRITES:
-                    app_file.recent.popitem(last=False)
+                if digest:
+                    app_file.recent[digest] = False
+                    if len(app_file.recent) > RECENT_WRITES:
+                        app_file.recent.popitem(last=False)
         except OSError as exc:
             raise SinkError(f"cannot write {self.log_dir / (stem + SUFFIX)}: {exc.strerror or exc}") from exc
         return app_file, before, len(data), digest

@@ -97,7 +97,9 @@ class Receiver:
 
     def start(self) -> None:
         es_args = [arg for url in self.es_urls for arg in ("--es-url", url)]
-        self.serve = start_serve(self.log_dir, *es_args, grpc_port=self.grpc_port, http_port=self.http_port)
+        self.serve = start_serve(
+            self.log_dir, "--drop-replayed-writes", *es_args, grpc_port=self.grpc_port, http_port=self.http_port
+        )
 
     def kill9(self) -> None:
         assert self.serve is not None

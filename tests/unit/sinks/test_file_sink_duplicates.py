@@ -23,7 +23,7 @@ def batch(**by_service: bytes) -> RecordBatch:
 
 
 def test_the_same_request_twice_is_written_once_and_counted(tmp_path: Path) -> None:
-    sink = FileSink(tmp_path)
+    sink = FileSink(tmp_path, drop_replays=True)
     sink.write(batch(a=lines("a", 0, 5), b=lines("b", 0, 2)))
     sink.write(batch(a=lines("a", 5, 5)))
     sink.write(batch(a=lines("a", 0, 5), b=lines("b", 0, 2)))  # the first request again
@@ -36,7 +36,7 @@ def test_the_same_request_twice_is_written_once_and_counted(tmp_path: Path) -> N
 
 def test_different_records_and_old_requests_are_written(tmp_path: Path) -> None:
     """Only byte-identical writes among the last RECENT_WRITES of that app are dropped."""
-    sink = FileSink(tmp_path)
+    sink = FileSink(tmp_path, drop_replays=True)
     sink.write(batch(a=lines("a", 0, 1)))
     for k in range(1, RECENT_WRITES + 1):
         sink.write(batch(a=lines("a", k, 1)))
@@ -49,7 +49,7 @@ def test_different_records_and_old_requests_are_written(tmp_path: Path) -> None:
 
 
 def test_a_request_taken_back_is_written_when_it_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sink = FileSink(tmp_path)
+    sink = FileSink(tmp_path, drop_replays=True)
     request = batch(a=lines("a", 0, 3), b=lines("b", 0, 3))
     real_append = sink._append
 
@@ -67,3 +67,39 @@ def test_a_request_taken_back_is_written_when_it_is_retried(tmp_path: Path, monk
     assert (tmp_path / "a.jsonl").read_bytes() == lines("a", 0, 3)
     assert (tmp_path / "b.jsonl").read_bytes() == lines("b", 0, 3)
     assert sink.duplicates_dropped == 0
+
+
+def test_off_by_default_two_equal_requests_are_both_written(tmp_path: Path) -> None:
+    """A sender with a coarse clock can send two genuinely equal records in two requests: both are kept."""
+    sink = FileSink(tmp_path)
+    sink.write(batch(a=lines("a", 0, 1)))
+    sink.write(batch(a=lines("a", 0, 1)))
+    sink.close()
+    assert (tmp_path / "a.jsonl").read_bytes() == lines("a", 0, 1) * 2
+    assert sink.duplicates_dropped == 0
+
+
+def test_a_write_another_request_was_skipped_for_is_not_taken_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Request R writes a; while it writes b, its resend R' (a gateway that timed out) arrives: a is skipped as
+    R's, b is written, R' is acknowledged. Then R fails on b and is never sent again (R' was acknowledged).
+    a must stay written: taking it back would lose it (the code before took it back)."""
+    sink = FileSink(tmp_path, drop_replays=True)
+    request = batch(a=lines("a", 0, 3), b=lines("b", 0, 3))
+    real_append = sink._append
+    resent = []
+
+    def resend_then_fail_for_b(service: str, data: bytes | memoryview) -> object:
+        if service == "b" and not resent:
+            resent.append(True)
+            sink.write(request)  # R', whole, acknowledged
+            raise SinkError("disk full")  # R's own write of b
+        return real_append(service, data)
+
+    monkeypatch.setattr(sink, "_append", resend_then_fail_for_b)
+    with pytest.raises(SinkError):
+        sink.write(request)
+    sink.close()
+    assert (tmp_path / "a.jsonl").read_bytes() == lines("a", 0, 3)
+    assert (tmp_path / "b.jsonl").read_bytes() == lines("b", 0, 3)
