@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from otel_logging.record.atomic import write_atomic
 from otel_logging.record.names import safe_app_name
 
 _log = logging.getLogger("otel_logging.ingest.checkpoint")
@@ -274,13 +275,7 @@ class Checkpoints:
         if self.path is None:
             return
         document: dict[str, Any] = {"version": VERSION, "files": list(self._published.values())}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f".{self.path.name}.partial")
-        with open(partial, "wb") as f:
-            f.write(orjson.dumps(document, option=orjson.OPT_INDENT_2))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, self.path)
+        write_atomic(self.path, orjson.dumps(document, option=orjson.OPT_INDENT_2))
         if self._journal_fd >= 0:
             os.ftruncate(self._journal_fd, 0)
         elif self.journal_path.exists():

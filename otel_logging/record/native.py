@@ -31,8 +31,9 @@ from otel_logging.record.batch import RecordBatch
 
 ENV_SWITCH = "OTEL_LOGGING_NATIVE"
 
-_Converter = Callable[[bytes, int], tuple[dict[str, bytes], int, int, str]]
-_ViewConverter = Callable[[bytes, int], tuple[dict[str, memoryview], int, int, str]]
+# Each service's lines as a memoryview of a pooled buffer: no copy into a bytes, no fresh memory per request
+# (``otlp_logs_to_jsonl``, the same conversion into bytes, is kept for the parity tests and bench/convert.py).
+_Converter = Callable[[bytes, int], tuple[dict[str, memoryview], int, int, str]]
 
 
 def _load(name: str) -> tuple[Any, str]:
@@ -47,14 +48,8 @@ def _load(name: str) -> tuple[Any, str]:
 
 
 _convert: _Converter | None
-_convert, UNAVAILABLE_REASON = _load("otlp_logs_to_jsonl")
+_convert, UNAVAILABLE_REASON = _load("otlp_logs_to_jsonl_views")
 AVAILABLE: bool = _convert is not None
-# The same conversion giving each service's lines as a memoryview of a pooled buffer (no copy into a bytes, no
-# fresh memory per request); a build of the module older than it has only the bytes one.
-_convert_views: _ViewConverter | None
-_convert_views, _ = _load("otlp_logs_to_jsonl_views")
-if _convert is None:
-    _convert_views = None
 
 
 def convert_payload(payload: bytes, received_ns: int | None = None) -> RecordBatch:
@@ -70,11 +65,8 @@ def convert_payload(payload: bytes, received_ns: int | None = None) -> RecordBat
         received_ns = time.time_ns()
     if not isinstance(payload, bytes):
         payload = bytes(payload)  # bytearray / memoryview: the conversion runs without the GIL on a stable copy
-    if _convert_views is not None:
-        views, accepted, rejected, first_error = _convert_views(payload, received_ns)
-        return RecordBatch.from_lines(views, accepted, rejected=rejected, first_error=first_error)
-    lines_by_service, accepted, rejected, first_error = _convert(payload, received_ns)
-    return RecordBatch.from_lines(lines_by_service, accepted, rejected=rejected, first_error=first_error)
+    views, accepted, rejected, first_error = _convert(payload, received_ns)
+    return RecordBatch.from_lines(views, accepted, rejected=rejected, first_error=first_error)
 
 
 # --- stdlib-format log lines (aggregation) ------------------------------------------------------------------
