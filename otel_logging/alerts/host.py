@@ -18,10 +18,10 @@ from typing import Any, TextIO
 
 from otel_logging.alerts import default_state_path
 from otel_logging.alerts.notify import Emit
-from otel_logging.alerts.rules import ViewLookup
 from otel_logging.alerts.runner import AlertsRunner
 from otel_logging.alerts.state import StateFile
 from otel_logging.dashboard.query import LogSource
+from otel_logging.dashboard.saved_views import query_lookup
 
 _print_lock = threading.Lock()
 
@@ -30,20 +30,6 @@ def emit_json_line(event: dict[str, Any], stream: TextIO | None = None) -> None:
     """One JSON line per event on ``stream`` (default: stdout): the evaluator's own log."""
     with _print_lock:
         print(json.dumps(event, default=str), file=stream or sys.stdout, flush=True)
-
-
-def saved_views(log_dir: Path) -> ViewLookup:
-    """Rules may name a saved view of the dashboard (``view = "..."``) instead of a query."""
-    from otel_logging.dashboard.saved_views import SavedViewsError, load, views_file
-
-    def lookup(name: str) -> str | None:
-        try:
-            view = load(views_file(log_dir)).get(name)
-        except SavedViewsError:
-            return None
-        return None if view is None else view.query
-
-    return lookup
 
 
 def metrics_server(runner: AlertsRunner, port: int) -> ThreadingHTTPServer:
@@ -93,23 +79,23 @@ class AlertsHost:
             StateFile((state_path or default_state_path(log_dir)).resolve()),
             emit,
             dashboard_url=dashboard_url,
-            views=saved_views(log_dir),
+            views=query_lookup(log_dir),
         )
         self.emit = emit
-        self.metrics_port = metrics_port
-        self.metrics_url = ""
         self.failed = ""  # why the evaluator's thread ended on its own, if it did
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._server: ThreadingHTTPServer | None = None
+        # Bound now, so that a port in use is the caller's error at start (``OSError``), not a thread's.
+        self._server = None if metrics_port is None else metrics_server(self.runner, metrics_port)
+        self.metrics_url = "" if self._server is None else f"http://127.0.0.1:{self._server.server_address[1]}/metrics"
 
     def start(self) -> None:
-        if self.metrics_port is not None:
-            self._server = metrics_server(self.runner, self.metrics_port)
+        global _running
+        if self._server is not None:
             self._start(self._server.serve_forever, "otel-logging-alerts-metrics")
-            self.metrics_url = f"http://127.0.0.1:{self._server.server_address[1]}/metrics"
             self.emit({"event": "metrics", "url": self.metrics_url})
         self._start(self._evaluate, "otel-logging-alerts")
+        _running = self
 
     def _evaluate(self) -> None:
         try:
@@ -137,10 +123,26 @@ class AlertsHost:
         self._stop.set()
 
     def stop(self) -> None:
+        global _running
         self._stop.set()
         if self._server is not None:
-            self._server.shutdown()
+            if self._threads:  # serving: shutdown waits for serve_forever to return
+                self._server.shutdown()
             self._server.server_close()
         for thread in self._threads:
             thread.join()
         self._threads.clear()
+        if _running is self:
+            _running = None
+
+    @property
+    def state_path(self) -> Path:
+        return self.runner.state_file.path
+
+
+_running: AlertsHost | None = None  # the host started in this process (the dashboard's panel looks at it)
+
+
+def running_host() -> AlertsHost | None:
+    """The evaluator this process runs, if any: the dashboard's server runs one with ``--alerts``."""
+    return _running

@@ -93,9 +93,9 @@ def _emit(event: dict[str, Any]) -> None:
 
 
 def _views(log_dir: Path) -> ViewLookup:
-    from otel_logging.alerts.host import saved_views
+    from otel_logging.dashboard.saved_views import query_lookup
 
-    return saved_views(log_dir)
+    return query_lookup(log_dir)
 
 
 def _state_path(args: argparse.Namespace) -> Path:
@@ -205,6 +205,10 @@ def _run(args: argparse.Namespace) -> int:
     except RuleFileError as exc:
         for problem in exc.problems:
             print(f"otel-logging alerts: {args.rules}: {problem}", file=sys.stderr)
+        source.close()
+        return 1
+    except OSError as exc:
+        print(f"otel-logging alerts: --metrics-port {args.metrics_port}: {exc.strerror or exc}", file=sys.stderr)
         source.close()
         return 1
 

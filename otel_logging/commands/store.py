@@ -156,6 +156,11 @@ def _follow(args: argparse.Namespace) -> int:
                 print(f"otel-logging store follow: --alerts {args.alerts}: {problem}", file=sys.stderr)
             source.close()
             return 1
+        except OSError as exc:
+            port = args.alerts_metrics_port
+            print(f"otel-logging store follow: --alerts-metrics-port {port}: {exc.strerror or exc}", file=sys.stderr)
+            source.close()
+            return 1
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

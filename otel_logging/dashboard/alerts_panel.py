@@ -15,6 +15,7 @@ from pathlib import Path
 import streamlit as st
 
 from otel_logging.alerts import default_state_path
+from otel_logging.alerts.host import running_host
 from otel_logging.alerts.rules import RuleFileError, append_to_rule_file, load_rules, rule_toml
 from otel_logging.alerts.runner import describe_state
 from otel_logging.alerts.state import StateFile
@@ -31,20 +32,12 @@ NEW_RULE_CONDITIONS = {
 WINDOWS = ("1m", "5m", "15m", "1h", "6h", "24h")
 
 
-def _views(log_dir: Path) -> Callable[[str], str | None]:
-    def lookup(name: str) -> str | None:
-        try:
-            view = saved_views.load(saved_views.views_file(log_dir)).get(name)
-        except saved_views.SavedViewsError:
-            return None
-        return None if view is None else view.query
-
-    return lookup
-
-
 def sidebar(log_dir: Path, current_query: Callable[[], str]) -> None:
-    state_file = StateFile(default_state_path(log_dir))
-    with st.sidebar.expander("Alerts", expanded=False):
+    host = running_host()  # this process's own evaluator (`dashboard --alerts`), whatever its --alerts-state
+    state_file = StateFile(host.state_path if host is not None else default_state_path(log_dir))
+    with st.sidebar.expander("Alerts", expanded=host is not None and bool(host.failed)):
+        if host is not None and host.failed:
+            st.error(f"The alerts evaluator of this dashboard stopped: {host.failed}. Restart the dashboard.")
         if not state_file.path.exists():
             st.caption("No alerts evaluated here yet: start the dashboard with `--alerts alerts.toml` (see Alerts)")
             return
@@ -54,7 +47,7 @@ def sidebar(log_dir: Path, current_query: Callable[[], str]) -> None:
             st.caption("The alerts' state does not name its rule file (an older alerts run)")
             return
         try:
-            rules = load_rules(rules_path, _views(log_dir))
+            rules = load_rules(rules_path, saved_views.query_lookup(log_dir))
         except RuleFileError as exc:
             st.warning(str(exc))
             return
@@ -106,7 +99,7 @@ def add_rule(rules_path: Path, log_dir: Path, current_query: Callable[[], str]) 
         value = str(int(ss.get("alert_threshold") or 0))
     block = rule_toml(name, current_query(), condition, value, window)
     try:
-        append_to_rule_file(rules_path, block, _views(log_dir))
+        append_to_rule_file(rules_path, block, saved_views.query_lookup(log_dir))
     except RuleFileError as exc:
         ss.alert_note = ("error", "; ".join(exc.problems))
         return

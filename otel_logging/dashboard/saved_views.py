@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,20 @@ VIEW_SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(SavedView) if f.na
 
 def views_file(log_dir: Path) -> Path:
     return log_dir / STORE_DIR / FILE_NAME
+
+
+def query_lookup(log_dir: Path) -> Callable[[str], str | None]:
+    """The query of a saved view by name (None: no such view, or the file is unreadable), read from
+    ``log_dir``'s views file at each call: what an alert rule's ``view = "..."`` names."""
+
+    def lookup(name: str) -> str | None:
+        try:
+            view = load(views_file(log_dir)).get(name)
+        except SavedViewsError:
+            return None
+        return None if view is None else view.query
+
+    return lookup
 
 
 def check_name(name: str) -> str:

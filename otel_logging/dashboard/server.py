@@ -45,6 +45,7 @@ def main(streamlit_flags: list[str]) -> int:
     if rules:
         from otel_logging.alerts.host import AlertsHost, emit_json_line
         from otel_logging.alerts.rules import RuleFileError
+        from otel_logging.commands.alerts import DEFAULT_DASHBOARD_URL
 
         port = os.environ.get(ENV_ALERTS_METRICS_PORT) or ""
         try:
@@ -53,7 +54,7 @@ def main(streamlit_flags: list[str]) -> int:
                 Path(rules),
                 source,
                 config.log_dir,
-                dashboard_url=os.environ.get(ENV_URL) or "http://127.0.0.1:8050",
+                dashboard_url=os.environ.get(ENV_URL) or DEFAULT_DASHBOARD_URL,
                 state_path=Path(os.environ[ENV_ALERTS_STATE]) if os.environ.get(ENV_ALERTS_STATE) else None,
                 metrics_port=int(port) if port else None,
                 emit=functools.partial(emit_json_line, stream=log),
@@ -64,6 +65,9 @@ def main(streamlit_flags: list[str]) -> int:
             return 1
         except QueryError as exc:
             print(f"otel-logging dashboard: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"otel-logging dashboard: --alerts-metrics-port {port}: {exc.strerror or exc}", file=sys.stderr)
             return 1
         finally:
             if host is None and source is not None:
@@ -77,8 +81,11 @@ def main(streamlit_flags: list[str]) -> int:
         from streamlit.web import cli
 
         cli.main()
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 0
+    except SystemExit as exc:  # Streamlit ends with sys.exit: a number, None (0) or a message (said on stderr)
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(f"otel-logging dashboard: {exc.code}", file=sys.stderr)
+        return 1
     finally:
         if host is not None:
             host.stop()

@@ -26,10 +26,6 @@ def held(log_dir: Path | str, store: Path | str | None) -> LogSource | None:
     return _HELD.get(_key(log_dir, store))
 
 
-def release(log_dir: Path | str, store: Path | str | None) -> None:
-    _HELD.pop(_key(log_dir, store), None)
-
-
 def open_source(log_dir: Path | None = None, es_url: str | None = None, **options: Any) -> LogSource:
     """The files source over ``log_dir``, or the Elasticsearch source at ``es_url``."""
     if es_url:

@@ -102,3 +102,40 @@ def test_no_alerts_running_says_how(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv(ENV_PASSWORD, raising=False)
     app = run_app({})
     assert any("--alerts alerts.toml" in c.value for c in app.sidebar.caption)
+
+
+def test_the_panel_follows_this_processs_evaluator_its_state_file_and_its_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `dashboard --alerts --alerts-state elsewhere`, the panel reads that state file (not the default one)
+    and says so when the evaluator of this process died."""
+    from otel_logging.alerts.host import AlertsHost, running_host
+
+    directory = tmp_path / "logs"
+    write_records(directory, "shop", burst(datetime.now(UTC) - timedelta(seconds=30), 8))
+    rules = tmp_path / "alerts.toml"
+    rules.write_text(RULES)
+
+    class Broken(FileSource):
+        def refresh(self, force: bool = False, progress: object = None) -> object:
+            raise RuntimeError("disk on fire")
+
+    source = Broken(directory, min_refresh_interval_s=0)
+    elsewhere = tmp_path / "state" / "alerts.json"
+    host = AlertsHost(rules, source, directory, dashboard_url="http://x", state_path=elsewhere, emit=lambda e: None)
+    StateFile(elsewhere).save(host.runner.state)  # what its first save writes
+    host.start()
+    try:
+        assert host.wait(30) and running_host() is host
+        monkeypatch.setenv(ENV_LOG_DIR, str(directory))
+        monkeypatch.delenv(ENV_PASSWORD, raising=False)
+        app = run_app({})
+        assert any(
+            "evaluator of this dashboard stopped: RuntimeError: disk on fire" in e.value for e in app.sidebar.error
+        )
+        assert any(str(rules) in c.value for c in app.sidebar.caption)  # read from --alerts-state's file
+        assert not default_state_path(directory).exists()
+    finally:
+        host.stop()
+        source.close()
+    assert running_host() is None

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
 
+import pytest
+
 from otel_logging.alerts.host import AlertsHost
 from otel_logging.dashboard.sources.files import FileSource
 from tests.support.procs import wait_for
@@ -56,5 +58,23 @@ def test_an_evaluator_that_fails_says_so_and_stops(tmp_path: Path) -> None:
     assert host.failed == "RuntimeError: disk on fire"
     assert {"event": "evaluator_failed", "error": "RuntimeError: disk on fire"} in events
     host.stop()
+    assert _threads() == set()
+    source.close()
+
+
+def test_a_metrics_port_in_use_is_refused_when_the_host_is_made(tmp_path: Path) -> None:
+    """The caller gets the OSError before anything starts (the commands print it as one line, exit 1)."""
+    import socket
+
+    log_dir = tmp_path / "logs"
+    write_records(log_dir, "shop", burst(NOW, 1))
+    (tmp_path / "alerts.toml").write_text(RULES)
+    source = FileSource(log_dir)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError):
+            AlertsHost(tmp_path / "alerts.toml", source, log_dir, dashboard_url="http://x", metrics_port=port)
     assert _threads() == set()
     source.close()
