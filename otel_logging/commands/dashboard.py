@@ -125,6 +125,8 @@ def _dashboard(args: argparse.Namespace) -> int:
         "viewer",
         "--logger.hideWelcomeMessage",
         "true",
+        "--logger.level",  # errors only in the terminal of `make run` (not "Uvicorn server started on ...")
+        "error",
     ]
     # With alerts, the server's stdout is the evaluator's log (one JSON line per event), as `alerts run` prints.
     proc = subprocess.Popen(command, env=env, stdout=None if args.alerts else subprocess.DEVNULL)
