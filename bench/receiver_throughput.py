@@ -35,6 +35,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.support.faults import cpu_seconds, peak_rss_mb  # noqa: E402
 from tests.support.procs import child_env, count_lines, free_port, start_serve, wait_for  # noqa: E402
 
 COLLECTOR_CONFIG = """
@@ -57,20 +58,6 @@ service:
       receivers: [otlp]
       exporters: [file]
 """
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (all its threads) so far."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state is field 3, utime 14, stime 15
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def load(target: str, records: int, *extra: str) -> dict[str, float]:
