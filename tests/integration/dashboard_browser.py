@@ -79,7 +79,10 @@ def browser_page(width: int = 1500, height: int = 1000) -> Iterator[Any]:
 
 
 def wait_settled(page, timeout_ms: int = 30_000) -> None:  # type: ignore[no-untyped-def]
-    """Until the page is drawn as the user reads it: no run in progress, no placeholder left."""
+    """Until the page is drawn as the user reads it: no run in progress, no placeholder left.
+
+    Call it after waiting for what an action changes (``expect(...).to_contain_text(...)``): right after a
+    click the rerun may not have started yet, and this would return at once."""
     from playwright.sync_api import expect
 
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=timeout_ms)
