@@ -442,6 +442,31 @@ impl EntryMaker {
             return Ok(None);
         };
         need!(msg.is_exact_instance_of::<PyString>());
+        // The checks that cost nothing first: a record left to Python must not have had its message formatted.
+        // Trace context: the injection found no span.
+        let Some(trace) = get(pyo3::intern!(py, "otelTraceID"))? else {
+            return Ok(None);
+        };
+        need!(trace.is_exact_instance_of::<PyString>() && str_of(&trace).is_ok_and(|t| t == "0"));
+        let (Some(levelno), Some(levelname)) =
+            (get(pyo3::intern!(py, "levelno"))?, get(pyo3::intern!(py, "levelname"))?)
+        else {
+            return Ok(None);
+        };
+        let Some(severity) = self.severities.bind(py).get_item((levelno, levelname))? else {
+            return Ok(None);
+        };
+        need!(severity.is_exact_instance_of::<PyTuple>());
+        let severity = unsafe { severity.cast_unchecked::<PyTuple>() };
+        need!(severity.len() == 2);
+        let (Some(created), Some(name)) = (get(pyo3::intern!(py, "created"))?, get(pyo3::intern!(py, "name"))?) else {
+            return Ok(None);
+        };
+        need!(created.is_exact_instance_of::<PyFloat>() && name.is_exact_instance_of::<PyString>());
+        let created: f64 = created.extract()?;
+        let time = created * 1e9;
+        need!(time.is_finite() && time.abs() < 9.0e18);
+        let time = time as i64; // int(): toward zero
         let body = if args.is_truthy()? {
             // getMessage(): str(msg) % args, for a str msg
             unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyUnicode_Format(msg.as_ptr(), args.as_ptr()))? }
@@ -452,11 +477,6 @@ impl EntryMaker {
         if let Some(scan) = scan {
             need!(ascii_clean(scan, &body));
         }
-        // trace context: the injection found no span
-        let Some(trace) = get(pyo3::intern!(py, "otelTraceID"))? else {
-            return Ok(None);
-        };
-        need!(trace.is_exact_instance_of::<PyString>() && str_of(&trace).is_ok_and(|t| t == "0"));
         let attributes = if fields.len() > self.init_count {
             let standard = self.standard.bind(py);
             let key_cache = self.key_cache.as_ref().map(|cache| cache.bind(py));
@@ -492,25 +512,6 @@ impl EntryMaker {
         } else {
             py.None().into_bound(py)
         };
-        let (Some(levelno), Some(levelname)) =
-            (get(pyo3::intern!(py, "levelno"))?, get(pyo3::intern!(py, "levelname"))?)
-        else {
-            return Ok(None);
-        };
-        let Some(severity) = self.severities.bind(py).get_item((levelno, levelname))? else {
-            return Ok(None);
-        };
-        need!(severity.is_exact_instance_of::<PyTuple>());
-        let severity = unsafe { severity.cast_unchecked::<PyTuple>() };
-        need!(severity.len() == 2);
-        let (Some(created), Some(name)) = (get(pyo3::intern!(py, "created"))?, get(pyo3::intern!(py, "name"))?) else {
-            return Ok(None);
-        };
-        need!(created.is_exact_instance_of::<PyFloat>() && name.is_exact_instance_of::<PyString>());
-        let created: f64 = created.extract()?;
-        let time = created * 1e9;
-        need!(time.is_finite() && time.abs() < 9.0e18);
-        let time = time as i64; // int(): toward zero
         let observed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)

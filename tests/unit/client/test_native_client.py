@@ -307,6 +307,23 @@ def test_records_it_leaves_to_python(record: logging.LogRecord) -> None:
     assert handler._maker.make(record) is None
 
 
+def test_a_record_left_to_python_for_its_trace_or_level_is_not_formatted_first() -> None:
+    """Python formats such a record's message (``_entry``): the native maker must give up before it does."""
+    formatted = 0
+
+    class Arg:
+        def __str__(self) -> str:
+            nonlocal formatted
+            formatted += 1
+            return "x"
+
+    handler = handler_for(True)
+    traced = injected_record("%s", (Arg(),), {}, trace="0af7651916cd43dd8448eb211c80319c")
+    unknown_level = injected_record("%s", (Arg(),), {}, level=7)
+    assert handler._maker.make(traced) is None and handler._maker.make(unknown_level) is None
+    assert formatted == 0
+
+
 def test_a_custom_pattern_redactor_has_no_native_maker() -> None:
     handler = OtelLoggingHandler(
         logger_provider=LoggerProvider(shutdown_on_exit=False), redactor=Redactor(extra_patterns=["X"])
