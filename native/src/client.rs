@@ -143,11 +143,19 @@ fn put_bytes(out: &mut Vec<u8>, field: u32, data: &[u8]) {
 
 /// Put the tag and length of a nested message whose content was written from ``start`` on.
 fn close_nested(out: &mut Vec<u8>, field: u32, start: usize) {
-    let len = out.len() - start;
-    let mut header = Vec::with_capacity(6);
-    put_tag(&mut header, field, LEN);
-    put_varint(&mut header, len as u64);
-    out.splice(start..start, header);
+    // tag and length, at most 5 + 10 bytes, written on the stack (no allocation per nested message)
+    let mut header = [0u8; 15];
+    let mut n = 0;
+    for mut value in [u64::from((field << 3) | LEN), (out.len() - start) as u64] {
+        while value >= 0x80 {
+            header[n] = (value as u8) | 0x80;
+            n += 1;
+            value >>= 7;
+        }
+        header[n] = value as u8;
+        n += 1;
+    }
+    out.splice(start..start, header[..n].iter().copied());
 }
 
 /// Not encoded here: the batch goes to the Python encoder.
