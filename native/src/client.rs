@@ -24,34 +24,25 @@ pub struct TriggerScan {
     sk_hex: bool,
 }
 
-#[inline]
-fn is_digit(b: u8) -> bool {
-    b.is_ascii_digit()
-}
-
-#[inline]
-fn is_hex_lower(b: u8) -> bool {
-    b.is_ascii_digit() || (b'a'..=b'f').contains(&b.to_ascii_lowercase())
-}
-
 impl TriggerScan {
     fn digits_at(text: &[u8], i: usize) -> bool {
         let rest = &text[i..];
-        if rest.len() < 8 || !rest[..4].iter().all(|&b| is_digit(b)) {
+        if rest.len() < 8 || !rest[..4].iter().all(u8::is_ascii_digit) {
             return false;
         }
-        if rest[4..8].iter().all(|&b| is_digit(b)) {
+        if rest[4..8].iter().all(u8::is_ascii_digit) {
             return true;
         }
-        (rest[4] == b' ' || rest[4] == b'-') && rest.len() >= 9 && rest[5..9].iter().all(|&b| is_digit(b))
+        (rest[4] == b' ' || rest[4] == b'-') && rest.len() >= 9 && rest[5..9].iter().all(u8::is_ascii_digit)
     }
 
+    /// `sk[0-9a-f]{32}` in the lower-cased text: `sk` and 32 hex digits of either case in the text.
     fn sk_hex_at(text: &[u8], i: usize) -> bool {
         let rest = &text[i..];
         rest.len() >= 34
             && rest[0].eq_ignore_ascii_case(&b's')
             && rest[1].eq_ignore_ascii_case(&b'k')
-            && rest[2..34].iter().all(|&b| is_hex_lower(b))
+            && rest[2..34].iter().all(u8::is_ascii_hexdigit)
     }
 
     pub fn scan(&self, text: &[u8]) -> bool {
@@ -68,7 +59,7 @@ impl TriggerScan {
                     return true;
                 }
             }
-            if self.digits && is_digit(first) && Self::digits_at(text, i) {
+            if self.digits && first.is_ascii_digit() && Self::digits_at(text, i) {
                 return true;
             }
             if self.sk_hex && first == b's' && Self::sk_hex_at(text, i) {
