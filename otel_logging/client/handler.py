@@ -96,12 +96,10 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
         registered = self._provider_processors._log_record_processors
         return processor if len(registered) == 1 and registered[0] is processor else None
 
-    def _severity(self, levelno: int, levelname: str) -> tuple[int, str]:
-        key = (levelno, levelname)
-        severity = self._severities.get(key)
-        if severity is None:
-            severity = (std_to_otel(levelno).value, _SEVERITY_TEXT.get(levelname, levelname))
-            self._severities[key] = severity
+    def _new_severity(self, levelno: int, levelname: str) -> tuple[int, str]:
+        """The (number, text) of a level not in ``_severities`` yet, stored there (the native maker reads it)."""
+        severity = (std_to_otel(levelno).value, _SEVERITY_TEXT.get(levelname, levelname))
+        self._severities[levelno, levelname] = severity
         return severity
 
     def _get_attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
@@ -209,7 +207,7 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
             trace_id, span_id, flags = span_context.trace_id, span_context.span_id, int(span_context.trace_flags)
         severity = self._severities.get((record.levelno, record.levelname))
         if severity is None:
-            severity = self._severity(record.levelno, record.levelname)
+            severity = self._new_severity(record.levelno, record.levelname)
         return (
             int(record.created * 1e9),
             time.time_ns(),
