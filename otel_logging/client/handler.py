@@ -74,19 +74,13 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
     def _make_native_maker(self) -> None:
         """``otel_logging_native.EntryMaker`` for this handler's redactor (None without the extension, or for a
         redactor whose rules the native pre-check does not take: custom patterns)."""
-        redactor = self.redactor
-        self._maker_redactor = redactor
-        scan = getattr(redactor, "_scan", None) if redactor is not None else None
-        if redactor is not None and scan is None:
+        redactor = self._maker_redactor = self.redactor
+        if redactor is not None and redactor._scan is None:
             self._maker = None
             return
+        scan, key_cache = (None, None) if redactor is None else (redactor._scan, redactor._key_cache)
         self._maker = native.entry_maker(
-            logging.LogRecord,
-            _INIT_FIELD_COUNT,
-            _STANDARD_FIELDS,
-            self._severities,
-            scan,
-            redactor._key_cache if redactor is not None else None,
+            logging.LogRecord, _INIT_FIELD_COUNT, _STANDARD_FIELDS, self._severities, scan, key_cache
         )
 
     def _fast_path(self) -> ReliableBatchProcessor | None:
