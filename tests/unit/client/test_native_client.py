@@ -209,6 +209,17 @@ def test_a_fork_refresh_reaches_the_native_encoder() -> None:
     assert after == encoder.encode_python(batch)
 
 
+def test_the_child_pid_reaches_the_native_encoders_cached_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The serialized resource is cached for the native encoder: a fork (no hook attributes) must drop it."""
+    encoder = BatchEncoder({"process.pid": 100})
+    batch = [(1, 2, 9, "INFO", "m", None, 0, 0, 0, "x", None)]
+    before = encoder.encode(batch)  # the parent exported: the resource's bytes are cached
+    monkeypatch.setattr(os, "getpid", lambda: 4242)
+    encoder.after_fork()
+    after = encoder.encode(batch)
+    assert after != before and after == encoder.encode_python(batch)
+
+
 # --- the handler's entry ------------------------------------------------------------------------------------
 
 
