@@ -24,34 +24,25 @@ pub struct TriggerScan {
     sk_hex: bool,
 }
 
-#[inline]
-fn is_digit(b: u8) -> bool {
-    b.is_ascii_digit()
-}
-
-#[inline]
-fn is_hex_lower(b: u8) -> bool {
-    b.is_ascii_digit() || (b'a'..=b'f').contains(&b.to_ascii_lowercase())
-}
-
 impl TriggerScan {
     fn digits_at(text: &[u8], i: usize) -> bool {
         let rest = &text[i..];
-        if rest.len() < 8 || !rest[..4].iter().all(|&b| is_digit(b)) {
+        if rest.len() < 8 || !rest[..4].iter().all(u8::is_ascii_digit) {
             return false;
         }
-        if rest[4..8].iter().all(|&b| is_digit(b)) {
+        if rest[4..8].iter().all(u8::is_ascii_digit) {
             return true;
         }
-        (rest[4] == b' ' || rest[4] == b'-') && rest.len() >= 9 && rest[5..9].iter().all(|&b| is_digit(b))
+        (rest[4] == b' ' || rest[4] == b'-') && rest.len() >= 9 && rest[5..9].iter().all(u8::is_ascii_digit)
     }
 
+    /// `sk[0-9a-f]{32}` in the lower-cased text: `sk` and 32 hex digits of either case in the text.
     fn sk_hex_at(text: &[u8], i: usize) -> bool {
         let rest = &text[i..];
         rest.len() >= 34
             && rest[0].eq_ignore_ascii_case(&b's')
             && rest[1].eq_ignore_ascii_case(&b'k')
-            && rest[2..34].iter().all(|&b| is_hex_lower(b))
+            && rest[2..34].iter().all(u8::is_ascii_hexdigit)
     }
 
     pub fn scan(&self, text: &[u8]) -> bool {
@@ -68,7 +59,7 @@ impl TriggerScan {
                     return true;
                 }
             }
-            if self.digits && is_digit(first) && Self::digits_at(text, i) {
+            if self.digits && first.is_ascii_digit() && Self::digits_at(text, i) {
                 return true;
             }
             if self.sk_hex && first == b's' && Self::sk_hex_at(text, i) {
@@ -143,11 +134,19 @@ fn put_bytes(out: &mut Vec<u8>, field: u32, data: &[u8]) {
 
 /// Put the tag and length of a nested message whose content was written from ``start`` on.
 fn close_nested(out: &mut Vec<u8>, field: u32, start: usize) {
-    let len = out.len() - start;
-    let mut header = Vec::with_capacity(6);
-    put_tag(&mut header, field, LEN);
-    put_varint(&mut header, len as u64);
-    out.splice(start..start, header);
+    // tag and length, at most 5 + 10 bytes, written on the stack (no allocation per nested message)
+    let mut header = [0u8; 15];
+    let mut n = 0;
+    for mut value in [u64::from((field << 3) | LEN), (out.len() - start) as u64] {
+        while value >= 0x80 {
+            header[n] = (value as u8) | 0x80;
+            n += 1;
+            value >>= 7;
+        }
+        header[n] = value as u8;
+        n += 1;
+    }
+    out.splice(start..start, header[..n].iter().copied());
 }
 
 /// Not encoded here: the batch goes to the Python encoder.
@@ -442,6 +441,31 @@ impl EntryMaker {
             return Ok(None);
         };
         need!(msg.is_exact_instance_of::<PyString>());
+        // The checks that cost nothing first: a record left to Python must not have had its message formatted.
+        // Trace context: the injection found no span.
+        let Some(trace) = get(pyo3::intern!(py, "otelTraceID"))? else {
+            return Ok(None);
+        };
+        need!(trace.is_exact_instance_of::<PyString>() && str_of(&trace).is_ok_and(|t| t == "0"));
+        let (Some(levelno), Some(levelname)) =
+            (get(pyo3::intern!(py, "levelno"))?, get(pyo3::intern!(py, "levelname"))?)
+        else {
+            return Ok(None);
+        };
+        let Some(severity) = self.severities.bind(py).get_item((levelno, levelname))? else {
+            return Ok(None);
+        };
+        need!(severity.is_exact_instance_of::<PyTuple>());
+        let severity = unsafe { severity.cast_unchecked::<PyTuple>() };
+        need!(severity.len() == 2);
+        let (Some(created), Some(name)) = (get(pyo3::intern!(py, "created"))?, get(pyo3::intern!(py, "name"))?) else {
+            return Ok(None);
+        };
+        need!(created.is_exact_instance_of::<PyFloat>() && name.is_exact_instance_of::<PyString>());
+        let created: f64 = created.extract()?;
+        let time = created * 1e9;
+        need!(time.is_finite() && time.abs() < 9.0e18);
+        let time = time as i64; // int(): toward zero
         let body = if args.is_truthy()? {
             // getMessage(): str(msg) % args, for a str msg
             unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyUnicode_Format(msg.as_ptr(), args.as_ptr()))? }
@@ -452,11 +476,6 @@ impl EntryMaker {
         if let Some(scan) = scan {
             need!(ascii_clean(scan, &body));
         }
-        // trace context: the injection found no span
-        let Some(trace) = get(pyo3::intern!(py, "otelTraceID"))? else {
-            return Ok(None);
-        };
-        need!(trace.is_exact_instance_of::<PyString>() && str_of(&trace).is_ok_and(|t| t == "0"));
         let attributes = if fields.len() > self.init_count {
             let standard = self.standard.bind(py);
             let key_cache = self.key_cache.as_ref().map(|cache| cache.bind(py));
@@ -492,25 +511,6 @@ impl EntryMaker {
         } else {
             py.None().into_bound(py)
         };
-        let (Some(levelno), Some(levelname)) =
-            (get(pyo3::intern!(py, "levelno"))?, get(pyo3::intern!(py, "levelname"))?)
-        else {
-            return Ok(None);
-        };
-        let Some(severity) = self.severities.bind(py).get_item((levelno, levelname))? else {
-            return Ok(None);
-        };
-        need!(severity.is_exact_instance_of::<PyTuple>());
-        let severity = unsafe { severity.cast_unchecked::<PyTuple>() };
-        need!(severity.len() == 2);
-        let (Some(created), Some(name)) = (get(pyo3::intern!(py, "created"))?, get(pyo3::intern!(py, "name"))?) else {
-            return Ok(None);
-        };
-        need!(created.is_exact_instance_of::<PyFloat>() && name.is_exact_instance_of::<PyString>());
-        let created: f64 = created.extract()?;
-        let time = created * 1e9;
-        need!(time.is_finite() && time.abs() < 9.0e18);
-        let time = time as i64; // int(): toward zero
         let observed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)

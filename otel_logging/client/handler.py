@@ -74,19 +74,13 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
     def _make_native_maker(self) -> None:
         """``otel_logging_native.EntryMaker`` for this handler's redactor (None without the extension, or for a
         redactor whose rules the native pre-check does not take: custom patterns)."""
-        redactor = self.redactor
-        self._maker_redactor = redactor
-        scan = getattr(redactor, "_scan", None) if redactor is not None else None
-        if redactor is not None and scan is None:
+        redactor = self._maker_redactor = self.redactor
+        if redactor is not None and redactor._scan is None:
             self._maker = None
             return
+        scan, key_cache = (None, None) if redactor is None else (redactor._scan, redactor._key_cache)
         self._maker = native.entry_maker(
-            logging.LogRecord,
-            _INIT_FIELD_COUNT,
-            _STANDARD_FIELDS,
-            self._severities,
-            scan,
-            redactor._key_cache if redactor is not None else None,
+            logging.LogRecord, _INIT_FIELD_COUNT, _STANDARD_FIELDS, self._severities, scan, key_cache
         )
 
     def _fast_path(self) -> ReliableBatchProcessor | None:
@@ -96,12 +90,10 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
         registered = self._provider_processors._log_record_processors
         return processor if len(registered) == 1 and registered[0] is processor else None
 
-    def _severity(self, levelno: int, levelname: str) -> tuple[int, str]:
-        key = (levelno, levelname)
-        severity = self._severities.get(key)
-        if severity is None:
-            severity = (std_to_otel(levelno).value, _SEVERITY_TEXT.get(levelname, levelname))
-            self._severities[key] = severity
+    def _new_severity(self, levelno: int, levelname: str) -> tuple[int, str]:
+        """The (number, text) of a level not in ``_severities`` yet, stored there (the native maker reads it)."""
+        severity = (std_to_otel(levelno).value, _SEVERITY_TEXT.get(levelname, levelname))
+        self._severities[levelno, levelname] = severity
         return severity
 
     def _get_attributes(self, record: logging.LogRecord) -> tuple[dict[str, Any], str | None]:
@@ -209,7 +201,7 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
             trace_id, span_id, flags = span_context.trace_id, span_context.span_id, int(span_context.trace_flags)
         severity = self._severities.get((record.levelno, record.levelname))
         if severity is None:
-            severity = self._severity(record.levelno, record.levelname)
+            severity = self._new_severity(record.levelno, record.levelname)
         return (
             int(record.created * 1e9),
             time.time_ns(),

@@ -24,7 +24,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from otel_logging.record.secret_rules import BUILTIN_RULES, MASK, SecretRule
+from otel_logging.record import native
+from otel_logging.record.secret_rules import BUILTIN_RULES, MASK, TWILIO_TRIGGER, SecretRule
 
 BACK_LIMIT = 32  # how far before a candidate a rule's match may start (a URL scheme is at most 21 characters)
 
@@ -292,8 +293,6 @@ class Redactor:
 def _native_scan(rules: tuple[SecretRule, ...]) -> Any:
     """``otel_logging_native.TriggerScan`` for these rules' triggers, or None (not built, disabled, or a
     trigger regex other than the card number's and the Twilio key's)."""
-    from otel_logging.record import native
-
     patterns = {rule.trigger_pattern for rule in rules if rule.trigger_pattern}
     if not patterns <= {CARD_RULE.trigger_pattern, TWILIO_TRIGGER}:
         return None
@@ -301,9 +300,6 @@ def _native_scan(rules: tuple[SecretRule, ...]) -> Any:
     if not all(t.isascii() and t == t.lower() for t in literals):
         return None
     return native.trigger_scan(literals, CARD_RULE.trigger_pattern in patterns, TWILIO_TRIGGER in patterns)
-
-
-TWILIO_TRIGGER = r"sk[0-9a-f]{32}"
 
 
 class _Trigger:

@@ -54,6 +54,9 @@ def _credential_like(token: str) -> bool:
 
 # --- provider tokens -------------------------------------------------------------------------------
 
+# The Twilio rule's trigger (the native redaction pre-check, otel_logging_native.TriggerScan, implements it).
+TWILIO_TRIGGER = r"sk[0-9a-f]{32}"
+
 _PROVIDER_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "private_key",
@@ -177,7 +180,7 @@ _PROVIDER_RULES: tuple[SecretRule, ...] = (
     SecretRule(
         "twilio_key",
         re.compile(r"\bSK[0-9a-fA-F]{32}\b"),
-        trigger_pattern=r"sk[0-9a-f]{32}",
+        trigger_pattern=TWILIO_TRIGGER,
         description="Twilio API key SIDs' secrets (SK + 32 hex)",
     ),
     SecretRule(

@@ -24,8 +24,8 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from otel_logging.client.encoder import BatchEncoder
 from otel_logging.client.handler import OtelLoggingHandler
 from otel_logging.record import native
-from otel_logging.record.redaction import Redactor
-from otel_logging.record.secret_rules import BUILTIN_RULES
+from otel_logging.record.redaction import CARD_RULE, Redactor
+from otel_logging.record.secret_rules import BUILTIN_RULES, TWILIO_TRIGGER
 
 DISABLED = os.environ.get(native.ENV_SWITCH, "").strip() == "0"
 pytestmark = pytest.mark.skipif(DISABLED, reason="OTEL_LOGGING_NATIVE=0 asks for the Python path")
@@ -109,8 +109,8 @@ def test_custom_patterns_keep_the_python_search() -> None:
 
 def test_the_native_scan_only_takes_the_trigger_regexes_it_implements() -> None:
     assert {rule.trigger_pattern for rule in REDACTOR.rules if rule.trigger_pattern} <= {
-        r"sk[0-9a-f]{32}",
-        REDACTOR.rules[[r.name for r in REDACTOR.rules].index("card_number")].trigger_pattern,
+        TWILIO_TRIGGER,
+        CARD_RULE.trigger_pattern,
     }
     assert all(rule.triggers or rule.trigger_pattern for rule in BUILTIN_RULES)
 
@@ -176,19 +176,20 @@ def test_the_common_batch_is_encoded_natively() -> None:
         {"obj": object()},
         {"empty": {}},
         {"empty": []},
-        {"nan": math.nan},
         {"sub": type("S", (str,), {})("x")},
     ],
 )
 def test_values_it_does_not_encode_go_to_python(odd: dict) -> None:
     batch = [(1, 2, 9, "INFO", "m", odd, 0, 0, 0, "bench", None)]
     resource = ENCODER._resource.SerializeToString()
-    payload = native.encode_entries(resource, "", batch)
-    if "nan" in odd:  # NaN is encoded natively with the same bits
-        assert payload == BatchEncoder(ENCODER_ATTRS).encode_python(batch)
-    else:
-        assert payload is None
+    assert native.encode_entries(resource, "", batch) is None
     assert ENCODER.encode(batch) == ENCODER.encode_python(batch)
+
+
+def test_nan_is_encoded_natively_with_the_same_bits() -> None:
+    batch = [(1, 2, 9, "INFO", "m", {"nan": math.nan}, 0, 0, 0, "bench", None)]
+    resource = ENCODER._resource.SerializeToString()
+    assert native.encode_entries(resource, "", batch) == BatchEncoder(ENCODER_ATTRS).encode_python(batch)
 
 
 def test_sdk_scopes_go_to_python() -> None:
@@ -206,6 +207,17 @@ def test_a_fork_refresh_reaches_the_native_encoder() -> None:
     after = encoder.encode(batch)
     assert after != before and b"child" in after
     assert after == encoder.encode_python(batch)
+
+
+def test_the_child_pid_reaches_the_native_encoders_cached_resource(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The serialized resource is cached for the native encoder: a fork (no hook attributes) must drop it."""
+    encoder = BatchEncoder({"process.pid": 100})
+    batch = [(1, 2, 9, "INFO", "m", None, 0, 0, 0, "x", None)]
+    before = encoder.encode(batch)  # the parent exported: the resource's bytes are cached
+    monkeypatch.setattr(os, "getpid", lambda: 4242)
+    encoder.after_fork()
+    after = encoder.encode(batch)
+    assert after != before and after == encoder.encode_python(batch)
 
 
 # --- the handler's entry ------------------------------------------------------------------------------------
@@ -305,6 +317,23 @@ def test_records_it_leaves_to_python(record: logging.LogRecord) -> None:
     handler = handler_for(True)
     handler._entry(record)
     assert handler._maker.make(record) is None
+
+
+def test_a_record_left_to_python_for_its_trace_or_level_is_not_formatted_first() -> None:
+    """Python formats such a record's message (``_entry``): the native maker must give up before it does."""
+    formatted = 0
+
+    class Arg:
+        def __str__(self) -> str:
+            nonlocal formatted
+            formatted += 1
+            return "x"
+
+    handler = handler_for(True)
+    traced = injected_record("%s", (Arg(),), {}, trace="0af7651916cd43dd8448eb211c80319c")
+    unknown_level = injected_record("%s", (Arg(),), {}, level=7)
+    assert handler._maker.make(traced) is None and handler._maker.make(unknown_level) is None
+    assert formatted == 0
 
 
 def test_a_custom_pattern_redactor_has_no_native_maker() -> None:
