@@ -15,6 +15,7 @@ from pathlib import Path
 from otel_logging.store import STORE_DIR
 
 ALERTS_DIR = "alerts"
+DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8050"  # the links in notifications, unless told the dashboard's address
 
 
 def default_state_path(log_dir: Path) -> Path:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from otel_logging.alerts import DEFAULT_DASHBOARD_URL
 from otel_logging.alerts.evaluate import Evaluator, iso
 from otel_logging.alerts.notify import Emit, Notifier
 from otel_logging.alerts.rules import RuleFileError, RuleSet, ViewLookup, load_rules
@@ -36,7 +37,7 @@ class AlertsRunner:
         state_file: StateFile,
         emit: Emit,
         *,
-        dashboard_url: str = "http://127.0.0.1:8050",
+        dashboard_url: str = DEFAULT_DASHBOARD_URL,
         views: ViewLookup | None = None,
         clock: Callable[[], datetime] = _now,
         notifier_options: dict[str, Any] | None = None,

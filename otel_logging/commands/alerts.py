@@ -10,6 +10,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from otel_logging.alerts import DEFAULT_DASHBOARD_URL
 from otel_logging.store import MEMORY_LIMIT
 
 if TYPE_CHECKING:
@@ -17,7 +18,6 @@ if TYPE_CHECKING:
     from otel_logging.dashboard.query import LogSource
 
 DEFAULT_RULES = Path("alerts.toml")
-DEFAULT_DASHBOARD_URL = "http://127.0.0.1:8050"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from otel_logging.commands.alerts import DEFAULT_DASHBOARD_URL, add_alert_flags
+from otel_logging.alerts import DEFAULT_DASHBOARD_URL
+from otel_logging.commands.alerts import add_alert_flags
 from otel_logging.dashboard.query import QueryError
 from otel_logging.dashboard.sources.logfiles import list_log_files
 from otel_logging.ingest.progress import Progress

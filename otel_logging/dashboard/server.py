@@ -43,9 +43,9 @@ def main(streamlit_flags: list[str]) -> int:
     source: LogSource | None = None
     log = sys.stdout  # the evaluator's JSON lines; what Streamlit prints on stdout is dropped (set below)
     if rules:
+        from otel_logging.alerts import DEFAULT_DASHBOARD_URL
         from otel_logging.alerts.host import AlertsHost, emit_json_line
         from otel_logging.alerts.rules import RuleFileError
-        from otel_logging.commands.alerts import DEFAULT_DASHBOARD_URL
 
         port = os.environ.get(ENV_ALERTS_METRICS_PORT) or ""
         try:
