@@ -40,7 +40,15 @@ from tests.support.collector_fixtures import (  # noqa: F401 - the fixture is us
     start_collector,
 )
 from tests.support.es_cluster import EsCluster
-from tests.support.procs import ServeProcess, child_env, count_lines, free_port, start_serve, wait_for
+from tests.support.procs import (
+    ServeProcess,
+    child_env,
+    count_lines,
+    free_port,
+    metric_values,
+    start_serve,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.heavy, pytest.mark.timeout(1800)]
 
@@ -76,13 +84,7 @@ def metrics_text(url: str) -> str:
 
 def metric_sum(text: str, name: str, **labels: str) -> float:
     """The sum of ``name`` over the samples of a Prometheus text whose labels include ``labels``."""
-    total = 0.0
-    wanted = [f'{k}="{v}"' for k, v in labels.items()]
-    for line in text.splitlines():
-        named = line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " ")
-        if named and all(w in line for w in wanted):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return sum(metric_values(text, name, **labels))
 
 
 @dataclass
