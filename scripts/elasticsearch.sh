@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetch, start and stop a single-node Elasticsearch on 127.0.0.1 for the tests and benchmarks.
+# Fetch, start and stop Elasticsearch on 127.0.0.1 for the tests and benchmarks: a single node, or a cluster's.
 #
 #   scripts/elasticsearch.sh fetch [--version V]            download + unpack (cached); prints the ES home
 #   scripts/elasticsearch.sh start [--version V] [--run-dir D] [--port P]

@@ -270,6 +270,7 @@ class FileSink:
         self._compressor = WorkerPool("compress", compress_threads)
         self.drop_replays = drop_replays  # skip writes identical to a recent one (see ``write``); off by default
         self.duplicates_dropped = 0  # lines of requests sent twice, not written again (see ``write``)
+        self._count_lock = threading.Lock()  # writes of different apps count at once (each under its own lock)
         if recover:
             self.recover()
 
@@ -379,7 +380,9 @@ class FileSink:
                 if digest and digest in app_file.recent:
                     app_file.recent[digest] = True
                     app_file.recent.move_to_end(digest)
-                    self.duplicates_dropped += bytes(data).count(b"\n")  # rare: the copy does not matter
+                    dropped = bytes(data).count(b"\n")  # rare: the copy does not matter
+                    with self._count_lock:
+                        self.duplicates_dropped += dropped
                     return None
                 before = app_file.write(data)
                 if digest:

@@ -40,7 +40,15 @@ from tests.support.collector_fixtures import (  # noqa: F401 - the fixture is us
     start_collector,
 )
 from tests.support.es_cluster import EsCluster
-from tests.support.procs import ServeProcess, child_env, free_port, start_serve, wait_for
+from tests.support.procs import (
+    ServeProcess,
+    child_env,
+    count_lines,
+    free_port,
+    metric_values,
+    start_serve,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.heavy, pytest.mark.timeout(1800)]
 
@@ -76,13 +84,7 @@ def metrics_text(url: str) -> str:
 
 def metric_sum(text: str, name: str, **labels: str) -> float:
     """The sum of ``name`` over the samples of a Prometheus text whose labels include ``labels``."""
-    total = 0.0
-    wanted = [f'{k}="{v}"' for k, v in labels.items()]
-    for line in text.splitlines():
-        named = line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " ")
-        if named and all(w in line for w in wanted):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return sum(metric_values(text, name, **labels))
 
 
 @dataclass
@@ -116,12 +118,7 @@ class Receiver:
         return sorted(p for p in self.log_dir.iterdir() if p.is_file() and p.name.startswith(f"{app}.jsonl"))
 
     def lines(self) -> int:
-        total = 0
-        for app in APPS:
-            for path in self.app_files(app):
-                with open(path, "rb") as f:
-                    total += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-        return total
+        return sum(count_lines(path) for app in APPS for path in self.app_files(app))
 
     def apps(self) -> list[str]:
         return [app for app in APPS if self.app_files(app)]
@@ -228,8 +225,8 @@ def test_three_receivers_and_a_three_node_cluster_lose_nothing_when_nodes_are_ki
         # -- the faults, overlapping, while the apps send -----------------------------------------------------
         wait_for(lambda: in_files() >= sent // 10, 600, interval=0.2, what=f"{sent // 10} records in the files")
         victim = max(receivers, key=lambda r: len(r.apps()))
-        receiver_fault = Fault("receiver kill -9", f"the {len(victim.apps())} apps of {victim.log_dir.name}", [])
-        receiver_fault.apps = victim.apps()
+        victim_apps = victim.apps()
+        receiver_fault = Fault("receiver kill -9", f"the {len(victim_apps)} apps of {victim.log_dir.name}", victim_apps)
         victim.kill9()
         receiver_fault.killed_at = time.monotonic()
         receiver_files_at_kill = in_files()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.procs import REPO, ServeProcess, free_port, start_serve, wait_for
+from tests.support.procs import REPO, ServeProcess, free_port, metric_values, start_serve, wait_for
 
 CONFIG_DIR = REPO / "collector-config"
 BUILD_SCRIPT = REPO / "scripts" / "build-collector.sh"
@@ -68,11 +68,7 @@ class CollectorProcess:
         """Sum of a metric of the collector's own telemetry over all its label sets (``default`` if absent)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5) as response:
             text = response.read().decode()
-        values = [
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith(name) and line[len(name) : len(name) + 1] in ("{", " ")
-        ]
+        values = metric_values(text, name)
         if not values:
             if default is not None:
                 return default

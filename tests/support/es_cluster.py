@@ -19,29 +19,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from tests.support.es_fixtures import SCRIPT
+from tests.support.es_fixtures import EsNode, run_script, stop_quietly
 from tests.support.procs import free_port
 
-START_TIMEOUT_S = 240.0
-
-
-def _get(url: str, timeout: float = 5) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return orjson.loads(response.read())
+START_TIMEOUT_S = 240.0  # three nodes forming a cluster on a loaded machine: longer than one node's start
 
 
 @dataclass
-class ClusterNode:
-    name: str
-    run_dir: Path
-    port: int
-    transport_port: int
+class ClusterNode(EsNode):
+    """An ``EsNode`` of the cluster, with its node name and transport port (its run dir keeps both)."""
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    name: str
+    transport_port: int
 
     def pid(self) -> int | None:
         try:
@@ -59,13 +48,6 @@ class ClusterNode:
             return False
         return True
 
-    def answers(self) -> bool:
-        try:
-            _get(f"{self.url}/_cluster/health", timeout=2)
-        except (OSError, urllib.error.URLError, ValueError):
-            return False
-        return True
-
     def kill9(self) -> None:
         pid = self.pid()
         assert pid is not None, f"node {self.name} has no pid file"
@@ -77,30 +59,34 @@ class ClusterNode:
             time.sleep(0.05)
 
     def start(self, *cluster_args: str) -> None:
-        """Start (or restart: the run dir keeps data, ports and cluster settings) without waiting for health."""
-        args = ["bash", str(SCRIPT), "start", "--run-dir", str(self.run_dir), "--port", str(self.port), *cluster_args]
-        result = subprocess.run(args, capture_output=True, text=True, timeout=600, env=os.environ.copy())
-        if result.returncode != 0:
-            raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-
-    def stop(self) -> None:
-        subprocess.run(["bash", str(SCRIPT), "stop", "--run-dir", str(self.run_dir)], check=False, timeout=60)
-
-    def log_tail(self) -> str:
-        logs = sorted(self.run_dir.glob("logs/*.log"))
-        return "\n".join(f"--- {p}\n" + p.read_text(errors="replace")[-2000:] for p in logs)
+        """Start (or restart: the run dir keeps data, ports and cluster settings) without waiting for health, unlike
+        ``EsNode.start``: a node waits for the others to form the cluster (``EsCluster.wait_for_nodes``)."""
+        output = run_script(
+            "start", "--version", self.version, "--run-dir", str(self.run_dir), "--port", str(self.port), *cluster_args
+        )
+        values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
+        self.version = values["version"]  # the release the major resolved to
 
 
 class EsCluster:
     """Three master-eligible nodes of the pinned 8.x release; ``OTEL_LOGGING_ES_HEAP`` sets each heap."""
 
     def __init__(self, size: int = 3, version: str = "8") -> None:
-        self.version = version
         root = Path(tempfile.mkdtemp(prefix="otel-logging-es-cluster."))
         os.chmod(root, 0o755)
-        self.nodes = [
-            ClusterNode(f"node-{i + 1}", root / f"node-{i + 1}", free_port(), free_port()) for i in range(size)
-        ]
+        self.nodes = []
+        for i in range(size):
+            port = free_port()
+            self.nodes.append(
+                ClusterNode(
+                    url=f"http://127.0.0.1:{port}",
+                    run_dir=root / f"node-{i + 1}",
+                    port=port,
+                    version=version,
+                    name=f"node-{i + 1}",
+                    transport_port=free_port(),
+                )
+            )
         self.root = root
 
     @property
@@ -114,8 +100,6 @@ class EsCluster:
         def one(node: ClusterNode) -> None:
             node.run_dir.mkdir(parents=True)
             node.start(
-                "--version",
-                self.version,
                 "--node-name",
                 node.name,
                 "--transport-port",
@@ -131,12 +115,12 @@ class EsCluster:
             list(pool.map(one, self.nodes))
         self.wait_for_nodes(len(self.nodes), "green")
 
-    def health(self, via: ClusterNode | None = None) -> dict[str, Any] | None:
-        for node in [via] if via else self.nodes:
-            try:
-                return dict(_get(f"{node.url}/_cluster/health", timeout=2))
-            except (OSError, urllib.error.URLError, ValueError):
-                continue
+    def health(self) -> dict[str, Any] | None:
+        """The cluster's health as the first node that answers gives it."""
+        for node in self.nodes:
+            health = node.cluster_health(timeout=2)
+            if health is not None:
+                return health
         return None
 
     def wait_for_nodes(self, count: int, status: str | None = None, timeout: float = START_TIMEOUT_S) -> None:
@@ -162,5 +146,5 @@ class EsCluster:
 
     def stop(self) -> None:
         with ThreadPoolExecutor(len(self.nodes)) as pool:
-            list(pool.map(lambda n: n.stop(), self.nodes))
+            list(pool.map(lambda n: stop_quietly(n.run_dir), self.nodes))
         subprocess.run(["rm", "-rf", str(self.root)], check=False)

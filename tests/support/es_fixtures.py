@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -51,9 +52,13 @@ class EsNode:
         return Elasticsearch(self.url, request_timeout=60)
 
     def health(self) -> str | None:
+        return (self.cluster_health() or {}).get("status")
+
+    def cluster_health(self, timeout: float = 5) -> dict[str, Any] | None:
+        """``GET /_cluster/health`` as this node answers it, or None if it does not."""
         try:
-            with urllib.request.urlopen(f"{self.url}/_cluster/health", timeout=5) as response:
-                return orjson.loads(response.read()).get("status")
+            with urllib.request.urlopen(f"{self.url}/_cluster/health", timeout=timeout) as response:
+                return dict(orjson.loads(response.read()))
         except (OSError, urllib.error.URLError, ValueError):
             return None
 
@@ -67,29 +72,30 @@ class EsNode:
         return next((n.get("version") for n in nodes.values()), None)
 
     def stop(self) -> None:
-        _script("stop", "--run-dir", str(self.run_dir))
+        run_script("stop", "--run-dir", str(self.run_dir))
         if self.health() is not None:
             raise AssertionError(f"Elasticsearch at {self.url} still answers after stop")
 
     def start(self) -> None:
         """Start again on the same port with the same data."""
-        _script("start", "--version", self.version, "--run-dir", str(self.run_dir), "--port", str(self.port))
+        run_script("start", "--version", self.version, "--run-dir", str(self.run_dir), "--port", str(self.port))
         self.wait_healthy()
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while self.health() not in ("green", "yellow"):
             if time.monotonic() > deadline:
-                pytest.fail(f"Elasticsearch at {self.url} not healthy after {START_TIMEOUT_S:.0f}s; {self._log_tail()}")
+                pytest.fail(f"Elasticsearch at {self.url} not healthy after {START_TIMEOUT_S:.0f}s; {self.log_tail()}")
             time.sleep(0.2)
 
-    def _log_tail(self) -> str:
+    def log_tail(self) -> str:
         logs = sorted((self.run_dir / "logs").glob("*.log"))
         tail = "\n".join(p.read_text(errors="replace")[-3000:] for p in logs)
         return f"logs in {self.run_dir / 'logs'}:\n{tail}"
 
 
-def _script(*args: str) -> str:
+def run_script(*args: str) -> str:
+    """``scripts/elasticsearch.sh ARGS``: its output; the test fails with the script's errors if it fails."""
     result = subprocess.run(
         ["bash", str(SCRIPT), *args], capture_output=True, text=True, timeout=900, env=os.environ.copy()
     )
@@ -103,16 +109,21 @@ def _script(*args: str) -> str:
 
 def start_node(version: str) -> EsNode:
     """Start a node of ``version`` (``X.Y.Z``, or a major: ``8``, ``9``) and wait until it is healthy."""
-    output = _script("start", "--version", version)
+    output = run_script("start", "--version", version)
     values = dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
     url = values["url"]
     node = EsNode(url=url, run_dir=Path(values["run_dir"]), port=int(url.rsplit(":", 1)[1]), version=values["version"])
     try:
         node.wait_healthy()
     except BaseException:  # never leave a node running that no fixture will stop
-        subprocess.run(["bash", str(SCRIPT), "stop", "--run-dir", str(node.run_dir)], check=False, timeout=60)
+        stop_quietly(node.run_dir)
         raise
     return node
+
+
+def stop_quietly(run_dir: Path) -> None:
+    """Stop the node of ``run_dir`` when a test is already failing (errors ignored: the first failure is the one)."""
+    subprocess.run(["bash", str(SCRIPT), "stop", "--run-dir", str(run_dir)], check=False, timeout=60)
 
 
 def _session_node(version: str) -> Iterator[EsNode]:
@@ -120,7 +131,7 @@ def _session_node(version: str) -> Iterator[EsNode]:
     try:
         yield node
     finally:
-        _script("stop", "--run-dir", str(node.run_dir))
+        run_script("stop", "--run-dir", str(node.run_dir))
         subprocess.run(["rm", "-rf", str(node.run_dir)], check=False)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,31 @@ def test_a_write_another_request_was_skipped_for_is_not_taken_back(
     sink.close()
     assert (tmp_path / "a.jsonl").read_bytes() == lines("a", 0, 3)
     assert (tmp_path / "b.jsonl").read_bytes() == lines("b", 0, 3)
+
+
+def test_duplicates_of_apps_written_at_once_are_all_counted(tmp_path: Path) -> None:
+    """Each app's write holds only that app's lock: the shared count must not lose the increments that race."""
+    sink = FileSink(tmp_path, drop_replays=True)
+    apps, resends, per_request = 8, 200, 2000
+    requests = [batch(**{f"app{k}": lines(f"app{k}", 0, per_request)}) for k in range(apps)]
+    for request in requests:
+        sink.write(request)
+    start = threading.Barrier(apps)
+
+    def resend(request: RecordBatch) -> None:
+        start.wait()
+        for _ in range(resends):
+            sink.write(request)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: without the lock, counts are lost
+    try:
+        threads = [threading.Thread(target=resend, args=(request,)) for request in requests]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    sink.close()
+    assert sink.duplicates_dropped == apps * resends * per_request
