@@ -564,7 +564,9 @@ def node_metric_samples(client: Elasticsearch, sink: str) -> Iterator[tuple[str,
     """Per node of the client's pool: requests, errors, records retried, and whether the pool counts it alive
     (a node that failed is left out for a growing timeout, then tried again)."""
     pool = client.transport.node_pool
-    dead = set(getattr(pool, "_dead_consecutive_failures", {}))  # the pool's own record of failing nodes
+    # The pool's own record of failing nodes, which request threads change without a lock: looked up one node
+    # at a time (copying it while a node is marked dead or live raised "dictionary changed size").
+    dead = getattr(pool, "_dead_consecutive_failures", {})
     for node in pool.all():
         labels = {"sink": sink, "node": node.base_url}
         stats = getattr(node, "stats", None)

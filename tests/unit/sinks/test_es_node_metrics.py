@@ -102,3 +102,30 @@ def test_the_queued_sink_puts_the_node_counters_beside_its_queue_counters(live_n
     assert {"otel_logging_sink_records_sent_total", "otel_logging_sink_node_errors_total"} <= names
     assert {"otel_logging_sink_node_up", "otel_logging_sink_node_requests_total"} <= names
     sink.close()
+
+
+def test_a_node_marked_dead_while_the_metrics_are_read_does_not_break_them(live_node: str) -> None:
+    # Request threads mark nodes dead or live in the pool's record of failing nodes without a lock, while
+    # /metrics reads it. Made deterministic here: a key of that record whose hashing marks another node dead
+    # (a copy of the record hashes every key; a lookup of each node's own key does not touch it).
+    other = f"http://127.0.0.1:{free_port()}"
+    client = es_client(ElasticsearchSettings(urls=(live_node, other)))
+    pool = client.transport.node_pool
+    first, second = pool.all()  # in the pool's (shuffled) order
+
+    class MarksDeadWhenHashed:
+        armed = False
+
+        def __hash__(self) -> int:
+            if self.armed:
+                pool.mark_dead(second)
+            return 1
+
+    key = MarksDeadWhenHashed()
+    pool._dead_consecutive_failures[key] = 1  # type: ignore[index]
+    pool.mark_dead(first)
+    key.armed = True
+    got = samples(client)  # copying the record here raised "dictionary changed size during iteration"
+    assert got[("otel_logging_sink_node_up", first.base_url)] == 0
+    assert got[("otel_logging_sink_node_up", second.base_url)] == 1  # the copy's hashing did not run
+    client.close()
