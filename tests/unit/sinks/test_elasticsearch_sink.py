@@ -24,6 +24,7 @@ from otel_logging.sinks.elasticsearch import (
     es_client,
     legacy_document_id,
 )
+from otel_logging.sinks.es_pacing import BulkPacer
 from otel_logging.worker import live_threads
 
 
@@ -154,7 +155,9 @@ class _FakeBulkClient:
 
 
 def _delivery(client: _FakeBulkClient, chunk_size: int) -> ElasticsearchDelivery:
-    delivery = ElasticsearchDelivery(client, DataStreamNames(), threads=3, chunk_size=chunk_size)  # type: ignore[arg-type]
+    """Bulk requests of ``chunk_size`` documents, up to 3 in flight."""
+    pacer = BulkPacer(min_docs=chunk_size, max_docs=chunk_size, max_in_flight=3)
+    delivery = ElasticsearchDelivery(client, DataStreamNames(), pacer=pacer)  # type: ignore[arg-type]
     delivery._templates_ready = True  # no template calls on the fake client
     return delivery
 
@@ -224,7 +227,7 @@ def test_delivery_keeps_its_helper_threads_until_closed() -> None:
     lines = [to_json_line({"body": f"r{i}"}).rstrip(b"\n") for i in range(50)]
     for _ in range(3):
         assert delivery(lines).retry == []
-    assert helpers() == before + 2  # threads=3: the calling thread and 2 helpers, the same for every batch
+    assert helpers() == before + 2  # 3 in flight: the calling thread and 2 helpers, the same for every batch
     assert delivery.close(timeout=10)  # joins its helpers
     assert helpers() == before
     assert delivery(lines).retry == []  # started again when needed

@@ -17,6 +17,7 @@ from otel_logging.sinks.elasticsearch import (
     es_client,
     node_metric_samples,
 )
+from otel_logging.sinks.es_pacing import BulkPacer
 from tests.support.procs import free_port
 
 
@@ -63,7 +64,8 @@ def samples(client: object) -> dict[tuple[str, str], int]:
 def test_a_dead_node_shows_its_errors_and_retried_records_and_the_live_one_takes_the_load(live_node: str) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     client = es_client(ElasticsearchSettings(urls=(live_node, dead)))
-    delivery = ElasticsearchDelivery(client, DataStreamNames(), threads=1, chunk_size=10)
+    pacer = BulkPacer(min_docs=10, max_docs=10, max_in_flight=1)  # one request of 10 documents at a time
+    delivery = ElasticsearchDelivery(client, DataStreamNames(), pacer=pacer)
     delivery._templates_ready = True  # only the bulk requests here
     lines = [b'{"service":"a","body":"x %d"}' % i for i in range(10)]
     retried = 0
@@ -85,7 +87,7 @@ def test_an_overloaded_answer_counts_as_an_error_of_that_node(live_node: str) ->
     client = es_client(ElasticsearchSettings(urls=(live_node,)))
     _Bulk.status = 429
     try:
-        result = ElasticsearchDelivery(client, DataStreamNames(), threads=1)
+        result = ElasticsearchDelivery(client, DataStreamNames(), pacer=BulkPacer(max_in_flight=1))
         result._templates_ready = True
         assert len(result([b'{"service":"a","body":"x"}'], ["a"]).retry) == 1
     finally:
