@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -219,6 +220,41 @@ def test_a_429_for_one_document_backs_off_too() -> None:
     result = delivery(lines)
     assert result.retry == [5] and result.error.startswith("429") and not result.dead_letters  # 409: stored
     assert pacer.overloads == 1 and pacer.in_flight == 0
+
+
+def test_a_helper_allowed_a_request_when_nothing_is_left_gives_its_slot_back() -> None:
+    # A helper whose request the pacer allowed finds the batch taken by the calling thread meanwhile: it must
+    # give the slot back, or the pacer counts a request in flight forever (and once `limit` of them leak,
+    # every later batch waits for ever). Made deterministic: the calling thread's first request waits until
+    # the helper was allowed one, and the helper then stalls until the calling thread has sent both chunks.
+    caller = threading.current_thread()
+    client = FakeBulkClient({})
+    helper_allowed = threading.Event()
+
+    def wait_until(condition: Any) -> None:
+        deadline = time.monotonic() + 10
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    class HelperStalls(BulkPacer):
+        def acquire(self, cancelled: Any = lambda: False) -> Any:
+            ticket = super().acquire(cancelled)
+            if ticket is not None and threading.current_thread() is not caller:
+                helper_allowed.set()
+                wait_until(lambda: len(client.requests) == 2)
+            elif ticket is not None and not client.requests:
+                wait_until(helper_allowed.is_set)
+            return ticket
+
+    pacer = HelperStalls(min_docs=1, max_docs=1, start_in_flight=2, max_in_flight=2)
+    delivery = ElasticsearchDelivery(client, DataStreamNames(), pacer=pacer)  # type: ignore[arg-type]
+    delivery._templates_ready = True
+    try:
+        assert delivery([to_json_line({"body": "a"}), to_json_line({"body": "b"})]).retry == []
+        wait_until(lambda: pacer.in_flight == 0)  # the helper may still be on its way out
+    finally:
+        delivery.close()
+    assert helper_allowed.is_set() and len(client.requests) == 2 and pacer.in_flight == 0
 
 
 def test_delivery_sends_legacy_ids_for_a_batch_the_scheme_calls_legacy() -> None:
