@@ -6,8 +6,9 @@
 
 Each side: --records records built by bench/loadgen.py's ``build_request`` and converted to canonical JSON lines
 (before the clock starts), into a data stream of its own, as ``_bulk`` bodies of 2,000 ``create`` actions sent
-by 4 threads over plain HTTP; documents/s from the first request to the last answer, Elasticsearch's CPU
-seconds per document from its node stats; then the count is checked. Rounds alternate the order.
+by 4 threads over plain HTTP (the ceiling's senders of bench/es_vs_collector.py: documents answered 429 are
+sent again); documents/s from the first request to the last answer, Elasticsearch's CPU seconds per document
+from its node stats; then the count is checked. Rounds alternate the order.
 
 Usage: .venv/bin/python bench/es_ids.py --es-url URL [--records 50000] [--rounds 2] [--json PATH]
 Last line: es_ids: time X docs/s, hash Y docs/s, auto Z docs/s, ratio X/Y
@@ -16,15 +17,11 @@ Last line: es_ids: time X docs/s, hash Y docs/s, auto Z docs/s, ratio X/Y
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import sys
-import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -32,16 +29,12 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import loadgen  # noqa: E402
 from elasticsearch import Elasticsearch  # noqa: E402
+from es_vs_collector import CeilingLoad, es_cpu_s  # noqa: E402
 
 from otel_logging.record.otlp import convert_request, parse_protobuf  # noqa: E402
 from otel_logging.sinks.elasticsearch import _document_id, install_templates, legacy_document_id_bytes  # noqa: E402
 
 KINDS = ("time", "hash", "auto")
-
-
-def es_cpu_s(client: Elasticsearch) -> float:
-    nodes = client.nodes.stats(node_id="_local", metric="process")["nodes"]
-    return int(next(iter(nodes.values()))["process"]["cpu"]["total_in_millis"]) / 1000
 
 
 def bodies(kind: str, stream: str, service: str, records: int) -> list[bytes]:
@@ -56,37 +49,6 @@ def bodies(kind: str, stream: str, service: str, records: int) -> list[bytes]:
     return [b"".join(docs[i : i + 2000]) for i in range(0, len(docs), 2000)]
 
 
-def send_all(url: str, todo: list[bytes], threads: int = 4) -> None:
-    where = urlsplit(url)
-    todo = list(reversed(todo))
-    lock = threading.Lock()
-    problems: list[str] = []
-
-    def send() -> None:
-        conn = http.client.HTTPConnection(where.hostname or "127.0.0.1", where.port, timeout=300)
-        try:
-            while True:
-                with lock:
-                    if not todo or problems:
-                        return
-                    body = todo.pop()
-                conn.request("POST", "/_bulk?filter_path=errors", body, {"Content-Type": "application/x-ndjson"})
-                response = conn.getresponse()
-                answer = json.loads(response.read())
-                if response.status != 200 or answer.get("errors"):
-                    problems.append(f"bulk answered {response.status}: {str(answer)[:300]}")
-        finally:
-            conn.close()
-
-    workers = [threading.Thread(target=send) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    if problems:
-        raise SystemExit(problems[0])
-
-
 def run(kind: str, url: str, client: Elasticsearch, records: int) -> tuple[float, float]:
     """(documents/s, Elasticsearch CPU microseconds per document) of one side."""
     service = f"esids-{uuid.uuid4().hex[:8]}-{kind}"
@@ -94,9 +56,12 @@ def run(kind: str, url: str, client: Elasticsearch, records: int) -> tuple[float
     todo = bodies(kind, stream, service, records)
     count = records // 512 * 512
     before = es_cpu_s(client)
-    started = time.monotonic()
-    send_all(url, todo)
-    seconds = time.monotonic() - started
+    load = CeilingLoad(url, todo, threads=4)
+    del todo
+    load.wait(3600)
+    if (problem := load.failed()) is not None or load.report is None:
+        raise SystemExit(f"{kind}: {problem or 'the senders did not finish within an hour'}")
+    seconds = load.report["seconds"]
     cpu = es_cpu_s(client) - before
     client.indices.refresh(index=stream)
     stored = int(client.count(index=stream)["count"])

@@ -47,7 +47,7 @@ from otel_logging.record import Record, RecordBatch
 from otel_logging.record.names import data_stream_dataset, data_stream_namespace, data_stream_prefix
 from otel_logging.sinks import SinkError
 from otel_logging.sinks.es_ids import IdScheme
-from otel_logging.sinks.es_pacing import DEFAULT_MAX_IN_FLIGHT, BulkPacer
+from otel_logging.sinks.es_pacing import BulkPacer
 from otel_logging.sinks.queue import DEFAULT_MAX_BYTES, DeliveryResult, QueuedSink
 from otel_logging.worker import WorkerPool
 
@@ -274,31 +274,21 @@ class ElasticsearchDelivery:
         client: Elasticsearch,
         names: DataStreamNames,
         *,
-        threads: int = DEFAULT_MAX_IN_FLIGHT,
-        chunk_size: int | None = None,
         max_chunk_bytes: int = 8 << 20,
         pacer: BulkPacer | None = None,
         legacy_ids: Callable[[], bool] | None = None,
     ) -> None:
-        if threads < 1 or (chunk_size is not None and chunk_size < 1) or max_chunk_bytes < 1:
-            raise ValueError("threads, chunk_size and max_chunk_bytes must be positive")
-        if pacer is None:
-            if chunk_size is None:
-                pacer = BulkPacer(max_in_flight=threads)
-            else:  # a fixed bulk size; requests in flight still paced
-                pacer = BulkPacer(
-                    max_in_flight=threads, min_docs=chunk_size, start_docs=chunk_size, max_docs=chunk_size
-                )
+        if max_chunk_bytes < 1:
+            raise ValueError("max_chunk_bytes must be positive")
         self.client = client
         self.names = names
-        self.pacer = pacer
-        self.threads = pacer.max_in_flight
+        self.pacer = pacer if pacer is not None else BulkPacer()
         self.max_chunk_bytes = max_chunk_bytes
         self.legacy_ids = legacy_ids
         self._templates_ready = False
         self._lock = threading.Lock()
         self._index_json: dict[str | None, bytes] = {}  # service -> JSON string of its data stream name
-        self._helpers: WorkerPool | None = None  # the ``threads - 1`` helper threads, started on first use
+        self._helpers: WorkerPool | None = None  # the ``pacer.max_in_flight - 1`` helpers, started on first use
 
     def ensure_templates(self) -> None:
         with self._lock:
@@ -352,7 +342,7 @@ class ElasticsearchDelivery:
 
         # The helpers take chunks too; this thread takes what they have not, then waits for the chunks they
         # took. (A helper that starts late, or never, finds nothing left: no waiting on the helpers themselves.)
-        helpers = min(self.threads, -(-len(lines) // pacer.min_docs)) - 1
+        helpers = min(pacer.max_in_flight, -(-len(lines) // pacer.min_docs)) - 1
         if helpers > 0:
             pool = self._helper_pool()
             for _ in range(helpers):
@@ -377,11 +367,11 @@ class ElasticsearchDelivery:
         return result
 
     def _helper_pool(self) -> WorkerPool:
-        """The pool of the ``threads - 1`` helper threads, started on first use and kept (threads started
-        per batch made the service's peak RSS about 50 MB larger: glibc malloc arenas)."""
+        """The pool of the ``pacer.max_in_flight - 1`` helper threads, started on first use and kept (threads
+        started per batch made the service's peak RSS about 50 MB larger: glibc malloc arenas)."""
         with self._lock:
             if self._helpers is None:
-                self._helpers = WorkerPool("elasticsearch-bulk", self.threads - 1)
+                self._helpers = WorkerPool("elasticsearch-bulk", self.pacer.max_in_flight - 1)
             return self._helpers
 
     def close(self, timeout: float = 10.0) -> bool:
@@ -564,7 +554,9 @@ def node_metric_samples(client: Elasticsearch, sink: str) -> Iterator[tuple[str,
     """Per node of the client's pool: requests, errors, records retried, and whether the pool counts it alive
     (a node that failed is left out for a growing timeout, then tried again)."""
     pool = client.transport.node_pool
-    dead = set(getattr(pool, "_dead_consecutive_failures", {}))  # the pool's own record of failing nodes
+    # The pool's own record of failing nodes, which request threads change without a lock: looked up one node
+    # at a time (copying it while a node is marked dead or live raised "dictionary changed size").
+    dead = getattr(pool, "_dead_consecutive_failures", {})
     for node in pool.all():
         labels = {"sink": sink, "node": node.base_url}
         stats = getattr(node, "stats", None)

@@ -68,7 +68,7 @@ class BulkPacer:
         self.docs = min(max(start_docs, min_docs), max_docs)
         self.limit = min(max(start_in_flight, 1), max_in_flight)
         self.in_flight = 0
-        self.overloads = 0  # answers that said "overloaded" (counted, for metrics and tests)
+        self.overloads = 0  # answers that said "overloaded" (read by the tests)
         self._fast = 0  # fast answers since the limits last moved
         self._decreased_at = float("-inf")
         self._changed = threading.Condition()

@@ -24,6 +24,7 @@ from otel_logging.sinks.elasticsearch import (
     es_client,
     legacy_document_id,
 )
+from otel_logging.sinks.es_pacing import BulkPacer
 from otel_logging.worker import live_threads
 
 
@@ -128,12 +129,13 @@ def test_document_id_is_the_time_to_the_millisecond_then_a_hash_of_the_line() ->
     assert base64.urlsafe_b64decode(document_id(b'{"@timestamp":"not a time at all, no"}'))[:8] == bytes(8)
 
 
-class _FakeBulkClient:
-    """Answers bulk requests from canned per-document statuses (by body text); fails the Nth request if asked."""
+class FakeBulkClient:
+    """Answers bulk requests from canned per-document statuses (by body text, 201 if not named); request
+    number n (from 1, in the order they arrive) raises ``failures[n]`` instead, if given."""
 
-    def __init__(self, statuses: dict[str, int], fail_request: int | None = None) -> None:
+    def __init__(self, statuses: dict[str, int], failures: dict[int, Exception] | None = None) -> None:
         self.statuses = statuses
-        self.fail_request = fail_request
+        self.failures = failures or {}
         self.requests: list[list[dict[str, Any]]] = []
         self._lock = threading.Lock()
 
@@ -142,8 +144,8 @@ class _FakeBulkClient:
         with self._lock:
             self.requests.append(lines)
             number = len(self.requests)
-        if number == self.fail_request:
-            raise elastic_transport.ConnectionError("connection refused")
+        if number in self.failures:
+            raise self.failures[number]
         items = []
         for header, source in zip(lines[::2], lines[1::2], strict=True):
             assert set(header["create"]) == {"_index", "_id"}
@@ -153,8 +155,10 @@ class _FakeBulkClient:
         return SimpleNamespace(body={"errors": any(i["create"]["status"] >= 300 for i in items), "items": items})
 
 
-def _delivery(client: _FakeBulkClient, chunk_size: int) -> ElasticsearchDelivery:
-    delivery = ElasticsearchDelivery(client, DataStreamNames(), threads=3, chunk_size=chunk_size)  # type: ignore[arg-type]
+def _delivery(client: FakeBulkClient, chunk_size: int) -> ElasticsearchDelivery:
+    """Bulk requests of ``chunk_size`` documents, up to 3 in flight."""
+    pacer = BulkPacer(min_docs=chunk_size, max_docs=chunk_size, max_in_flight=3)
+    delivery = ElasticsearchDelivery(client, DataStreamNames(), pacer=pacer)  # type: ignore[arg-type]
     delivery._templates_ready = True  # no template calls on the fake client
     return delivery
 
@@ -164,7 +168,7 @@ def test_delivery_maps_every_item_of_concurrent_bulk_requests_back_to_its_line()
     lines[7] = b"not json"
     lines[40] = b"[1, 2]"
     lines[60] = to_json_line({"body": {"k": 60}, "service": "app-0"}).rstrip(b"\n")
-    client = _FakeBulkClient({"r3": 400, "r50": 429, "r51": 409, "r94": 503})
+    client = FakeBulkClient({"r3": 400, "r50": 429, "r51": 409, "r94": 503})
     result = _delivery(client, chunk_size=10)(lines)
     assert sorted(result.retry) == [50, 94]
     assert sorted(i for i, _ in result.dead_letters) == [3, 7, 40]
@@ -191,7 +195,7 @@ def test_a_line_whose_service_is_known_is_decoded_only_for_a_structured_body() -
     nested_first = b'{"attributes":{"body":"x"},"body":[1],"service":"in-the-line"}'
     assert _text_body(text) and _text_body(null)
     assert not _text_body(structured) and not _text_body(nested_first) and not _text_body(b'{"n":1}')
-    client = _FakeBulkClient({})
+    client = FakeBulkClient({})
     lines = [text, null, structured, nested_first, text]
     result = _delivery(client, chunk_size=10)(lines, ["framed", "framed", "framed", "framed", None])
     assert result.retry == [] and result.dead_letters == []
@@ -206,7 +210,7 @@ def test_a_line_whose_service_is_known_is_decoded_only_for_a_structured_body() -
 
 def test_delivery_retries_everything_not_confirmed_when_elasticsearch_goes_away() -> None:
     lines = [to_json_line({"body": f"r{i}"}).rstrip(b"\n") for i in range(100)]
-    client = _FakeBulkClient({}, fail_request=2)
+    client = FakeBulkClient({}, {2: elastic_transport.ConnectionError("connection refused")})
     result = _delivery(client, chunk_size=10)(lines)
     confirmed = {i for i in range(100)} - set(result.retry)
     assert result.error.startswith("Elasticsearch unreachable") and not result.dead_letters
@@ -215,16 +219,34 @@ def test_delivery_retries_everything_not_confirmed_when_elasticsearch_goes_away(
     assert {f"r{i}" for i in confirmed} <= sent_ok
 
 
+def test_a_bulk_request_holds_about_max_chunk_bytes_at_most() -> None:
+    lines = [to_json_line({"body": f"r{i:02d}"}).rstrip(b"\n") for i in range(40)]
+    client = FakeBulkClient({})
+    delivery = ElasticsearchDelivery(
+        client,  # type: ignore[arg-type]
+        DataStreamNames(),
+        max_chunk_bytes=4 * (len(lines[0]) + 80),  # 4 documents, with the estimate of 80 bytes per action
+        pacer=BulkPacer(min_docs=10, max_docs=10, max_in_flight=1),
+    )
+    delivery._templates_ready = True
+    try:
+        result = delivery(lines)
+    finally:
+        delivery.close()
+    assert result.retry == [] and result.dead_letters == []
+    assert [len(request) // 2 for request in client.requests] == [4] * 10  # not 4 x 10 documents
+
+
 def test_delivery_keeps_its_helper_threads_until_closed() -> None:
     def helpers() -> int:
         return sum(1 for _ in live_threads("elasticsearch-bulk"))
 
     before = helpers()
-    delivery = _delivery(_FakeBulkClient({}), chunk_size=5)
+    delivery = _delivery(FakeBulkClient({}), chunk_size=5)
     lines = [to_json_line({"body": f"r{i}"}).rstrip(b"\n") for i in range(50)]
     for _ in range(3):
         assert delivery(lines).retry == []
-    assert helpers() == before + 2  # threads=3: the calling thread and 2 helpers, the same for every batch
+    assert helpers() == before + 2  # 3 in flight: the calling thread and 2 helpers, the same for every batch
     assert delivery.close(timeout=10)  # joins its helpers
     assert helpers() == before
     assert delivery(lines).retry == []  # started again when needed

@@ -17,6 +17,7 @@ from otel_logging.sinks.elasticsearch import (
     es_client,
     node_metric_samples,
 )
+from otel_logging.sinks.es_pacing import BulkPacer
 from tests.support.procs import free_port
 
 
@@ -63,7 +64,8 @@ def samples(client: object) -> dict[tuple[str, str], int]:
 def test_a_dead_node_shows_its_errors_and_retried_records_and_the_live_one_takes_the_load(live_node: str) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     client = es_client(ElasticsearchSettings(urls=(live_node, dead)))
-    delivery = ElasticsearchDelivery(client, DataStreamNames(), threads=1, chunk_size=10)
+    pacer = BulkPacer(min_docs=10, max_docs=10, max_in_flight=1)  # one request of 10 documents at a time
+    delivery = ElasticsearchDelivery(client, DataStreamNames(), pacer=pacer)
     delivery._templates_ready = True  # only the bulk requests here
     lines = [b'{"service":"a","body":"x %d"}' % i for i in range(10)]
     retried = 0
@@ -85,7 +87,7 @@ def test_an_overloaded_answer_counts_as_an_error_of_that_node(live_node: str) ->
     client = es_client(ElasticsearchSettings(urls=(live_node,)))
     _Bulk.status = 429
     try:
-        result = ElasticsearchDelivery(client, DataStreamNames(), threads=1)
+        result = ElasticsearchDelivery(client, DataStreamNames(), pacer=BulkPacer(max_in_flight=1))
         result._templates_ready = True
         assert len(result([b'{"service":"a","body":"x"}'], ["a"]).retry) == 1
     finally:
@@ -102,3 +104,30 @@ def test_the_queued_sink_puts_the_node_counters_beside_its_queue_counters(live_n
     assert {"otel_logging_sink_records_sent_total", "otel_logging_sink_node_errors_total"} <= names
     assert {"otel_logging_sink_node_up", "otel_logging_sink_node_requests_total"} <= names
     sink.close()
+
+
+def test_a_node_marked_dead_while_the_metrics_are_read_does_not_break_them(live_node: str) -> None:
+    # Request threads mark nodes dead or live in the pool's record of failing nodes without a lock, while
+    # /metrics reads it. Made deterministic here: a key of that record whose hashing marks another node dead
+    # (a copy of the record hashes every key; a lookup of each node's own key does not touch it).
+    other = f"http://127.0.0.1:{free_port()}"
+    client = es_client(ElasticsearchSettings(urls=(live_node, other)))
+    pool = client.transport.node_pool
+    first, second = pool.all()  # in the pool's (shuffled) order
+
+    class MarksDeadWhenHashed:
+        armed = False
+
+        def __hash__(self) -> int:
+            if self.armed:
+                pool.mark_dead(second)
+            return 1
+
+    key = MarksDeadWhenHashed()
+    pool._dead_consecutive_failures[key] = 1  # type: ignore[index]
+    pool.mark_dead(first)
+    key.armed = True
+    got = samples(client)  # copying the record here raised "dictionary changed size during iteration"
+    assert got[("otel_logging_sink_node_up", first.base_url)] == 0
+    assert got[("otel_logging_sink_node_up", second.base_url)] == 1  # the copy's hashing did not run
+    client.close()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import orjson
 import pytest
+from elastic_transport import ConnectionTimeout
 from elasticsearch import ApiError
 
 from otel_logging.record import to_json_line
@@ -22,6 +24,7 @@ from otel_logging.sinks.elasticsearch import (
 from otel_logging.sinks.es_ids import IDS_FILE, IdScheme
 from otel_logging.sinks.es_pacing import BulkPacer
 from otel_logging.sinks.queue import DurableQueue
+from tests.unit.sinks.test_elasticsearch_sink import FakeBulkClient
 
 
 class FakeClock:
@@ -84,6 +87,13 @@ def test_slow_answers_halve_the_bulk_size_down_to_its_minimum_and_middling_ones_
         _answer(pacer, clock, 6.0)
         docs.append(pacer.docs)
     assert docs == [1000, 500, 250, 250, 250] and pacer.limit == 2
+    pacer = _pacer(clock)
+    tickets = [pacer.acquire(), pacer.acquire()]
+    clock.now += 6.0
+    for ticket in tickets:  # two slow answers to requests sent together: one decrease
+        assert ticket is not None
+        pacer.answered(ticket, overloaded=False)
+    assert pacer.docs == 1000
 
 
 def test_acquire_waits_for_a_free_slot_and_gives_up_when_cancelled() -> None:
@@ -154,29 +164,16 @@ def test_pacer_refuses_impossible_bounds(bad: dict[str, Any]) -> None:
 # -- the delivery with its pacer --------------------------------------------------------------
 
 
-class _OverloadedClient:
-    """Answers the first ``refuse`` bulk requests with a 429 (for the request), the rest item by item: 201."""
-
-    def __init__(self, refuse: int) -> None:
-        self.refuse = refuse
-        self.requests: list[list[dict[str, Any]]] = []
-        self._lock = threading.Lock()
-
-    def bulk(self, *, operations: bytes, filter_path: str, timeout: str | None = None) -> Any:
-        docs = [orjson.loads(line) for line in operations.splitlines()]
-        with self._lock:
-            self.requests.append(docs)
-            number = len(self.requests)
-        if number <= self.refuse:
-            meta = SimpleNamespace(status=429, headers={})
-            raise ApiError("es_rejected_execution_exception", meta, {"error": "rejected"})  # type: ignore[arg-type]
-        return SimpleNamespace(body={"errors": False, "items": [{"create": {"status": 201}}] * (len(docs) // 2)})
+def _refused(status: int = 429) -> ApiError:
+    """What the client raises for a bulk request answered with an error status as a whole."""
+    meta = SimpleNamespace(status=status, headers={})
+    return ApiError("es_rejected_execution_exception", meta, {"error": "rejected"})  # type: ignore[arg-type]
 
 
 def test_delivery_backs_off_on_429s_and_retries_exactly_the_refused_documents() -> None:
     clock = FakeClock()
     pacer = _pacer(clock, min_docs=10, start_docs=10, max_docs=10, start_in_flight=4, max_in_flight=4)
-    client = _OverloadedClient(refuse=2)
+    client = FakeBulkClient({}, {1: _refused(), 2: _refused()})
     delivery = ElasticsearchDelivery(client, DataStreamNames(), pacer=pacer)  # type: ignore[arg-type]
     delivery._templates_ready = True
     lines = [to_json_line({"@timestamp": f"2026-01-01T00:00:00.{i:03d}Z", "body": f"r{i}"}) for i in range(100)]
@@ -191,9 +188,78 @@ def test_delivery_backs_off_on_429s_and_retries_exactly_the_refused_documents() 
     assert pacer.overloads == 2 and pacer.in_flight == 0 and pacer.limit <= 4
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [_refused(429), _refused(503), ConnectionTimeout("timed out")],
+    ids=["429 for the request", "503", "no answer in time"],
+)
+def test_an_overloaded_answer_backs_off_and_the_rest_of_the_batch_is_still_sent(failure: Exception) -> None:
+    clock = FakeClock()
+    pacer = _pacer(clock, min_docs=10, start_docs=10, max_docs=10, start_in_flight=4, max_in_flight=4)
+    client = FakeBulkClient({}, {1: failure})
+    delivery = ElasticsearchDelivery(client, DataStreamNames(), pacer=pacer)  # type: ignore[arg-type]
+    delivery._templates_ready = True
+    lines = [to_json_line({"@timestamp": f"2026-01-01T00:00:00.{i:03d}Z", "body": f"r{i}"}) for i in range(100)]
+    try:
+        result = delivery(lines)
+    finally:
+        delivery.close()
+    refused = {doc["body"] for doc in client.requests[0][1::2]}
+    assert len(client.requests) == 10  # overloaded, not gone: the other requests are sent
+    assert {f"r{i}" for i in result.retry} == refused and len(refused) == 10 and not result.dead_letters
+    assert pacer.overloads == 1 and pacer.in_flight == 0
+
+
+def test_a_429_for_one_document_backs_off_too() -> None:
+    clock = FakeClock()
+    pacer = _pacer(clock, min_docs=10, start_docs=10, max_docs=10, start_in_flight=1, max_in_flight=4)
+    client = FakeBulkClient({"r5": 429, "r6": 409})
+    delivery = ElasticsearchDelivery(client, DataStreamNames(), pacer=pacer)  # type: ignore[arg-type]
+    delivery._templates_ready = True
+    lines = [to_json_line({"@timestamp": f"2026-01-01T00:00:00.{i:03d}Z", "body": f"r{i}"}) for i in range(10)]
+    result = delivery(lines)
+    assert result.retry == [5] and result.error.startswith("429") and not result.dead_letters  # 409: stored
+    assert pacer.overloads == 1 and pacer.in_flight == 0
+
+
+def test_a_helper_allowed_a_request_when_nothing_is_left_gives_its_slot_back() -> None:
+    # A helper whose request the pacer allowed finds the batch taken by the calling thread meanwhile: it must
+    # give the slot back, or the pacer counts a request in flight forever (and once `limit` of them leak,
+    # every later batch waits for ever). Made deterministic: the calling thread's first request waits until
+    # the helper was allowed one, and the helper then stalls until the calling thread has sent both chunks.
+    caller = threading.current_thread()
+    client = FakeBulkClient({})
+    helper_allowed = threading.Event()
+
+    def wait_until(condition: Any) -> None:
+        deadline = time.monotonic() + 10
+        while not condition() and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    class HelperStalls(BulkPacer):
+        def acquire(self, cancelled: Any = lambda: False) -> Any:
+            ticket = super().acquire(cancelled)
+            if ticket is not None and threading.current_thread() is not caller:
+                helper_allowed.set()
+                wait_until(lambda: len(client.requests) == 2)
+            elif ticket is not None and not client.requests:
+                wait_until(helper_allowed.is_set)
+            return ticket
+
+    pacer = HelperStalls(min_docs=1, max_docs=1, start_in_flight=2, max_in_flight=2)
+    delivery = ElasticsearchDelivery(client, DataStreamNames(), pacer=pacer)  # type: ignore[arg-type]
+    delivery._templates_ready = True
+    try:
+        assert delivery([to_json_line({"body": "a"}), to_json_line({"body": "b"})]).retry == []
+        wait_until(lambda: pacer.in_flight == 0)  # the helper may still be on its way out
+    finally:
+        delivery.close()
+    assert helper_allowed.is_set() and len(client.requests) == 2 and pacer.in_flight == 0
+
+
 def test_delivery_sends_legacy_ids_for_a_batch_the_scheme_calls_legacy() -> None:
     legacy = [True]
-    client = _OverloadedClient(refuse=0)
+    client = FakeBulkClient({})
     delivery = ElasticsearchDelivery(client, DataStreamNames(), legacy_ids=lambda: legacy[0])  # type: ignore[arg-type]
     delivery._templates_ready = True
     line = to_json_line({"@timestamp": "2026-01-01T00:00:00.000Z", "body": "r"})
