@@ -408,7 +408,8 @@ class Shipper:
     def __init__(self, ingestor: Ingestor) -> None:
         self._ingestor = ingestor
         self._queue: queue.Queue[Shipment | None] = queue.Queue(maxsize=1)
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  # stays set: every later shipment is dropped
+        self._raised = False
         self._thread = threading.Thread(target=self._run, name="otel-logging-aggregate-ship", daemon=True)
         self._thread.start()
 
@@ -434,9 +435,10 @@ class Shipper:
         self._raise()
 
     def _raise(self) -> None:
+        """Raise the delivery's error, once (``close`` after a ``put`` that raised it does not raise it again)."""
         error = self._error
-        if error is not None:
-            self._error = None
+        if error is not None and not self._raised:
+            self._raised = True
             raise error
 
 
