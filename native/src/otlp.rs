@@ -574,13 +574,13 @@ fn dict_get<'v, 'a>(kvs: &'v [KeyValue<'a>], key: &str) -> Option<&'v AnyValue<'
 }
 
 /// `rfc3339_nanos`, remembering the last second formatted.
-struct Timestamps {
+pub(crate) struct Timestamps {
     second: i128,
     prefix: [u8; 19],
 }
 
 impl Timestamps {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Timestamps {
             second: i128::MIN,
             prefix: [0; 19],
@@ -588,7 +588,7 @@ impl Timestamps {
     }
 
     /// `"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"` (with the quotes) for `unix_nano`, or the reason it cannot be.
-    fn format(&mut self, unix_nano: i128) -> std::result::Result<[u8; 32], String> {
+    pub(crate) fn format(&mut self, unix_nano: i128) -> std::result::Result<[u8; 32], String> {
         let (seconds, fraction) = match u64::try_from(unix_nano) {
             Ok(n) => (i128::from(n / 1_000_000_000), (n % 1_000_000_000) as u32),
             Err(_) => (
@@ -619,7 +619,7 @@ impl Timestamps {
 }
 
 /// `time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))` for 0 <= seconds <= MAX_SECONDS.
-pub(crate) fn format_second(seconds: i64) -> [u8; 19] {
+fn format_second(seconds: i64) -> [u8; 19] {
     let days = seconds.div_euclid(86_400);
     let in_day = seconds.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.
