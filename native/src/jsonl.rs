@@ -21,7 +21,7 @@ use pyo3::types::{PyBytes, PyMemoryView, PyTuple};
 
 use crate::json;
 use crate::otlp::Timestamps;
-use crate::stdlib::{record_parts, valid_datetime, write_json_str, JsonLines, Pool, POOLED};
+use crate::stdlib::{pooled_buffer, record_parts, valid_datetime, write_json_str, JsonLines, Pool, POOLED};
 
 /// The bytes that end a run of a JSON string's plain characters: `"`, `\\` and the control bytes (invalid there).
 static SPECIAL: [bool; 256] = {
@@ -408,23 +408,6 @@ struct Outcome {
 }
 
 impl JsonlReader {
-    pub fn new(
-        service: &str,
-        path: &str,
-        uid_prefix: &str,
-        resource_json: &[u8],
-        severities: HashMap<String, (i64, String)>,
-    ) -> Self {
-        let (service_attributes, path_uid, resource_end) = record_parts(service, path, uid_prefix, resource_json);
-        JsonlReader {
-            service_attributes,
-            path_uid,
-            resource_end,
-            severities,
-            pool: Arc::default(),
-        }
-    }
-
     /// The record of one line (appended to `out`), or None when Python must read the line (`out` untouched).
     fn record(
         &self,
@@ -573,14 +556,21 @@ impl JsonlReader {
     /// JsonlReader(service, path, uid_prefix, resource_json, severities): the reader of one file's JSON lines;
     /// ``severities`` is ``records.SEVERITY_BY_NAME``.
     #[new]
-    fn py_new(
+    fn new(
         service: &str,
         path: &str,
         uid_prefix: &str,
         resource_json: &[u8],
         severities: HashMap<String, (i64, String)>,
     ) -> Self {
-        JsonlReader::new(service, path, uid_prefix, resource_json, severities)
+        let (service_attributes, path_uid, resource_end) = record_parts(service, path, uid_prefix, resource_json);
+        JsonlReader {
+            service_attributes,
+            path_uid,
+            resource_end,
+            severities,
+            pool: Arc::default(),
+        }
     }
 
     /// read(data, start, end, base_offset, observed) -> (lines, count, stop, last)
@@ -606,22 +596,9 @@ impl JsonlReader {
             ));
         }
         let bytes = &bytes[..end];
-        let buffer = self
-            .pool
-            .lock()
-            .ok()
-            .and_then(|mut pool| pool.pop())
-            .unwrap_or_default();
-        let outcome = if start > end {
-            Outcome {
-                lines: buffer,
-                count: 0,
-                stop: end + 1,
-                last_timestamp: None,
-            }
-        } else {
-            py.detach(|| self.run(bytes, start, base_offset, observed, buffer))
-        };
+        let buffer = pooled_buffer(&self.pool);
+        // (start == end + 1, nothing left to read: run() returns at once with stop end + 1)
+        let outcome = py.detach(|| self.run(bytes, start, base_offset, observed, buffer));
         let lines = Bound::new(py, JsonLines::new(outcome.lines, self.pool.clone(), POOLED))?;
         let lines = PyMemoryView::from(lines.as_any())?;
         let last = outcome

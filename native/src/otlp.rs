@@ -24,7 +24,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMemoryView};
 
 use crate::json;
-use crate::stdlib::{JsonLines, Pool};
+use crate::stdlib::{pooled_buffer, JsonLines, Pool};
 
 /// `otel_logging.record.names.DEFAULT_SERVICE_NAME`.
 pub const DEFAULT_SERVICE_NAME: &str = "unknown_service";
@@ -970,15 +970,7 @@ pub fn otlp_logs_to_jsonl_views<'py>(
     let data: &[u8] = payload.as_bytes();
     let pool: &Pool = &VIEW_POOL;
     let conversion = py
-        .detach(|| {
-            let mut take = || {
-                pool.lock()
-                    .ok()
-                    .and_then(|mut buffers| buffers.pop())
-                    .unwrap_or_default()
-            };
-            convert_into(data, received_ns, &mut take)
-        })
+        .detach(|| convert_into(data, received_ns, &mut || pooled_buffer(pool)))
         .map_err(|e| PyValueError::new_err(format!("not a valid ExportLogsServiceRequest: {e}")))?;
     let by_service = PyDict::new(py);
     for service in conversion.services {

@@ -275,6 +275,13 @@ fn digits2(b: &[u8], at: usize) -> u32 {
 pub(crate) type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
 pub(crate) const POOLED: usize = 4;
 
+/// A buffer of `pool` (one whose views Python released), or a new one.
+pub(crate) fn pooled_buffer(pool: &Pool) -> Vec<u8> {
+    pool.lock()
+        .ok()
+        .and_then(|mut buffers| buffers.pop())
+        .unwrap_or_default()
+}
 /// Bytes of an ASCII chunk checked at a time.
 const ASCII_BLOCK: usize = 64 << 10;
 
@@ -798,12 +805,7 @@ impl StdlibReader {
                 }
             },
         );
-        let buffer = self
-            .pool
-            .lock()
-            .ok()
-            .and_then(|mut pool| pool.pop())
-            .unwrap_or_default();
+        let buffer = pooled_buffer(&self.pool);
         let chunk = Chunk {
             data: bytes,
             start,
