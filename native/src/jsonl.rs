@@ -20,8 +20,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyMemoryView, PyTuple};
 
 use crate::json;
-use crate::otlp::format_second;
-use crate::stdlib::{record_parts, write_json_str, JsonLines, Pool, POOLED};
+use crate::otlp::Timestamps;
+use crate::stdlib::{pooled_buffer, record_parts, valid_datetime, write_json_str, JsonLines, Pool, POOLED};
 
 /// The bytes that end a run of a JSON string's plain characters: `"`, `\\` and the control bytes (invalid there).
 static SPECIAL: [bool; 256] = {
@@ -311,18 +311,9 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
 /// `TimestampParser(None).parse(text)` then `stamp`, when the text is sure to be read so: the ISO form without
 /// surrounding spaces, a valid date and time. The record's RFC 3339 text, or None (Python decides).
-pub fn iso_stamp(text: &str, cache: &mut (i64, [u8; 19])) -> Option<[u8; 30]> {
+pub(crate) fn iso_stamp(text: &str, timestamps: &mut Timestamps) -> Option<[u8; 30]> {
     let b = text.as_bytes();
     if b.len() < 16 {
         return None;
@@ -372,14 +363,15 @@ pub fn iso_stamp(text: &str, cache: &mut (i64, [u8; 19])) -> Option<[u8; 30]> {
         }
         _ => return None,
     };
-    if year < 1
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    // two digits each (the year four): never negative
+    if !valid_datetime(
+        year as u32,
+        month as u32,
+        day as u32,
+        hour as u32,
+        minute as u32,
+        second as u32,
+    ) {
         return None;
     }
     let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
@@ -387,18 +379,9 @@ pub fn iso_stamp(text: &str, cache: &mut (i64, [u8; 19])) -> Option<[u8; 30]> {
     if !(0..=MAX_NS).contains(&ns) {
         return None;
     }
+    let quoted = timestamps.format(ns).ok()?;
     let mut out = [0u8; 30];
-    if cache.0 != seconds {
-        *cache = (seconds, format_second(seconds));
-    }
-    out[..19].copy_from_slice(&cache.1);
-    out[19] = b'.';
-    let mut f = nanos;
-    for i in (20..29).rev() {
-        out[i] = b'0' + (f % 10) as u8;
-        f /= 10;
-    }
-    out[29] = b'Z';
+    out.copy_from_slice(&quoted[1..31]);
     Some(out)
 }
 
@@ -425,25 +408,7 @@ struct Outcome {
 }
 
 impl JsonlReader {
-    pub fn new(
-        service: &str,
-        path: &str,
-        uid_prefix: &str,
-        resource_json: &[u8],
-        severities: HashMap<String, (i64, String)>,
-    ) -> Self {
-        let (service_attributes, path_uid, resource_end) = record_parts(service, path, uid_prefix, resource_json);
-        JsonlReader {
-            service_attributes,
-            path_uid,
-            resource_end,
-            severities,
-            pool: Arc::default(),
-        }
-    }
-
     /// The record of one line (appended to `out`), or None when Python must read the line (`out` untouched).
-    /// (`second`: the last second formatted, and its text.)
     fn record(
         &self,
         line: &[u8],
@@ -451,7 +416,7 @@ impl JsonlReader {
         observed: &str,
         out: &mut Vec<u8>,
         last: &mut Option<[u8; 30]>,
-        second: &mut (i64, [u8; 19]),
+        timestamps: &mut Timestamps,
     ) -> Option<()> {
         // No scan for control bytes or invalid UTF-8 first: outside strings the parser takes only its tokens and
         // spaces or tabs, inside them no byte below 0x20, and each string is checked as UTF-8.
@@ -488,7 +453,7 @@ impl JsonlReader {
         };
         let timestamp = match pop(&mut pairs, keys[0]) {
             None | Some(Value::Null | Value::Bool(_)) => None,
-            Some(Value::Str(text)) => Some(iso_stamp(&text, second)?),
+            Some(Value::Str(text)) => Some(iso_stamp(&text, timestamps)?),
             Some(Value::Int(_)) => return None,
         };
         let level: (i64, &str) = match pop(&mut pairs, keys[1]) {
@@ -546,7 +511,7 @@ impl JsonlReader {
         lines.clear();
         let mut count = 0;
         let mut last = None;
-        let mut second = (-1, [0u8; 19]);
+        let mut timestamps = Timestamps::new();
         let mut at = start;
         while at <= data.len() {
             let end = memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i);
@@ -561,7 +526,7 @@ impl JsonlReader {
                         observed,
                         &mut lines,
                         &mut last,
-                        &mut second,
+                        &mut timestamps,
                     )
                     .is_none()
                 {
@@ -591,14 +556,21 @@ impl JsonlReader {
     /// JsonlReader(service, path, uid_prefix, resource_json, severities): the reader of one file's JSON lines;
     /// ``severities`` is ``records.SEVERITY_BY_NAME``.
     #[new]
-    fn py_new(
+    fn new(
         service: &str,
         path: &str,
         uid_prefix: &str,
         resource_json: &[u8],
         severities: HashMap<String, (i64, String)>,
     ) -> Self {
-        JsonlReader::new(service, path, uid_prefix, resource_json, severities)
+        let (service_attributes, path_uid, resource_end) = record_parts(service, path, uid_prefix, resource_json);
+        JsonlReader {
+            service_attributes,
+            path_uid,
+            resource_end,
+            severities,
+            pool: Arc::default(),
+        }
     }
 
     /// read(data, start, end, base_offset, observed) -> (lines, count, stop, last)
@@ -624,22 +596,9 @@ impl JsonlReader {
             ));
         }
         let bytes = &bytes[..end];
-        let buffer = self
-            .pool
-            .lock()
-            .ok()
-            .and_then(|mut pool| pool.pop())
-            .unwrap_or_default();
-        let outcome = if start > end {
-            Outcome {
-                lines: buffer,
-                count: 0,
-                stop: end + 1,
-                last_timestamp: None,
-            }
-        } else {
-            py.detach(|| self.run(bytes, start, base_offset, observed, buffer))
-        };
+        let buffer = pooled_buffer(&self.pool);
+        // (start == end + 1, nothing left to read: run() returns at once with stop end + 1)
+        let outcome = py.detach(|| self.run(bytes, start, base_offset, observed, buffer));
         let lines = Bound::new(py, JsonLines::new(outcome.lines, self.pool.clone(), POOLED))?;
         let lines = PyMemoryView::from(lines.as_any())?;
         let last = outcome
@@ -655,7 +614,7 @@ mod tests {
 
     #[test]
     fn iso_timestamps() {
-        let s = |t: &str| iso_stamp(t, &mut (-1, [0; 19])).map(|b| String::from_utf8(b.to_vec()).unwrap());
+        let s = |t: &str| iso_stamp(t, &mut Timestamps::new()).map(|b| String::from_utf8(b.to_vec()).unwrap());
         assert_eq!(
             s("2024-03-01 08:00:00,123").as_deref(),
             Some("2024-03-01T08:00:00.123000000Z")

@@ -24,7 +24,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMemoryView};
 
 use crate::json;
-use crate::stdlib::{JsonLines, Pool};
+use crate::stdlib::{pooled_buffer, JsonLines, Pool};
 
 /// `otel_logging.record.names.DEFAULT_SERVICE_NAME`.
 pub const DEFAULT_SERVICE_NAME: &str = "unknown_service";
@@ -574,13 +574,13 @@ fn dict_get<'v, 'a>(kvs: &'v [KeyValue<'a>], key: &str) -> Option<&'v AnyValue<'
 }
 
 /// `rfc3339_nanos`, remembering the last second formatted.
-struct Timestamps {
+pub(crate) struct Timestamps {
     second: i128,
     prefix: [u8; 19],
 }
 
 impl Timestamps {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Timestamps {
             second: i128::MIN,
             prefix: [0; 19],
@@ -588,7 +588,7 @@ impl Timestamps {
     }
 
     /// `"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"` (with the quotes) for `unix_nano`, or the reason it cannot be.
-    fn format(&mut self, unix_nano: i128) -> std::result::Result<[u8; 32], String> {
+    pub(crate) fn format(&mut self, unix_nano: i128) -> std::result::Result<[u8; 32], String> {
         let (seconds, fraction) = match u64::try_from(unix_nano) {
             Ok(n) => (i128::from(n / 1_000_000_000), (n % 1_000_000_000) as u32),
             Err(_) => (
@@ -619,7 +619,7 @@ impl Timestamps {
 }
 
 /// `time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))` for 0 <= seconds <= MAX_SECONDS.
-pub(crate) fn format_second(seconds: i64) -> [u8; 19] {
+fn format_second(seconds: i64) -> [u8; 19] {
     let days = seconds.div_euclid(86_400);
     let in_day = seconds.rem_euclid(86_400);
     // Howard Hinnant's civil_from_days.
@@ -970,15 +970,7 @@ pub fn otlp_logs_to_jsonl_views<'py>(
     let data: &[u8] = payload.as_bytes();
     let pool: &Pool = &VIEW_POOL;
     let conversion = py
-        .detach(|| {
-            let mut take = || {
-                pool.lock()
-                    .ok()
-                    .and_then(|mut buffers| buffers.pop())
-                    .unwrap_or_default()
-            };
-            convert_into(data, received_ns, &mut take)
-        })
+        .detach(|| convert_into(data, received_ns, &mut || pooled_buffer(pool)))
         .map_err(|e| PyValueError::new_err(format!("not a valid ExportLogsServiceRequest: {e}")))?;
     let by_service = PyDict::new(py);
     for service in conversion.services {

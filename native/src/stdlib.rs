@@ -217,7 +217,7 @@ fn is_leap(year: u32) -> bool {
 }
 
 /// `datetime(year, month, day, hour, minute, second)` accepts these.
-fn valid_datetime(year: u32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> bool {
+pub(crate) fn valid_datetime(year: u32, month: u32, day: u32, hour: u32, minute: u32, second: u32) -> bool {
     const DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if year == 0 || !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
         return false;
@@ -274,6 +274,14 @@ fn digits2(b: &[u8], at: usize) -> u32 {
 /// several megabytes, and fresh memory for each (page faults, zeroing) would cost more than making them.
 pub(crate) type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
 pub(crate) const POOLED: usize = 4;
+
+/// A buffer of `pool` (one whose views Python released), or a new one.
+pub(crate) fn pooled_buffer(pool: &Pool) -> Vec<u8> {
+    pool.lock()
+        .ok()
+        .and_then(|mut buffers| buffers.pop())
+        .unwrap_or_default()
+}
 /// Bytes of an ASCII chunk checked at a time.
 const ASCII_BLOCK: usize = 64 << 10;
 
@@ -797,12 +805,7 @@ impl StdlibReader {
                 }
             },
         );
-        let buffer = self
-            .pool
-            .lock()
-            .ok()
-            .and_then(|mut pool| pool.pop())
-            .unwrap_or_default();
+        let buffer = pooled_buffer(&self.pool);
         let chunk = Chunk {
             data: bytes,
             start,

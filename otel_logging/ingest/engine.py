@@ -262,30 +262,23 @@ class Ingestor:
 
     def ship(self, source: FileSource, batch: RecordBatch, report: FileReport, nbytes: int) -> None:
         """Hand the records of ``batch`` to every sink, then move the file's checkpoint past them."""
-        shipment = self.shipment(source, batch, report, nbytes)
-        self.send(shipment)
-        if shipment.state is not None:
-            source.committed_offset, source.committed_done = shipment.state.offset, shipment.state.done
+        self.send(self.handover(source, batch, report, nbytes))
 
     def handover(self, source: FileSource, batch: RecordBatch, report: FileReport, nbytes: int) -> Shipment:
-        """``shipment`` for a ``Shipper``: the file counts as committed up to it from now on (the shipper commits
-        in order, and a refusal ends the file's reading)."""
-        shipment = self.shipment(source, batch, report, nbytes)
-        if shipment.state is not None:
-            source.committed_offset, source.committed_done = shipment.state.offset, shipment.state.done
-        return shipment
-
-    def shipment(self, source: FileSource, batch: RecordBatch, report: FileReport, nbytes: int) -> Shipment:
         """What delivering ``batch`` takes, fixed now: the checkpoint state after it (a copy, when it is committed:
-        a batch with records always is; a skip, such as blank lines or a sparse hole, once the file is at its end)."""
+        a batch with records always is; a skip, such as blank lines or a sparse hole, once the file is at its end).
+        The file counts as committed up to it from now on: shipments are sent in order, and a refusal ends the
+        reading of every file (``DeliveryFailed``), so a source never outlives a shipment that was not sent."""
         assembler = source.assembler
         assert assembler is not None
-        state: FileState | None = source.state_for_commit()
-        assert state is not None
+        state = source.state_for_commit()
         commit = bool(batch.count) or (
             nbytes == 0 and (state.offset != source.committed_offset or state.done != source.committed_done)
         )
-        return Shipment(replace(state) if commit else None, batch, report, nbytes, assembler.unparsed)
+        if not commit:
+            return Shipment(None, batch, report, nbytes, assembler.unparsed)
+        source.committed_offset, source.committed_done = state.offset, state.done
+        return Shipment(replace(state), batch, report, nbytes, assembler.unparsed)
 
     def send(self, shipment: Shipment) -> None:
         """Deliver a shipment's batch to every sink between the checkpoint's prepare and publish."""
@@ -408,7 +401,8 @@ class Shipper:
     def __init__(self, ingestor: Ingestor) -> None:
         self._ingestor = ingestor
         self._queue: queue.Queue[Shipment | None] = queue.Queue(maxsize=1)
-        self._error: BaseException | None = None
+        self._error: BaseException | None = None  # stays set: every later shipment is dropped
+        self._raised = False
         self._thread = threading.Thread(target=self._run, name="otel-logging-aggregate-ship", daemon=True)
         self._thread.start()
 
@@ -434,9 +428,10 @@ class Shipper:
         self._raise()
 
     def _raise(self) -> None:
+        """Raise the delivery's error, once (``close`` after a ``put`` that raised it does not raise it again)."""
         error = self._error
-        if error is not None:
-            self._error = None
+        if error is not None and not self._raised:
+            self._raised = True
             raise error
 
 

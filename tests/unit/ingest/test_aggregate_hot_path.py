@@ -4,7 +4,8 @@
   reader: ``JsonLinesParser.parse`` (the Python path) is not called once.
 - Its stdlib lines, tracebacks included, are read by the native stdlib reader: ``StdlibParser.parse`` is not called.
 - A file of more than one chunk is shipped by a ``Shipper`` thread (writes overlap the next read), and the per-app
-  file and the checkpoint are the same as when every batch is shipped from the reading thread.
+  file and the checkpoint are the same as when every batch is shipped from the reading thread; a batch the thread
+  has refused ends the run, and nothing queued behind it is delivered or committed (the next run sends it all).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from otel_logging.ingest import formats
 from otel_logging.ingest import source as source_module
 from otel_logging.ingest.engine import IngestOptions, Ingestor
 from otel_logging.record import native
+from otel_logging.sinks import SinkError
 from otel_logging.sinks.files import FileSink
 
 REPO = Path(__file__).resolve().parents[3]
@@ -136,3 +138,56 @@ def test_a_file_of_many_chunks_is_shipped_by_a_thread_with_the_same_output(
         for d in ("threaded", "inline")
     ]
     assert offsets[0] == offsets[1] == sorted(p.stat().st_size for p in src.iterdir())
+
+
+class RefuseOnce:
+    """A remote destination that refuses its ``refuse_at``-th batch (1-based) and takes every other one."""
+
+    name = "remote"
+
+    def __init__(self, refuse_at: int) -> None:
+        self.refuse_at = refuse_at
+        self.writes = 0
+        self.bodies: list[str] = []
+
+    def write(self, batch: Any) -> None:
+        self.writes += 1
+        if self.writes == self.refuse_at:
+            raise SinkError("down for a moment")
+        self.bodies.extend(orjson.loads(line)["body"] for line in bytes(batch.lines("app")).splitlines())
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_refusal_on_the_shipper_thread_ends_the_run_and_nothing_after_it_is_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    lines = [orjson.dumps({"levelname": "INFO", "name": "t", "message": f"m{i}"}) + b"\n" for i in range(3000)]
+    (src / "a.log").write_bytes(b"".join(lines))
+    monkeypatch.setattr(source_module, "CHUNK_BYTES", 4096)  # ~75 batches: the 2nd on are shipped by the thread
+    out, checkpoint = tmp_path / "out", tmp_path / "ck.json"
+
+    def ingest(remote: RefuseOnce) -> Any:
+        options = IngestOptions(service="app", checkpoint_path=checkpoint, redact=False, retry_for_s=0)
+        ingestor = Ingestor([remote, FileSink(out)], options)
+        summary = ingestor.run([str(src)])
+        ingestor.close()
+        return summary
+
+    first = RefuseOnce(refuse_at=5)  # a batch the Shipper delivers, with more queued and read after it
+    summary = ingest(first)
+    assert "'remote' refused" in summary.delivery_error
+    assert len(first.bodies) == summary.records > 0  # the four batches before the refusal
+    delivered = len(first.bodies)
+    assert first.bodies == [f"m{i}" for i in range(delivered)]
+    (state,) = orjson.loads(checkpoint.read_bytes())["files"]
+    assert state["offset"] == sum(len(line) for line in lines[:delivered])  # committed up to the refused batch only
+    assert (out / "app.jsonl").read_bytes().count(b"\n") == delivered  # the files did not take it either
+
+    second = RefuseOnce(refuse_at=0)
+    assert ingest(second).ok
+    assert first.bodies + second.bodies == [f"m{i}" for i in range(3000)]  # no gap, no duplicate
+    assert (out / "app.jsonl").read_bytes().count(b"\n") == 3000

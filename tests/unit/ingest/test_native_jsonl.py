@@ -1,11 +1,11 @@
 """The native JSON-lines reader against the Python path: byte-for-byte the same JSON lines, batch by batch.
 
-As in ``test_native_stdlib.py``: each input is read through ``FileSource.read_batch`` with the native reader
-(``otel_logging.record.native.jsonl_reader``) and without it (``JsonLinesParser``, the assembler and
-``to_json_lines``), with the same deterministic observed times; every batch's JSON lines, the committable offset
-after it and the record counts must be equal, at chunk sizes that cut the lines anywhere. Lines the reader must
-leave to Python (floats, nested values, other JSON flavours, exceptions, timestamps in doubt, text lines) are
-mixed in, so the hand-overs are tested too.
+As in ``test_native_stdlib.py``, with its ``read`` and ``assert_same``: each input is read through
+``FileSource.read_batch`` with the native reader (``otel_logging.record.native.jsonl_reader``) and without it
+(``JsonLinesParser``, the assembler and ``to_json_lines``), with the same deterministic observed times; every
+batch's JSON lines, the committable offset after it and the record counts must be equal, at chunk sizes that cut
+the lines anywhere. Lines the reader must leave to Python (floats, nested values, other JSON flavours, exceptions,
+timestamps in doubt, text lines) are mixed in, so the hand-overs are tested too.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otel_logging.ingest import source as source_module
-from otel_logging.ingest.engine import FileReport, IngestOptions, Ingestor
-from otel_logging.record import RecordBatch, native
+from otel_logging.ingest.engine import IngestOptions, Ingestor
+from otel_logging.record import native
 from otel_logging.sinks.files import FileSink
+from tests.unit.ingest import test_native_stdlib as stdlib_test
 from tests.unit.ingest.test_native_stdlib import Reading, deterministic_clock
 
 pytestmark = pytest.mark.skipif(not native.JSONL_AVAILABLE, reason=native.JSONL_UNAVAILABLE_REASON)
@@ -31,44 +31,13 @@ SERVICE = "app"
 
 
 def read(path: Path, *, use_native: bool, chunk: int, format: str = "auto", timezone: str = "UTC") -> Reading:
-    ingestor = Ingestor([], IngestOptions(service=SERVICE, format=format, checkpoint_path=None, timezone=timezone))
-    ingestor._sample = lambda src: path.read_bytes()[:65536].replace(b"\0", b"").split(b"\n")[:50]  # type: ignore[method-assign]
-    reading = Reading()
-    with deterministic_clock():
-        old_chunk = source_module.CHUNK_BYTES
-        source_module.CHUNK_BYTES = chunk
-        try:
-            src = ingestor.open_source(str(path), FileReport(str(path)))
-            src._checked_binary = True
-            reading.native_used = src.native_jsonl is not None
-            if not use_native:
-                src.native_jsonl = None
-            try:
-                while True:
-                    batch = RecordBatch(SERVICE)
-                    nbytes = src.read_batch(batch, final=True)
-                    reading.batches.append({service: bytes(batch.lines(service)) for service in batch})
-                    reading.offsets.append(src.committable_offset)
-                    if not nbytes:
-                        break
-            finally:
-                src.close()
-            assert src.assembler is not None
-            reading.counts = (src.assembler.records, src.assembler.unparsed)
-        finally:
-            source_module.CHUNK_BYTES = old_chunk
-    return reading
+    return stdlib_test.read(
+        path, use_native=use_native, chunk=chunk, format=format, timezone=timezone, reader="native_jsonl"
+    )
 
 
-def assert_same(path: Path, chunk: int, format: str = "auto", expect_native: bool = True) -> Reading:
-    fast = read(path, use_native=True, chunk=chunk, format=format)
-    slow = read(path, use_native=False, chunk=chunk, format=format)
-    if expect_native:
-        assert fast.native_used
-    assert fast.batches == slow.batches, f"chunk {chunk}"
-    assert fast.offsets == slow.offsets, f"chunk {chunk}"
-    assert fast.counts == slow.counts, f"chunk {chunk}"
-    return fast
+def assert_same(path: Path, chunk: int, format: str = "auto") -> Reading:
+    return stdlib_test.assert_same(path, chunk, format, reader="native_jsonl")
 
 
 def records_of(reading: Reading) -> list[dict[str, Any]]:

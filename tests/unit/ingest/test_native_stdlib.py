@@ -61,8 +61,19 @@ class Reading:
         self.native_used = False
 
 
-def read(path: Path, *, use_native: bool, chunk: int, format: str = "auto", decode: bool = False) -> Reading:
-    ingestor = Ingestor([], IngestOptions(service=SERVICE, format=format, checkpoint_path=None))
+def read(
+    path: Path,
+    *,
+    use_native: bool,
+    chunk: int,
+    format: str = "auto",
+    decode: bool = False,
+    timezone: str = "UTC",
+    reader: str = "native",
+) -> Reading:
+    """One pass over ``path``; ``reader``: the ``FileSource`` attribute of the native reader it uses (or not)."""
+    options = IngestOptions(service=SERVICE, format=format, checkpoint_path=None, timezone=timezone)
+    ingestor = Ingestor([], options)
     # NUL runs are tested anywhere, not only after the first 8 KiB: detection sees the lines without them
     ingestor._sample = lambda src: path.read_bytes()[:65536].replace(b"\0", b"").split(b"\n")[:50]  # type: ignore[method-assign]
     reading = Reading()
@@ -72,9 +83,9 @@ def read(path: Path, *, use_native: bool, chunk: int, format: str = "auto", deco
         try:
             src = ingestor.open_source(str(path), FileReport(str(path)))
             src._checked_binary = True
-            reading.native_used = src.native is not None
+            reading.native_used = getattr(src, reader) is not None
             if not use_native:
-                src.native = None
+                setattr(src, reader, None)
             try:
                 while True:
                     batch = RecordBatch(SERVICE)
@@ -94,9 +105,11 @@ def read(path: Path, *, use_native: bool, chunk: int, format: str = "auto", deco
     return reading
 
 
-def assert_same(path: Path, chunk: int, format: str = "auto", expect_native: bool = True) -> Reading:
-    fast = read(path, use_native=True, chunk=chunk, format=format)
-    slow = read(path, use_native=False, chunk=chunk, format=format)
+def assert_same(
+    path: Path, chunk: int, format: str = "auto", expect_native: bool = True, reader: str = "native"
+) -> Reading:
+    fast = read(path, use_native=True, chunk=chunk, format=format, reader=reader)
+    slow = read(path, use_native=False, chunk=chunk, format=format, reader=reader)
     if expect_native:
         assert fast.native_used
     assert fast.batches == slow.batches, f"chunk {chunk}"
