@@ -41,6 +41,14 @@ def set_page(page: int) -> None:
     st.session_state.w_page = max(1, page)
 
 
+def page_typed(key: str, shown: int) -> None:
+    """A page number typed into the box of page ``shown`` (widget ``key``). The browser also reports the boxes of
+    pages shown before, with their old numbers: only the box of the page on screen changes the page."""
+    ss = st.session_state
+    if ss.get("w_page") == shown:
+        set_page(int(ss[key]))
+
+
 def show_newest() -> None:
     """Leave the page being read: back to page 1, no selection, the newest records."""
     ss = st.session_state

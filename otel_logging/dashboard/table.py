@@ -4,6 +4,13 @@ Streamlit reports a table selection as row positions in the table the user click
 under a position change when records arrive, so a position is turned into the record's ref at
 once (with the refs of the table as it was drawn), and each new drawing selects the row where
 that record now is. A clicked cell offers to include or exclude its value.
+
+The page never sets a table's selection through the session state: the browser can send the
+selection it held before such a change with its next rerun (a Live tick fired before the change
+reached it), and that old selection would read as a click. When the selection to show is not
+the one the browser shows, the table is drawn under a new widget key (``<key>-<n>``) with that
+selection as its default; an old key's report is then of a table no longer drawn, and whatever
+the current key reports differently from its default is the user's doing.
 """
 
 from __future__ import annotations
@@ -136,9 +143,10 @@ def take_pick(key: str, selected: str) -> TablePick:
     """
     ss = st.session_state
     drawn: list[Hit] = ss.get(f"{key}__hits", [])
-    current = _selection_of(ss.get(key))
+    reported = ss.get(_widget_key(key))
+    current = _selection_of(reported)
     ref = selected
-    if current != ss.get(f"{key}__seen"):  # the user clicked since the last drawing
+    if reported is not None and current != ss.get(f"{key}__seen"):  # the user clicked since the last drawing
         rows, cells = current
         if rows:
             ref = drawn[rows[0]].ref if rows[0] < len(drawn) else selected
@@ -161,23 +169,31 @@ def draw_hits(
     ss = st.session_state
     frame = hits_frame(hits, zone, columns_for(hits, extra_columns), marked)
     refs = [hit.ref for hit in hits]
-    current = _selection_of(ss.get(key))
+    current = _selection_of(ss.get(_widget_key(key)))
     shown = ([refs.index(selected)] if selected in refs else [], current[1])  # a clicked cell stays clicked
-    if current != shown:  # select the row where the selected record is now
-        ss[key] = {"selection": {"rows": shown[0], "columns": [], "cells": shown[1]}}
-    ss[f"{key}__hits"] = list(hits)
-    ss[f"{key}__seen"] = shown
+    generation = ss.get(f"{key}__gen", 0) + (current != shown)  # another selection to show: a new table shows it
     styled = frame.style.map(_level_style, subset=["level"])
     st.dataframe(
         styled,
-        key=key,
+        key=f"{key}-{generation}",
         on_select="rerun",
+        selection_default={"selection": {"rows": shown[0], "columns": [], "cells": shown[1]}},
         selection_mode=["single-row", "single-cell"],
         hide_index=True,
         width="stretch",
         height=min(40 + 35 * len(hits), 720),
         column_config={"message": st.column_config.TextColumn(width="large")},
     )
+    # Kept only once the table is on its way to the browser: a click (or a Live tick) that stops this run
+    # earlier leaves the browser with the table drawn before, and so must a click be read against it.
+    ss[f"{key}__gen"] = generation
+    ss[f"{key}__hits"] = list(hits)
+    ss[f"{key}__seen"] = shown
+
+
+def _widget_key(key: str) -> str:
+    """The widget key table ``key`` is drawn under now (a new one each time the page changes its selection)."""
+    return f"{key}-{st.session_state.get(f'{key}__gen', 0)}"
 
 
 def _selection_of(event: Any) -> tuple[list[int], list[tuple[int, str]]]:

@@ -108,15 +108,14 @@ def _detail(source: LogSource, hits: list[Hit], ref: str, key: str) -> None:
 # -- records ----------------------------------------------------------------------------------
 
 
-def _snapshot(source: LogSource, state: ViewState, reading: bool) -> int:
-    """The snapshot the page reads: kept while the user reads (an older page, a record), else the newest."""
-    ss = st.session_state
+def _snapshot(source: LogSource, state: ViewState, reading: bool) -> tuple[tuple[object, ...], int]:
+    """The snapshot the page reads, with its filter: kept while the user reads (an older page, a record), else the
+    newest. The caller keeps it (``ss.snapshot``) once the table read with it is drawn (see ``records``)."""
     signature = state.filter_signature()
-    kept = ss.get("snapshot")
+    kept = st.session_state.get("snapshot")
     if kept is None or kept[0] != signature or not reading:
-        kept = (signature, source.snapshot())
-        ss.snapshot = kept
-    return int(kept[1])
+        return signature, source.snapshot()
+    return kept[0], int(kept[1])
 
 
 def records(source: LogSource, state: ViewState, flt: LogFilter) -> None:
@@ -124,7 +123,8 @@ def records(source: LogSource, state: ViewState, flt: LogFilter) -> None:
     zone = state.zone()
     pick = take_pick("records_table", state.sel)
     state.sel = ss.w_sel = pick.ref
-    token = _snapshot(source, state, reading=state.page > 1 or bool(pick.ref))
+    snapshot = _snapshot(source, state, reading=state.page > 1 or bool(pick.ref))
+    token = snapshot[1]
     pinned = replace(flt, until=token)
     page = source.page(pinned, offset=(state.page - 1) * state.size, limit=state.size)
     newer = source.newer_than(flt, token)  # asked once: Elasticsearch has no answer cache
@@ -156,9 +156,24 @@ def records(source: LogSource, state: ViewState, flt: LogFilter) -> None:
     nav[1].button(
         "Older ▶", key="page_next", disabled=state.page >= pages, on_click=actions.set_page, args=(state.page + 1,)
     )
-    nav[2].number_input("Page", min_value=1, max_value=pages, key="w_page", label_visibility="collapsed")
+    # Keyed by the page it shows, not w_page: a Live tick can carry the browser's value from before "Older" or
+    # "Show newest" changed the page, and that old value would turn the page back (see table.py on selections).
+    typed = f"page_input_{state.page}"
+    nav[2].number_input(
+        "Page",
+        min_value=1,
+        max_value=pages,
+        value=state.page,
+        key=typed,
+        on_change=actions.page_typed,
+        args=(typed, state.page),
+        label_visibility="collapsed",
+    )
     _columns_chooser(source, flt, state)
     draw_hits(page.hits, zone, "records_table", selected=pick.ref, extra_columns=state.cols)
+    # Kept only now: a run stopped earlier (by a click, or a Live tick) never showed its rows, and the page the
+    # user reads is the one drawn before, so is the snapshot a selection or an older page holds still.
+    ss.snapshot = snapshot
     _cell_actions(pick, "records")
     _exports(source, pinned)
     _detail(source, page.hits, pick.ref, key="records")

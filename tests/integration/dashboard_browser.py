@@ -89,18 +89,32 @@ def wait_settled(page, timeout_ms: int = 30_000) -> None:  # type: ignore[no-unt
     expect(page.get_by_test_id("stSkeleton")).to_have_count(0, timeout=timeout_ms)
 
 
+# One look at a grid, in the page itself: a table redrawn between two reads (a Live tick) cannot mix rows or
+# columns of two drawings. Cells are named by their column index, so a drawing that adds a column is read right;
+# a row with a cell of no column (the header not drawn yet) makes the look null.
+_READ_GRID = """grid => {
+    const names = {};
+    grid.querySelectorAll('thead th').forEach(th => { names[th.getAttribute('aria-colindex')] = th.innerText.trim(); });
+    const rows = [];
+    for (const tr of grid.querySelectorAll('tbody tr')) {
+        const row = {};
+        for (const td of tr.querySelectorAll('td')) {
+            const name = names[td.getAttribute('aria-colindex')];
+            if (name === undefined) return null;
+            row[name] = td.innerText.trim();
+        }
+        row.selected = tr.getAttribute('aria-selected') || 'false';
+        rows.push(row);
+    }
+    return rows;
+}"""
+
+
 def grid_rows(page, index: int = 0) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
     """The visible rows of the ``index``-th records table, as {column: text} (what the user reads),
-    plus ``selected``: "true" for the row the table shows selected."""
+    plus ``selected``: "true" for the row the table shows selected. [] while the table is being redrawn."""
     grid = page.locator(GRID).nth(index)
     try:
-        headers = [h.strip() for h in grid.locator("thead th").all_inner_texts()]
-        rows = []
-        for row in grid.locator("tbody tr").all():
-            cells = [c.strip() for c in row.locator("td").all_inner_texts()]
-            values = dict(zip(headers[-len(cells) :] if cells else [], cells, strict=False))
-            values["selected"] = row.get_attribute("aria-selected") or "false"
-            rows.append(values)
-        return rows
-    except Exception:  # the table is being redrawn: the caller waits with a deadline and asks again
+        return grid.evaluate(_READ_GRID, timeout=5_000) or []
+    except Exception:  # no such table (yet): the caller waits with a deadline and asks again
         return []

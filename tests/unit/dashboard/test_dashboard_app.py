@@ -316,6 +316,11 @@ def test_older_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert max(older) <= min(newest)
     params = {k: v if isinstance(v, list) else [v] for k, v in app.query_params.items()}
     assert params["page"] == ["2"]
+    app.number_input(key="page_input_2").set_value(3).run()  # a page typed into the page box
+    assert "showing 101 to 120, newest first · page 3 of 3" in markdown_text(app)
+    assert app.number_input(key="page_input_3").value == 3
+    app.button(key="page_prev").click().run()
+    assert "page 2 of 3" in markdown_text(app)
 
 
 def test_unreachable_elasticsearch_is_an_error_not_a_traceback(log_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
