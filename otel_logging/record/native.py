@@ -111,6 +111,9 @@ class StdlibLineReader(Protocol):
 
 _stdlib_reader: Callable[..., StdlibLineReader] | None
 _stdlib_reader, STDLIB_UNAVAILABLE_REASON = _load("StdlibReader")
+if _stdlib_reader is not None and "seed" not in (getattr(_stdlib_reader, "__text_signature__", None) or ""):
+    # a build of the module older than the seed format's reader (and its pending entries with a service)
+    _stdlib_reader, STDLIB_UNAVAILABLE_REASON = None, "otel_logging_native.StdlibReader is older than this package"
 STDLIB_AVAILABLE: bool = _stdlib_reader is not None
 
 
