@@ -10,7 +10,7 @@ read, ``--rounds`` times (default 3), in alternating order (naive first in odd r
                 (no timestamps, no records, no output): the baseline of the ratio
     aggregate   otel_logging's Ingestor into a FileSink (detection, multi-line, timestamps, canonical
                 records, JSON encoding, file writes, checkpoints), each round into a new directory;
-                stdlib-format and JSON-lines files go through the native readers when otel_logging_native is
+                stdlib-, seed-format and JSON-lines files go through the native readers when otel_logging_native is
                 installed, and a file's batches are written while its next chunk is read (ingest.engine.Shipper)
 
 Redaction is off (``otel-logging aggregate --no-redact``) unless ``--redact`` is given: the target (issue 18: >= 100

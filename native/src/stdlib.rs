@@ -1,20 +1,24 @@
-//! Lines of a stdlib-format log file (`%(asctime)s - %(name)s - %(levelname)s - %(message)s`) ->
+//! Lines of a stdlib-format log file (`%(asctime)s - %(name)s - %(levelname)s - %(message)s`), or of the seed
+//! format (`{timestamp} - {app_name} - {logger_name} - {level} - {message}`, `formats.SEED_REGEX`) ->
 //! canonical records as JSON lines: the fast path of log aggregation (`otel_logging.ingest`).
 //!
 //! The output is byte-for-byte what the Python path writes for the same lines: `FileSource.read_batch`
 //! splitting and decoding the lines, `Assembler.feed` joining continuation lines and tracebacks,
-//! `StdlibParser.parse` (naive timestamps in UTC), `RecordContext.make`, `exception_attributes`, then
-//! `to_json_lines` (orjson). The reader only does what it can do exactly as Python does; at any line it
-//! cannot (a line that is no stdlib record nor a continuation of one, where Python tries its other
-//! parsers or keeps the raw line; a non-ASCII character where Python's Unicode-aware regexes decide), it
-//! stops before that line and hands the entry it was assembling back, so that Python goes on from there
-//! with the same state. The state between calls lives in Python (`Assembler`), as a tuple:
+//! `StdlibParser.parse` (naive timestamps in UTC) or `RegexParser.parse` with `SEED_REGEX` (ISO timestamps
+//! read by `TimestampParser(None)`, the `app_name` as the record's service), `RecordContext.make`,
+//! `exception_attributes`, then `to_json_lines` (orjson). The reader only does what it can do exactly as
+//! Python does; at any line it cannot (a line that is no record of its format nor a continuation of one,
+//! where Python tries its other parsers or keeps the raw line; a non-ASCII character where Python's
+//! Unicode-aware regexes decide; a timestamp Python would replace by the observed time), it stops before
+//! that line and hands the entry it was assembling back, so that Python goes on from there with the same
+//! state. The state between calls lives in Python (`Assembler`), as a tuple:
 //!
 //! `(offset, @timestamp, observed_timestamp, severity_text, severity_number, body, logger,
-//!   continuation lines, traceback_at, in_traceback)`
+//!   continuation lines, traceback_at, in_traceback, service)`
 //!
 //! the record of an entry's first line (its attributes are the file's path and `<uid prefix>:<offset>`,
-//! its service and resource the file's) and what `Assembler` keeps about the lines that continue it.
+//! its service and resource the file's, or with `service` not None that service and the file's resource
+//! naming it) and what `Assembler` keeps about the lines that continue it.
 
 use std::borrow::Cow;
 use std::os::raw::{c_int, c_void};
@@ -27,6 +31,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyMemoryView, PyTuple};
 
 use crate::json;
+use crate::jsonl::iso_stamp;
+use crate::otlp::Timestamps;
 
 /// `assembler._TRACEBACK_STARTS`.
 const TRACEBACK_STARTS: [&str; 3] = [
@@ -245,14 +251,20 @@ struct Pending<'a> {
     severity_number: i64,
     body: Cow<'a, str>,
     logger: Cow<'a, str>,
+    /// `None`: the file's service (and resource); else the `app_name` of a seed line naming another one.
+    service: Option<Cow<'a, str>>,
     continuation: Vec<Cow<'a, str>>,
     traceback_at: Option<usize>,
     in_traceback: bool,
 }
 
-/// A stdlib record line, as `STDLIB_REGEX` splits it (byte ranges of the line).
+/// A record line, as `STDLIB_REGEX` or `SEED_REGEX` splits it (byte ranges of the line).
 struct Header {
     fraction: (usize, usize),
+    /// Where the `timestamp` group of a seed line ends (0 for a stdlib line).
+    timestamp_end: usize,
+    /// The `app_name` of a seed line (empty for a stdlib line).
+    app: (usize, usize),
     logger: (usize, usize),
     level: (usize, usize),
     severity: Option<(i64, &'static str)>, // None: `Level <n>`, severity 0 with the name as text
@@ -264,6 +276,18 @@ enum Verdict {
     StartsTraceback,
     Ends,
     Unsure,
+}
+
+/// `\d{4}-\d{2}-\d{2}<sep>\d{2}:\d{2}:\d{2}` at the start of `b` (at least 19 bytes), with ASCII digits.
+fn date_time_at(b: &[u8], sep: u8) -> bool {
+    [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+        .iter()
+        .all(|&at| b[at].is_ascii_digit())
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == sep
+        && b[13] == b':'
+        && b[16] == b':'
 }
 
 fn digits2(b: &[u8], at: usize) -> u32 {
@@ -356,6 +380,13 @@ pub struct StdlibReader {
     /// Boxed: its AVX2 vectors want 32-byte alignment, which the Python object holding this does not promise.
     dash: Box<Finder<'static>>,
     pool: Pool,
+    /// Lines of the seed format (`SEED_REGEX`, read as `RegexParser` does) rather than stdlib ones.
+    seed: bool,
+    /// The file's service: a seed line naming it (or no service) makes a record of the file's service.
+    service: String,
+    /// `{**resource, "service.name": <service>}` as JSON around the service's JSON: the resource of a record
+    /// of another service. `None`: such records are left to Python.
+    other_resource: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// The lines to read: `data[start..]`, each ending at a newline or at the end of `data`; `data[i]` is byte
@@ -375,6 +406,9 @@ struct Outcome<'a> {
     stop: usize,
     pending: Option<Pending<'a>>,
     last_timestamp: Option<[u8; 30]>,
+    /// The service of the records in `lines` (`None`: the file's). A call makes the records of one service:
+    /// it stops before the line that would finish a record of another one.
+    service: Option<Cow<'a, str>>,
 }
 
 /// The fixed parts of every record a reader makes of one file: `,"service":<service>,"attributes":{`, then
@@ -410,20 +444,72 @@ impl StdlibReader {
             resource_end,
             dash: Box::new(Finder::new(b" - ").into_owned()),
             pool: Arc::default(),
+            seed: false,
+            service: service.to_owned(),
+            other_resource: None,
         }
+    }
+
+    /// The reader of a seed-format file; `other_resource`: see the field.
+    pub fn new_seed(
+        service: &str,
+        path: &str,
+        uid_prefix: &str,
+        resource_json: &[u8],
+        other_resource: Option<(Vec<u8>, Vec<u8>)>,
+    ) -> Self {
+        StdlibReader {
+            seed: true,
+            other_resource,
+            ..StdlibReader::new(service, path, uid_prefix, resource_json)
+        }
+    }
+
+    /// `SEED_REGEX.match(line)` when it is sure to give this (ASCII digits where it wants `\d`).
+    fn seed_header(&self, b: &[u8]) -> Option<Header> {
+        if b.len() < 35 {
+            return None; // 19 (timestamp) + 3 + 3 + 3 + 4 (INFO, the shortest level) + 3
+        }
+        if !date_time_at(b, b'T') {
+            return None;
+        }
+        let mut i = 19;
+        if b[19] == b'.' {
+            i = 20;
+            while i < 30 && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i == 20 || i == 30 {
+                return None; // no digit, or more than 9
+            }
+        }
+        match b[i] {
+            b'Z' => i += 1,
+            b'+' | b'-' if b[i + 3] == b':' && [1, 2, 4, 5].iter().all(|&k| b[i + k].is_ascii_digit()) => i += 6,
+            _ => {}
+        }
+        if !b[i..].starts_with(b" - ") {
+            return None;
+        }
+        // `(?P<app_name>.*?) - (?P<logger>.*?) - (?P<level>...) - `: the app ends at the first " - "; the
+        // logger at the first " - " after it followed by a level and " - " (a later app end leaves no other)
+        let app = i + 3;
+        let app_end = app + self.dash.find(&b[app..])?;
+        let mut header = self.level_after(b, app_end + 3)?;
+        header.timestamp_end = i;
+        header.app = (app, app_end);
+        Some(header)
     }
 
     /// `STDLIB_REGEX.match(line)` when it is sure to give this (ASCII digits where it wants `\d`).
     fn header(&self, b: &[u8]) -> Option<Header> {
+        if self.seed {
+            return self.seed_header(b);
+        }
         if b.len() < 32 {
             return None; // 19 (asctime) + 3 + 3 + 4 (INFO, the shortest level) + 3
         }
-        for at in [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18] {
-            if !b[at].is_ascii_digit() {
-                return None;
-            }
-        }
-        if b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        if !date_time_at(b, b' ') {
             return None;
         }
         let fraction_end = if b[19] == b',' {
@@ -441,8 +527,14 @@ impl StdlibReader {
         if !b[fraction_end..].starts_with(b" - ") {
             return None;
         }
-        let name = fraction_end + 3;
-        // `(?P<name>.*?) - (?P<levelname>...) - `: the first " - " followed by a level and " - "
+        let mut header = self.level_after(b, fraction_end + 3)?;
+        header.fraction = (20.min(fraction_end), fraction_end);
+        Some(header)
+    }
+
+    /// `(?P<name>.*?) - (?P<levelname>...) - ` from `name` on: the first " - " followed by a level and " - "
+    /// (the header's fraction, zone and app are left empty).
+    fn level_after(&self, b: &[u8], name: usize) -> Option<Header> {
         let mut from = name;
         while let Some(found) = self.dash.find(&b[from..]) {
             let p = from + found;
@@ -453,7 +545,9 @@ impl StdlibReader {
                     for &(level, number, text) in LEVELS.iter() {
                         if rest.starts_with(level) && rest[level.len()..].starts_with(b" - ") {
                             return Some(Header {
-                                fraction: (20.min(fraction_end), fraction_end),
+                                fraction: (0, 0),
+                                timestamp_end: 0,
+                                app: (0, 0),
                                 logger: (name, p),
                                 level: (r, r + level.len()),
                                 severity: Some((number, text)),
@@ -471,7 +565,9 @@ impl StdlibReader {
                     }
                     if i > r + 6 && b[i..].starts_with(b" - ") {
                         return Some(Header {
-                            fraction: (20.min(fraction_end), fraction_end),
+                            fraction: (0, 0),
+                            timestamp_end: 0,
+                            app: (0, 0),
                             logger: (name, p),
                             level: (r, i),
                             severity: None,
@@ -487,7 +583,14 @@ impl StdlibReader {
 
     /// `StdlibParser.parse` of a line that `header` split, naive time in UTC; `None` for a date that does
     /// not exist (Python: TimestampError, the line is not this format).
-    fn stamp(&self, b: &[u8], header: &Header) -> Option<Stamp> {
+    fn stamp(&self, b: &[u8], header: &Header, timestamps: &mut Timestamps) -> Option<Stamp> {
+        if self.seed {
+            // `RegexParser._time`: `TimestampParser(None).parse` and `stamp`; None where Python may differ (an
+            // invalid or out-of-range time, which Python makes a record of the observed time)
+            // SAFETY: `seed_header` checked that these bytes are ASCII.
+            let text = unsafe { std::str::from_utf8_unchecked(&b[..header.timestamp_end]) };
+            return iso_stamp(text, timestamps).map(Stamp::Utc);
+        }
         let year = digits2(b, 0) * 100 + digits2(b, 2);
         let (month, day) = (digits2(b, 5), digits2(b, 8));
         let (hour, minute, second) = (digits2(b, 11), digits2(b, 14), digits2(b, 17));
@@ -534,6 +637,10 @@ impl StdlibReader {
 
     /// `Assembler._finish` + `to_json_lines` for one entry; `None` (nothing written) when Python must decide.
     fn finish(&self, pending: &Pending<'_>, observed_json: &[u8], out: &mut Vec<u8>) -> Option<()> {
+        let other_resource = match &pending.service {
+            None => None,
+            Some(service) => Some((service, self.other_resource.as_ref()?)),
+        };
         let lines = &pending.continuation;
         let cut = pending.traceback_at.unwrap_or(lines.len());
         let stacktrace = if cut < lines.len() {
@@ -586,18 +693,38 @@ impl StdlibReader {
         }
         out.extend_from_slice(b",\"logger\":");
         write_json_str(out, &pending.logger);
-        match exception {
-            None => out.extend_from_slice(&self.service_path_uid),
-            Some(exception) => self.write_exception_attributes(exception, out),
+        match (other_resource, exception) {
+            (None, None) => out.extend_from_slice(&self.service_path_uid),
+            (None, Some(exception)) => {
+                out.extend_from_slice(&self.service_attributes);
+                self.write_exception_attributes(exception, out);
+            }
+            (Some((service, _)), exception) => {
+                out.extend_from_slice(b",\"service\":");
+                write_json_str(out, service);
+                out.extend_from_slice(b",\"attributes\":{");
+                match exception {
+                    None => out.extend_from_slice(&self.path_uid),
+                    Some(exception) => self.write_exception_attributes(exception, out),
+                }
+            }
         }
         json::write_u64(out, pending.offset);
-        out.extend_from_slice(&self.resource_end);
+        match other_resource {
+            None => out.extend_from_slice(&self.resource_end),
+            Some((service, (before, after))) => {
+                out.extend_from_slice(b"\"},\"resource\":");
+                out.extend_from_slice(before);
+                write_json_str(out, service);
+                out.extend_from_slice(after);
+                out.extend_from_slice(b"}\n");
+            }
+        }
         Some(())
     }
 
-    /// The attributes of a record with a traceback, up to the uid's offset.
+    /// The attributes of a record with a traceback (after their `{`), up to the uid's offset.
     fn write_exception_attributes(&self, (stack, found): (&str, Option<(&str, &str)>), out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.service_attributes);
         out.extend_from_slice(b"\"exception.stacktrace\":");
         write_json_str(out, stack);
         out.push(b',');
@@ -632,6 +759,8 @@ impl StdlibReader {
         out.reserve(data.len().saturating_sub(start) * 5);
         let mut count = 0u64;
         let mut last_timestamp = None;
+        let mut timestamps = Timestamps::new();
+        let mut run_service: Option<Option<Cow<'a, str>>> = None; // of the records made (once one is)
         let end = data.len();
         let mut pos = start;
         while pos <= end {
@@ -674,11 +803,27 @@ impl StdlibReader {
                 continue; // blank: carries nothing
             }
             let Some(header) = self.header(b) else { break };
-            let Some(timestamp) = self.stamp(b, &header) else { break };
+            let Some(timestamp) = self.stamp(b, &header, &mut timestamps) else {
+                break;
+            };
+            // `RegexParser`: `get("app_name") or None`, and `RecordContext.make` keeps the file's service
+            let app = &b[header.app.0..header.app.1];
+            let service = if app.is_empty() || app == self.service.as_bytes() {
+                None
+            } else if self.other_resource.is_some() {
+                Some(piece(&line, header.app))
+            } else {
+                break; // a resource this reader cannot write: Python makes the record
+            };
             if let Some(entry) = pending.take() {
-                if self.finish(&entry, &observed_json, &mut out).is_none() {
+                if run_service.as_ref().is_some_and(|made| *made != entry.service)
+                    || self.finish(&entry, &observed_json, &mut out).is_none()
+                {
                     pending = Some(entry);
                     break;
+                }
+                if run_service.is_none() {
+                    run_service = Some(entry.service.clone());
                 }
                 count += 1;
             }
@@ -698,6 +843,7 @@ impl StdlibReader {
                 severity_number,
                 body: piece(&line, (header.message, b.len())),
                 logger: piece(&line, header.logger),
+                service,
                 continuation: Vec::new(),
                 traceback_at: None,
                 in_traceback: false,
@@ -710,6 +856,7 @@ impl StdlibReader {
             stop: pos,
             pending,
             last_timestamp,
+            service: run_service.flatten(),
         })
     }
 }
@@ -751,25 +898,52 @@ fn piece<'a>(line: &Cow<'a, str>, (start, end): (usize, usize)) -> Cow<'a, str> 
     }
 }
 
-type PendingTuple = (u64, String, String, String, i64, String, String, Vec<String>, i64, bool);
+type PendingTuple = (
+    u64,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Vec<String>,
+    i64,
+    bool,
+    Option<String>,
+);
 
 #[pymethods]
 impl StdlibReader {
-    /// StdlibReader(service, path, uid_prefix, resource_json): the reader of one file's lines.
+    /// StdlibReader(service, path, uid_prefix, resource_json, seed=False, other_resource=None): the reader of
+    /// one file's lines, of the stdlib format or (``seed``) of the seed format. ``other_resource``: the JSON of
+    /// ``{**resource, "service.name": s}`` before and after the JSON of ``s``, for the records of a seed line
+    /// naming another service ``s`` (without it, Python reads such lines).
     #[new]
-    fn py_new(service: &str, path: &str, uid_prefix: &str, resource_json: &[u8]) -> Self {
-        StdlibReader::new(service, path, uid_prefix, resource_json)
+    #[pyo3(signature = (service, path, uid_prefix, resource_json, seed=false, other_resource=None))]
+    fn py_new(
+        service: &str,
+        path: &str,
+        uid_prefix: &str,
+        resource_json: &[u8],
+        seed: bool,
+        other_resource: Option<(Vec<u8>, Vec<u8>)>,
+    ) -> Self {
+        if seed {
+            StdlibReader::new_seed(service, path, uid_prefix, resource_json, other_resource)
+        } else {
+            StdlibReader::new(service, path, uid_prefix, resource_json)
+        }
     }
 
-    /// read(data, start, end, base_offset, ascii, observed, pending) -> (lines, count, stop, pending, last)
+    /// read(data, start, end, base_offset, ascii, observed, pending) -> (lines, count, stop, pending, last, service)
     ///
     /// Read the lines of ``data[:end]`` (a chunk's complete lines without the last newline) from index
     /// ``start``; ``data[i]`` is byte ``base_offset + i`` of the file, ``ascii`` is ``data[:end].isascii()``
     /// and ``pending`` the entry the assembler holds (the tuple of the module doc, or None). Returns the
     /// finished records as JSON lines (a read-only memoryview; its memory is reused once it is released),
     /// their count, the index of the first line not read (``end + 1`` when all were), the entry now pending
-    /// and the latest timestamp text of the lines read (None if none had one). The GIL is released while
-    /// reading.
+    /// the latest timestamp text of the lines read (None if none had one) and the service of the records
+    /// (None: the file's; a call makes records of one service). The GIL is released while reading.
     #[allow(clippy::too_many_arguments)]
     fn read<'py>(
         &self,
@@ -790,7 +964,19 @@ impl StdlibReader {
         }
         let bytes = &bytes[..end];
         let pending = pending.map(
-            |(offset, timestamp, observed, severity_text, severity_number, body, logger, continuation, at, in_tb)| {
+            |(
+                offset,
+                timestamp,
+                observed,
+                severity_text,
+                severity_number,
+                body,
+                logger,
+                continuation,
+                at,
+                in_tb,
+                service,
+            )| {
                 Pending {
                     offset,
                     timestamp: Stamp::Text(timestamp),
@@ -799,6 +985,7 @@ impl StdlibReader {
                     severity_number,
                     body: Cow::Owned(body),
                     logger: Cow::Owned(logger),
+                    service: service.map(Cow::Owned),
                     continuation: continuation.into_iter().map(Cow::Owned).collect(),
                     traceback_at: usize::try_from(at).ok(),
                     in_traceback: in_tb,
@@ -842,13 +1029,15 @@ impl StdlibReader {
                     continuation,
                     at,
                     entry.in_traceback,
+                    entry.service.as_deref(),
                 )
                     .into_pyobject(py)?
                     .into_any()
                     .unbind()
             }
         };
-        (lines, outcome.count, outcome.stop, pending, last).into_pyobject(py)
+        let service = outcome.service.as_deref();
+        (lines, outcome.count, outcome.stop, pending, last, service).into_pyobject(py)
     }
 }
 
@@ -911,6 +1100,25 @@ mod tests {
         let h = r.header(line).unwrap();
         assert_eq!(h.logger.0, h.logger.1);
         assert_eq!(&line[h.level.0..h.level.1], b"Level 5");
+    }
+
+    #[test]
+    fn seed_headers_split_like_the_regex() {
+        let r = StdlibReader::new_seed("svc", "/p", "1-2", b"{}", None);
+        let line = b"2024-03-01T10:00:00.123+02:00 - a - b - c - WARNING - x - y";
+        let h = r.header(line).unwrap();
+        assert_eq!(&line[..h.timestamp_end], b"2024-03-01T10:00:00.123+02:00");
+        assert_eq!(&line[h.app.0..h.app.1], b"a");
+        assert_eq!(&line[h.logger.0..h.logger.1], b"b - c");
+        assert_eq!(&line[h.message..], b"x - y");
+        let line = b"2024-03-01T10:00:00Z -  - - - INFO - m";
+        let h = r.header(line).unwrap();
+        assert_eq!((h.app.0, h.app.1), (h.app.0, h.app.0));
+        assert_eq!(&line[h.logger.0..h.logger.1], b"-");
+        assert!(r.header(b"2024-03-01T10:00:00.1234567890 - a - b - INFO - x").is_none());
+        assert!(r.header(b"2024-03-01 10:00:00 - a - b - INFO - x").is_none());
+        assert!(r.header(b"2024-03-01T10:00:00+0200 - a - b - INFO - x").is_none());
+        assert!(reader().header(b"2024-03-01T10:00:00 - a - INFO - message").is_none());
     }
 
     #[test]

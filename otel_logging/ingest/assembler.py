@@ -150,12 +150,12 @@ class Assembler:
         self.records += 1
         self.unparsed += 1
 
-    # --- the native stdlib reader (otel_logging.record.native) carries on and hands back the pending entry -------
+    # --- the native text reader (otel_logging.record.native) carries on and hands back the pending entry ---------
 
     def native_pending(self) -> tuple[bool, PendingEntry | None]:
         """``(True, entry)``: the pending entry in the native reader's terms (``None`` when there is none);
         ``(False, None)`` when the native reader could not finish it as ``_finish`` would: a record of another
-        shape than ``RecordContext.make`` gives the file's own text records (another service, more attributes)."""
+        shape than ``RecordContext.make`` gives the file's text records (more attributes, another resource)."""
         pending = self.pending
         if pending is None:
             return True, None
@@ -173,8 +173,10 @@ class Assembler:
             and type(body) is str
             and type(logger) is str
             and type(service) is str
-            and service == ctx.service
-            and resource is ctx.resource
+            and (
+                (service == ctx.service and resource is ctx.resource)
+                or (type(resource) is dict and list(resource.items()) == list(_resource_of(ctx, service).items()))
+            )
             and type(attributes) is dict
             and tuple(attributes) == (FILE_PATH, RECORD_UID)
             and attributes[FILE_PATH] == ctx.path
@@ -192,6 +194,7 @@ class Assembler:
             self._continuation,
             self._traceback_at,
             self._in_traceback,
+            None if service == ctx.service else service,
         )
         return True, entry
 
@@ -205,7 +208,9 @@ class Assembler:
             self._traceback_at = -1
             self._in_traceback = False
             return
-        offset, timestamp, observed, severity_text, severity_number, body, logger, continuation, at, in_tb = entry
+        offset, timestamp, observed, severity_text, severity_number, body, logger, continuation, at, in_tb, service = (
+            entry
+        )
         ctx = self.ctx
         self.pending = {  # what RecordContext.make made of the entry's first line
             "@timestamp": timestamp,
@@ -214,9 +219,9 @@ class Assembler:
             "severity_number": severity_number,
             "body": body,
             "logger": logger,
-            "service": ctx.service,
+            "service": ctx.service if service is None else service,
             "attributes": {FILE_PATH: ctx.path, RECORD_UID: f"{ctx.uid_prefix}:{offset}"},
-            "resource": ctx.resource,
+            "resource": ctx.resource if service is None else _resource_of(ctx, service),
         }
         self.pending_offset = offset
         self._continuation = continuation
@@ -227,3 +232,8 @@ class Assembler:
         """End of input: the pending record is complete."""
         if self.pending is not None:
             self._finish(out)
+
+
+def _resource_of(ctx: RecordContext, service: str) -> dict[str, Any]:
+    """The resource ``RecordContext.make`` gives a record of ``service`` (not the file's)."""
+    return {**ctx.resource, "service.name": service}

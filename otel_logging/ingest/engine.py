@@ -236,8 +236,8 @@ class Ingestor:
                 others = ["jsonl", "seed", "stdlib"]
                 fallbacks = [make_parser(n, ctx, timestamps) for n in others if n != name]
             source.assembler = Assembler(primary, fallbacks, ctx)
-            if name == "stdlib" and self.zone is None:  # the native reader, when installed
-                source.native = _native_reader(ctx)
+            if name in ("stdlib", "seed") and self.zone is None:  # the native reader, when installed
+                source.native = _native_reader(ctx, seed=name == "seed")
             elif name == "jsonl" and self.zone is None:
                 source.native_jsonl = _native_jsonl_reader(ctx)
         except FileError:
@@ -357,13 +357,31 @@ class Ingestor:
             sink.close()
 
 
-def _native_reader(ctx: RecordContext) -> native.StdlibLineReader | None:
-    """The native reader for a file's stdlib lines; None (the Python path) when it is not installed, or for a
-    path or service that is no valid UTF-8 (a file name with undecodable bytes): Python deals with those."""
+def _native_reader(ctx: RecordContext, seed: bool = False) -> native.StdlibLineReader | None:
+    """The native reader for a file's stdlib (``seed``: seed-format) lines; None (the Python path) when it is not
+    installed, or for a path or service that is no valid UTF-8 (a file name with undecodable bytes): Python deals
+    with those."""
     try:
-        return native.stdlib_reader(ctx.service, ctx.path, ctx.uid_prefix, orjson.dumps(ctx.resource))
+        resource = orjson.dumps(ctx.resource)
+        return native.stdlib_reader(
+            ctx.service, ctx.path, ctx.uid_prefix, resource, seed=seed, other_resource=_other_resource(ctx)
+        )
     except (UnicodeEncodeError, orjson.JSONEncodeError):
         return None
+
+
+_MARK = "\x00otel-logging:service\x00"
+
+
+def _other_resource(ctx: RecordContext) -> tuple[bytes, bytes] | None:
+    """The JSON of the resource of a record of another service (a seed line's app_name; ``RecordContext.make``
+    gives it ``{**resource, "service.name": service}``) before and after the JSON of the service; None when that
+    cannot be told apart (the resource holds the marker)."""
+    mark = orjson.dumps(_MARK)
+    parts = orjson.dumps({**ctx.resource, "service.name": _MARK}).split(mark)
+    if len(parts) != 2:
+        return None
+    return parts[0], parts[1]
 
 
 def _native_jsonl_reader(ctx: RecordContext) -> native.JsonlLineReader | None:

@@ -65,7 +65,7 @@ class FileSource:
         self.state = state
         self.compressed = compressed
         self.assembler: Assembler | None = None
-        self.native: StdlibLineReader | None = None  # the native reader, for a stdlib-format file in UTC
+        self.native: StdlibLineReader | None = None  # the native reader, for a stdlib- or seed-format file in UTC
         self.native_jsonl: JsonlLineReader | None = None  # the native reader, for a JSON-lines file in UTC
         self.committed_offset = state.offset
         self.committed_done = state.done
@@ -208,7 +208,8 @@ class FileSource:
     def _read_native(self, buffer: bytes, end: int, offset: int, out: RecordBatch) -> None:
         """The lines of ``buffer[:end]`` (starting at byte ``offset``) through the native reader, and each line it
         leaves through the assembler; the native reader goes on at the next line once the assembler's pending
-        entry is one it can carry (none, or one of the file's own text records)."""
+        entry is one it can carry (none, or one of the file's text records). A call that made records may have
+        stopped only before a record of another service: the next call goes on from there."""
         assembler = self.assembler
         reader = self.native
         assert assembler is not None and reader is not None
@@ -220,14 +221,17 @@ class FileSource:
         while position <= end:
             carried, entry = assembler.native_pending()
             if carried:
-                lines, count, position, entry, last = reader.read(buffer, position, end, offset, ascii, observed, entry)
+                read = reader.read(buffer, position, end, offset, ascii, observed, entry)
+                lines, count, position, entry, last, service = read
                 assembler.set_native_pending(entry, count)
                 if last is not None:
                     primary.last_timestamp = last
                 if count:
-                    out.add_lines(lines, count)
+                    out.add_lines(lines, count, service)
                 if position > end:
                     break
+                if count:
+                    continue
             newline = buffer.find(b"\n", position, end)
             if newline < 0:
                 newline = end

@@ -12,6 +12,7 @@ from otel_logging.record.schema import Record, rejection_message, to_json_lines
 # views of its pooled buffers, valid while the batch is alive).
 Lines = bytes | memoryview
 _Part = bytes | memoryview | list[Record]
+_Filled = _Part | tuple[str, Lines]  # a run of lines of another service than the batch's
 
 
 class RecordBatch(Mapping[str, list[Record]]):
@@ -24,7 +25,7 @@ class RecordBatch(Mapping[str, list[Record]]):
     - from JSON lines per service (``from_lines``: the native OTLP converter's output),
     - from records per service (``from_records``: the Python conversion; encoded on the first ``lines``),
     - or filled in order by a reader and read after: records of any service appended to ``tail``, runs of JSON
-      lines of ``service`` given to ``add_lines`` (aggregation; ``service``, the file's, comes first).
+      lines of one service given to ``add_lines`` (aggregation; ``service``, the file's, comes first).
 
     It reads as a mapping service -> records (in order of first appearance), so a sink written for the older
     ``write(by_service)`` takes a batch as it took that dict. ``count`` records are in it; of the request it came
@@ -38,7 +39,7 @@ class RecordBatch(Mapping[str, list[Record]]):
         self.tail: list[Record] = []  # records appended by a reader since its last run of lines
         self.rejected = rejected
         self.first_error = first_error
-        self._parts: list[_Part] = []  # filled in order: runs of lines (of ``service``) and lists of records
+        self._parts: list[_Filled] = []  # filled in order: runs of lines (of a service) and lists of records
         self._counted = 0  # records in the parts given whole (runs of lines, or a construction's)
         self._grouped: dict[str, list[_Part]] | None = None  # per service, its parts in order (once read)
         self._lines: dict[str, Lines] = {}
@@ -72,12 +73,13 @@ class RecordBatch(Mapping[str, list[Record]]):
 
     # -- filling (a reader) ------------------------------------------------------------------------------------
 
-    def add_lines(self, lines: Lines, count: int) -> None:
-        """``count`` records of ``service`` as JSON lines (each ending with a newline), after those so far."""
+    def add_lines(self, lines: Lines, count: int, service: str | None = None) -> None:
+        """``count`` records of ``service`` (default: the batch's) as JSON lines (each ending with a newline), after
+        those so far."""
         if self.tail:
             self._parts.append(self.tail)
             self.tail = []
-        self._parts.append(lines)
+        self._parts.append(lines if service is None or service == self.service else (service, lines))
         self._counted += count
 
     # -- reading -----------------------------------------------------------------------------------------------
@@ -167,6 +169,10 @@ class RecordBatch(Mapping[str, list[Record]]):
         grouped = {own: []}
         counted = self._counted
         for part in [*self._parts, self.tail] if self.tail else self._parts:
+            if isinstance(part, tuple):
+                service, run = part
+                grouped.setdefault(service, []).append(run)
+                continue
             if type(part) is not list:
                 grouped[own].append(part)
                 continue

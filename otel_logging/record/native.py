@@ -8,7 +8,8 @@ each service's lines are a read-only memoryview of a buffer the module reuses on
 
 ``stdlib_reader`` makes the reader of one stdlib-format log file for log aggregation
 (``otel_logging.ingest.source``): chunks of lines -> canonical records as JSON lines, byte-for-byte what the
-Python path (``Assembler`` with ``StdlibParser``, then ``to_json_lines``) produces, for naive times in UTC.
+Python path (``Assembler`` with ``StdlibParser``, then ``to_json_lines``) produces, for naive times in UTC. With
+``seed=True`` it is the reader of a seed-format file (``formats.SEED_REGEX`` read by ``RegexParser``) the same way.
 
 ``jsonl_reader`` makes the reader of one JSON-lines log file the same way: the lines it is sure to read as
 ``JsonLinesParser`` does (flat python-json-logger, structlog or generic objects, naive times in UTC) become JSON
@@ -73,8 +74,9 @@ def convert_payload(payload: bytes, received_ns: int | None = None) -> RecordBat
 
 # The entry an assembler is collecting lines for: (offset of its first line, @timestamp, observed_timestamp,
 # severity_text, severity_number, body, logger, continuation lines, index of the traceback in them or -1,
-# inside a traceback). Its record's attributes are the file's path and uid, its service and resource the file's.
-PendingEntry = tuple[int, str, str, str, int, str, str, list[str], int, bool]
+# inside a traceback, service). Its record's attributes are the file's path and uid, its service and resource the
+# file's, or with a service (not None: a seed line's app_name) that service and ``{**resource, "service.name": it}``.
+PendingEntry = tuple[int, str, str, str, int, str, str, list[str], int, bool, str | None]
 
 
 class StdlibLineReader(Protocol):
@@ -89,7 +91,7 @@ class StdlibLineReader(Protocol):
         ascii: bool,
         observed: str,
         pending: PendingEntry | None,
-    ) -> tuple[memoryview, int, int, PendingEntry | None, str | None]:
+    ) -> tuple[memoryview, int, int, PendingEntry | None, str | None, str | None]:
         """Read the lines of ``data[:end]`` from index ``start`` on, up to the first one it leaves to Python.
 
         ``data[:end]`` is a chunk's complete lines without the last newline, ``data[i]`` byte ``base_offset + i``
@@ -98,24 +100,40 @@ class StdlibLineReader(Protocol):
         ``observed`` the observed time of records made now, ``pending`` the assembler's entry. Returns the
         finished records as JSON lines (a read-only memoryview of a buffer the reader reuses once every view
         of it is released: copy it to keep it), their count, the index of the first line not read (``end + 1``
-        when all were), the entry pending now, and the timestamp text of the last record line read (or None).
-        A line is left to Python (the reader stops before it, its entry still pending) when it is neither a
-        stdlib record line, nor blank, nor a continuation, or when a non-ASCII character would decide.
+        when all were), the entry pending now, the timestamp text of the last record line read (or None), and the
+        service of the records (None: the file's; one call makes records of one service, and stops before the
+        line that would finish a record of another). A line is left to Python (the reader stops before it, its
+        entry still pending) when it is neither a record line of its format, nor blank, nor a continuation, or
+        when a non-ASCII character or a timestamp Python reads otherwise would decide.
         """
         ...
 
 
-_stdlib_reader: Callable[[str, str, str, bytes], StdlibLineReader] | None
+_stdlib_reader: Callable[..., StdlibLineReader] | None
 _stdlib_reader, STDLIB_UNAVAILABLE_REASON = _load("StdlibReader")
+if _stdlib_reader is not None and "seed" not in (getattr(_stdlib_reader, "__text_signature__", None) or ""):
+    # a build of the module older than the seed format's reader (and its pending entries with a service)
+    _stdlib_reader, STDLIB_UNAVAILABLE_REASON = None, "otel_logging_native.StdlibReader is older than this package"
 STDLIB_AVAILABLE: bool = _stdlib_reader is not None
 
 
-def stdlib_reader(service: str, path: str, uid_prefix: str, resource_json: bytes) -> StdlibLineReader | None:
-    """The native reader of one stdlib-format file whose records have this service, ``log.file.path``,
-    ``log.record.uid`` prefix and resource (``orjson.dumps`` of it); None when it is not available."""
+def stdlib_reader(
+    service: str,
+    path: str,
+    uid_prefix: str,
+    resource_json: bytes,
+    *,
+    seed: bool = False,
+    other_resource: tuple[bytes, bytes] | None = None,
+) -> StdlibLineReader | None:
+    """The native reader of one stdlib-format (``seed``: seed-format) file whose records have this service,
+    ``log.file.path``, ``log.record.uid`` prefix and resource (``orjson.dumps`` of it); None when it is not
+    available. ``other_resource``: the JSON of ``{**resource, "service.name": s}`` before and after the JSON of
+    ``s``, for the records of seed lines naming another service ``s`` (None: Python makes those), also those of
+    an entry the assembler hands over (a seed line in a stdlib file, read by the fallback parser)."""
     if _stdlib_reader is None:
         return None
-    return _stdlib_reader(service, path, uid_prefix, resource_json)
+    return _stdlib_reader(service, path, uid_prefix, resource_json, seed, other_resource)
 
 
 # --- JSON lines (aggregation) ----------------------------------------------------------------------------------

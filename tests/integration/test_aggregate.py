@@ -49,6 +49,20 @@ def stdlib_lines(tag: str, start: int, count: int, traceback_every: int = 0) -> 
     return "".join(line + "\n" for line in out)
 
 
+def seed_lines(tag: str, start: int, count: int, traceback_every: int = 0) -> str:
+    """Seed-format lines naming their app, ``seed-app`` (not the ``--app`` of ``base_args``)."""
+    out = []
+    for i in range(start, start + count):
+        level = "ERROR" if traceback_every and i % traceback_every == 0 else "INFO"
+        stamp = f"2024-03-01T10:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z"
+        out.append(f"{stamp} - seed-app - app.{tag} - {level} - msg {tag} {i}")
+        if level == "ERROR":
+            out.append("Traceback (most recent call last):")
+            out.append(f'  File "/srv/{tag}.py", line {i}, in handler')
+            out.append(f"ValueError: failure {i}")
+    return "".join(line + "\n" for line in out)
+
+
 def json_lines(tag: str, start: int, count: int, traceback_every: int = 0) -> str:
     """python-json-logger lines (``traceback_every``: some with an ``exc_info``, which the Python path reads)."""
     out = []
@@ -222,19 +236,24 @@ def test_vanishing_file_is_reported(tmp_path: Path) -> None:
     assert report.status == "error" and "vanished" in report.error
 
 
-@pytest.mark.parametrize("lines", [stdlib_lines, json_lines], ids=["stdlib", "jsonl"])
+@pytest.mark.parametrize(
+    ("lines", "app"),
+    [(stdlib_lines, "legacy"), (json_lines, "legacy"), (seed_lines, "seed-app")],
+    ids=["stdlib", "jsonl", "seed"],
+)
 def test_kill_9_mid_file_then_resume_has_no_gaps_and_no_duplicates(
-    dirs: dict[str, Path], lines: Callable[[str, int, int, int], str]
+    dirs: dict[str, Path], lines: Callable[[str, int, int, int], str], app: str
 ) -> None:
     src = dirs["src"]
     # Large enough that the kill lands mid-file even on a loaded machine: the kill comes once a tenth is shipped,
-    # and the other nine tenths take seconds to aggregate. (Both formats go through their native readers when
-    # installed, and the batches are written by the engine's Shipper thread while the next chunk is read.)
+    # and the other nine tenths take seconds to aggregate. (The formats go through their native readers when
+    # installed, and the batches are written by the engine's Shipper thread while the next chunk is read; seed
+    # lines name their app, whose per-app file they go to.)
     total = 600_000
     with open(src / "big.log", "w") as f:
         for start in range(0, total, 10_000):
             f.write(lines("big", start, 10_000, 997))
-    out_file = dirs["out"] / "legacy.jsonl"
+    out_file = dirs["out"] / f"{app}.jsonl"
     command = [PYTHON, "-m", "otel_logging", "aggregate", str(src), *base_args(dirs)]
     proc = subprocess.Popen(command, env=child_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

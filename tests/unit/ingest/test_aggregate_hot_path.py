@@ -3,6 +3,8 @@
 - The JSON lines of ``bench/aggregate.py`` (python-json-logger and structlog) are read by the native JSON-lines
   reader: ``JsonLinesParser.parse`` (the Python path) is not called once.
 - Its stdlib lines, tracebacks included, are read by the native stdlib reader: ``StdlibParser.parse`` is not called.
+- Its seed lines (``SEED_REGEX``, an app name of their own) are read by the same reader for the seed format:
+  ``RegexParser.parse`` is not called.
 - A file of more than one chunk is shipped by a ``Shipper`` thread (writes overlap the next read), and the per-app
   file and the checkpoint are the same as when every batch is shipped from the reading thread; a batch the thread
   has refused ends the run, and nothing queued behind it is delivered or committed (the next run sends it all).
@@ -39,7 +41,8 @@ def bench_module() -> Any:
 
 def bench_file(path: Path, kind: str, count: int) -> None:
     bench = bench_module()
-    maker = {"pyjson": bench._python_json, "structlog": bench._structlog, "stdlib": bench._stdlib}[kind]
+    makers = {"pyjson": bench._python_json, "structlog": bench._structlog, "stdlib": bench._stdlib, "seed": bench._seed}
+    maker = makers[kind]
     rng = random.Random(7)
     path.write_text("".join(maker(rng, i, 1_709_280_000.0 + i * 0.0137) for i in range(count)))
 
@@ -89,6 +92,22 @@ def test_the_benchmark_stdlib_lines_take_the_native_reader(tmp_path: Path, monke
     calls = count_calls(monkeypatch, formats.StdlibParser, "parse")
     assert run(src, tmp_path / "out") == 5000
     assert calls[0] == 0, "stdlib lines of the benchmark went through the Python path"
+
+
+@pytest.mark.skipif(not native.STDLIB_AVAILABLE, reason=native.STDLIB_UNAVAILABLE_REASON)
+def test_the_benchmark_seed_lines_take_the_native_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    bench_file(src / "seed.log", "seed", 5000)
+    calls = count_calls(monkeypatch, formats.RegexParser, "parse")
+    assert run(src, tmp_path / "out") == 5000
+    assert calls[0] == 0, "seed lines of the benchmark went through the Python path"
+    assert (tmp_path / "out" / "legacy-app.jsonl").read_bytes().count(b"\n") == 5000  # the app the lines name
+    # and the check above can fail: without the native reader, each line is parsed in Python
+    monkeypatch.setattr(native, "_stdlib_reader", None)
+    assert run(src, tmp_path / "out-python") == 5000
+    assert calls[0] == 5000
+    assert (tmp_path / "out-python" / "legacy-app.jsonl").read_bytes().count(b"\n") == 5000
 
 
 def test_a_file_of_many_chunks_is_shipped_by_a_thread_with_the_same_output(

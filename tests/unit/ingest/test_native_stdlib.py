@@ -478,9 +478,9 @@ def test_unicode_whitespace_as_python_sees_it(tmp_path: Path) -> None:
 
 
 def test_other_formats_and_zones_stay_on_the_python_path(tmp_path: Path) -> None:
-    path = tmp_path / "seed.log"
-    path.write_text("2024-03-01T10:00:00.123456 - billing - billing.api - ERROR - charge failed\n" * 3)
-    assert not read(path, use_native=True, chunk=1 << 20).native_used
+    path = tmp_path / "app.log"
+    path.write_text('{"event": "e", "level": "info", "timestamp": "2024-03-01T10:00:01Z"}\n' * 3)
+    assert not read(path, use_native=True, chunk=1 << 20).native_used  # JSON lines: the other native reader
     stdlib = tmp_path / "stdlib.log"
     stdlib.write_text(STDLIB_LOG)
     ingestor = Ingestor([], IngestOptions(service=SERVICE, timezone="Europe/Paris", checkpoint_path=None))
@@ -600,8 +600,9 @@ def test_output_buffers_are_reused_only_once_released(tmp_path: Path) -> None:
     for i in range(12):
         data = f"2024-03-01 10:00:00,000 - a - INFO - {i}\n2024-03-01 10:00:01,000 - a - INFO - next".encode()
         observed = "2030-01-01T00:00:00.000000000Z"
-        lines, count, stop, pending, last = reader.read(data + b"\nrest", 0, len(data), 0, True, observed, None)
-        assert (count, stop, last) == (1, len(data) + 1, "2024-03-01T10:00:01.000000000Z")
+        read = reader.read(data + b"\nrest", 0, len(data), 0, True, observed, None)
+        lines, count, stop, pending, last, service = read
+        assert (count, stop, last, service) == (1, len(data) + 1, "2024-03-01T10:00:01.000000000Z", None)
         assert pending is not None and pending[5] == "next"
         if i % 2:
             kept.append((i, lines))  # the others are released at once: their memory is reused
