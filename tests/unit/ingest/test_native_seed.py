@@ -28,9 +28,11 @@ from tests.unit.ingest.test_native_stdlib import (
     SERVICE,
     STDLIB_LOG,
     TRACEBACKS,
+    any_lines,
     assert_same,
     deterministic_clock,
     every_chunk_size,
+    lines_cut_at_every_chunk_size,
     lines_of,
     read,
 )
@@ -259,12 +261,7 @@ _PIECES = [
     b"garbage ",
     "caf\u00e9 ".encode(),
 ]
-_TAIL = st.text(alphabet=st.sampled_from(list("ab Z_.:-+,09\t\r\x00\u00e9\u00a0\u2028\u0663")), max_size=10).map(
-    lambda s: s.encode()
-)
-_LINE = st.tuples(st.sampled_from(_PIECES), _TAIL, st.sampled_from([b"", b"\xe9", b"\xff"])).map(
-    lambda parts: b"".join(parts)
-)
+_LINE = any_lines(_PIECES, "ab Z_.:-+,09\t\r\x00\u00e9\u00a0\u2028\u0663", [b"", b"\xe9", b"\xff"])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -277,10 +274,7 @@ _LINE = st.tuples(st.sampled_from(_PIECES), _TAIL, st.sampled_from([b"", b"\xe9"
 def test_any_lines_cut_at_every_chunk_size(
     tmp_path: Path, lines: list[bytes], crlf: bool, last_newline: bool, format: str
 ) -> None:
-    path = tmp_path / "any.log"
-    ending = b"\r\n" if crlf else b"\n"
-    path.write_bytes(ending.join(lines) + (ending if last_newline else b""))
-    every_chunk_size(path, format=format, expect_native=False)
+    lines_cut_at_every_chunk_size(tmp_path / "any.log", lines, crlf, last_newline, format)
 
 
 # --- through the engine and the sinks ------------------------------------------------------------------------

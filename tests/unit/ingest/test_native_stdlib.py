@@ -537,12 +537,23 @@ _PIECES = [
     "\u00a0".encode(),
     "caf\u00e9 ".encode(),
 ]
-_TAIL = st.text(alphabet=st.sampled_from(list("ab Z_.:-,09\t\r\x00\x1c\u00e9\u00a0\u2028\u0663")), max_size=10).map(
-    lambda s: s.encode()
-)
-_LINE = st.tuples(st.sampled_from(_PIECES), _TAIL, st.sampled_from([b"", b"\xe9", b"\xff", b"\xe2\x80"])).map(
-    lambda parts: b"".join(parts)
-)
+
+
+def any_lines(pieces: list[bytes], tail_chars: str, endings: list[bytes]) -> st.SearchStrategy[bytes]:
+    """A line: one of ``pieces`` (a header or a continuation), then up to 10 of ``tail_chars``, then one of
+    ``endings`` (bytes that may not be UTF-8)."""
+    tail = st.text(alphabet=st.sampled_from(list(tail_chars)), max_size=10).map(lambda s: s.encode())
+    return st.tuples(st.sampled_from(pieces), tail, st.sampled_from(endings)).map(lambda parts: b"".join(parts))
+
+
+def lines_cut_at_every_chunk_size(path: Path, lines: list[bytes], crlf: bool, last_newline: bool, format: str) -> None:
+    """``lines`` written to ``path`` (CRLF or LF, the last one ended or not) read the same natively and in Python."""
+    ending = b"\r\n" if crlf else b"\n"
+    path.write_bytes(ending.join(lines) + (ending if last_newline else b""))
+    every_chunk_size(path, format=format, expect_native=False)
+
+
+_LINE = any_lines(_PIECES, "ab Z_.:-,09\t\r\x00\x1c\u00e9\u00a0\u2028\u0663", [b"", b"\xe9", b"\xff", b"\xe2\x80"])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -555,10 +566,7 @@ _LINE = st.tuples(st.sampled_from(_PIECES), _TAIL, st.sampled_from([b"", b"\xe9"
 def test_any_lines_cut_at_every_chunk_size(
     tmp_path: Path, lines: list[bytes], crlf: bool, last_newline: bool, format: str
 ) -> None:
-    path = tmp_path / "any.log"
-    ending = b"\r\n" if crlf else b"\n"
-    path.write_bytes(ending.join(lines) + (ending if last_newline else b""))
-    every_chunk_size(path, format=format, expect_native=False)
+    lines_cut_at_every_chunk_size(tmp_path / "any.log", lines, crlf, last_newline, format)
 
 
 # --- through the engine and the sinks ------------------------------------------------------------------------
