@@ -23,7 +23,7 @@ from otel_logging.sinks.elasticsearch import (
 )
 from otel_logging.sinks.es_ids import IDS_FILE, IdScheme
 from otel_logging.sinks.es_pacing import BulkPacer
-from otel_logging.sinks.queue import DurableQueue
+from otel_logging.sinks.queue import DeliveryResult, DurableQueue
 from tests.unit.sinks.test_elasticsearch_sink import FakeBulkClient
 
 
@@ -170,17 +170,22 @@ def _refused(status: int = 429) -> ApiError:
     return ApiError("es_rejected_execution_exception", meta, {"error": "rejected"})  # type: ignore[arg-type]
 
 
-def test_delivery_backs_off_on_429s_and_retries_exactly_the_refused_documents() -> None:
-    clock = FakeClock()
-    pacer = _pacer(clock, min_docs=10, start_docs=10, max_docs=10, start_in_flight=4, max_in_flight=4)
-    client = FakeBulkClient({}, {1: _refused(), 2: _refused()})
+def _deliver_100(client: FakeBulkClient, pacer: BulkPacer) -> DeliveryResult:
+    """100 records through an ElasticsearchDelivery on ``client``, paced by ``pacer``."""
     delivery = ElasticsearchDelivery(client, DataStreamNames(), pacer=pacer)  # type: ignore[arg-type]
     delivery._templates_ready = True
     lines = [to_json_line({"@timestamp": f"2026-01-01T00:00:00.{i:03d}Z", "body": f"r{i}"}) for i in range(100)]
     try:
-        result = delivery(lines)
+        return delivery(lines)
     finally:
         delivery.close()
+
+
+def test_delivery_backs_off_on_429s_and_retries_exactly_the_refused_documents() -> None:
+    clock = FakeClock()
+    pacer = _pacer(clock, min_docs=10, start_docs=10, max_docs=10, start_in_flight=4, max_in_flight=4)
+    client = FakeBulkClient({}, {1: _refused(), 2: _refused()})
+    result = _deliver_100(client, pacer)
     refused = {doc["body"] for request in client.requests[:2] for doc in request[1::2]}
     assert len(client.requests) == 10 and len(refused) == 20
     assert {f"r{i}" for i in result.retry} == refused and not result.dead_letters
@@ -197,13 +202,7 @@ def test_an_overloaded_answer_backs_off_and_the_rest_of_the_batch_is_still_sent(
     clock = FakeClock()
     pacer = _pacer(clock, min_docs=10, start_docs=10, max_docs=10, start_in_flight=4, max_in_flight=4)
     client = FakeBulkClient({}, {1: failure})
-    delivery = ElasticsearchDelivery(client, DataStreamNames(), pacer=pacer)  # type: ignore[arg-type]
-    delivery._templates_ready = True
-    lines = [to_json_line({"@timestamp": f"2026-01-01T00:00:00.{i:03d}Z", "body": f"r{i}"}) for i in range(100)]
-    try:
-        result = delivery(lines)
-    finally:
-        delivery.close()
+    result = _deliver_100(client, pacer)
     refused = {doc["body"] for doc in client.requests[0][1::2]}
     assert len(client.requests) == 10  # overloaded, not gone: the other requests are sent
     assert {f"r{i}" for i in result.retry} == refused and len(refused) == 10 and not result.dead_letters
