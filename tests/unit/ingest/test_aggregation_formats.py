@@ -60,9 +60,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-STDLIB_LOG = """\
-2024-03-01 10:00:00,123 - app.web - INFO - started on port 8000
-2024-03-01 10:00:01,456 - app.db - ERROR - query failed
+CHAINED_TRACEBACK = """\
 Traceback (most recent call last):
   File "/srv/app/db.py", line 3, in run
     cursor.execute(sql)
@@ -74,7 +72,12 @@ Traceback (most recent call last):
   File "/srv/app/db.py", line 5, in run
     raise KeyError("k")
 KeyError: 'k'
-this line matches nothing
+"""  # a chained traceback, as Python prints it
+
+STDLIB_LOG = f"""\
+2024-03-01 10:00:00,123 - app.web - INFO - started on port 8000
+2024-03-01 10:00:01,456 - app.db - ERROR - query failed
+{CHAINED_TRACEBACK}this line matches nothing
 2024-03-01 10:00:02,000 - app - WARNING - slow request
   with an indented detail line
 2024-03-01 10:00:03,999 - app - CRITICAL - down - really

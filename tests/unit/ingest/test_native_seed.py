@@ -23,7 +23,7 @@ from otel_logging.ingest.engine import FileReport, IngestOptions, Ingestor, _oth
 from otel_logging.ingest.records import RecordContext
 from otel_logging.record import Record, RecordBatch, native
 from otel_logging.sinks.files import FileSink
-from tests.unit.ingest.test_aggregation_formats import ListSink
+from tests.unit.ingest.test_aggregation_formats import CHAINED_TRACEBACK, ListSink
 from tests.unit.ingest.test_native_stdlib import (
     SERVICE,
     STDLIB_LOG,
@@ -42,18 +42,7 @@ pytestmark = pytest.mark.skipif(not native.STDLIB_AVAILABLE, reason=native.STDLI
 SEED_LOG = f"""\
 2024-03-01T10:00:00.123456 - legacy-app - app.web - INFO - started on port 8000
 2024-03-01T10:00:01Z - {SERVICE} - app.db - ERROR - query failed
-Traceback (most recent call last):
-  File "/srv/app/db.py", line 3, in run
-    cursor.execute(sql)
-ValueError: bad value
-
-During handling of the above exception, another exception occurred:
-
-Traceback (most recent call last):
-  File "/srv/app/db.py", line 5, in run
-    raise KeyError("k")
-KeyError: 'k'
-this line matches nothing
+{CHAINED_TRACEBACK}this line matches nothing
 2024-03-01T10:00:02.5+02:00 -  - app.worker - WARNING - slow job
     with an indented detail
 2024-03-01T10:00:03-05:30 - billing - billing.api - CRITICAL - charge failed

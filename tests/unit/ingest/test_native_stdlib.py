@@ -27,7 +27,7 @@ from otel_logging.ingest.records import RecordContext
 from otel_logging.record import Record, RecordBatch, native
 from otel_logging.sinks.files import FileSink
 from tests.integration.test_aggregate import stdlib_lines
-from tests.unit.ingest.test_aggregation_formats import STDLIB_LOG, ListSink
+from tests.unit.ingest.test_aggregation_formats import CHAINED_TRACEBACK, STDLIB_LOG, ListSink
 
 pytestmark = pytest.mark.skipif(not native.STDLIB_AVAILABLE, reason=native.STDLIB_UNAVAILABLE_REASON)
 
@@ -173,18 +173,7 @@ HEAD = "2024-03-01 10:00:00,123 - app.db - ERROR - "
 
 TRACEBACKS = {
     "chained": f"""{HEAD}query failed
-Traceback (most recent call last):
-  File "/srv/app/db.py", line 3, in run
-    cursor.execute(sql)
-ValueError: bad value
-
-During handling of the above exception, another exception occurred:
-
-Traceback (most recent call last):
-  File "/srv/app/db.py", line 5, in run
-    raise KeyError("k")
-KeyError: 'k'
-""",
+{CHAINED_TRACEBACK}""",
     "cause": f"""{HEAD}wrapped
 Traceback (most recent call last):
   File "a.py", line 1, in <module>
