@@ -25,6 +25,17 @@ static ESCAPE: [u8; 256] = {
 
 const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
+/// The two lower-case hex digits of each byte.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut table = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [HEX_LOWER[i >> 4], HEX_LOWER[i & 0xf]];
+        i += 1;
+    }
+    table
+};
+
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
@@ -54,6 +65,14 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
             break;
         }
         clean += 8;
+    }
+    if clean + 8 > bytes.len() {
+        // The last 1-7 bytes (or none) as one word, padded with a byte that needs no escape.
+        let mut tail = [b'a'; 8];
+        tail[..bytes.len() - clean].copy_from_slice(&bytes[clean..]);
+        if !needs_escape(u64::from_le_bytes(tail)) {
+            clean = bytes.len();
+        }
     }
     if clean == bytes.len() {
         out.extend_from_slice(bytes);
@@ -108,6 +127,17 @@ pub fn write_bool(out: &mut Vec<u8>, value: bool) {
 /// Append `bytes` as lower-case hex inside quotes.
 #[inline]
 pub fn write_hex_str(out: &mut Vec<u8>, bytes: &[u8]) {
+    // Trace and span ids (16 and 8 bytes) are written through one buffer on the stack, in one copy.
+    let mut hex = [0u8; 34];
+    if bytes.len() <= 16 {
+        hex[0] = b'"';
+        for (pair, &b) in hex[1..].chunks_exact_mut(2).zip(bytes) {
+            pair.copy_from_slice(&HEX_PAIRS[b as usize]);
+        }
+        hex[1 + 2 * bytes.len()] = b'"';
+        out.extend_from_slice(&hex[..2 + 2 * bytes.len()]);
+        return;
+    }
     out.reserve(bytes.len() * 2 + 2);
     out.push(b'"');
     for &b in bytes {

@@ -10,8 +10,12 @@
 //! five bytes, and checks UTF-8 in every proto3 `string` field, including those the conversion
 //! ignores (`schema_url`, `EntityRef`).
 //!
-//! Decoding borrows from the payload (no copies of strings or bytes); a whole request is decoded
-//! before any record is converted, so a malformed payload fails before any output exists.
+//! Decoding borrows from the payload (no copies of strings or bytes) and converts while it decodes:
+//! each record is decoded into one reused `LogRecord` and written out at once, with no decoded
+//! request in between. A resource (or scope) may come after its records on the wire, so each
+//! `ResourceLogs` and `ScopeLogs` is read twice: first its resource (scope), then its records. Every
+//! byte is still checked as upb checks it, and a malformed payload is an error: whatever was
+//! converted before the error is dropped with the `Conversion`, so no output of it exists.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -65,18 +69,12 @@ fn malformed(what: &str, offset: usize) -> DecodeError {
 // Decoded request (borrows from the payload)
 // ---------------------------------------------------------------------------------------------
 
+/// A `ScopeLogs`' instrumentation scope.
 #[derive(Debug, Default)]
-struct ResourceLogs<'a> {
-    resource_attributes: Vec<KeyValue<'a>>,
-    scope_logs: Vec<ScopeLogs<'a>>,
-}
-
-#[derive(Debug, Default)]
-struct ScopeLogs<'a> {
+struct Scope<'a> {
     name: &'a str,
     version: &'a str,
     attributes: Vec<KeyValue<'a>>,
-    log_records: Vec<LogRecord<'a>>,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +90,19 @@ struct LogRecord<'a> {
     trace_id: &'a [u8],
     span_id: &'a [u8],
     event_name: &'a str,
+}
+
+impl LogRecord<'_> {
+    /// Back to an empty record, keeping the memory of its attributes.
+    #[inline]
+    fn reset(&mut self) {
+        let mut attributes = std::mem::take(&mut self.attributes);
+        attributes.clear();
+        *self = LogRecord {
+            attributes,
+            ..LogRecord::default()
+        };
+    }
 }
 
 #[derive(Debug, Default)]
@@ -146,7 +157,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A varint of at most `max_len` bytes; bits beyond 64 are dropped (as upb does).
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self, max_len: usize, what: &str) -> Result<u64> {
         let rest = &self.buf[self.pos..];
         if let Some(&b) = rest.first() {
@@ -166,13 +177,13 @@ impl<'a> Reader<'a> {
         Err(malformed(what, self.offset()))
     }
 
-    #[inline]
+    #[inline(always)]
     fn tag(&mut self) -> Result<u32> {
         let tag = self.varint(5, "invalid tag")?;
         u32::try_from(tag).map_err(|_| malformed("invalid tag", self.offset()))
     }
 
-    #[inline]
+    #[inline(always)]
     fn len_delimited(&mut self) -> Result<(&'a [u8], usize)> {
         let start = self.offset();
         let size = self.varint(5, "invalid length")?;
@@ -199,7 +210,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field of the message, or None at its end.
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Result<Option<(u32, Wire<'a>)>> {
         if self.pos >= self.buf.len() {
             return Ok(None);
@@ -284,6 +295,30 @@ fn enter(depth: i32) -> Result<i32> {
 
 #[inline]
 fn utf8<'a>(bytes: &'a [u8], offset: usize, field: &str) -> Result<&'a str> {
+    if is_ascii(bytes) {
+        // SAFETY: ASCII is valid UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    utf8_checked(bytes, offset, field)
+}
+
+/// Whether every byte is below 0x80: 8 bytes at a time (the short strings of a record are checked
+/// faster this way than by `from_utf8`, which then only sees the others).
+#[inline(always)]
+fn is_ascii(bytes: &[u8]) -> bool {
+    let mut chunks = bytes.chunks_exact(8);
+    let mut high = 0u64;
+    for chunk in &mut chunks {
+        high |= u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+    }
+    for &b in chunks.remainder() {
+        high |= u64::from(b);
+    }
+    high & 0x8080_8080_8080_8080 == 0
+}
+
+#[cold]
+fn utf8_checked<'a>(bytes: &'a [u8], offset: usize, field: &str) -> Result<&'a str> {
     std::str::from_utf8(bytes).map_err(|e| DecodeError {
         message: format!(
             "string field {field} is not valid UTF-8 (at byte {})",
@@ -295,42 +330,6 @@ fn utf8<'a>(bytes: &'a [u8], offset: usize, field: &str) -> Result<&'a str> {
 // Each `decode_*` merges one serialized message into `into` (protobuf merge semantics: scalars
 // overwrite, repeated fields append, sub-messages merge), so a singular message field that occurs
 // twice on the wire is handled exactly like upb handles it.
-
-fn decode_request<'a>(buf: &'a [u8]) -> Result<Vec<ResourceLogs<'a>>> {
-    let depth = MAX_DEPTH;
-    let mut out = Vec::new();
-    let mut r = Reader::new(buf, 0);
-    while let Some((field, value)) = r.next()? {
-        match (field, &value) {
-            (1, Wire::Len(b, o)) => {
-                let mut rl = ResourceLogs::default();
-                decode_resource_logs(b, *o, enter(depth)?, &mut rl)?;
-                out.push(rl);
-            }
-            _ => r.skip(field, &value, depth)?,
-        }
-    }
-    Ok(out)
-}
-
-fn decode_resource_logs<'a>(buf: &'a [u8], base: usize, depth: i32, into: &mut ResourceLogs<'a>) -> Result<()> {
-    let mut r = Reader::new(buf, base);
-    while let Some((field, value)) = r.next()? {
-        match (field, &value) {
-            (1, Wire::Len(b, o)) => decode_resource(b, *o, enter(depth)?, &mut into.resource_attributes)?,
-            (2, Wire::Len(b, o)) => {
-                let mut sl = ScopeLogs::default();
-                decode_scope_logs(b, *o, enter(depth)?, &mut sl)?;
-                into.scope_logs.push(sl);
-            }
-            (3, Wire::Len(b, o)) => {
-                utf8(b, *o, "ResourceLogs.schema_url")?;
-            }
-            _ => r.skip(field, &value, depth)?,
-        }
-    }
-    Ok(())
-}
 
 fn decode_resource<'a>(buf: &'a [u8], base: usize, depth: i32, attributes: &mut Vec<KeyValue<'a>>) -> Result<()> {
     let mut r = Reader::new(buf, base);
@@ -368,26 +367,7 @@ fn decode_entity_ref(buf: &[u8], base: usize, depth: i32) -> Result<()> {
     Ok(())
 }
 
-fn decode_scope_logs<'a>(buf: &'a [u8], base: usize, depth: i32, into: &mut ScopeLogs<'a>) -> Result<()> {
-    let mut r = Reader::new(buf, base);
-    while let Some((field, value)) = r.next()? {
-        match (field, &value) {
-            (1, Wire::Len(b, o)) => decode_scope(b, *o, enter(depth)?, into)?,
-            (2, Wire::Len(b, o)) => {
-                let mut log = LogRecord::default();
-                decode_log_record(b, *o, enter(depth)?, &mut log)?;
-                into.log_records.push(log);
-            }
-            (3, Wire::Len(b, o)) => {
-                utf8(b, *o, "ScopeLogs.schema_url")?;
-            }
-            _ => r.skip(field, &value, depth)?,
-        }
-    }
-    Ok(())
-}
-
-fn decode_scope<'a>(buf: &'a [u8], base: usize, depth: i32, into: &mut ScopeLogs<'a>) -> Result<()> {
+fn decode_scope<'a>(buf: &'a [u8], base: usize, depth: i32, into: &mut Scope<'a>) -> Result<()> {
     let mut r = Reader::new(buf, base);
     while let Some((field, value)) = r.next()? {
         match (field, &value) {
@@ -573,6 +553,17 @@ fn dict_get<'v, 'a>(kvs: &'v [KeyValue<'a>], key: &str) -> Option<&'v AnyValue<'
     kvs.iter().rev().find(|kv| kv.key == key).map(|kv| &kv.value)
 }
 
+/// `"00"` to `"99"`.
+static DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut table = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        table[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    table
+};
+
 /// `rfc3339_nanos`, remembering the last second formatted.
 pub(crate) struct Timestamps {
     second: i128,
@@ -607,11 +598,14 @@ impl Timestamps {
         out[0] = b'"';
         out[1..20].copy_from_slice(&self.prefix);
         out[20] = b'.';
+        // nine digits: four pairs and a last one
         let mut f = fraction;
-        for i in (21..30).rev() {
-            out[i] = b'0' + (f % 10) as u8;
-            f /= 10;
+        for i in (0..4).rev() {
+            let at = 22 + 2 * i;
+            out[at..at + 2].copy_from_slice(&DIGIT_PAIRS[(f % 100) as usize]);
+            f /= 100;
         }
+        out[21] = b'0' + f as u8;
         out[30] = b'Z';
         out[31] = b'"';
         Ok(out)
@@ -744,14 +738,14 @@ pub struct Conversion {
 }
 
 /// Everything of a scope's records that is the same for each of them, already as JSON.
-struct Shared {
+struct Shared<'s> {
     /// `,"logger":...,"service":...,"attributes":` is written around the record's own parts.
-    logger: Vec<u8>,
-    service: Vec<u8>,
+    logger: &'s [u8],
+    service: &'s [u8],
     /// `,"resource":{...}`
-    resource: Vec<u8>,
+    resource: &'s [u8],
     /// `,"scope_version":...,"scope_attributes":{...}` (either part only when set).
-    scope_extra: Vec<u8>,
+    scope_extra: &'s [u8],
 }
 
 fn check_id(id: &[u8], name: &str, expected: usize) -> std::result::Result<bool, String> {
@@ -768,7 +762,7 @@ fn check_id(id: &[u8], name: &str, expected: usize) -> std::result::Result<bool,
 fn write_record(
     out: &mut Vec<u8>,
     log: &LogRecord<'_>,
-    shared: &Shared,
+    shared: &Shared<'_>,
     timestamps: &mut Timestamps,
     received_ns: i128,
 ) -> std::result::Result<(), String> {
@@ -798,12 +792,12 @@ fn write_record(
     out.extend_from_slice(b",\"body\":");
     write_value(out, &log.body);
     out.extend_from_slice(b",\"logger\":");
-    out.extend_from_slice(&shared.logger);
+    out.extend_from_slice(shared.logger);
     out.extend_from_slice(b",\"service\":");
-    out.extend_from_slice(&shared.service);
+    out.extend_from_slice(shared.service);
     out.extend_from_slice(b",\"attributes\":");
     write_object(out, &log.attributes);
-    out.extend_from_slice(&shared.resource);
+    out.extend_from_slice(shared.resource);
     if has_trace {
         out.extend_from_slice(b",\"trace_id\":");
         json::write_hex_str(out, log.trace_id);
@@ -824,7 +818,7 @@ fn write_record(
         out.extend_from_slice(b",\"dropped_attributes_count\":");
         json::write_u64(out, u64::from(log.dropped_attributes_count));
     }
-    out.extend_from_slice(&shared.scope_extra);
+    out.extend_from_slice(shared.scope_extra);
     out.extend_from_slice(b"}\n");
     Ok(())
 }
@@ -838,13 +832,48 @@ pub fn convert(payload: &[u8], received_ns: i128) -> Result<Conversion> {
 
 /// `convert`, each service's lines written into a buffer from `buffer()` (emptied first: a pooled one).
 pub fn convert_into(payload: &[u8], received_ns: i128, buffer: &mut dyn FnMut() -> Vec<u8>) -> Result<Conversion> {
-    let request = decode_request(payload)?;
-    let mut conversion = Conversion::default();
-    let mut timestamps = Timestamps::new();
-    for resource_logs in &request {
-        let attributes = &resource_logs.resource_attributes;
+    let mut converter = Converter {
+        conversion: Conversion::default(),
+        timestamps: Timestamps::new(),
+        received_ns,
+        buffer,
+    };
+    let depth = MAX_DEPTH;
+    let mut r = Reader::new(payload, 0);
+    while let Some((field, value)) = r.next()? {
+        match (field, &value) {
+            (1, Wire::Len(b, o)) => converter.resource_logs(b, *o, enter(depth)?)?,
+            _ => r.skip(field, &value, depth)?,
+        }
+    }
+    Ok(converter.conversion)
+}
+
+/// The state of one conversion: decodes each `ResourceLogs` and writes its records as it goes.
+struct Converter<'b> {
+    conversion: Conversion,
+    timestamps: Timestamps,
+    received_ns: i128,
+    buffer: &'b mut dyn FnMut() -> Vec<u8>,
+}
+
+impl Converter<'_> {
+    /// One `ResourceLogs`: its resource first (wherever it is), then its scopes' records.
+    fn resource_logs(&mut self, buf: &[u8], base: usize, depth: i32) -> Result<()> {
+        let mut attributes = Vec::new();
+        let mut r = Reader::new(buf, base);
+        while let Some((field, value)) = r.next()? {
+            match (field, &value) {
+                (1, Wire::Len(b, o)) => decode_resource(b, *o, enter(depth)?, &mut attributes)?,
+                (2, Wire::Len(_, _)) => {} // read below, once the resource is known
+                (3, Wire::Len(b, o)) => {
+                    utf8(b, *o, "ResourceLogs.schema_url")?;
+                }
+                _ => r.skip(field, &value, depth)?,
+            }
+        }
         // Python reads service.name from the converted resource: bytes are a (base64) string there too.
-        let service: Cow<'_, str> = match dict_get(attributes, "service.name") {
+        let service: Cow<'_, str> = match dict_get(&attributes, "service.name") {
             Some(AnyValue::Str(name)) if !name.is_empty() => Cow::Borrowed(name),
             Some(AnyValue::Bytes(bytes)) if !bytes.is_empty() => Cow::Owned(STANDARD.encode(bytes)),
             _ => Cow::Borrowed(DEFAULT_SERVICE_NAME),
@@ -852,65 +881,108 @@ pub fn convert_into(payload: &[u8], received_ns: i128, buffer: &mut dyn FnMut() 
         let service = service.as_ref();
         let mut resource = Vec::with_capacity(64);
         resource.extend_from_slice(b",\"resource\":");
-        write_object(&mut resource, attributes);
+        write_object(&mut resource, &attributes);
         let mut service_json = Vec::with_capacity(service.len() + 2);
         json::write_str(&mut service_json, service);
 
-        let index = match conversion.services.iter().position(|s| s.service == service) {
+        let services = &mut self.conversion.services;
+        let index = match services.iter().position(|s| s.service == service) {
             Some(index) => index,
             None => {
-                let mut lines = buffer();
+                let mut lines = (self.buffer)();
                 lines.clear();
-                conversion.services.push(ServiceLines {
+                services.push(ServiceLines {
                     service: service.to_owned(),
                     lines,
                 });
-                conversion.services.len() - 1
+                services.len() - 1
             }
         };
-        let out = &mut conversion.services[index].lines;
-        for scope_logs in &resource_logs.scope_logs {
-            let mut scope_extra = Vec::new();
-            if !scope_logs.version.is_empty() {
-                scope_extra.extend_from_slice(b",\"scope_version\":");
-                json::write_str(&mut scope_extra, scope_logs.version);
-            }
-            if !scope_logs.attributes.is_empty() {
-                scope_extra.extend_from_slice(b",\"scope_attributes\":");
-                write_object(&mut scope_extra, &scope_logs.attributes);
-            }
-            let mut logger = Vec::with_capacity(scope_logs.name.len() + 2);
-            json::write_str(&mut logger, scope_logs.name);
-            let shared = Shared {
-                logger,
-                service: service_json.clone(),
-                resource: resource.clone(),
-                scope_extra,
-            };
-            out.reserve(scope_logs.log_records.len() * (256 + shared.resource.len()));
-            for log in &scope_logs.log_records {
-                match write_record(out, log, &shared, &mut timestamps, received_ns) {
-                    Ok(()) => conversion.accepted += 1,
-                    Err(reason) => {
-                        conversion.rejected += 1;
-                        if conversion.first_error.is_empty() {
-                            conversion.first_error = format!(
-                                "service {}, logger {}: {reason}",
-                                py_repr(service),
-                                py_repr(scope_logs.name)
-                            );
-                        }
-                    }
+        let mut log = LogRecord::default(); // reused for every record of the resource
+        let mut r = Reader::new(buf, base);
+        while let Some((field, value)) = r.next()? {
+            match (field, &value) {
+                (2, Wire::Len(b, o)) => {
+                    let at = (index, service, service_json.as_slice(), resource.as_slice());
+                    self.scope_logs(b, *o, enter(depth)?, at, &mut log)?;
                 }
+                _ => r.skip(field, &value, depth)?,
             }
         }
         // A service seen only with rejected records is not listed (it can only be the last one:
         // a service listed earlier has records).
-        if conversion.services[index].lines.is_empty() {
-            conversion.services.remove(index);
+        if self.conversion.services[index].lines.is_empty() {
+            self.conversion.services.remove(index);
         }
+        Ok(())
     }
-    Ok(conversion)
+
+    /// One `ScopeLogs`: its scope first (wherever it is), then each record, decoded into `log` and written.
+    /// `at`: the index of the service's lines, the service, its JSON and the resource's (`,"resource":{...}`).
+    fn scope_logs<'a>(
+        &mut self,
+        buf: &'a [u8],
+        base: usize,
+        depth: i32,
+        at: (usize, &str, &[u8], &[u8]),
+        log: &mut LogRecord<'a>,
+    ) -> Result<()> {
+        let (index, service, service_json, resource) = at;
+        let mut scope = Scope::default();
+        let mut r = Reader::new(buf, base);
+        while let Some((field, value)) = r.next()? {
+            match (field, &value) {
+                (1, Wire::Len(b, o)) => decode_scope(b, *o, enter(depth)?, &mut scope)?,
+                (2, Wire::Len(_, _)) => {} // read below, once the scope is known
+                (3, Wire::Len(b, o)) => {
+                    utf8(b, *o, "ScopeLogs.schema_url")?;
+                }
+                _ => r.skip(field, &value, depth)?,
+            }
+        }
+        let mut scope_extra = Vec::new();
+        if !scope.version.is_empty() {
+            scope_extra.extend_from_slice(b",\"scope_version\":");
+            json::write_str(&mut scope_extra, scope.version);
+        }
+        if !scope.attributes.is_empty() {
+            scope_extra.extend_from_slice(b",\"scope_attributes\":");
+            write_object(&mut scope_extra, &scope.attributes);
+        }
+        let mut logger = Vec::with_capacity(scope.name.len() + 2);
+        json::write_str(&mut logger, scope.name);
+        let shared = Shared {
+            logger: &logger,
+            service: service_json,
+            resource,
+            scope_extra: &scope_extra,
+        };
+        let conversion = &mut self.conversion;
+        let out = &mut conversion.services[index].lines;
+        // about the lines of the records in `buf` (each record's bytes become about 3 times as many)
+        out.reserve(buf.len() * 3 + resource.len() * (buf.len() / 256 + 1));
+        let mut r = Reader::new(buf, base);
+        while let Some((field, value)) = r.next()? {
+            match (field, &value) {
+                (2, Wire::Len(b, o)) => {
+                    log.reset();
+                    decode_log_record(b, *o, enter(depth)?, log)?;
+                    match write_record(out, log, &shared, &mut self.timestamps, self.received_ns) {
+                        Ok(()) => conversion.accepted += 1,
+                        Err(reason) => {
+                            conversion.rejected += 1;
+                            if conversion.first_error.is_empty() {
+                                conversion.first_error =
+                                    format!("service {}, logger {}: {reason}", py_repr(service), py_repr(scope.name));
+                            }
+                        }
+                    }
+                }
+                _ => r.skip(field, &value, depth)?,
+            }
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -568,6 +568,33 @@ def test_merged_messages_follow_protobuf_rules() -> None:
 # -- wire format corner cases: same acceptance as upb ----------------------------------------------------------------
 
 
+def test_records_converted_while_decoding_share_nothing_and_a_late_error_refuses_all() -> None:
+    """Each record is decoded into one reused record and written at once: nothing of a record carries into the
+    next, and a malformed byte after records already converted still refuses the whole payload."""
+    full = record(
+        body=AnyValue(string_value="x"),
+        attributes=[kv("a", AnyValue(int_value=1)), kv("b", AnyValue(array_value=ArrayValue(values=[kv("c").value])))],
+        severity_text="WARN",
+        severity_number=13,
+        trace_id=b"\x01" * 16,
+        span_id=b"\x02" * 8,
+        flags=1,
+        event_name="e",
+        dropped_attributes_count=2,
+        observed_time_unix_nano=5,
+    )
+    got = assert_same(one_scope(full, LogRecord(), full, record(), full))
+    assert got is not None and got[1:3] == (5, 0)
+    converted = ld(1, ld(2, ld(2, full.SerializeToString()) + ld(2, full.SerializeToString())))
+    assert assert_same(converted) is not None
+    for late_error in (
+        ld(1, ld(2, ld(2, full.SerializeToString()) + ld(2, b"\x0a\x05ab"))),  # in the second record
+        ld(1, ld(2, ld(2, full.SerializeToString())) + tag(7, 4)),  # after the scope: an end-group tag
+        converted + b"\x0a\x05ab",  # after the resource
+    ):
+        assert assert_same(late_error) is None
+
+
 def varint(n: int) -> bytes:
     n &= UINT64_MAX
     out = bytearray()
