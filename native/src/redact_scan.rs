@@ -5,8 +5,8 @@
 //! ones that path would leave exactly as they are: in their `body` and `attributes` (but the values of the
 //! aggregation's own attributes, at the top of `attributes`) no string holds a trigger of the redaction rules
 //! (`TriggerScan` over the string's raw text) and no object key is a sensitive key name. The Python reference
-//! is `otel_logging/ingest/line_scan.py` (`suspect_line`); a line is suspect whenever the walk is unsure:
-//! a non-ASCII byte or a `\u`/`\/` escape anywhere, a backslash in a key of `body` or `attributes` or at the
+//! is `otel_logging/ingest/line_scan.py` (`LineScan`); a line is suspect whenever the walk is unsure: a control
+//! or non-ASCII byte or a `\u`/`\/` escape anywhere, a backslash in a key of `body` or `attributes` or at the
 //! top, `attributes` that is not an object, anything that is not strict JSON.
 //!
 //! A raw string's text holds every run of its decoded text between escapes; the escapes it allows (`\"`, `\\`,
@@ -65,7 +65,7 @@ impl<'a> Line<'a> {
     }
 
     /// A string (at its opening quote): its raw text, and whether it has a backslash. Suspect at a `\u` or `\/`
-    /// escape or a non-ASCII byte, anywhere in the line (`orjson.loads` would check them: Python decides).
+    /// escape, anywhere in the line (`orjson.loads` would check it: Python decides).
     fn string(&mut self) -> Walk<(&'a [u8], bool)> {
         self.eat(b'"')?;
         let start = self.at;
@@ -73,17 +73,15 @@ impl<'a> Line<'a> {
         let mut backslash = false;
         let mut i = start;
         loop {
-            match *b.get(i).ok_or(Suspect)? {
-                b'"' => break,
-                b'\\' => {
-                    backslash = true;
-                    match *b.get(i + 1).ok_or(Suspect)? {
-                        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
-                        _ => return Err(Suspect),
-                    }
-                }
-                0..=0x1f | 0x80..=0xff => return Err(Suspect),
-                _ => i += 1,
+            // the line has no control or non-ASCII byte (`suspect` checked)
+            i += memchr::memchr2(b'"', b'\\', &b[i..]).ok_or(Suspect)?;
+            if b[i] == b'"' {
+                break;
+            }
+            backslash = true;
+            match *b.get(i + 1).ok_or(Suspect)? {
+                b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
+                _ => return Err(Suspect),
             }
         }
         self.at = i + 1;
@@ -232,6 +230,9 @@ impl RecordScan {
 
     /// Whether the full path must see this line (its newline excluded).
     fn suspect(&self, b: &[u8], scan: &TriggerScan) -> bool {
+        if !b.iter().all(|&c| (0x20..0x80).contains(&c)) {
+            return true; // a control byte (invalid in a string) or non-ASCII: Python decides
+        }
         self.walk(&mut Line { b, at: 0 }, scan).is_err()
     }
 

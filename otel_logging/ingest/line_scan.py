@@ -6,9 +6,9 @@ raw JSON of a line, not decoding it: in ``body`` and in ``attributes`` (but the 
 attributes at the top of ``attributes``) each string's raw text is searched for the redaction rules' triggers
 (``TriggerScan``, case-insensitively) and each object key is checked against the sensitive key words (normalized as
 ``Redactor.is_sensitive_key`` does). The other top-level values are skipped (timestamps, logger, resource). A line
-is suspect whenever the walk is unsure: a non-ASCII byte, a ``\\u`` or ``\\/`` escape, a backslash in a key of
-``body`` or ``attributes`` or at the top, ``attributes`` that is not an object, nesting deeper than ``MAX_DEPTH``,
-anything that is not strict JSON.
+is suspect whenever the walk is unsure: a control or non-ASCII byte, a ``\\u`` or ``\\/`` escape, a backslash in
+a key of ``body`` or ``attributes`` or at the top, ``attributes`` that is not an object, nesting deeper than
+``MAX_DEPTH``, anything that is not strict JSON.
 
 Why a raw text is enough: it holds every run of the decoded text between escapes, and the escapes allowed
 (``\\"``, ``\\\\``, ``\\b``, ``\\f``, ``\\n``, ``\\r``, ``\\t``) stand for characters no trigger holds (``usable``
@@ -26,6 +26,7 @@ _ESCAPES = frozenset(b'"\\bfnrt')
 _WS = b" \t\r"
 _NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _ESCAPED_CHARACTERS = frozenset('"\\\b\f\n\r\t')
+_CONTROL = re.compile(rb"[\x00-\x1f]")
 
 
 def usable(literals: Iterable[str]) -> bool:
@@ -50,6 +51,8 @@ class LineScan:
         self._own = frozenset(key.encode() for key in own)
 
     def suspect(self, line: bytes) -> bool:
+        if not line.isascii() or _CONTROL.search(line):
+            return True
         try:
             self._walk(line)
         except _Suspect:
