@@ -230,7 +230,8 @@ impl RecordScan {
 
     /// Whether the full path must see this line (its newline excluded).
     fn suspect(&self, b: &[u8], scan: &TriggerScan) -> bool {
-        if !b.iter().all(|&c| (0x20..0x80).contains(&c)) {
+        // no early exit: the loop vectorizes
+        if b.iter().fold(false, |bad, &c| bad | (c.wrapping_sub(0x20) >= 0x60)) {
             return true; // a control byte (invalid in a string) or non-ASCII: Python decides
         }
         self.walk(&mut Line { b, at: 0 }, scan).is_err()
@@ -351,16 +352,24 @@ impl RecordScan {
             return Ok(None);
         }
         let scan = self.scan.get();
-        let out = PyList::empty(py);
-        let mut start = 0;
-        let mut index = 0usize;
-        while start < data.len() {
-            let end = start + memchr::memchr(b'\n', &data[start..]).unwrap_or(data.len() - start);
-            if self.suspect(&data[start..end], scan) {
-                out.append(PyTuple::new(py, [index, start, end])?)?;
+        // without the GIL: the bytes object stays as it is while `lines` holds it
+        let found: Vec<(usize, usize, usize)> = py.detach(|| {
+            let mut found = Vec::new();
+            let mut start = 0;
+            let mut index = 0usize;
+            while start < data.len() {
+                let end = start + memchr::memchr(b'\n', &data[start..]).unwrap_or(data.len() - start);
+                if self.suspect(&data[start..end], scan) {
+                    found.push((index, start, end));
+                }
+                index += 1;
+                start = end + 1;
             }
-            index += 1;
-            start = end + 1;
+            found
+        });
+        let out = PyList::empty(py);
+        for (index, start, end) in found {
+            out.append(PyTuple::new(py, [index, start, end])?)?;
         }
         Ok(Some(out))
     }
