@@ -14,7 +14,8 @@ read, ``--rounds`` times (default 3), in alternating order (naive first in odd r
                 installed, and a file's batches are written while its next chunk is read (ingest.engine.Shipper)
 
 Redaction is off (``otel-logging aggregate --no-redact``) unless ``--redact`` is given: the target (issue 18: >= 100
-MB/s wall-clock for every format) is for the reading, parsing, encoding and writing; redaction decodes every record.
+MB/s wall-clock for every format) is for the reading, parsing, encoding and writing; redaction scans every record's
+line and decodes the ones that might hold a secret.
 
 After the rounds, one aggregate into a sink that writes nothing and a plain ``os.write`` of the same output bytes
 say where the CPU time goes; with ``--sample-mb N`` (default 0: skipped) the native and the Python paths are

@@ -18,6 +18,10 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 pub struct TriggerScan {
     /// literals by their first byte
     by_first: Vec<Vec<Vec<u8>>>,
+    /// the first two bytes of the literals of two bytes or more, as a bit set of 65536 pairs
+    pairs: Vec<u64>,
+    /// the literals of one byte
+    single: [bool; 256],
     /// `[0-9]\d{3}[ -]?\d{4}` (the card number rule's trigger)
     digits: bool,
     /// `sk[0-9a-f]{32}` (the Twilio rule's trigger)
@@ -45,18 +49,31 @@ impl TriggerScan {
             && rest[2..34].iter().all(u8::is_ascii_hexdigit)
     }
 
+    #[inline]
+    fn pair(&self, first: u8, second: u8) -> bool {
+        let bit = (usize::from(first) << 8) | usize::from(second);
+        self.pairs[bit >> 6] & (1u64 << (bit & 63)) != 0
+    }
+
     pub fn scan(&self, text: &[u8]) -> bool {
         for i in 0..text.len() {
             let first = text[i].to_ascii_lowercase();
-            for literal in &self.by_first[first as usize] {
-                let end = i + literal.len();
-                if end <= text.len()
-                    && text[i + 1..end]
-                        .iter()
-                        .zip(&literal[1..])
-                        .all(|(&b, &l)| b.to_ascii_lowercase() == l)
-                {
-                    return true;
+            if self.single[first as usize] {
+                return true;
+            }
+            let candidates = &self.by_first[first as usize];
+            // a literal of two bytes or more starts here only if its first two bytes do
+            if !candidates.is_empty() && i + 1 < text.len() && self.pair(first, text[i + 1].to_ascii_lowercase()) {
+                for literal in candidates {
+                    let end = i + literal.len();
+                    if end <= text.len()
+                        && text[i + 1..end]
+                            .iter()
+                            .zip(&literal[1..])
+                            .all(|(&b, &l)| b.to_ascii_lowercase() == l)
+                    {
+                        return true;
+                    }
                 }
             }
             if self.digits && first.is_ascii_digit() && Self::digits_at(text, i) {
@@ -75,6 +92,8 @@ impl TriggerScan {
     #[new]
     fn new(literals: Vec<String>, digits: bool, sk_hex: bool) -> PyResult<Self> {
         let mut by_first: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 256];
+        let mut pairs = vec![0u64; 1024];
+        let mut single = [false; 256];
         for literal in literals {
             let bytes = literal.into_bytes();
             if bytes.is_empty() || !bytes.is_ascii() || bytes.iter().any(|b| b.is_ascii_uppercase()) {
@@ -82,10 +101,18 @@ impl TriggerScan {
                     "triggers are non-empty lower-case ASCII literals",
                 ));
             }
-            by_first[bytes[0] as usize].push(bytes);
+            if bytes.len() == 1 {
+                single[bytes[0] as usize] = true;
+            } else {
+                let bit = (usize::from(bytes[0]) << 8) | usize::from(bytes[1]);
+                pairs[bit >> 6] |= 1u64 << (bit & 63);
+                by_first[bytes[0] as usize].push(bytes);
+            }
         }
         Ok(TriggerScan {
             by_first,
+            pairs,
+            single,
             digits,
             sk_hex,
         })

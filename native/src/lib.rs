@@ -5,6 +5,7 @@
 //! - `jsonl`: JSON lines of log files (python-json-logger, structlog, flat objects) -> canonical records (log
 //!   aggregation).
 //! - `client`: the app side's redaction pre-check and its OTLP encoder of a batch of log entries.
+//! - `redact_scan`: aggregation's redaction pre-check over finished JSON lines.
 //!
 //! `json` is the orjson-compatible JSON writer they share.
 
@@ -14,6 +15,7 @@ pub mod client;
 pub mod json;
 pub mod jsonl;
 pub mod otlp;
+pub mod redact_scan;
 pub mod stdlib;
 
 #[pymodule]
@@ -24,6 +26,7 @@ fn otel_logging_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<jsonl::JsonlReader>()?;
     m.add_class::<client::TriggerScan>()?;
     m.add_class::<client::EntryMaker>()?;
+    m.add_class::<redact_scan::RecordScan>()?;
     m.add_function(wrap_pyfunction!(client::encode_entries, m)?)?;
     Ok(())
 }

@@ -95,6 +95,15 @@ class RecordBatch(Mapping[str, list[Record]]):
         """The partial-success message of the request (empty when nothing was rejected)."""
         return rejection_message(self.rejected, self.first_error)
 
+    def parts(self, service: str) -> list[Lines | list[Record]]:
+        """``service``'s records as they are held, in order: runs of JSON lines and lists of records (the dicts
+        ``batch[service]`` gives; that list alone once they were decoded). For a processor that looks at the lines
+        before it decodes them."""
+        records = self._records.get(service)
+        if records is not None:
+            return [records]
+        return list(self._groups()[service])
+
     def lines(self, service: str) -> Lines:
         """The JSON lines of ``service``'s records, in order (a single run of lines is given as it is)."""
         cached = self._lines.get(service)

@@ -192,6 +192,20 @@ def trigger_scan(literals: list[str], digits: bool, sk_hex: bool) -> Any:
     return _trigger_scan(literals, digits, sk_hex)
 
 
+_record_scan: Callable[[Any, list[str], list[str]], Any] | None
+_record_scan, _ = _load("RecordScan")
+
+
+def record_scan(scan: Any, key_words: list[str], own: list[str]) -> Any:
+    """``otel_logging_native.RecordScan``: ``.suspects(lines)`` names the canonical JSON lines that might hold a
+    secret for the rules of ``scan`` (a ``TriggerScan``) and the sensitive ``key_words`` (normalized), the values
+    of the ``own`` attributes left out (``otel_logging/ingest/line_scan.py`` is its reference). None when not
+    available (or a build older than it)."""
+    if _record_scan is None or scan is None:
+        return None
+    return _record_scan(scan, key_words, own)
+
+
 def encode_entries(resource: bytes, schema_url: str, entries: list[Any]) -> bytes | None:
     """A batch of app-side entries -> a serialized ``ExportLogsServiceRequest``, byte-for-byte
     ``BatchEncoder.encode_python``; None when the batch holds a value it leaves to Python (or it is not available)."""

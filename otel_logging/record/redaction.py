@@ -134,6 +134,17 @@ class Redactor:
         self._counts: dict[str, int] = {}
         self._counts_lock = threading.Lock()
 
+    @property
+    def key_words(self) -> tuple[str, ...]:
+        """The sensitive key words, normalized: a key is sensitive when its normalized form ends with one."""
+        return self._key_words
+
+    @property
+    def native_scan(self) -> Any:
+        """The native trigger pre-check (``otel_logging_native.TriggerScan``), or None: not available, or the
+        rules have a custom pattern."""
+        return self._scan
+
     # --- counts --------------------------------------------------------------------------------------
 
     def _count(self, rule: str, n: int = 1) -> None:

@@ -58,6 +58,15 @@ class TriggerScan:
     def hit(self, text: str) -> bool | None:
         """True when a trigger occurs in ``text`` (case-insensitively); None when ``text`` is not ASCII."""
 
+class RecordScan:
+    """Aggregation's redaction pre-check over canonical JSON lines (``otel_logging/ingest/line_scan.py``)."""
+
+    def __init__(self, scan: TriggerScan, key_words: list[str], own: list[str]) -> None: ...
+    def suspects(self, lines: bytes) -> list[tuple[int, int, int]] | None:
+        """(index, start, end) of each line that might hold a secret; None: ``lines`` does not end with a newline."""
+    def suspect_line(self, line: bytes) -> bool:
+        """Whether ``line`` (without its newline) might hold a secret."""
+
 def encode_entries(resource: bytes, schema_url: str, entries: list[tuple[Any, ...]]) -> bytes | None:
     """A batch of app-side entries -> a serialized ExportLogsServiceRequest; None: the Python encoder must do it."""
 

@@ -96,6 +96,16 @@ def test_trigger_scan_cases(text: str) -> None:
     assert REDACTOR._scan.hit(text) is python_hit(text)
 
 
+EMAIL_REDACTOR = Redactor(mask_emails=True)  # its "@" is a trigger of one byte
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from([*PIECES, "@", "a@b.io", "sg"]) | st.text(string.printable, max_size=4), max_size=8))
+def test_trigger_scan_with_a_one_byte_trigger_answers_what_the_regex_answers(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert EMAIL_REDACTOR._scan.hit(text) is (EMAIL_REDACTOR._trigger.search(text.lower()) is not None)
+
+
 def test_non_ascii_text_is_left_to_python() -> None:
     assert REDACTOR._scan.hit("caf\u00e9 password") is None
     assert REDACTOR._scan.hit("\u212a") is None  # the Kelvin sign lower-cases to "k"
