@@ -18,6 +18,11 @@ use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyT
 pub struct TriggerScan {
     /// literals by their first byte
     by_first: Vec<Vec<Vec<u8>>>,
+    /// bit `first << 8 | second` set when a literal starts with these two bytes: most positions of a text
+    /// start no literal, and this answers that with one lookup instead of a comparison per literal
+    pairs: Box<[u64; 1024]>,
+    /// first bytes of one-byte literals (no second byte to look up)
+    single: [bool; 256],
     /// `[0-9]\d{3}[ -]?\d{4}` (the card number rule's trigger)
     digits: bool,
     /// `sk[0-9a-f]{32}` (the Twilio rule's trigger)
@@ -45,10 +50,26 @@ impl TriggerScan {
             && rest[2..34].iter().all(u8::is_ascii_hexdigit)
     }
 
+    #[inline]
+    fn may_start(&self, text: &[u8], i: usize, first: u8) -> bool {
+        match text.get(i + 1) {
+            Some(&second) => {
+                let pair = (first as usize) << 8 | second.to_ascii_lowercase() as usize;
+                self.pairs[pair >> 6] & (1u64 << (pair & 63)) != 0 || self.single[first as usize]
+            }
+            None => !self.by_first[first as usize].is_empty(),
+        }
+    }
+
     pub fn scan(&self, text: &[u8]) -> bool {
         for i in 0..text.len() {
             let first = text[i].to_ascii_lowercase();
-            for literal in &self.by_first[first as usize] {
+            let literals: &[Vec<u8>] = if self.may_start(text, i, first) {
+                &self.by_first[first as usize]
+            } else {
+                &[]
+            };
+            for literal in literals {
                 let end = i + literal.len();
                 if end <= text.len()
                     && text[i + 1..end]
@@ -75,6 +96,8 @@ impl TriggerScan {
     #[new]
     fn new(literals: Vec<String>, digits: bool, sk_hex: bool) -> PyResult<Self> {
         let mut by_first: Vec<Vec<Vec<u8>>> = vec![Vec::new(); 256];
+        let mut pairs = Box::new([0u64; 1024]);
+        let mut single = [false; 256];
         for literal in literals {
             let bytes = literal.into_bytes();
             if bytes.is_empty() || !bytes.is_ascii() || bytes.iter().any(|b| b.is_ascii_uppercase()) {
@@ -82,10 +105,19 @@ impl TriggerScan {
                     "triggers are non-empty lower-case ASCII literals",
                 ));
             }
+            match bytes.get(1) {
+                Some(&second) => {
+                    let pair = (bytes[0] as usize) << 8 | second as usize;
+                    pairs[pair >> 6] |= 1u64 << (pair & 63);
+                }
+                None => single[bytes[0] as usize] = true,
+            }
             by_first[bytes[0] as usize].push(bytes);
         }
         Ok(TriggerScan {
             by_first,
+            pairs,
+            single,
             digits,
             sk_hex,
         })
@@ -541,6 +573,18 @@ mod tests {
         TriggerScan::new(literals.iter().map(|s| s.to_string()).collect(), true, true)
             .unwrap()
             .scan(text.as_bytes())
+    }
+
+    #[test]
+    fn one_byte_literals_and_literals_at_the_end() {
+        assert!(scan(&["x"], "abX"));
+        assert!(scan(&["x"], "Xab"));
+        assert!(!scan(&["x"], "abc"));
+        assert!(scan(&["pwd"], "the PWD"));
+        assert!(!scan(&["pwd"], "the pw"));
+        assert!(scan(&["a-", ":"], "z:"));
+        assert!(scan(&["ab", "ac"], "zzAC"));
+        assert!(!scan(&["ab", "ac"], "zzad"));
     }
 
     #[test]
