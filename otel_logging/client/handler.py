@@ -120,7 +120,8 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
 
         ``emit`` is thread-safe (the processor has its own lock), and holding the handler
         lock while the processor applies back-pressure would deadlock with the export
-        thread logging a warning through the root logger.
+        thread logging a warning through the root logger. The fast path (``_emit``'s, with
+        ``_fast_path``'s check) is written out here: one Python call per record, not three.
         """
         if export_guard.active or record.name.startswith(INTERNAL_LOGGER_PREFIXES):
             return False
@@ -130,7 +131,23 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
                 return False
             if isinstance(allowed, logging.LogRecord):  # Python 3.12+: a filter may return a replacement
                 record = allowed
-        self._emit(record)
+        try:
+            processor = self._processor
+            provider_processors = self._provider_processors
+            if processor is None or provider_processors is None or self.formatter is not None:
+                super().emit(record)  # the standard SDK path
+                return True
+            registered = provider_processors._log_record_processors
+            if len(registered) != 1 or registered[0] is not processor:
+                super().emit(record)  # another processor is installed: every record goes through the SDK
+                return True
+            maker = self._maker
+            entry = None
+            if maker is not None and self._maker_redactor is self.redactor:
+                entry = maker.make(record)  # the common record, natively; None: Python builds it
+            processor.enqueue(entry if entry is not None else self._entry(record))
+        except Exception:
+            self.handleError(record)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -139,7 +156,8 @@ class OtelLoggingHandler(InstrumentationLoggingHandler):
         self._emit(record)
 
     def _emit(self, record: logging.LogRecord) -> None:
-        """The fast path (one entry to our processor) or the SDK path; the caller checked the guards."""
+        """The fast path (one entry to our processor) or the SDK path; the caller checked the guards
+        (``handle`` has the same steps written out)."""
         try:
             processor = self._fast_path()
             if processor is None or self.formatter is not None:

@@ -5,7 +5,8 @@ Everything ``otel_logging.setup()`` changes in the process beyond the objects it
 - the pipeline it installed (``handle``) and the lock that serialises setup and shutdown;
 - the wrappers around ``logging.config.dictConfig``/``fileConfig`` and ``logging.basicConfig``
   that keep our handler on the root logger across a reconfiguration;
-- the trace-context injection into stdlib records (``LoggingInstrumentor``), when setup started it;
+- the trace-context injection into stdlib records (``LoggingInstrumentor``, its record factory wrapped by
+  ``client/trace_context.py``), when setup started it;
 - the global OpenTelemetry ``LoggerProvider``, when setup set it;
 - the root logger's level, when setup lowered it;
 - the live ``ReliableBatchProcessor``s, served by one pair of ``os.register_at_fork`` hooks
@@ -85,11 +86,22 @@ class ClientState:
     def inject_trace_context(self) -> None:
         """``record.otelTraceID`` / ``record.otelSpanID`` on stdlib records (unless already on)."""
         from opentelemetry.instrumentation.logging import LoggingInstrumentor
+        from opentelemetry.trace import get_tracer_provider
+
+        from otel_logging.client.trace_context import fast_factory
 
         instrumentor = LoggingInstrumentor()
         if not instrumentor.is_instrumented_by_opentelemetry:
+            provider = get_tracer_provider()  # the instrumentor's (it takes the global one too)
             instrumentor.instrument(inject_trace_context=True, enable_log_auto_instrumentation=False)
             self._instrumented_logging = True
+            # Its factory, with the record of no current span made for less (client/trace_context.py);
+            # uninstrument() puts the factory from before back, so reset() removes this one too.
+            instrumented, base = logging.getLogRecordFactory(), LoggingInstrumentor._old_factory
+            if base is not None and instrumented is not base:
+                faster = fast_factory(instrumented, base, provider)
+                if faster is not None:
+                    logging.setLogRecordFactory(faster)
 
     def set_global_provider_once(self, provider: Any) -> None:
         """Make ``provider`` the global LoggerProvider unless one is set already."""

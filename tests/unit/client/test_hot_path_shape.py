@@ -93,9 +93,10 @@ def test_python_calls_per_logging_call_stay_bounded() -> None:
     logger, processor, transport = pipeline()
     calls = profile_events_of_100_calls(logger, lambda frame, event, arg: event in ("call", "c_call"))
     per_record = calls / 100
-    # Measured 84 when written, 76 since the guards are checked once (stdlib logging itself is most of it);
-    # the SDK slow path is far above the bound.
-    assert per_record < 82, f"{per_record} calls per record: the fast path is no longer fast"
+    # Measured 84 when written, 76 since the guards are checked once, 75 since handle() is the only Python call of
+    # the handler (77 inside the whole unit suite: state earlier tests leave in logging); stdlib logging itself is
+    # most of it, and the SDK slow path is far above the bound.
+    assert per_record < 79, f"{per_record} calls per record: the fast path is no longer fast"
     transport.release.set()
     processor.shutdown()
 
