@@ -115,6 +115,12 @@ class WorkerPool:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def idle(self) -> int:
+        """Threads waiting for a task (a task submitted now goes to one of them rather than a new thread)."""
+        with self._lock:
+            return self._idle
+
     def submit(self, fn: Callable[..., Any], *args: Any) -> None:
         with self._lock:
             if self._closed:
@@ -128,9 +134,12 @@ class WorkerPool:
                 worker.start()
 
     def _serve(self) -> None:
+        idle = False  # a thread is started for a task submitted with no thread idle: that one is its first
         while True:
-            with self._lock:
-                self._idle += 1
+            if idle:
+                with self._lock:
+                    self._idle += 1
+            idle = True
             task = self._tasks.get()
             if task is None:
                 return

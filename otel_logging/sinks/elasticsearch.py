@@ -48,7 +48,7 @@ from otel_logging.record.names import data_stream_dataset, data_stream_namespace
 from otel_logging.sinks import SinkError
 from otel_logging.sinks.es_ids import IdScheme
 from otel_logging.sinks.es_pacing import BulkPacer
-from otel_logging.sinks.queue import DEFAULT_MAX_BYTES, DeliveryResult, QueuedSink
+from otel_logging.sinks.queue import DEFAULT_MAX_BYTES, Batch, DeliveryResult, QueuedSink
 from otel_logging.worker import WorkerPool
 
 _log = logging.getLogger("otel_logging.sinks.elasticsearch")
@@ -60,6 +60,9 @@ DEFAULT_NAMESPACE = "default"
 # number in flight (1-6) follow the node's answers (es_pacing.BulkPacer; bench/es_vs_collector.py).
 DEFAULT_BATCH_LINES = 20_000
 DEFAULT_BATCH_BYTES = 16 << 20
+# Queue batches delivered at once (QueuedSink overlap): a batch's last requests leave slots free, which the next
+# batch's fill (without it, every batch ended with fewer requests in flight than the pacer allowed).
+DEFAULT_OVERLAP = 2
 _RETRY_STATUSES = frozenset({401, 403, 404, 408, 429})
 _OVERLOAD_STATUSES = frozenset({429, 502, 503, 504})
 _KEYWORD = {"type": "keyword", "ignore_above": 1024}
@@ -296,14 +299,20 @@ class ElasticsearchDelivery:
                 install_templates(self.client, self.names.prefix)
                 self._templates_ready = True
 
-    def __call__(self, lines: list[bytes], services: Sequence[str | None] | None = None) -> DeliveryResult:
+    def __call__(
+        self, lines: list[bytes], services: Sequence[str | None] | None = None, *, legacy: bool | None = None
+    ) -> DeliveryResult:
         """Deliver ``lines`` (JSON lines, with or without their newline); ``services[i]`` is the service of
-        ``lines[i]`` when known (None, or no list: the line is decoded to find it)."""
+        ``lines[i]`` when known (None, or no list: the line is decoded to find it). ``legacy``: whether the
+        lines get legacy ids (None: ask ``legacy_ids()``). Thread-safe: batches may be delivered at once, their
+        requests together within the pacer's limits."""
         try:
             self.ensure_templates()
         except (TransportError, ApiError) as exc:
             return DeliveryResult.retry_all(len(lines), f"cannot install the index template: {_describe(exc)}")
-        make_id = legacy_document_id_bytes if self.legacy_ids is not None and self.legacy_ids() else _document_id
+        if legacy is None:
+            legacy = self.legacy_ids is not None and self.legacy_ids()
+        make_id = legacy_document_id_bytes if legacy else _document_id
         pacer = self.pacer
         chunks: list[tuple[int, int, _ChunkResult | None]] = []
         cursor = in_flight = 0
@@ -600,14 +609,15 @@ def elasticsearch_queued_sink(
     """The service's Elasticsearch sink: durable queue under ``<log-dir>/_queue/<name>/`` + bulk delivery.
 
     The queue is read in batches of up to ``DEFAULT_BATCH_LINES`` lines (``DEFAULT_BATCH_BYTES``), so that
-    one batch feeds several bulk requests at once and the pauses between batches (acknowledging, reading
-    the next) are rare.
+    one batch feeds several bulk requests at once, and ``DEFAULT_OVERLAP`` batches are delivered at once: the
+    next batch's requests fill the slots that the last requests of a batch leave free (acknowledged in order).
     """
     names = DataStreamNames(settings.prefix, settings.namespace)
     client = es_client(settings)
     delivery = ElasticsearchDelivery(client, names)
     queue_options.setdefault("batch_lines", DEFAULT_BATCH_LINES)
     queue_options.setdefault("batch_bytes", DEFAULT_BATCH_BYTES)
+    queue_options.setdefault("overlap", DEFAULT_OVERLAP)
     start = queue_options.pop("start", True)
 
     def close() -> None:
@@ -625,18 +635,26 @@ def elasticsearch_queued_sink(
         start=False,
         **queue_options,
     )
-    delivery.legacy_ids = IdScheme(sink.queue).legacy  # before the first delivery
+    sink.ids = IdScheme(sink.queue)  # before the first delivery
     if start:
         sink.start()
     return sink
 
 
 class _ElasticsearchQueuedSink(QueuedSink):
-    """The queue's counters on ``/metrics``, and each node's (so that a dead node shows)."""
+    """The queue's counters on ``/metrics``, and each node's (so that a dead node shows); each batch's ids by
+    the segment it was read from (``IdScheme``)."""
 
     def __init__(self, *args: Any, client: Elasticsearch, **kwargs: Any) -> None:
         self._client = client
+        self.ids: IdScheme | None = None
         super().__init__(*args, **kwargs)
+
+    def _send(self, batch: Batch, lines: list[bytes], services: list[str | None]) -> DeliveryResult:
+        delivery = self.deliver
+        if self.ids is None or not isinstance(delivery, ElasticsearchDelivery):
+            return delivery(lines, services)
+        return delivery(lines, services, legacy=self.ids.legacy_at(batch.start.segment))
 
     def metric_samples(self) -> Iterator[tuple[str, dict[str, str], int]]:
         yield from super().metric_samples()

@@ -31,7 +31,7 @@ IDS_FILE = "ids"
 
 
 class IdScheme:
-    """``legacy()``: True while the queue's batch being delivered was queued by a version with legacy ids."""
+    """``legacy_at(segment)``: True for a batch read from a segment that a version with legacy ids queued."""
 
     def __init__(self, queue: DurableQueue) -> None:
         self.queue = queue
@@ -55,4 +55,9 @@ class IdScheme:
             _log.warning("queue %s: cannot write %s (%s)", queue.directory, IDS_FILE, exc)
 
     def legacy(self) -> bool:
-        return self.queue.position.segment < self.from_segment
+        """Whether the batch at the acknowledged position (the next one read) has legacy ids."""
+        return self.legacy_at(self.queue.position.segment)
+
+    def legacy_at(self, segment: int) -> bool:
+        """Whether a batch read from ``segment`` has legacy ids (batches read ahead are not at the position)."""
+        return segment < self.from_segment

@@ -15,9 +15,11 @@ Lines appended by ``append`` (or queued by a version without framing) have no kn
   receiver answers (to the OS; with ``fsync=True`` also to the disk). A failed or short write is
   cut back off, so a segment only ever holds whole batches.
 - One consumer reads batches from the acknowledged position onwards, in order, never across a
-  segment boundary, and only up to what the writer has finished writing.
+  segment boundary, and only up to what the writer has finished writing; it may read ahead of what it
+  acknowledged (``read(after=previous.end)``).
 - ``ack(batch)`` moves the acknowledged position past the batch (written aside and renamed, so a
-  crash leaves the old or the new position, never a mix) and deletes segments left behind.
+  crash leaves the old or the new position, never a mix) and deletes segments left behind. Batches are
+  acknowledged in the order they were read.
 - Bounded: ``append`` raises ``QueueFull`` (a ``SinkError``: the receiver answers UNAVAILABLE /
   503, which clients retry) when the records not yet acknowledged would exceed ``max_bytes``.
   Disk use can exceed that by the acknowledged part of the oldest segment (``segment_bytes``).
@@ -30,6 +32,11 @@ Lines appended by ``append`` (or queued by a version without framing) have no kn
 reads batches and calls a pluggable ``deliver(lines, services) -> DeliveryResult`` which says per line:
 delivered, retry (sent again after an exponential backoff, before anything later), or dead
 letter (written with the reason to ``<log-dir>/_deadletter/<sink>.jsonl``, never retried).
+With ``overlap=N`` (N > 1) up to N batches are delivered at once (the next read while the last is still
+being sent, so the destination never waits for the end of one batch before the next), each on its own thread;
+a batch is still acknowledged only once it and every batch before it were delivered, so a crash redelivers
+from the oldest batch not delivered (a destination that recognises a redelivered line stores it once), and a
+retried line may go after lines of the next N-1 batches.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import os
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +56,7 @@ import orjson
 from otel_logging.record import Lines, RecordBatch
 from otel_logging.record.lines import last_line_end
 from otel_logging.sinks import SinkError
-from otel_logging.worker import Worker
+from otel_logging.worker import Worker, WorkerPool
 
 _log = logging.getLogger("otel_logging.queue")
 
@@ -254,8 +262,16 @@ class DurableQueue:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def read(self, max_lines: int = 5000, max_bytes: int = 8 << 20, timeout: float | None = None) -> Batch | None:
-        """The next lines after the acknowledged position (at most ``max_lines`` or about ``max_bytes``).
+    def read(
+        self,
+        max_lines: int = 5000,
+        max_bytes: int = 8 << 20,
+        timeout: float | None = None,
+        *,
+        after: Position | None = None,
+    ) -> Batch | None:
+        """The next lines after the acknowledged position (at most ``max_lines`` or about ``max_bytes``), or
+        after ``after`` (the ``end`` of the last batch read, not yet acknowledged: reading ahead).
 
         Waits up to ``timeout`` seconds for data (forever if None); None when there is none.
         Reading again before ``ack`` returns the same lines.
@@ -265,13 +281,16 @@ class DurableQueue:
             while True:
                 if self._closed:
                     return None
-                start = self._acked
+                start = self._acked if after is None or after < self._acked else after
                 end_of_segment = self._sizes.get(start.segment, 0)
                 if start.offset < end_of_segment:
                     break
                 later = [n for n in self._sizes if n > start.segment]
                 if later:
-                    self._advance_locked(Position(min(later), 0))
+                    if after is None or start == self._acked:
+                        self._advance_locked(Position(min(later), 0))
+                    else:  # ahead of the acknowledged position: only the reading moves on
+                        after = Position(min(later), 0)
                     continue
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
@@ -329,9 +348,16 @@ class DurableQueue:
     def ack(self, batch: Batch) -> None:
         """Everything up to ``batch.end`` was delivered (or dead-lettered): never read it again."""
         with self._lock:
-            if batch.start != self._acked:
+            if batch.start != self._acked and not self._follows_locked(batch.start):
                 raise ValueError(f"queue {self.directory}: ack of {batch.start} but the queue is at {self._acked}")
             self._advance_locked(batch.end)
+
+    def _follows_locked(self, start: Position) -> bool:
+        """``start`` is the beginning of the segment after the acknowledged position's, which was read to its
+        end (a batch read ahead across a segment boundary)."""
+        acked = self._acked
+        later = [n for n in self._sizes if n > acked.segment]
+        return bool(later) and start == Position(min(later), 0) and acked.offset >= self._sizes.get(acked.segment, 0)
 
     def _advance_locked(self, position: Position) -> None:
         tmp = self._ack_path.with_name("ack.tmp")
@@ -407,12 +433,21 @@ class SinkCounters:
     dead_lettered: int = 0
 
 
+@dataclass(slots=True, eq=False)
+class _Unacked:
+    """A batch read and handed to ``deliver``, not yet acknowledged; ``done`` once delivered."""
+
+    batch: Batch
+    done: bool = False
+
+
 class QueuedSink:
     """A ``Sink`` that appends to a ``DurableQueue`` and delivers from it on a background thread.
 
-    ``deliver`` is called with batches of JSON lines and their services, one at a time, in queue order. If it raises
-    ``SinkError`` (or ``OSError``) the whole batch is retried. A batch is acknowledged once every
-    line of it was delivered or dead-lettered.
+    ``deliver`` is called with batches of JSON lines and their services, in queue order; one at a time, or with
+    ``overlap=N`` up to N batches at once, each from its own thread (``deliver`` must then be thread-safe).
+    If it raises ``SinkError`` (or ``OSError``) the whole batch is retried. A batch is acknowledged once every
+    line of it and of every batch before it was delivered or dead-lettered.
     """
 
     def __init__(
@@ -429,8 +464,11 @@ class QueuedSink:
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
         on_close: Callable[[], None] | None = None,
+        overlap: int = 1,
         start: bool = True,
     ) -> None:
+        if overlap < 1:
+            raise ValueError(f"overlap must be at least 1, not {overlap}")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
             raise ValueError(f"sink name {name!r}: use letters, digits, '.', '_', '-'")
         self.name = name
@@ -448,7 +486,12 @@ class QueuedSink:
         self._count_lock = threading.Lock()
         self._on_close = on_close
         self._idle = threading.Condition()
-        self._worker = Worker(f"sink-{name}", self._run)
+        self.overlap = overlap
+        self._order = threading.Condition()  # guards _unacked
+        self._unacked: deque[_Unacked] = deque()  # in the order read
+        self._dead_letter_lock = threading.Lock()
+        self._batches = WorkerPool(f"sink-{name}-batch", overlap) if overlap > 1 else None
+        self._worker = Worker(f"sink-{name}", self._run if overlap == 1 else self._run_overlapped)
         self._stop = self._worker.stopping
         if start:
             self.start()
@@ -470,9 +513,14 @@ class QueuedSink:
     def close(self, timeout: float = 10.0) -> None:
         """Stop delivering (what is left stays queued on disk for the next start) and close; the delivery
         thread is joined for up to ``timeout`` (one still running then is logged and left, a daemon)."""
+        deadline = time.monotonic() + timeout
         self._worker.stop()
+        with self._order:
+            self._order.notify_all()
         self.queue.close()
         self._worker.join(timeout)
+        if self._batches is not None:
+            self._batches.close(deadline - time.monotonic())
         if self._on_close is not None:
             self._on_close()
 
@@ -523,13 +571,65 @@ class QueuedSink:
             with self._idle:
                 self._idle.notify_all()
 
+    def _run_overlapped(self) -> None:
+        """Read batches ahead while up to ``overlap`` are unacknowledged; each is delivered on a thread of
+        ``_batches``, and acknowledged (``_delivered``) once it and every batch before it are delivered."""
+        assert self._batches is not None
+        after: Position | None = None  # the end of the last batch read (None: read from the acknowledged position)
+        while not self._stop.is_set():
+            with self._order:
+                if len(self._unacked) >= self.overlap:  # woken by an acknowledgement, or by close()
+                    self._order.wait_for(lambda: len(self._unacked) < self.overlap or self._stop.is_set())
+                    continue
+                if not self._unacked:
+                    after = None  # everything read was acknowledged
+            try:
+                batch = self.queue.read(self.batch_lines, self.batch_bytes, timeout=0.5, after=after)
+            except OSError as exc:
+                _log.error("sink %s: cannot read its queue (%s); retrying", self.name, exc)
+                self._stop.wait(1.0)
+                continue
+            if batch is None:
+                continue
+            unacked = _Unacked(batch)
+            with self._order:
+                self._unacked.append(unacked)
+            after = batch.end
+            try:
+                self._batches.submit(self._deliver_and_ack, unacked)
+            except RuntimeError:  # the pool was closed: stopping
+                return
+
+    def _deliver_and_ack(self, unacked: _Unacked) -> None:
+        if not self._deliver_batch(unacked.batch):
+            return  # stopping; the batch stays queued (and so does every later one)
+        with self._order:
+            unacked.done = True
+            while self._unacked and self._unacked[0].done:
+                try:
+                    self.queue.ack(self._unacked[0].batch)
+                except (OSError, ValueError) as exc:
+                    if self._stop.is_set():
+                        break
+                    _log.error("sink %s: cannot record the queue position (%s); trying again", self.name, exc)
+                    self._order.wait(1.0)  # lets other batches finish meanwhile; they are acknowledged after
+                    continue
+                self._unacked.popleft()
+            self._order.notify_all()
+        with self._idle:
+            self._idle.notify_all()
+
+    def _send(self, batch: Batch, lines: list[bytes], services: list[str | None]) -> DeliveryResult:
+        """``deliver(lines, services)``: ``lines`` are ``batch``'s, or those of it still to be retried."""
+        return self.deliver(lines, services)
+
     def _deliver_batch(self, batch: Batch) -> bool:
         """Deliver every line of ``batch`` (retrying) or dead-letter it; False if stopped first."""
         pending, services = batch.lines, batch.services
         backoff = 0.0
         while pending:
             try:
-                result = self.deliver(pending, services)
+                result = self._send(batch, pending, services)
             except (SinkError, OSError) as exc:
                 result = DeliveryResult.retry_all(len(pending), str(exc))
             except Exception as exc:  # a bug in deliver must not kill the thread or lose records
@@ -538,10 +638,12 @@ class QueuedSink:
             if result.dead_letters and not self._dead_letter([(pending[i], r) for i, r in result.dead_letters]):
                 return False
             retry = sorted(set(result.retry))
-            self.counters.sent += len(pending) - len(retry) - len(result.dead_letters)
+            with self._count_lock:
+                self.counters.sent += len(pending) - len(retry) - len(result.dead_letters)
+                if retry:
+                    self.counters.retried += len(retry)
             if not retry:
                 return True
-            self.counters.retried += len(retry)
             pending = [pending[i] for i in retry]
             services = [services[i] for i in retry]
             backoff = min(self.backoff_max_s, max(self.backoff_initial_s, backoff * 2))
@@ -569,13 +671,14 @@ class QueuedSink:
         self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             try:
-                with open(self.dead_letter_path, "ab") as f:
+                with self._dead_letter_lock, open(self.dead_letter_path, "ab") as f:
                     f.write(b"".join(out))
                 break
             except OSError as exc:  # never drop: keep trying until the disk takes it
                 _log.error("sink %s: cannot write dead letters to %s (%s)", self.name, self.dead_letter_path, exc)
                 if self._stop.wait(1.0):
                     return False
-        self.counters.dead_lettered += len(items)
+        with self._count_lock:
+            self.counters.dead_lettered += len(items)
         _log.warning("sink %s: %d record(s) dead-lettered to %s", self.name, len(items), self.dead_letter_path)
         return True

@@ -105,13 +105,30 @@ def test_pool_runs_every_task_on_at_most_size_threads() -> None:
         pool.submit(task, 0)
 
 
+def test_a_task_submitted_while_every_thread_is_busy_gets_a_thread_of_its_own() -> None:
+    pool = WorkerPool("test-busy", 2)
+    gate = threading.Event()
+    running: list[int] = []
+    try:
+        pool.submit(lambda: (running.append(1), gate.wait(30)))
+        wait_for(lambda: running == [1], timeout=10, what="the first task")
+        # the one thread is busy (a thread started for a task once counted itself idle: this one then waited)
+        pool.submit(lambda: (running.append(2), gate.wait(30)))
+        wait_for(lambda: running == [1, 2], timeout=10, what="the second task, beside the first")
+        assert len(live_threads("test-busy")) == 2
+    finally:
+        gate.set()
+        assert pool.close(timeout=10)
+
+
 def test_pool_reuses_idle_threads_and_survives_a_failing_task(worker_log: list[logging.LogRecord]) -> None:
     pool = WorkerPool("test-reuse", 4)
     done: list[int] = []
     for i in range(20):  # one at a time: the one idle thread takes each
         pool.submit(done.append, i)
-        wait_for(lambda i=i: len(done) == i + 1, timeout=10, what=f"task {i}")
+        wait_for(lambda i=i: len(done) == i + 1 and pool.idle == 1, timeout=10, what=f"task {i}, then idle")
     pool.submit(lambda: 1 // 0)
+    wait_for(lambda: pool.idle == 1 and worker_log, timeout=10, what="the failing task, then idle")
     pool.submit(done.append, 99)
     wait_for(lambda: done[-1] == 99, timeout=10, what="the task after a failing one")
     assert len(live_threads("test-reuse")) == 1
