@@ -15,6 +15,10 @@ One local Elasticsearch node (scripts/elasticsearch.sh, or --es-url) receives, o
                    429 are sent again (auto-generated ids: nothing is stored twice). Both options take a
                    comma-separated list: each round runs every combination (threads x bulk size, the order
                    rotating) and keeps the best, so that the ceiling is the node's, not one sender's setting
+    ceiling_ids    the ceiling again, each ``create`` with the id otel-logging gives that record
+                   (``sinks.elasticsearch.document_id``: time to the millisecond + a hash of the line, so that
+                   a redelivered record is stored once): what the node can do for documents that carry such an
+                   id, which it looks up before every create (auto-generated ids skip that lookup)
 
 Both are fed by bench/loadgen.py (a separate process: 512-record requests, 4 senders, 4 apps) with the same
 N records (rounded down to whole requests: 199,680 by default). The load generator is run with one distinct
@@ -35,7 +39,8 @@ never at once; the order rotates from round to round (each side goes first once 
 Usage: .venv/bin/python bench/es_vs_collector.py [--records 200000] [--rounds 3] [--warmup 100000] [--es-url URL]
                                                  [--json PATH]
 Last lines: one per round, then
-    es_export: otel_logging X docs/s, ceiling C docs/s (X/C of it), collector Y docs/s, ratio X/Y
+    es_export: otel_logging X docs/s, ceiling C docs/s (X/C of it), ceiling_ids D docs/s (X/D of it),
+               collector Y docs/s, ratio X/Y
 """
 
 from __future__ import annotations
@@ -207,14 +212,14 @@ class LoadRun:
 # -- the node's ceiling: pre-built bulk bodies, auto-generated ids -------------------------------
 
 
-def ceiling_bodies(service: str, args: argparse.Namespace) -> list[bytes]:
+def ceiling_bodies(service: str, args: argparse.Namespace, *, ids: bool = False) -> list[bytes]:
     """The records loadgen would send for ``service`` as canonical JSON lines, in ``_bulk`` bodies of
-    ``create`` actions without ids (built before the clock starts)."""
+    ``create`` actions without ids, or (``ids``) with otel-logging's ids (built before the clock starts)."""
     sys.path.insert(0, str(REPO / "bench"))
     import loadgen
 
     from otel_logging.record.otlp import convert_request, parse_protobuf
-    from otel_logging.sinks.elasticsearch import DataStreamNames
+    from otel_logging.sinks.elasticsearch import DataStreamNames, document_id
 
     names = DataStreamNames()
     actions: dict[str, bytes] = {}
@@ -227,8 +232,9 @@ def ceiling_bodies(service: str, args: argparse.Namespace) -> list[bytes]:
         for line, svc in zip(lines, services, strict=True):
             action = actions.get(svc)
             if action is None:
-                action = actions[svc] = b'{"create":{"_index":' + json.dumps(names(svc)).encode() + b"}}\n"
-            docs.append(action + line)
+                action = actions[svc] = b'{"create":{"_index":' + json.dumps(names(svc)).encode()
+            with_id = b',"_id":"' + document_id(line).encode() + b'"' if ids else b""
+            docs.append(action + with_id + b"}}\n" + line)
     size = args.ceiling_bulk
     return [b"".join(docs[i : i + size]) for i in range(0, len(docs), size)]
 
@@ -317,12 +323,12 @@ def run_side(
     service = f"esbench-{uuid.uuid4().hex[:8]}-{side.replace('_', '')}"
     streams = f"logs-{service.replace('-', '_')}_*-default"
     expected = args.records // args.batch * args.batch
-    bodies = ceiling_bodies(service, args) if side == "ceiling" else []
+    bodies = ceiling_bodies(service, args, ids=side == "ceiling_ids") if side.startswith("ceiling") else []
     target, pid, stop = start_server()
     es_cpu_before = es_cpu_s(client)
     try:
         load: LoadRun | CeilingLoad
-        if side == "ceiling":
+        if side.startswith("ceiling"):
             load = CeilingLoad(target, bodies, args.ceiling_threads)
             del bodies
         else:
@@ -376,7 +382,7 @@ def run_side(
         rss_mb=rss,
         cpu_s=cpu,
         es_cpu_s=es_cpu,
-        setting=f"{args.ceiling_threads} threads x {args.ceiling_bulk} docs" if side == "ceiling" else "",
+        setting=f"{args.ceiling_threads} threads x {args.ceiling_bulk} docs" if side.startswith("ceiling") else "",
     )
 
 
@@ -386,6 +392,7 @@ def ceiling_settings(args: argparse.Namespace) -> list[tuple[int, int]]:
 
 
 def run_ceiling(
+    side: str,
     starter: Callable[[], tuple[str, int, Callable[[], None]]],
     client: Any,
     args: argparse.Namespace,
@@ -399,9 +406,9 @@ def run_ceiling(
     best: SideResult | None = None
     for threads, bulk in settings:
         one = argparse.Namespace(**{**vars(args), "ceiling_threads": threads, "ceiling_bulk": bulk})
-        result = run_side("ceiling", starter, client, one)
+        result = run_side(side, starter, client, one)
         if show and len(settings) > 1:
-            print(f"  ceiling with {result.setting}: {result.docs_per_s:,.0f} docs/s", flush=True)
+            print(f"  {side} with {result.setting}: {result.docs_per_s:,.0f} docs/s", flush=True)
         if best is None or result.docs_per_s > best.docs_per_s:
             best = result
     assert best is not None
@@ -541,14 +548,14 @@ def main() -> int:
         about = versions(binary, client)
         with tempfile.TemporaryDirectory(prefix="es-vs-collector-") as tmp:
             work = Path(tmp)
-            starters = {"otel_logging": ours(url, work), "ceiling": ceiling(url)}
+            starters = {"otel_logging": ours(url, work), "ceiling": ceiling(url), "ceiling_ids": ceiling(url)}
             if binary is not None:
                 starters["collector"] = collector(url, work, binary)
             if args.warmup:  # a fresh JVM is much slower for its first few hundred thousand documents
                 warm = argparse.Namespace(**{**vars(args), "records": args.warmup})
                 for side in chosen:
-                    if side == "ceiling":
-                        warmed = run_ceiling(starters[side], client, warm, 0, show=False)
+                    if side.startswith("ceiling"):
+                        warmed = run_ceiling(side, starters[side], client, warm, 0, show=False)
                     else:
                         warmed = run_side(side, starters[side], client, warm)
                     print(f"warm-up: {side} {warmed.docs_per_s:,.0f} docs/s", flush=True)
@@ -556,8 +563,8 @@ def main() -> int:
                 order = chosen[round_ % len(chosen) :] + chosen[: round_ % len(chosen)]
                 measured = {}
                 for side in order:
-                    if side == "ceiling":
-                        measured[side] = run_ceiling(starters[side], client, args, round_)
+                    if side.startswith("ceiling"):
+                        measured[side] = run_ceiling(side, starters[side], client, args, round_)
                     else:
                         measured[side] = run_side(side, starters[side], client, args)
                     _print_result(measured[side])
@@ -580,7 +587,7 @@ def main() -> int:
     return 0
 
 
-SIDES = ("otel_logging", "ceiling", "collector")
+SIDES = ("otel_logging", "ceiling", "ceiling_ids", "collector")
 
 
 def _int_list(text: str) -> list[int]:
@@ -597,7 +604,7 @@ def _summary(rate: dict[str, float]) -> str:
     for side in SIDES:
         if side in rate:
             text = f"{side} {rate[side]:,.0f} docs/s"
-            if side == "ceiling" and ours_rate is not None:
+            if side.startswith("ceiling") and ours_rate is not None:
                 text += f" ({ours_rate / rate[side]:.2f} of it)"
             parts.append(text)
     if ours_rate is not None and "collector" in rate:
@@ -625,6 +632,8 @@ def _write_json(args: argparse.Namespace, chosen: list[str], rounds: list[dict[s
         out["ratio"] = ratio("collector", 2.0)
     if "otel_logging" in chosen and "ceiling" in chosen:
         out["ratio_to_ceiling"] = ratio("ceiling", 0.8)
+    if "otel_logging" in chosen and "ceiling_ids" in chosen:
+        out["ratio_to_ceiling_ids"] = ratio("ceiling_ids", 0.8)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=2) + "\n")
 
@@ -636,7 +645,7 @@ def _drop(client: Any, streams: str) -> None:
 
 
 def _print_result(r: SideResult) -> None:
-    if r.side == "ceiling":
+    if r.side.startswith("ceiling"):
         print(
             f"{r.side:<13} {r.docs_per_s:9,.0f} docs/s  ({r.documents:,} documents, best: {r.setting}; bulk bodies "
             f"sent at {r.ingest_per_s:,.0f} docs/s, last document {r.export_lag_s:.1f} s after the last answer; "

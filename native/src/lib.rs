@@ -6,12 +6,14 @@
 //!   aggregation).
 //! - `client`: the app side's redaction pre-check and its OTLP encoder of a batch of log entries.
 //! - `redact_scan`: aggregation's redaction pre-check over finished JSON lines.
+//! - `es_bulk`: the Elasticsearch sink's bulk bodies (ids hashed, lines copied) from the queue's JSON lines.
 //!
 //! `json` is the orjson-compatible JSON writer they share.
 
 use pyo3::prelude::*;
 
 pub mod client;
+pub mod es_bulk;
 pub mod json;
 pub mod jsonl;
 pub mod otlp;
@@ -28,5 +30,7 @@ fn otel_logging_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::EntryMaker>()?;
     m.add_class::<redact_scan::RecordScan>()?;
     m.add_function(wrap_pyfunction!(client::encode_entries, m)?)?;
+    m.add_function(wrap_pyfunction!(es_bulk::es_bulk_body, m)?)?;
+    m.add_function(wrap_pyfunction!(es_bulk::es_document_id, m)?)?;
     Ok(())
 }

@@ -227,3 +227,19 @@ def entry_maker(
     if _entry_maker is None:
         return None
     return _entry_maker(record_type, init_count, standard, severities, scan, key_cache)
+
+
+# --- the Elasticsearch sink's bulk bodies ------------------------------------------------------------------------
+
+# (lines, services, start, end, indexes, legacy) -> (body, indexes of the lines in it, indexes left to Python)
+EsBulkBody = Callable[
+    [list[bytes], list[str | None], int, int, dict[Any, bytes], bool], tuple[bytes, list[int], list[int]]
+]
+es_bulk_body: EsBulkBody | None
+es_bulk_body, ES_BULK_UNAVAILABLE_REASON = _load("es_bulk_body")
+"""``otel_logging_native.es_bulk_body`` (None when not available): the bulk body of the lines of ``lines[start:end]``
+whose service has an entry in ``indexes`` (service -> JSON string of its data stream) and whose body is text, each
+``create`` action with the line's id, byte-for-byte ``ElasticsearchDelivery._encode_line``; the GIL is released
+while it hashes and copies. Returns (body, the indexes of those lines in the body's order, the others in order)."""
+es_document_id: Callable[[bytes, bool], bytes] | None
+es_document_id, _ = _load("es_document_id")

@@ -5,7 +5,8 @@ The central service writes through ``QueuedSink`` (durable queue, retries, dead 
 of ``create`` actions (data streams accept only ``create``), built straight from the JSON lines and
 sent by a few threads at once through the official client's ``bulk`` API. The queue gives each line's
 service (its data stream), so a line is decoded only when its body is structured (the document then gets
-``body_structured``), or when its service is not known. Each item's outcome decides:
+``body_structured``), or when its service is not known; the native builder (``otel_logging_native.es_bulk_body``)
+hashes the ids and writes the bulk body of all other lines without the GIL. Each item's outcome decides:
 
 - created, or 409 (a document with the same id exists: a redelivery) -> delivered
 - 429, 5xx, 401/403/404/408, connection errors -> retried with backoff
@@ -45,6 +46,7 @@ from elasticsearch.serializer import OrjsonSerializer
 from otel_logging.config import ConfigError, ElasticsearchSettings
 from otel_logging.record import Record, RecordBatch
 from otel_logging.record.names import data_stream_dataset, data_stream_namespace, data_stream_prefix
+from otel_logging.record.native import es_bulk_body as _native_bulk_body
 from otel_logging.sinks import SinkError
 from otel_logging.sinks.es_ids import IdScheme
 from otel_logging.sinks.es_pacing import BulkPacer
@@ -312,7 +314,6 @@ class ElasticsearchDelivery:
             return DeliveryResult.retry_all(len(lines), f"cannot install the index template: {_describe(exc)}")
         if legacy is None:
             legacy = self.legacy_ids is not None and self.legacy_ids()
-        make_id = legacy_document_id_bytes if legacy else _document_id
         pacer = self.pacer
         chunks: list[tuple[int, int, _ChunkResult | None]] = []
         cursor = in_flight = 0
@@ -337,7 +338,7 @@ class ElasticsearchDelivery:
                     in_flight += 1
                 outcome = None
                 try:
-                    outcome = self._send_chunk(lines, services, start, end, make_id)
+                    outcome = self._send_chunk(lines, services, start, end, legacy)
                 except Exception:  # a bug must not lose the chunk: it stays unconfirmed, so it is retried
                     _log.exception("Elasticsearch: sending a bulk request failed unexpectedly")
                 finally:
@@ -410,41 +411,63 @@ class ElasticsearchDelivery:
             self._index_json[key] = encoded
         return encoded
 
+    def _indexes(self, services: list[str | None], start: int, end: int) -> dict[Any, bytes]:
+        """``_index_json`` holding the data stream of every service of ``services[start:end]`` (but None)."""
+        known = self._index_json
+        for service in [service for service in set(services[start:end]) if service not in known]:
+            if service is not None:
+                self._index(service)
+        return known
+
     def _encode(
         self,
         lines: list[bytes],
         services: Sequence[str | None] | None,
         start: int,
         end: int,
-        make_id: Callable[[bytes], bytes],
+        legacy: bool,
     ) -> tuple[bytes, list[int], list[tuple[int, str]]]:
-        """The bulk body of ``lines[start:end]``, the indexes it holds, and the lines that are no record."""
-        parts: list[bytes] = []
+        """The bulk body of ``lines[start:end]``, the indexes it holds (in the body's order), and the lines that
+        are no record. The native builder (``otel_logging_native.es_bulk_body``) writes the lines whose body is
+        text and whose service is known, without the GIL; ``_encode_line`` (its reference) writes the others."""
+        body = b""
         sent: list[int] = []
+        rest: Iterable[int] = range(start, end)
+        if _native_bulk_body is not None and type(lines) is list and type(services) is list:
+            indexes = self._indexes(services, start, end)
+            body, sent, rest = _native_bulk_body(lines, services, start, end, indexes, legacy)
+            if not rest:
+                return body, sent, []
+        make_id = legacy_document_id_bytes if legacy else _document_id
+        parts: list[bytes] = [body]
         dead: list[tuple[int, str]] = []
-        for i in range(start, end):
-            line = lines[i]
-            if line[-1:] == b"\n":
-                line = line[:-1]
-            service = services[i] if services is not None else None
-            if service is not None and _text_body(line):  # the line is the document as it is: not decoded
-                index = self._index(service)
-                parts += (b'{"create":{"_index":', index, b',"_id":"', make_id(line), b'"}}\n', line, b"\n")
+        for i in rest:
+            encoded = self._encode_line(lines[i], services[i] if services is not None else None, make_id)
+            if isinstance(encoded, str):
+                dead.append((i, encoded))
+            else:
+                parts += encoded
                 sent.append(i)
-                continue
-            try:
-                record = orjson.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("a record must be a JSON object")
-                body = record.get("body")
-                source = line if body is None or isinstance(body, str) else orjson.dumps(document(record))
-                index = self._index(service if service is not None else record.get("service"))
-            except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
-                dead.append((i, f"not a canonical record: {exc}"))
-                continue
-            parts += (b'{"create":{"_index":', index, b',"_id":"', make_id(line), b'"}}\n', source, b"\n")
-            sent.append(i)
         return b"".join(parts), sent, dead
+
+    def _encode_line(
+        self, line: bytes, service: str | None, make_id: Callable[[bytes], bytes]
+    ) -> tuple[bytes, ...] | str:
+        """The parts of one document's action and source, or why the line is no record."""
+        if line[-1:] == b"\n":
+            line = line[:-1]
+        if service is not None and _text_body(line):  # the line is the document as it is: not decoded
+            return (b'{"create":{"_index":', self._index(service), b',"_id":"', make_id(line), b'"}}\n', line, b"\n")
+        try:
+            record = orjson.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("a record must be a JSON object")
+            body = record.get("body")
+            source = line if body is None or isinstance(body, str) else orjson.dumps(document(record))
+            index = self._index(service if service is not None else record.get("service"))
+        except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
+            return f"not a canonical record: {exc}"
+        return (b'{"create":{"_index":', index, b',"_id":"', make_id(line), b'"}}\n', source, b"\n")
 
     def _send_chunk(
         self,
@@ -452,9 +475,9 @@ class ElasticsearchDelivery:
         services: Sequence[str | None] | None,
         start: int,
         end: int,
-        make_id: Callable[[bytes], bytes],
+        legacy: bool,
     ) -> _ChunkResult:
-        body, sent, dead = self._encode(lines, services, start, end, make_id)
+        body, sent, dead = self._encode(lines, services, start, end, legacy)
         result = _ChunkResult(dead_letters=dead)
         if not sent:
             return result

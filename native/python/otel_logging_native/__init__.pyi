@@ -84,3 +84,12 @@ class EntryMaker:
     ) -> None: ...
     def make(self, record: Any) -> tuple[Any, ...] | None:
         """The entry (observed time: now), or None when Python must build it."""
+
+def es_bulk_body(
+    lines: list[bytes], services: list[str | None], start: int, end: int, indexes: dict[Any, bytes], legacy: bool
+) -> tuple[bytes, list[int], list[int]]:
+    """The Elasticsearch bulk body of the lines of ``lines[start:end]`` with a known service and a text body,
+    their indexes (the body's order) and the indexes of the other lines (left to Python). The GIL is released."""
+
+def es_document_id(line: bytes, legacy: bool) -> bytes:
+    """The document id ``es_bulk_body`` gives a line (without its newline)."""
