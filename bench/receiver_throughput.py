@@ -6,6 +6,8 @@ senders, 4 apps) drives, in the same run, one fresh server per side and round:
     otel_logging   otel-logging serve (default durability: written to the OS before the reply)
     collector      the collector built by scripts/build-collector.sh: otlp receiver -> file exporter (JSON)
 
+Each fresh server first takes --warmup records (51,200 by default), not measured, for both sides alike: the
+cost measured is a running server's, not its first second's (imports, buffer pools, first page faults).
 The sides alternate across rounds (otel_logging first in even rounds, the collector first in odd ones).
 Each run ends when every request is acknowledged (and, for the collector, its file holds them all); the
 records are counted in the output files. Per side and round: records/s (wall clock of the load), records
@@ -17,7 +19,8 @@ Then an overload run: a fresh otel-logging serve hit by --overload-senders sende
 2,048-record requests at once, more than its workers take (16 workers, 64 requests in flight at
 most; the rest are refused with RESOURCE_EXHAUSTED, which clients retry): its peak RSS is reported.
 
-Usage: python bench/receiver_throughput.py [--records 400000] [--rounds 3] [--overload-senders 64] [--json PATH]
+Usage: python bench/receiver_throughput.py [--records 400000] [--rounds 3] [--warmup 51200] [--overload-senders 64]
+                                          [--json PATH]
 Last line: receiver_throughput: otel_logging X rec/CPU-s, collector Y rec/CPU-s, ratio X/Y (min-max per round)
 """
 
@@ -99,21 +102,22 @@ class Side:
     stored: int  # records counted in the output files
 
 
-def run_ours(work: Path, records: int) -> Side:
+def run_ours(work: Path, records: int, warmup: int) -> Side:
     logs = work / "logs"
     serve = start_serve(logs, http_port=-1)
     try:
+        warmed = load(f"127.0.0.1:{serve.grpc_port}", warmup)["acked"] if warmup else 0
         cpu_before = cpu_seconds(serve.proc.pid)
         result = load(f"127.0.0.1:{serve.grpc_port}", records)
         cpu = cpu_seconds(serve.proc.pid) - cpu_before
         rss = peak_rss_mb(serve.proc.pid)
     finally:
         serve.stop()
-    stored = sum(count_lines(p) for p in logs.glob("*.jsonl"))
+    stored = sum(count_lines(p) for p in logs.glob("*.jsonl")) - int(warmed)
     return _side(result, cpu, rss, stored)
 
 
-def run_collector(work: Path, records: int, binary: str) -> Side:
+def run_collector(work: Path, records: int, binary: str, warmup: int) -> Side:
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
     out_file = work / "collector.json"
@@ -124,15 +128,18 @@ def run_collector(work: Path, records: int, binary: str) -> Side:
     )
     try:
         wait_for(lambda: _listening(port), timeout=60, what="collector listening")
+        warmed = load(f"127.0.0.1:{port}", warmup)["acked"] if warmup else 0
+        if warmed:
+            wait_for(lambda: count_collector_records(out_file) >= warmed, timeout=120, what="file export (warm-up)")
         cpu_before = cpu_seconds(collector.pid)
         result = load(f"127.0.0.1:{port}", records)
-        wait_for(lambda: count_collector_records(out_file) >= result["acked"], timeout=120, what="file export")
+        wait_for(lambda: count_collector_records(out_file) >= warmed + result["acked"], timeout=120, what="file export")
         cpu = cpu_seconds(collector.pid) - cpu_before
         rss = peak_rss_mb(collector.pid)
     finally:
         collector.terminate()
         collector.wait(60)
-    return _side(result, cpu, rss, count_collector_records(out_file))
+    return _side(result, cpu, rss, count_collector_records(out_file) - int(warmed))
 
 
 def _side(result: dict[str, float], cpu: float, rss: float, stored: int) -> Side:
@@ -144,6 +151,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=400_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=51_200,
+        help="records each fresh server takes first, not measured (a long-running server's cost, not its first second)",
+    )
     parser.add_argument("--overload-senders", type=int, default=64, help="0: no overload run")
     parser.add_argument("--json", type=Path, default=None, help="also write the rounds as JSON (bench_json format)")
     args = parser.parse_args()
@@ -155,9 +168,9 @@ def main() -> None:
             sides: dict[str, Side] = {}
             for name in ("otel_logging", "collector") if i % 2 == 0 else ("collector", "otel_logging"):
                 if name == "otel_logging":
-                    sides[name] = run_ours(work / name, args.records)
+                    sides[name] = run_ours(work / name, args.records, args.warmup)
                 else:
-                    sides[name] = run_collector(work / name, args.records, binary)
+                    sides[name] = run_collector(work / name, args.records, binary, args.warmup)
             ours, theirs = sides["otel_logging"], sides["collector"]
             print(
                 f"round {i + 1}: otel_logging {ours.rate:9,.0f} rec/s {ours.per_cpu:9,.0f} rec/CPU-s "
