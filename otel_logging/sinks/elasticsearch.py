@@ -248,6 +248,24 @@ BULK_SHARD_TIMEOUT = "10s"
 
 # Only what the per-item outcome needs: no _index/_id/_version/result/_shards/_seq_no per item.
 _BULK_FILTER = "errors,items.*.status,items.*.error"
+# The answer (with that filter) to a bulk request whose every ``create`` succeeded: the prefix, the item n times
+# separated by commas, then ``]}``.
+_ALL_CREATED_PREFIX = b'{"errors":false,"items":['
+_CREATED_ITEM = b'{"create":{"status":201}}'
+
+
+class BulkAnswerSerializer(OrjsonSerializer):
+    """The client's JSON serializer, reading the answer to a bulk request where every ``create`` succeeded
+    without decoding it: ``{"errors": False, "items": [item] * n}`` (one shared, read-only item dict), which is
+    what decoding it gives, told from its bytes (its prefix, the count of the item, its length). Decoding 5,000
+    items took about a seventh of the service's export CPU. Every other answer is decoded as before."""
+
+    def loads(self, data: bytes) -> Any:
+        if data.startswith(_ALL_CREATED_PREFIX) and data.endswith(b"}]}"):
+            n = data.count(_CREATED_ITEM)
+            if n and len(data) == len(_ALL_CREATED_PREFIX) + n * (len(_CREATED_ITEM) + 1) + 1:
+                return {"errors": False, "items": [{"create": {"status": 201}}] * n}
+        return super().loads(data)
 
 
 @dataclass(slots=True)
@@ -608,7 +626,7 @@ def es_client(settings: ElasticsearchSettings, request_timeout_s: float = REQUES
         "request_timeout": request_timeout_s,
         "max_retries": 0,  # the queue retries, with backoff
         "retry_on_timeout": False,
-        "serializer": OrjsonSerializer(),
+        "serializer": BulkAnswerSerializer(),
         "node_class": CountingNode,  # per-node requests and errors on /metrics (node_metric_samples)
     }
     if settings.api_key:

@@ -252,3 +252,51 @@ def test_delivery_keeps_its_helper_threads_until_closed() -> None:
     assert delivery(lines).retry == []  # started again when needed
     assert delivery.close(timeout=10)
     assert helpers() == before
+
+
+ALL_CREATED = [
+    b'{"errors":false,"items":[' + b",".join([b'{"create":{"status":201}}'] * n) + b"]}" for n in (1, 2, 5000)
+]
+OTHER_ANSWERS = [
+    b'{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{"type":"x"}}}]}',
+    b'{"errors":false,"items":[{"create":{"status":200}},{"create":{"status":201}}]}',
+    b'{"errors":false,"items":[{"create":{"status":201}},{"create":{"status":201}} ]}',
+    b'{"errors":false,"items":[{"create":{"status":201}}],"took":3}',
+    b'{"errors":false,"items":[]}',
+    b'{"acknowledged":true}',
+]
+
+
+@pytest.mark.parametrize("answer", ALL_CREATED + OTHER_ANSWERS)
+def test_the_bulk_answer_serializer_reads_what_orjson_reads(answer: bytes) -> None:
+    from otel_logging.sinks.elasticsearch import BulkAnswerSerializer
+
+    assert BulkAnswerSerializer().loads(answer) == orjson.loads(answer)
+
+
+def test_an_all_created_bulk_answer_is_not_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The regression guard of the shortcut: 5,000 created items are read without orjson building 10,000 dicts."""
+    from elasticsearch.serializer import OrjsonSerializer
+
+    from otel_logging.sinks.elasticsearch import BulkAnswerSerializer
+
+    def decode(*_: Any) -> Any:
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(OrjsonSerializer, "loads", decode)
+    answer = BulkAnswerSerializer().loads(ALL_CREATED[-1])
+    assert answer["errors"] is False and len(answer["items"]) == 5000
+    with pytest.raises(AssertionError, match="decoded"):
+        BulkAnswerSerializer().loads(OTHER_ANSWERS[0])
+
+
+def test_the_client_reads_answers_with_the_bulk_answer_serializer() -> None:
+    from otel_logging.sinks.elasticsearch import BulkAnswerSerializer
+
+    client = es_client(ElasticsearchSettings(urls=("http://127.0.0.1:9",)))
+    try:
+        assert isinstance(client.transport.serializers.get_serializer("application/json"), BulkAnswerSerializer)
+        compatible = "application/vnd.elasticsearch+json"
+        assert isinstance(client.transport.serializers.get_serializer(compatible), BulkAnswerSerializer)
+    finally:
+        client.close()
