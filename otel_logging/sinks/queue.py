@@ -305,7 +305,9 @@ class DurableQueue:
         with open(self.directory / _segment_name(start.segment), "rb") as f:
             f.seek(start.offset)
             chunk = f.read(min(limit - start.offset, max_bytes))
-            while not chunk.endswith(b"\n"):  # a line longer than max_bytes: read on to its end
+            # A read that ends inside a line is cut after its last whole line below; only a line longer than
+            # max_bytes (no newline in the chunk) is read on to its end.
+            while not chunk.endswith(b"\n") and chunk.rfind(b"\n") < 0:
                 more = f.read(min(limit - start.offset - len(chunk), 1 << 20))
                 if not more:
                     break

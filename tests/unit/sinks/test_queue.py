@@ -362,3 +362,22 @@ def test_close_does_not_hang_on_a_stuck_delivery_and_names_it(tmp_path: Path) ->
     assert closed == ["on_close"]
     assert any("sink-stuck" in r.getMessage() for r in records)
     wait_for(lambda: not live_threads("sink-stuck"), timeout=10, what="the delivery thread to end")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(1, 300), min_size=1, max_size=40), st.integers(16, 400))
+def test_reads_cut_by_max_bytes_give_whole_lines_in_order(tmp_path: Path, sizes: list[int], max_bytes: int) -> None:
+    """A read of ``max_bytes`` that ends inside a line stops after the last whole line; a line longer than
+    ``max_bytes`` comes whole on its own: every line once, in order, whole."""
+    directory = tmp_path / f"q{len(list(tmp_path.iterdir()))}"
+    q = DurableQueue(directory)
+    expected = [orjson.dumps({"n": i, "pad": "x" * size}) for i, size in enumerate(sizes)]
+    q.append(b"".join(line + b"\n" for line in expected))
+    got: list[bytes] = []
+    while (batch := q.read(max_bytes=max_bytes, timeout=0)) is not None:
+        assert batch.lines
+        assert len(batch.lines) == 1 or sum(len(line) + 1 for line in batch.lines) <= max_bytes
+        got += batch.lines
+        q.ack(batch)
+    assert got == expected
+    q.close()
