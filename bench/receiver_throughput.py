@@ -13,14 +13,16 @@ Each run ends when every request is acknowledged (and, for the collector, its fi
 records are counted in the output files. Per side and round: records/s (wall clock of the load), records
 per server CPU-second (the server process's user+sys CPU time from /proc/<pid>/stat over the load: the
 machine's 2 cores are shared with the load generator, so this is the cost that does not depend on it), and
-peak RSS (VmHWM from /proc/<pid>/status).
+peak RSS (VmHWM from /proc/<pid>/status). Each side's output files are deleted once counted, so that every
+side starts on the same empty disk (files kept from earlier sides made later ones pay more kernel time).
+otel-logging serves OTLP/gRPC with its default transport (the native one when built; --grpc-server grpcio: grpcio's).
 
 Then an overload run: a fresh otel-logging serve hit by --overload-senders senders (default 64) of
 2,048-record requests at once, more than its workers take (16 workers, 64 requests in flight at
 most; the rest are refused with RESOURCE_EXHAUSTED, which clients retry): its peak RSS is reported.
 
 Usage: python bench/receiver_throughput.py [--records 400000] [--rounds 3] [--warmup 51200] [--overload-senders 64]
-                                          [--json PATH]
+                                          [--grpc-server auto|native|grpcio] [--json PATH]
 Last line: receiver_throughput: otel_logging X rec/CPU-s, collector Y rec/CPU-s, ratio X/Y (min-max per round)
 """
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,9 +105,9 @@ class Side:
     stored: int  # records counted in the output files
 
 
-def run_ours(work: Path, records: int, warmup: int) -> Side:
+def run_ours(work: Path, records: int, warmup: int, grpc_server: str = "auto") -> Side:
     logs = work / "logs"
-    serve = start_serve(logs, http_port=-1)
+    serve = start_serve(logs, "--grpc-server", grpc_server, http_port=-1)
     try:
         warmed = load(f"127.0.0.1:{serve.grpc_port}", warmup)["acked"] if warmup else 0
         cpu_before = cpu_seconds(serve.proc.pid)
@@ -114,6 +117,7 @@ def run_ours(work: Path, records: int, warmup: int) -> Side:
     finally:
         serve.stop()
     stored = sum(count_lines(p) for p in logs.glob("*.jsonl")) - int(warmed)
+    shutil.rmtree(work)
     return _side(result, cpu, rss, stored)
 
 
@@ -139,7 +143,9 @@ def run_collector(work: Path, records: int, binary: str, warmup: int) -> Side:
     finally:
         collector.terminate()
         collector.wait(60)
-    return _side(result, cpu, rss, count_collector_records(out_file) - int(warmed))
+    stored = count_collector_records(out_file) - int(warmed)
+    shutil.rmtree(work)
+    return _side(result, cpu, rss, stored)
 
 
 def _side(result: dict[str, float], cpu: float, rss: float, stored: int) -> Side:
@@ -158,6 +164,7 @@ def main() -> None:
         help="records each fresh server takes first, not measured (a long-running server's cost, not its first second)",
     )
     parser.add_argument("--overload-senders", type=int, default=64, help="0: no overload run")
+    parser.add_argument("--grpc-server", choices=("auto", "native", "grpcio"), default="auto", help="otel-logging's")
     parser.add_argument("--json", type=Path, default=None, help="also write the rounds as JSON (bench_json format)")
     args = parser.parse_args()
     binary = collector_binary()
@@ -168,7 +175,7 @@ def main() -> None:
             sides: dict[str, Side] = {}
             for name in ("otel_logging", "collector") if i % 2 == 0 else ("collector", "otel_logging"):
                 if name == "otel_logging":
-                    sides[name] = run_ours(work / name, args.records, args.warmup)
+                    sides[name] = run_ours(work / name, args.records, args.warmup, args.grpc_server)
                 else:
                     sides[name] = run_collector(work / name, args.records, binary, args.warmup)
             ours, theirs = sides["otel_logging"], sides["collector"]
@@ -185,7 +192,7 @@ def main() -> None:
         flood_line = ""
         if args.overload_senders:
             overload_dir = Path(tmp) / "overload"
-            serve = start_serve(overload_dir, http_port=-1)
+            serve = start_serve(overload_dir, "--grpc-server", args.grpc_server, http_port=-1)
             try:
                 flood = load(
                     f"127.0.0.1:{serve.grpc_port}",
@@ -217,7 +224,10 @@ def main() -> None:
         )
     if flood_line:
         print(flood_line)
-    print(f"cores: {os.cpu_count()} (shared by the load generator and the server); {args.records:,} records per run")
+    print(
+        f"cores: {os.cpu_count()} (shared by the load generator and the server); {args.records:,} records per run; "
+        f"otel-logging --grpc-server {args.grpc_server}"
+    )
     print(f"records/s ratio {span(rate_ratios, '.2f')}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -238,6 +248,7 @@ def main() -> None:
                     },
                     "notes": (
                         f"{os.cpu_count()} shared cores; {args.records:,} records per run, 512-record requests, "
+                        f"otel-logging --grpc-server {args.grpc_server}, "
                         f"4 senders, 4 apps; records/s ratio {span(rate_ratios, '.2f')}; peak RSS otel_logging "
                         f"{span([r['otel_logging'].rss_mb for r in rounds])} MB, collector "
                         f"{span([r['collector'].rss_mb for r in rounds])} MB"

@@ -342,6 +342,9 @@ def parse_host_port(
     return host, port
 
 
+GRPC_SERVERS = ("auto", "native", "grpcio")
+
+
 @dataclass(frozen=True, slots=True)
 class ReceiverSettings:
     """The OTLP front ends: where they listen and what a request may hold."""
@@ -354,6 +357,9 @@ class ReceiverSettings:
     max_attribute_length: int | None = None  # longer string values are truncated; None = no limit
     max_new_apps_per_minute: int | None = None  # None = no limit
     grpc_workers: int = 16
+    # "auto": the native transport (otel_logging_native.GrpcServer) when it is built and TLS is off, else grpcio's
+    # server; "native": the native one (an error with TLS or without the build); "grpcio": grpcio's
+    grpc_server: str = "auto"
     shutdown_grace_s: float = 30.0  # seconds in-flight requests get to finish on stop
 
     def validate(self) -> None:
@@ -366,6 +372,8 @@ class ReceiverSettings:
         _check_int("receiver.max_attribute_length", self.max_attribute_length, 1, optional=True)
         _check_int("receiver.max_new_apps_per_minute", self.max_new_apps_per_minute, 1, optional=True)
         _check_int("receiver.grpc_workers", self.grpc_workers, 1)
+        if self.grpc_server not in GRPC_SERVERS:
+            _fail("receiver.grpc_server", f"{self.grpc_server!r} is not one of {', '.join(GRPC_SERVERS)}")
         grace = self.shutdown_grace_s
         if isinstance(grace, bool) or not isinstance(grace, int | float) or not 0 <= grace < float("inf"):
             _fail("receiver.shutdown_grace_s", f"{grace!r} is not a number of seconds; use a number >= 0")

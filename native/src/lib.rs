@@ -7,6 +7,7 @@
 //! - `client`: the app side's redaction pre-check and its OTLP encoder of a batch of log entries.
 //! - `redact_scan`: aggregation's redaction pre-check over finished JSON lines.
 //! - `es_bulk`: the Elasticsearch sink's bulk bodies (ids hashed, lines copied) from the queue's JSON lines.
+//! - `grpc_server`: the OTLP/gRPC transport (tonic); each Export request is answered by a Python callable.
 //!
 //! `json` is the orjson-compatible JSON writer they share.
 
@@ -14,6 +15,7 @@ use pyo3::prelude::*;
 
 pub mod client;
 pub mod es_bulk;
+pub mod grpc_server;
 pub mod json;
 pub mod jsonl;
 pub mod otlp;
@@ -32,5 +34,6 @@ fn otel_logging_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(client::encode_entries, m)?)?;
     m.add_function(wrap_pyfunction!(es_bulk::es_bulk_body, m)?)?;
     m.add_function(wrap_pyfunction!(es_bulk::es_document_id, m)?)?;
+    m.add_class::<grpc_server::GrpcServer>()?;
     Ok(())
 }

@@ -16,6 +16,7 @@ from otel_logging.commands.options import SettingsFlags, refuse
 from otel_logging.commands.ports import taken
 from otel_logging.commands.units import parse_duration, parse_size
 from otel_logging.config import (
+    GRPC_SERVERS,
     ServeSettings,
 )
 
@@ -66,7 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=parse_size,
         help="largest request accepted (default %(default)s bytes)",
     )
-    FLAGS.add(p, "--workers", "receiver.grpc_workers", type=int, help="gRPC worker threads")
+    FLAGS.add(p, "--workers", "receiver.grpc_workers", type=int, help="gRPC server threads")
+    FLAGS.add(
+        p,
+        "--grpc-server",
+        "receiver.grpc_server",
+        choices=GRPC_SERVERS,
+        help="OTLP/gRPC transport: native (built in, plaintext), grpcio, or auto (native unless TLS; default)",
+    )
     FLAGS.add(p, "--grace", "receiver.shutdown_grace_s", type=float, help="seconds to drain in-flight requests on stop")
     _add_elasticsearch_options(p)
     _add_security_options(p)
@@ -222,13 +230,14 @@ def _serve(args: argparse.Namespace) -> int:
     announcement = {
         "event": "listening",
         "grpc": f"{ports.host}:{ports.grpc}",
+        "grpc_server": ports.grpc_server,
         "http": f"{ports.host}:{ports.http}" if ports.http is not None else None,
         "log_dir": str(settings.files.log_dir.resolve()),
     }
     sys.stdout.write(orjson.dumps(announcement).decode() + "\n")
     sys.stdout.flush()
     print(
-        f"otel-logging: OTLP/gRPC on {ports.host}:{ports.grpc}"
+        f"otel-logging: OTLP/gRPC on {ports.host}:{ports.grpc} ({ports.grpc_server})"
         + (f", OTLP/HTTP on http://{ports.host}:{ports.http}/v1/logs" if ports.http else "")
         + f", writing {settings.files.log_dir}/<app>.jsonl",
         file=sys.stderr,

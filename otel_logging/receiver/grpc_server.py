@@ -56,6 +56,8 @@ class GrpcFrontEnd:
     by default the exporter's).
     """
 
+    transport = "grpcio"
+
     def __init__(
         self,
         exporter: LogsExporter,

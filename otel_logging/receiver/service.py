@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from otel_logging.config import ServeSettings
 from otel_logging.receiver.auth import TokenAuthenticator
 from otel_logging.receiver.export import LogsExporter
-from otel_logging.receiver.grpc_server import GrpcFrontEnd, TlsFiles
+from otel_logging.receiver.grpc_native import grpc_front_end
+from otel_logging.receiver.grpc_server import TlsFiles
 from otel_logging.receiver.http_server import HttpFrontEnd, server_tls_context
 from otel_logging.receiver.limits import (
     NewAppLimiter,
@@ -33,6 +34,7 @@ class BoundPorts:
     host: str
     grpc: int
     http: int | None
+    grpc_server: str = "grpcio"  # "native" or "grpcio": which transport serves OTLP/gRPC
 
 
 class CentralService:
@@ -77,15 +79,7 @@ class CentralService:
             redactor = getattr(processor, "redactor", None)
             if redactor is not None:
                 self.metrics.add_source(redactor.metric_samples)
-        self.grpc = GrpcFrontEnd(
-            self.exporter,
-            receiver.host,
-            receiver.grpc_port,
-            max_request_bytes=receiver.max_request_bytes,
-            workers=receiver.grpc_workers,
-            authenticator=self.authenticator,
-            tls=tls,
-        )
+        self.grpc = grpc_front_end(self.exporter, receiver, self.authenticator, tls)
         self.http: HttpFrontEnd | None = None
         if receiver.http_port is not None:
             self.http = HttpFrontEnd(
@@ -120,7 +114,9 @@ class CentralService:
             self.http.start()
         if self.settings.files.rotate_interval_s:
             self._housekeeper.start()
-        return BoundPorts(self.settings.receiver.host, self.grpc.port, self.http.port if self.http else None)
+        return BoundPorts(
+            self.settings.receiver.host, self.grpc.port, self.http.port if self.http else None, self.grpc.transport
+        )
 
     def _housekeeping(self) -> None:
         period = max(1.0, min(60.0, (self.settings.files.rotate_interval_s or 60) / 4))

@@ -243,3 +243,14 @@ whose service has an entry in ``indexes`` (service -> JSON string of its data st
 while it hashes and copies. Returns (body, the indexes of those lines in the body's order, the others in order)."""
 es_document_id: Callable[[bytes, bool], bytes] | None
 es_document_id, _ = _load("es_document_id")
+
+
+# --- the OTLP/gRPC transport -----------------------------------------------------------------------------------
+
+_grpc_server, GRPC_SERVER_UNAVAILABLE_REASON = _load("GrpcServer")
+
+
+def native_grpc_server() -> Any:
+    """``otel_logging_native.GrpcServer`` (None when not available): the OTLP/gRPC transport of
+    ``otel_logging.receiver.grpc_native``."""
+    return _grpc_server

@@ -1,5 +1,6 @@
 """Native hot paths of otel-logging (built from native/ by scripts/build-native.sh)."""
 
+from collections.abc import Callable
 from typing import Any
 
 def otlp_logs_to_jsonl(payload: bytes, received_ns: int) -> tuple[dict[str, bytes], int, int, str]:
@@ -93,3 +94,25 @@ def es_bulk_body(
 
 def es_document_id(line: bytes, legacy: bool) -> bytes:
     """The document id ``es_bulk_body`` gives a line (without its newline)."""
+
+class GrpcServer:
+    """The OTLP/gRPC transport (tonic, a tokio runtime of ``workers`` threads, plaintext): health service, gzip and
+    deflate, ``max_message_bytes`` and ``max_concurrent`` (RESOURCE_EXHAUSTED beyond them). Each Export request's
+    bytes and ``authorization`` header go to ``export``, on the thread that read them, which answers
+    ``(code, message, response bytes when OK, trailers)``. Binds in the constructor (OSError when it cannot)."""
+
+    port: int
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        export: Callable[[bytes, str | None], tuple[int, str, bytes | None, list[tuple[str, bytes]]]],
+        *,
+        max_message_bytes: int,
+        max_concurrent: int,
+        workers: int,
+    ) -> None: ...
+    def start(self) -> None:
+        """Serve; health SERVING."""
+    def stop(self, grace_s: float) -> None:
+        """Health NOT_SERVING, no new calls, up to ``grace_s`` for the calls under way; the threads joined."""

@@ -12,6 +12,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServ
 
 from otel_logging.receiver.errors import ExportError, Failure
 from otel_logging.receiver.export import LogsExporter
+from otel_logging.receiver.grpc_native import NativeGrpcFrontEnd
 from otel_logging.receiver.grpc_server import GrpcFrontEnd
 from otel_logging.receiver.http_server import HttpFrontEnd
 from otel_logging.receiver.limits import NewAppLimiter
@@ -24,6 +25,7 @@ from otel_logging.receiver.metrics import (
     ServiceMetrics,
 )
 from otel_logging.record import Record
+from otel_logging.record.native import native_grpc_server
 from otel_logging.sinks import SinkError
 from otel_logging.sinks.files import FileSink
 from tests.integration.test_receiver import make_request
@@ -142,11 +144,21 @@ class _BrokenSink:
         pass
 
 
+GRPC_FRONT_ENDS = [GrpcFrontEnd] + ([NativeGrpcFrontEnd] if native_grpc_server() is not None else [])
+
+
+@pytest.fixture(params=GRPC_FRONT_ENDS, ids=[f.transport for f in GRPC_FRONT_ENDS])
+def grpc_front_end_type(request: pytest.FixtureRequest) -> type[GrpcFrontEnd | NativeGrpcFrontEnd]:
+    return request.param  # type: ignore[no-any-return]
+
+
 @pytest.fixture
-def front_ends(request: pytest.FixtureRequest) -> Iterator[tuple[ServiceMetrics, GrpcFrontEnd, HttpFrontEnd]]:
+def front_ends(
+    request: pytest.FixtureRequest, grpc_front_end_type: type[GrpcFrontEnd | NativeGrpcFrontEnd]
+) -> Iterator[tuple[ServiceMetrics, GrpcFrontEnd | NativeGrpcFrontEnd, HttpFrontEnd]]:
     metrics = ServiceMetrics()
     exporter = LogsExporter([_BrokenSink(request.param)], metrics)
-    grpc_front = GrpcFrontEnd(exporter, "127.0.0.1", 0, max_request_bytes=1 << 20, workers=2)
+    grpc_front = grpc_front_end_type(exporter, "127.0.0.1", 0, max_request_bytes=1 << 20, workers=2)
     http_front = HttpFrontEnd(exporter, metrics, "127.0.0.1", 0, max_request_bytes=1 << 20)
     grpc_front.start()
     http_front.start()
@@ -155,7 +167,9 @@ def front_ends(request: pytest.FixtureRequest) -> Iterator[tuple[ServiceMetrics,
     grpc_front.stop(5)
 
 
-def _send_both(grpc_front: GrpcFrontEnd, http_front: HttpFrontEnd) -> tuple[grpc.StatusCode, int | str]:
+def _send_both(
+    grpc_front: GrpcFrontEnd | NativeGrpcFrontEnd, http_front: HttpFrontEnd
+) -> tuple[grpc.StatusCode, int | str]:
     request = make_request("svc", ["a", "b"])
     with grpc.insecure_channel(f"127.0.0.1:{grpc_front.port}") as channel, pytest.raises(grpc.RpcError) as info:
         LogsServiceStub(channel).Export(request, timeout=10)
@@ -180,7 +194,9 @@ def _send_both(grpc_front: GrpcFrontEnd, http_front: HttpFrontEnd) -> tuple[grpc
     ids=["a sink that cannot take records", "an unexpected error"],
 )
 def test_a_failing_export_counts_its_outcome_on_both_transports(
-    front_ends: tuple[ServiceMetrics, GrpcFrontEnd, HttpFrontEnd], replies: tuple[object, object], outcome: str
+    front_ends: tuple[ServiceMetrics, GrpcFrontEnd | NativeGrpcFrontEnd, HttpFrontEnd],
+    replies: tuple[object, object],
+    outcome: str,
 ) -> None:
     metrics, grpc_front, http_front = front_ends
     assert _send_both(grpc_front, http_front) == replies
