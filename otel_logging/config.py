@@ -549,6 +549,8 @@ class ServeSettings:
         """Validate every part; returns self, so ``CentralService(settings.validate())`` reads well."""
         for part in (self.receiver, self.files, self.queue, self.elasticsearch, self.logstash, self.security):
             part.validate()
+        if self.receiver.grpc_server == "native" and self.security.tls_cert is not None:
+            _fail("receiver.grpc_server", "'native' serves plaintext only; use 'grpcio' or 'auto' with TLS")
         return self
 
 

@@ -92,28 +92,27 @@ impl UnaryService<Bytes> for ExportCall {
     fn call(&mut self, request: tonic::Request<Bytes>) -> Self::Future {
         let shared = Arc::clone(&self.0);
         Box::pin(async move {
-            let Ok(_slot) = Arc::clone(&shared.slots).try_acquire_owned() else {
-                return Err(Status::resource_exhausted("Concurrent RPC limit exceeded!"));
-            };
             let authorization = request
                 .metadata()
                 .get("authorization")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
             let payload = request.into_inner();
-            // The export runs here, on the runtime thread that read the request: no hand-off to another thread.
-            let answer = Python::attach(|py| -> PyResult<Answer> {
+            // The export runs here, on the runtime thread that read the request: no hand-off to another thread
+            // (block_in_place measured 0.49 against 0.44 s of CPU for 400,000 records). So an export holds its
+            // thread: at most `workers` run at once, and further requests wait in their sockets.
+            Python::attach(|py| {
                 let data = PyBytes::new(py, &payload);
-                shared.export.call1(py, (data, authorization))?.extract(py)
-            });
-            match answer {
-                Ok((0, _, Some(body), _)) => {
-                    let body = Python::attach(|py| Bytes::copy_from_slice(body.as_bytes(py)));
-                    Ok(tonic::Response::new(body))
+                let answer: PyResult<Answer> = shared
+                    .export
+                    .call1(py, (data, authorization))
+                    .and_then(|a| a.extract(py));
+                match answer {
+                    Ok((0, _, Some(body), _)) => Ok(tonic::Response::new(Bytes::copy_from_slice(body.as_bytes(py)))),
+                    Ok((code, message, _, trailers)) => Err(status(code, message, &trailers)),
+                    Err(err) => Err(Status::unknown(format!("Exception calling application: {err}"))),
                 }
-                Ok((code, message, _, trailers)) => Err(status(code, message, &trailers)),
-                Err(err) => Err(Status::unknown(format!("Exception calling application: {err}"))),
-            }
+            })
         })
     }
 }
@@ -160,6 +159,12 @@ where
         if req.uri().path() != EXPORT_PATH {
             return Box::pin(async move { Ok(Status::unimplemented("").into_http()) });
         }
+        // Over the limit: refused before the message is read (as grpcio's server does), so that waiting
+        // requests hold no memory; the slot is held until the answer is built.
+        let Ok(slot) = Arc::clone(&shared.slots).try_acquire_owned() else {
+            let refused = Status::resource_exhausted("Concurrent RPC limit exceeded!").into_http();
+            return Box::pin(async move { Ok(refused) });
+        };
         Box::pin(async move {
             let mut encodings = EnabledCompressionEncodings::default();
             encodings.enable(CompressionEncoding::Gzip);
@@ -169,6 +174,7 @@ where
                 .apply_compression_config(encodings, EnabledCompressionEncodings::default())
                 .apply_max_message_size_config(Some(limit), None);
             let mut response = grpc.unary(ExportCall(shared), req).await;
+            drop(slot);
             // A message over the transport's limit: RESOURCE_EXHAUSTED, as gRPC's own servers answer it.
             let headers = response.headers_mut();
             if headers.get("grpc-status").map(|v| v.as_bytes()) == Some(b"11") {
