@@ -237,9 +237,9 @@ def _serve(args: argparse.Namespace) -> int:
     sys.stdout.write(orjson.dumps(announcement).decode() + "\n")
     sys.stdout.flush()
     print(
-        f"otel-logging: OTLP/gRPC on {ports.host}:{ports.grpc} ({ports.grpc_server})"
+        f"otel-logging: OTLP/gRPC on {ports.host}:{ports.grpc}"
         + (f", OTLP/HTTP on http://{ports.host}:{ports.http}/v1/logs" if ports.http else "")
-        + f", writing {settings.files.log_dir}/<app>.jsonl",
+        + f", writing {settings.files.log_dir}/<app>.jsonl (gRPC server: {ports.grpc_server})",
         file=sys.stderr,
         flush=True,
     )

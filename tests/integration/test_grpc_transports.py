@@ -144,7 +144,8 @@ def test_the_announcement_names_the_transport_and_auto_picks_native(tmp_path: Pa
     serve = start_serve(tmp_path / "logs")
     try:
         wait_for(lambda: "OTLP/gRPC on" in serve.stderr_path.read_text(), timeout=30, what="the serve banner")
-        assert f"OTLP/gRPC on 127.0.0.1:{serve.grpc_port} (native)" in serve.stderr_path.read_text()
+        banner = serve.stderr_path.read_text()
+        assert f"OTLP/gRPC on 127.0.0.1:{serve.grpc_port}, " in banner and "(gRPC server: native)" in banner
     finally:
         serve.stop()
 
