@@ -15,9 +15,9 @@ import grpc
 
 from otel_logging.config import ReceiverSettings
 from otel_logging.receiver.auth import TokenAuthenticator
-from otel_logging.receiver.errors import ExportError, Failure
+from otel_logging.receiver.errors import ExportError
 from otel_logging.receiver.export import LogsExporter
-from otel_logging.receiver.grpc_server import GrpcFrontEnd, TlsFiles, grpc_receive_limit, retry_metadata
+from otel_logging.receiver.grpc_server import GrpcExport, GrpcFrontEnd, TlsFiles, grpc_receive_limit, retry_metadata
 from otel_logging.receiver.metrics import ServiceMetrics
 from otel_logging.record.native import GRPC_SERVER_UNAVAILABLE_REASON, native_grpc_server
 
@@ -27,7 +27,7 @@ Answer = tuple[int, str, bytes | None, list[tuple[str, bytes]]]
 """(gRPC status code, message, the response's bytes when OK, trailing metadata)."""
 
 
-class NativeGrpcFrontEnd:
+class NativeGrpcFrontEnd(GrpcExport):
     """Serves OTLP logs over gRPC on the native transport; parsing errors become INVALID_ARGUMENT.
 
     Every request that reaches :meth:`answer` is counted once by a ``RequestReport``.
@@ -44,15 +44,15 @@ class NativeGrpcFrontEnd:
         max_request_bytes: int,
         workers: int,
         authenticator: TokenAuthenticator | None = None,
+        tls: TlsFiles | None = None,
         metrics: ServiceMetrics | None = None,
     ) -> None:
+        if tls is not None:
+            raise ValueError("receiver.grpc_server 'native' serves plaintext only; use 'grpcio' or 'auto' with TLS")
         server_type = native_grpc_server()
         if server_type is None:
             raise RuntimeError(f"the native gRPC server is not available: {GRPC_SERVER_UNAVAILABLE_REASON}")
-        self.exporter = exporter
-        self.metrics = metrics if metrics is not None else exporter.metrics
-        self.authenticator = authenticator
-        self.max_request_bytes = max_request_bytes
+        super().__init__(exporter, max_request_bytes, authenticator, metrics)
         self.server = server_type(
             host,
             port,
@@ -67,14 +67,7 @@ class NativeGrpcFrontEnd:
         try:
             with self.metrics.start_request("grpc") as report:
                 try:
-                    if self.authenticator is not None:
-                        self.authenticator.check(authorization)
-                    if len(payload) > self.max_request_bytes:
-                        raise ExportError(
-                            Failure.TOO_LARGE,
-                            f"request of {len(payload)} bytes exceeds {self.max_request_bytes} bytes",
-                        )
-                    outcome = self.exporter.export_protobuf(payload, transport="grpc")
+                    outcome = self.checked_export(payload, authorization)
                 except ExportError as exc:
                     report.refused(exc.failure)
                     trailers = (
@@ -103,19 +96,11 @@ def grpc_front_end(
     tls: TlsFiles | None,
 ) -> GrpcFrontEnd | NativeGrpcFrontEnd:
     """The front end ``receiver.grpc_server`` asks for ("auto": native when it is built and TLS is off)."""
-    choice = receiver.grpc_server
-    if choice == "native" and tls is not None:
-        raise ValueError("receiver.grpc_server 'native' serves plaintext only; use 'grpcio' or 'auto' with TLS")
-    if choice == "native" or (choice == "auto" and tls is None and native_grpc_server() is not None):
-        return NativeGrpcFrontEnd(
-            exporter,
-            receiver.host,
-            receiver.grpc_port,
-            max_request_bytes=receiver.max_request_bytes,
-            workers=receiver.grpc_workers,
-            authenticator=authenticator,
-        )
-    return GrpcFrontEnd(
+    native = receiver.grpc_server == "native" or (
+        receiver.grpc_server == "auto" and tls is None and native_grpc_server() is not None
+    )
+    front_end_type = NativeGrpcFrontEnd if native else GrpcFrontEnd
+    return front_end_type(
         exporter,
         receiver.host,
         receiver.grpc_port,

@@ -13,7 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from otel_logging.receiver.auth import TokenAuthenticator
 from otel_logging.receiver.errors import ExportError, Failure
-from otel_logging.receiver.export import LogsExporter
+from otel_logging.receiver.export import ExportOutcome, LogsExporter
 from otel_logging.receiver.metrics import ServiceMetrics
 
 EXPORT_METHOD = "Export"
@@ -49,7 +49,33 @@ def retry_metadata(retry_after_s: int) -> tuple[tuple[str, str | bytes], ...]:
     return (("google.rpc.retryinfo-bin", info), ("retry-after", str(retry_after_s)))
 
 
-class GrpcFrontEnd:
+class GrpcExport:
+    """What both OTLP/gRPC front ends do with one ``Export`` request's bytes: the token, the size, the export."""
+
+    def __init__(
+        self,
+        exporter: LogsExporter,
+        max_request_bytes: int,
+        authenticator: TokenAuthenticator | None,
+        metrics: ServiceMetrics | None,
+    ) -> None:
+        self.exporter = exporter
+        self.metrics = metrics if metrics is not None else exporter.metrics
+        self.authenticator = authenticator
+        self.max_request_bytes = max_request_bytes
+
+    def checked_export(self, payload: bytes, authorization: str | None) -> ExportOutcome:
+        """Export ``payload``; ExportError for a missing or wrong token, a request too large, or the export's own."""
+        if self.authenticator is not None:
+            self.authenticator.check(authorization)
+        if len(payload) > self.max_request_bytes:
+            raise ExportError(
+                Failure.TOO_LARGE, f"request of {len(payload)} bytes exceeds {self.max_request_bytes} bytes"
+            )
+        return self.exporter.export_protobuf(payload, transport="grpc")
+
+
+class GrpcFrontEnd(GrpcExport):
     """Serves OTLP logs over gRPC; parsing errors become INVALID_ARGUMENT, not INTERNAL.
 
     Every request that reaches ``_export`` is counted once by a ``RequestReport`` (``metrics``,
@@ -70,10 +96,7 @@ class GrpcFrontEnd:
         tls: TlsFiles | None = None,
         metrics: ServiceMetrics | None = None,
     ) -> None:
-        self.exporter = exporter
-        self.metrics = metrics if metrics is not None else exporter.metrics
-        self.authenticator = authenticator
-        self.max_request_bytes = max_request_bytes
+        super().__init__(exporter, max_request_bytes, authenticator, metrics)
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="otlp-grpc"),
             options=[
@@ -109,13 +132,7 @@ class GrpcFrontEnd:
     def _export(self, payload: bytes, context: grpc.ServicerContext) -> bytes:
         with self.metrics.start_request("grpc") as report:
             try:
-                if self.authenticator is not None:
-                    self.authenticator.check(dict(context.invocation_metadata()).get("authorization"))
-                if len(payload) > self.max_request_bytes:
-                    raise ExportError(
-                        Failure.TOO_LARGE, f"request of {len(payload)} bytes exceeds {self.max_request_bytes} bytes"
-                    )
-                outcome = self.exporter.export_protobuf(payload, transport="grpc")
+                outcome = self.checked_export(payload, dict(context.invocation_metadata()).get("authorization"))
             except ExportError as exc:
                 report.refused(exc.failure)
                 if exc.retry_after_s is not None:

@@ -34,7 +34,7 @@ class BoundPorts:
     host: str
     grpc: int
     http: int | None
-    grpc_server: str = "grpcio"  # "native" or "grpcio": which transport serves OTLP/gRPC
+    grpc_server: str  # "native" or "grpcio": which transport serves OTLP/gRPC
 
 
 class CentralService:
