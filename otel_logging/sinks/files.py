@@ -28,13 +28,14 @@ from otel_logging.record.lines import last_line_end
 from otel_logging.record.names import LOG_SUFFIX, parse_log_file_name, rotated_name, safe_app_name
 from otel_logging.record.names import rotated_pattern as rotated_pattern
 from otel_logging.sinks import SinkError
+from otel_logging.sinks.replay_memory import RECENT_WRITES as RECENT_WRITES
+from otel_logging.sinks.replay_memory import ReplayMemory, journal_path
 from otel_logging.worker import WorkerPool
 
 _log = logging.getLogger("otel_logging.sinks.files")
 
 SUFFIX = LOG_SUFFIX
 PARTIAL_SUFFIX = ".gz.partial"  # ``.<rotated name>.gz.partial``: a compression under way (or cut short by a kill)
-RECENT_WRITES = 1024  # per open app file: digests of its last writes, to drop a request sent twice
 DEFAULT_COMPRESS_THREADS = 2  # per FileSink, whatever the number of apps and rotations
 
 
@@ -64,9 +65,11 @@ class AppFile:
         policy: RotationPolicy,
         fsync: bool,
         compress: Callable[[Path], None] | None = None,
+        replays: ReplayMemory | None = None,
     ) -> None:
         """``compress(rotated_path)`` schedules the compression (then retention) of a rotated file; without it,
-        a rotation compresses in the calling thread."""
+        a rotation compresses in the calling thread. ``replays``: the digests of its last writes, to drop a
+        request sent twice (``serve --drop-replayed-writes``)."""
         self.directory = directory
         self.stem = stem
         self.path = directory / f"{stem}{SUFFIX}"
@@ -74,9 +77,7 @@ class AppFile:
         self.fsync = fsync
         self._compress = compress
         self.lock = threading.Lock()
-        # Digests of the last writes (each a request's lines of this app), to drop a request sent again.
-        # digest of a recent write -> whether a later request was skipped as its duplicate (then it stays)
-        self.recent: OrderedDict[bytes, bool] = OrderedDict()
+        self.replays = replays
         self._fd = -1
         self._size = 0
         self._opened_at = 0.0
@@ -180,6 +181,12 @@ class AppFile:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+    def release(self) -> None:
+        """Close the file and its replay journal (the sink evicts or closes it)."""
+        self.close()
+        if self.replays is not None:
+            self.replays.close()
 
 
 def rotated_files(directory: Path, stem: str) -> list[Path]:
@@ -325,13 +332,18 @@ class FileSink:
                 self._files.move_to_end(stem)
                 return app_file
             app_file = AppFile(
-                self.log_dir, stem, self.policy, self.fsync, lambda path: self._schedule_compression(stem, path)
+                self.log_dir,
+                stem,
+                self.policy,
+                self.fsync,
+                lambda path: self._schedule_compression(stem, path),
+                ReplayMemory(journal_path(self.log_dir, stem)) if self.drop_replays else None,
             )
             self._files[stem] = app_file
             while len(self._files) > self.max_open_files:
                 _, idle = self._files.popitem(last=False)
                 with idle.lock:
-                    idle.close()
+                    idle.release()
             return app_file
 
     def write(self, batch: RecordBatch) -> None:
@@ -354,10 +366,12 @@ class FileSink:
         except SinkError:
             for app_file, before, length, digest in reversed(written):
                 with app_file.lock:
-                    if app_file.recent.get(digest):  # another request was acknowledged as its duplicate: keep it
+                    replays = app_file.replays
+                    if replays is not None and replays.kept(digest):  # a request was acknowledged as its duplicate
                         continue
                     app_file.take_back(before, length)
-                    app_file.recent.pop(digest, None)  # refused: its retry is not a duplicate
+                    if replays is not None:
+                        replays.forget(digest)  # refused: its retry is not a duplicate
             raise
 
     def metric_samples(self) -> Iterator[tuple[str, dict[str, str], int]]:
@@ -377,18 +391,15 @@ class FileSink:
         try:
             app_file = self._app_file(stem)
             with app_file.lock:
-                if digest and digest in app_file.recent:
-                    app_file.recent[digest] = True
-                    app_file.recent.move_to_end(digest)
+                replays = app_file.replays
+                if replays is not None and replays.seen(digest):
                     dropped = bytes(data).count(b"\n")  # rare: the copy does not matter
                     with self._count_lock:
                         self.duplicates_dropped += dropped
                     return None
                 before = app_file.write(data)
-                if digest:
-                    app_file.recent[digest] = False
-                    if len(app_file.recent) > RECENT_WRITES:
-                        app_file.recent.popitem(last=False)
+                if replays is not None:
+                    replays.remember(digest)
         except OSError as exc:
             raise SinkError(f"cannot write {self.log_dir / (stem + SUFFIX)}: {exc.strerror or exc}") from exc
         return app_file, before, len(data), digest
@@ -409,6 +420,6 @@ class FileSink:
         with self._files_lock:
             for app_file in self._files.values():
                 with app_file.lock:
-                    app_file.close()
+                    app_file.release()
             self._files.clear()
         self._compressor.close(timeout)

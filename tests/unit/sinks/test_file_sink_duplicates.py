@@ -11,6 +11,7 @@ import pytest
 from otel_logging.record import RecordBatch
 from otel_logging.sinks import SinkError
 from otel_logging.sinks.files import RECENT_WRITES, FileSink
+from otel_logging.sinks.replay_memory import COMPACT_AFTER, RECORD_BYTES
 
 
 def lines(service: str, first: int, count: int) -> bytes:
@@ -133,3 +134,98 @@ def test_duplicates_of_apps_written_at_once_are_all_counted(tmp_path: Path) -> N
         sys.setswitchinterval(interval)
     sink.close()
     assert sink.duplicates_dropped == apps * resends * per_request
+
+
+def test_a_request_written_before_a_restart_is_dropped_after_it(tmp_path: Path) -> None:
+    """A receiver killed between its write and its reply gets the request again once restarted: the digests
+    of its last writes are in ``_replays/<app>.digests`` and read back, so that request is not written twice."""
+    killed = FileSink(tmp_path, drop_replays=True)
+    killed.write(batch(a=lines("a", 0, 5)))
+    killed.write(batch(a=lines("a", 5, 5), b=lines("b", 0, 2)))
+    # no close: a kill -9 leaves what the OS has (the journal is appended by the same write path)
+    restarted = FileSink(tmp_path, drop_replays=True)
+    restarted.write(batch(a=lines("a", 5, 5), b=lines("b", 0, 2)))  # the unanswered request, resent
+    restarted.write(batch(a=lines("a", 10, 1)))
+    restarted.close()
+    killed.close()
+    assert (tmp_path / "a.jsonl").read_bytes() == lines("a", 0, 11)
+    assert (tmp_path / "b.jsonl").read_bytes() == lines("b", 0, 2)
+    assert restarted.duplicates_dropped == 7
+    assert sorted(p.name for p in (tmp_path / "_replays").iterdir()) == ["a.digests", "b.digests"]
+
+
+def test_a_request_taken_back_before_a_restart_is_written_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sink = FileSink(tmp_path, drop_replays=True)
+    request = batch(a=lines("a", 0, 3), b=lines("b", 0, 3))
+    real_append = sink._append
+
+    def failing_for_b(service: str, data: bytes | memoryview) -> object:
+        if service == "b":
+            raise SinkError("disk full")
+        return real_append(service, data)
+
+    monkeypatch.setattr(sink, "_append", failing_for_b)
+    with pytest.raises(SinkError):
+        sink.write(request)
+    sink.close()
+    restarted = FileSink(tmp_path, drop_replays=True)
+    restarted.write(request)  # the client's retry after the restart: a's lines were taken back, so written
+    restarted.close()
+    assert (tmp_path / "a.jsonl").read_bytes() == lines("a", 0, 3)
+    assert (tmp_path / "b.jsonl").read_bytes() == lines("b", 0, 3)
+    assert restarted.duplicates_dropped == 0
+
+
+def test_the_journal_stays_small_and_keeps_the_last_writes(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path, drop_replays=True)
+    writes = COMPACT_AFTER + RECENT_WRITES + 7
+    for k in range(writes):
+        sink.write(batch(a=lines("a", k, 1)))
+    sink.close()
+    journal = tmp_path / "_replays" / "a.digests"
+    assert journal.stat().st_size <= COMPACT_AFTER * RECORD_BYTES
+    restarted = FileSink(tmp_path, drop_replays=True)
+    restarted.write(batch(a=lines("a", writes - RECENT_WRITES, 1)))  # the oldest still remembered: dropped
+    restarted.write(batch(a=lines("a", writes - RECENT_WRITES - 1, 1)))  # one before: forgotten, written
+    restarted.close()
+    assert restarted.duplicates_dropped == 1
+    assert (tmp_path / "a.jsonl").read_bytes().count(b"\n") == writes + 1
+
+
+def test_a_record_cut_short_in_the_journal_is_ignored(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path, drop_replays=True)
+    sink.write(batch(a=lines("a", 0, 2)))
+    sink.close()
+    journal = tmp_path / "_replays" / "a.digests"
+    with open(journal, "ab") as f:
+        f.write(b"+\x01\x02")  # a machine crash mid-record
+    restarted = FileSink(tmp_path, drop_replays=True)
+    restarted.write(batch(a=lines("a", 0, 2)))
+    restarted.write(batch(a=lines("a", 2, 1)))
+    restarted.close()
+    assert restarted.duplicates_dropped == 2
+    assert journal.stat().st_size == 2 * RECORD_BYTES
+
+
+def test_an_unusable_journal_leaves_the_memory_in_memory(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "_replays").write_text("not a directory")
+    sink = FileSink(tmp_path, drop_replays=True)
+    sink.write(batch(a=lines("a", 0, 2)))
+    sink.write(batch(a=lines("a", 0, 2)))
+    sink.close()
+    assert sink.duplicates_dropped == 2
+    assert (tmp_path / "a.jsonl").read_bytes() == lines("a", 0, 2)
+    assert "remembered in memory only" in caplog.text
+
+
+def test_an_app_file_closed_to_open_others_still_drops_its_replays(tmp_path: Path) -> None:
+    """More apps than open files: the app's file is closed and opened again, its digests come back."""
+    sink = FileSink(tmp_path, drop_replays=True, max_open_files=1)
+    sink.write(batch(a=lines("a", 0, 2)))
+    sink.write(batch(b=lines("b", 0, 2)))  # closes a's file
+    sink.write(batch(a=lines("a", 0, 2)))
+    sink.close()
+    assert sink.duplicates_dropped == 2
+    assert (tmp_path / "a.jsonl").read_bytes() == lines("a", 0, 2)
