@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import loadgen  # noqa: E402
 from elasticsearch import Elasticsearch  # noqa: E402
-from es_vs_collector import CeilingLoad, es_cpu_s  # noqa: E402
+from es_vs_collector import CeilingLoad, node_work  # noqa: E402
 
 from otel_logging.record.otlp import convert_request, parse_protobuf  # noqa: E402
 from otel_logging.sinks.elasticsearch import _document_id, install_templates, legacy_document_id_bytes  # noqa: E402
@@ -55,14 +55,14 @@ def run(kind: str, url: str, client: Elasticsearch, records: int) -> tuple[float
     stream = f"logs-{service.replace('-', '_')}-default"
     todo = bodies(kind, stream, service, records)
     count = records // 512 * 512
-    before = es_cpu_s(client)
+    before = node_work(client).cpu_s
     load = CeilingLoad(url, todo, threads=4)
     del todo
     load.wait(3600)
     if (problem := load.failed()) is not None or load.report is None:
         raise SystemExit(f"{kind}: {problem or 'the senders did not finish within an hour'}")
     seconds = load.report["seconds"]
-    cpu = es_cpu_s(client) - before
+    cpu = node_work(client).cpu_s - before
     client.indices.refresh(index=stream)
     stored = int(client.count(index=stream)["count"])
     if stored != count:

@@ -108,6 +108,7 @@ class SideResult:
     rss_mb: float
     cpu_s: float
     es_cpu_s: float
+    node: NodeWork | None = None  # what the node spent during the side (es_cpu_s is its CPU)
     setting: str = ""  # the ceiling's: "<threads> threads x <bulk> docs"
 
 
@@ -157,10 +158,44 @@ def proc_stats(pid: int) -> tuple[float, float]:
     return rss, cpu
 
 
-def es_cpu_s(client: Any) -> float:
-    """CPU seconds the Elasticsearch node's process has used so far."""
-    nodes = client.nodes.stats(node_id="_local", metric="process")["nodes"]
-    return int(next(iter(nodes.values()))["process"]["cpu"]["total_in_millis"]) / 1000
+@dataclass(frozen=True)
+class NodeWork:
+    """What the Elasticsearch node has spent so far (seconds): its process's CPU, then where part of it went:
+    garbage collection (all collectors), merges, refreshes and indexing (the indices' times, summed over
+    threads)."""
+
+    cpu_s: float
+    gc_s: float
+    merge_s: float
+    refresh_s: float
+    index_s: float
+
+    def __sub__(self, before: NodeWork) -> NodeWork:
+        return NodeWork(*(a - b for a, b in zip(self._values(), before._values(), strict=True)))
+
+    def _values(self) -> tuple[float, ...]:
+        return (self.cpu_s, self.gc_s, self.merge_s, self.refresh_s, self.index_s)
+
+    def describe(self) -> str:
+        return (
+            f"Elasticsearch CPU {self.cpu_s:.1f} s (GC {self.gc_s:.1f} s; merges {self.merge_s:.1f} s, refreshes "
+            f"{self.refresh_s:.1f} s, indexing {self.index_s:.1f} s)"
+        )
+
+
+def node_work(client: Any) -> NodeWork:
+    """What the Elasticsearch node's process has spent so far (node stats)."""
+    nodes = client.nodes.stats(node_id="_local", metric="process,jvm,indices")["nodes"]
+    node = next(iter(nodes.values()))
+    indices = node["indices"]
+    gc = sum(c["collection_time_in_millis"] for c in node["jvm"]["gc"]["collectors"].values())
+    return NodeWork(
+        cpu_s=int(node["process"]["cpu"]["total_in_millis"]) / 1000,
+        gc_s=gc / 1000,
+        merge_s=indices["merges"]["total_time_in_millis"] / 1000,
+        refresh_s=indices["refresh"]["total_time_in_millis"] / 1000,
+        index_s=indices["indexing"]["index_time_in_millis"] / 1000,
+    )
 
 
 class LoadRun:
@@ -325,7 +360,7 @@ def run_side(
     expected = args.records // args.batch * args.batch
     bodies = ceiling_bodies(service, args, ids=side == "ceiling_ids") if side.startswith("ceiling") else []
     target, pid, stop = start_server()
-    es_cpu_before = es_cpu_s(client)
+    node_before = node_work(client)
     try:
         load: LoadRun | CeilingLoad
         if side.startswith("ceiling"):
@@ -361,7 +396,7 @@ def run_side(
         wait_for(complete, args.timeout, interval, f"{side}: {expected:,} documents in {streams}")
         done = time.monotonic()
         rss, cpu = proc_stats(pid) if pid else (0.0, 0.0)
-        es_cpu = es_cpu_s(client) - es_cpu_before
+        node = node_work(client) - node_before
         load.wait(60)
         if (problem := load.failed()) is not None or load.report is None:
             raise SystemExit(f"{side}: {problem or 'the load generator reported nothing'}")
@@ -381,7 +416,8 @@ def run_side(
         documents=documents,
         rss_mb=rss,
         cpu_s=cpu,
-        es_cpu_s=es_cpu,
+        es_cpu_s=node.cpu_s,
+        node=node,
         setting=f"{args.ceiling_threads} threads x {args.ceiling_bulk} docs" if side.startswith("ceiling") else "",
     )
 
@@ -645,18 +681,19 @@ def _drop(client: Any, streams: str) -> None:
 
 
 def _print_result(r: SideResult) -> None:
+    node = r.node.describe() if r.node is not None else f"Elasticsearch CPU {r.es_cpu_s:.1f} s"
     if r.side.startswith("ceiling"):
         print(
             f"{r.side:<13} {r.docs_per_s:9,.0f} docs/s  ({r.documents:,} documents, best: {r.setting}; bulk bodies "
             f"sent at {r.ingest_per_s:,.0f} docs/s, last document {r.export_lag_s:.1f} s after the last answer; "
-            f"Elasticsearch CPU {r.es_cpu_s:.1f} s)",
+            f"{node})",
             flush=True,
         )
         return
     print(
         f"{r.side:<13} {r.docs_per_s:9,.0f} docs/s  ({r.documents:,} documents; OTLP accepted at "
         f"{r.ingest_per_s:,.0f} rec/s, last document {r.export_lag_s:.1f} s after the last ack; "
-        f"server peak RSS {r.rss_mb:.0f} MB, CPU {r.cpu_s:.1f} s; Elasticsearch CPU {r.es_cpu_s:.1f} s)",
+        f"server peak RSS {r.rss_mb:.0f} MB, CPU {r.cpu_s:.1f} s; {node})",
         flush=True,
     )
 

@@ -59,7 +59,8 @@ TEMPLATE_VERSION = 1
 DEFAULT_PREFIX = "logs"
 DEFAULT_NAMESPACE = "default"
 # Delivery: queue batches of up to 20,000 lines, cut into bulk requests whose size (250-5,000 documents) and
-# number in flight (1-6) follow the node's answers (es_pacing.BulkPacer; bench/es_vs_collector.py).
+# number in flight (1-6, at most 2 per write thread of the data nodes) follow the node's answers
+# (es_pacing.BulkPacer; bench/es_vs_collector.py).
 DEFAULT_BATCH_LINES = 20_000
 DEFAULT_BATCH_BYTES = 16 << 20
 # Queue batches delivered at once (QueuedSink overlap): a batch's last requests leave slots free, which the next
@@ -279,6 +280,24 @@ class _ChunkResult:
     overloaded: bool = False  # the node said it is overloaded (429, 502-504, a timeout): the pacer backs off
 
 
+def cluster_write_threads(client: Elasticsearch) -> int | None:
+    """The write threads of the cluster's data nodes (each indexes one bulk request at a time); None when the
+    cluster does not say (e.g. a key without the ``monitor`` privilege): the pacer keeps its own bound."""
+    try:
+        nodes = client.nodes.info(
+            metric="thread_pool", filter_path="nodes.*.roles,nodes.*.thread_pool.write.size"
+        ).body.get("nodes", {})
+        threads = sum(
+            int(node["thread_pool"]["write"]["size"])
+            for node in nodes.values()
+            if any(role.startswith("data") for role in node.get("roles", ()))
+        )
+    except (ApiError, TransportError, KeyError, TypeError, ValueError) as exc:
+        _log.info("Elasticsearch: the nodes' write threads are unknown (%s)", _describe(exc))
+        return None
+    return threads or None
+
+
 class ElasticsearchDelivery:
     """The ``deliver`` of the Elasticsearch ``QueuedSink``: one batch of JSON lines -> bulk -> per-line outcome.
 
@@ -314,10 +333,19 @@ class ElasticsearchDelivery:
         self._helpers: WorkerPool | None = None  # the ``pacer.max_in_flight - 1`` helpers, started on first use
 
     def ensure_templates(self) -> None:
+        """Before the first delivery: install the index templates, and fit the pacer to the cluster."""
         with self._lock:
             if not self._templates_ready:
                 install_templates(self.client, self.names.prefix)
                 self._templates_ready = True
+                threads = cluster_write_threads(self.client)
+                if threads is not None:
+                    self.pacer.fit_to_cluster(threads)
+                    _log.info(
+                        "Elasticsearch: %d write threads on its data nodes: at most %d bulk requests in flight",
+                        threads,
+                        self.pacer.max_in_flight,
+                    )
 
     def __call__(
         self, lines: list[bytes], services: Sequence[str | None] | None = None, *, legacy: bool | None = None

@@ -8,6 +8,11 @@
 - ``docs``: documents per bulk request (``min_docs``..``max_docs``). A fast window raises it by ``docs_step``; an
   answer slower than ``slow_s`` halves it (a node that needs that long for one request is queueing it).
 
+``fit_to_cluster(write_threads)`` lowers ``max_in_flight`` to ``IN_FLIGHT_PER_WRITE_THREAD`` requests per write
+thread of the cluster's data nodes: a node indexes a bulk request on one of its write threads (one per core), so
+more requests than that only wait in its queue, holding memory on both sides, and on a node that shares its cores
+they cost it CPU (bench/es_vs_collector.py's ceiling on a 2-core node: 4 senders 1.05-1.31x as fast as 8).
+
 A decrease happens at most once per round trip: an answer to a request sent before the last decrease says
 nothing about the new limits (the TCP rule), so it cannot halve them again. Answers between ``fast_s`` and
 ``slow_s`` hold both limits. The clock is injectable (tests drive it by hand).
@@ -21,11 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 DEFAULT_MIN_DOCS = 250
-DEFAULT_START_DOCS = 2000
+# The largest bulk from the start: the node's fastest size on the bench (its ceiling with 5,000-document bodies
+# 1.04-1.31x as fast as with 2,000); a slow answer halves it at once.
+DEFAULT_START_DOCS = 5000
 DEFAULT_MAX_DOCS = 5000
 DEFAULT_DOCS_STEP = 500
 DEFAULT_START_IN_FLIGHT = 4
-DEFAULT_MAX_IN_FLIGHT = 6
+DEFAULT_MAX_IN_FLIGHT = 6  # and at most IN_FLIGHT_PER_WRITE_THREAD per write thread of the cluster, when known
+IN_FLIGHT_PER_WRITE_THREAD = 2  # one being indexed, one arriving (parsed while the other is indexed)
 # A loaded 2-core node takes seconds for a 2,000-document bulk while still indexing at its best rate: smaller
 # bulks would not be faster, only more requests (bench/es_vs_collector.py with 1 s / 4 s: half the rate).
 # What latency guards against is the client's request timeout (30 s).
@@ -72,6 +80,14 @@ class BulkPacer:
         self._fast = 0  # fast answers since the limits last moved
         self._decreased_at = float("-inf")
         self._changed = threading.Condition()
+
+    def fit_to_cluster(self, write_threads: int) -> None:
+        """Lower ``max_in_flight`` (and ``limit``) to ``IN_FLIGHT_PER_WRITE_THREAD`` per write thread of the
+        cluster's data nodes (never raised: the given maximum stays the bound)."""
+        with self._changed:
+            self.max_in_flight = max(1, min(self.max_in_flight, IN_FLIGHT_PER_WRITE_THREAD * write_threads))
+            self.limit = min(self.limit, self.max_in_flight)
+            self._changed.notify_all()
 
     def acquire(self, cancelled: Callable[[], bool] = lambda: False) -> Ticket | None:
         """Wait until fewer than ``limit`` requests are in flight and count one more; None if ``cancelled()``

@@ -444,3 +444,23 @@ def test_the_pacer_grows_its_limits_on_a_node_that_answers_fast_and_stores_every
     assert count == 20_000
     # a local node answers 200-document bulks well under a second: both limits went up from their start
     assert pacer.limit > 1 and pacer.docs > 200 and pacer.overloads == 0
+
+
+def test_the_pacer_is_fitted_to_the_write_threads_of_the_real_node(es_node: EsNode) -> None:
+    """Before its first bulk request the delivery lowers its bound on requests in flight to two per write thread
+    of the cluster's data nodes (the node's own count, read here from ``_cat/thread_pool``)."""
+    from otel_logging.sinks.elasticsearch import DataStreamNames, ElasticsearchDelivery
+    from otel_logging.sinks.es_pacing import BulkPacer
+
+    client = es_node.client()
+    write_threads = int(client.cat.thread_pool(thread_pool_patterns="write", h="size", format="json")[0]["size"])
+    pacer = BulkPacer(max_in_flight=64)
+    delivery = ElasticsearchDelivery(client, DataStreamNames(namespace=unique("fit")), pacer=pacer)
+    lines = _canonical_lines("fitted", 100, time.time_ns())
+    try:
+        assert delivery(lines, ["fitted"] * len(lines)).retry == []
+    finally:
+        delivery.close()
+        client.close()
+    assert pacer.max_in_flight == 2 * write_threads < 64
+    assert pacer.limit <= pacer.max_in_flight

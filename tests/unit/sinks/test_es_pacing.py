@@ -326,3 +326,38 @@ def test_a_damaged_marker_is_replaced_and_lines_queued_before_now_get_legacy_ids
     assert scheme.from_segment == queue.first_write_segment and scheme.legacy()
     assert orjson.loads((directory / IDS_FILE).read_bytes()) == {"time_ordered_from_segment": 2}
     queue.close()
+
+
+def test_fitting_to_the_cluster_lowers_the_bound_to_two_per_write_thread_and_never_raises_it() -> None:
+    pacer = _pacer(FakeClock(), start_in_flight=6, max_in_flight=6)
+    pacer.fit_to_cluster(2)
+    assert (pacer.max_in_flight, pacer.limit) == (4, 4)
+    for _ in range(20):  # fast answers: the limit grows back only to the fitted bound
+        _answer(pacer, FakeClock(), 0.1)
+    assert pacer.limit == 4
+    pacer.fit_to_cluster(16)
+    assert pacer.max_in_flight == 4  # never raised above what it was
+
+
+class FakeNodesClient:
+    def __init__(self, answer: dict[str, Any] | Exception) -> None:
+        self.answer = answer
+        self.nodes = self
+
+    def info(self, **_: Any) -> SimpleNamespace:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return SimpleNamespace(body=self.answer)
+
+
+def test_the_write_threads_of_the_data_nodes_are_summed_and_unknown_ones_are_none() -> None:
+    from otel_logging.sinks.elasticsearch import cluster_write_threads
+
+    def node(roles: list[str], size: int) -> dict[str, Any]:
+        return {"roles": roles, "thread_pool": {"write": {"size": size}}}
+
+    cluster = {"nodes": {"a": node(["master", "data"], 4), "b": node(["data_hot"], 2), "c": node(["master"], 8)}}
+    assert cluster_write_threads(FakeNodesClient(cluster)) == 6  # type: ignore[arg-type]
+    assert cluster_write_threads(FakeNodesClient(_refused(403))) is None  # type: ignore[arg-type]
+    assert cluster_write_threads(FakeNodesClient({"nodes": {"a": {"roles": ["data"]}}})) is None  # type: ignore[arg-type]
+    assert cluster_write_threads(FakeNodesClient({})) is None  # type: ignore[arg-type]
