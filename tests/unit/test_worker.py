@@ -9,27 +9,15 @@ from collections.abc import Iterator
 import pytest
 
 from otel_logging.worker import THREAD_PREFIX, Worker, WorkerPool, live_threads
+from tests.support.logs import logger_records
 from tests.support.procs import wait_for
 
 
 @pytest.fixture
 def worker_log() -> Iterator[list[logging.LogRecord]]:
-    """The records of the worker's logger, taken by a handler on it (an earlier test in the same process may
-    have disabled it, or stopped ``otel_logging`` from propagating to the root that ``caplog`` listens on)."""
-    records: list[logging.LogRecord] = []
-    logger = logging.getLogger("otel_logging.worker")
-    handler = logging.Handler(logging.DEBUG)
-    handler.emit = records.append  # type: ignore[method-assign]
-    disabled, level = logger.disabled, logger.level
-    logger.disabled = False
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
+    """The records of the worker's logger (``tests.support.logs``: not through ``caplog``)."""
+    with logger_records("otel_logging.worker") as records:
         yield records
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.disabled = disabled
 
 
 def test_worker_stops_and_joins() -> None:

@@ -330,17 +330,8 @@ def test_close_does_not_hang_on_a_stuck_delivery_and_names_it(tmp_path: Path) ->
     import logging
 
     from otel_logging.worker import live_threads
+    from tests.support.logs import logger_records
 
-    # a handler on the worker's logger itself: an earlier test in the same process may have disabled it, or
-    # stopped ``otel_logging`` from propagating to the root that ``caplog`` listens on
-    logger = logging.getLogger("otel_logging.worker")
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler(logging.WARNING)
-    handler.emit = records.append  # type: ignore[method-assign]
-    disabled, level = logger.disabled, logger.level
-    logger.disabled = False
-    logger.setLevel(logging.WARNING)
-    logger.addHandler(handler)
     entered, release = threading.Event(), threading.Event()
 
     def stuck(batch_lines: list[bytes], services: list[str | None]) -> DeliveryResult:
@@ -350,15 +341,14 @@ def test_close_does_not_hang_on_a_stuck_delivery_and_names_it(tmp_path: Path) ->
 
     closed: list[str] = []
     sink = QueuedSink("stuck", tmp_path, stuck, on_close=lambda: closed.append("on_close"))
-    try:
-        sink.write(RecordBatch.from_records({"svc": [{"n": i} for i in range(3)]}))
-        wait_for(entered.is_set, timeout=10, what="the delivery to start")
-        sink.close(timeout=0.2)
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.disabled = disabled
-        release.set()
+    # on the worker's logger itself (tests.support.logs: not through caplog)
+    with logger_records("otel_logging.worker", logging.WARNING) as records:
+        try:
+            sink.write(RecordBatch.from_records({"svc": [{"n": i} for i in range(3)]}))
+            wait_for(entered.is_set, timeout=10, what="the delivery to start")
+            sink.close(timeout=0.2)
+        finally:
+            release.set()
     assert closed == ["on_close"]
     assert any("sink-stuck" in r.getMessage() for r in records)
     wait_for(lambda: not live_threads("sink-stuck"), timeout=10, what="the delivery thread to end")
