@@ -31,7 +31,8 @@ Until their index operations (index stats, no refresh needed) reach N the stream
 refreshes four times a second (--poll refresh) make about four times the segments Elasticsearch's own 1 s
 refresh makes, and every create with an id (otel-logging's, for deduplication) looks the id up in each
 segment. The count is then checked to be exactly N (nothing lost, nothing duplicated). Peak RSS (VmHWM) and CPU
-seconds of each server process are read from /proc, Elasticsearch's CPU seconds from its node stats.
+seconds of each server process are read from /proc (the CPU from the load's start, not the server's own
+start-up), Elasticsearch's CPU seconds and where they went (GC, merges, refreshes, indexing) from its node stats.
 Before the measured rounds each side runs once with --warmup records, not measured: a fresh JVM spends
 up to twice the CPU per document on its first few hundred thousand. The sides run one after the other,
 never at once; the order rotates from round to round (each side goes first once in three rounds).
@@ -360,6 +361,7 @@ def run_side(
     expected = args.records // args.batch * args.batch
     bodies = ceiling_bodies(service, args, ids=side == "ceiling_ids") if side.startswith("ceiling") else []
     target, pid, stop = start_server()
+    cpu_before = proc_stats(pid)[1] if pid else 0.0  # its start-up (imports, JIT of nothing) is not the side's work
     node_before = node_work(client)
     try:
         load: LoadRun | CeilingLoad
@@ -396,6 +398,7 @@ def run_side(
         wait_for(complete, args.timeout, interval, f"{side}: {expected:,} documents in {streams}")
         done = time.monotonic()
         rss, cpu = proc_stats(pid) if pid else (0.0, 0.0)
+        cpu -= cpu_before
         node = node_work(client) - node_before
         load.wait(60)
         if (problem := load.failed()) is not None or load.report is None:
