@@ -44,7 +44,7 @@ class ReplayMemory:
         self._failed = False  # the journal could not be used: memory only from then on
         try:
             journal.parent.mkdir(exist_ok=True)
-            self._fd = os.open(journal, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self._fd = _open_append(journal)
             self._load()
         except OSError as exc:
             self._give_up(exc)
@@ -96,7 +96,7 @@ class ReplayMemory:
             return
         try:
             if self._fd < 0:  # closed with its app file (evicted while a write was on its way)
-                self._fd = os.open(self.journal, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                self._fd = _open_append(self.journal)
             if self._records >= COMPACT_AFTER:
                 self._compact()
             os.write(self._fd, record)
@@ -107,7 +107,7 @@ class ReplayMemory:
     def _compact(self) -> None:
         """Rewrite the journal with the live digests only (a new file renamed over it: a kill leaves either)."""
         fresh = self.journal.with_name(f".{self.journal.name}.new")
-        fd = os.open(fresh, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        fd = _open_append(fresh, os.O_TRUNC)
         try:
             os.write(fd, b"".join(REMEMBERED + digest for digest in self.recent))
             os.replace(fresh, self.journal)
@@ -132,6 +132,10 @@ class ReplayMemory:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def _open_append(path: Path, extra_flags: int = 0) -> int:
+    return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | extra_flags, 0o644)
 
 
 def journal_path(log_dir: Path, stem: str) -> Path:
