@@ -493,8 +493,8 @@ def _field_values(source: LogSource, flt: LogFilter | None) -> None:
             return
         try:
             names = _field_names_first_attributes(source.field_names(flt))
-        except QueryError as exc:
-            st.caption(str(exc))
+        except QueryError:  # the query's mistake, with its position, is shown above the records
+            st.caption("fix the query above to see values")
             return
         st.selectbox("Field", _with(names, [ss.w_field]), key="w_field")
         try:

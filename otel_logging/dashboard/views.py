@@ -246,7 +246,8 @@ def patterns(source: LogSource, state: ViewState, flt: LogFilter) -> None:
         return
     st.caption(
         "Messages grouped by template (numbers, ids, hex, UUIDs, addresses, e-mails, times and quoted strings "
-        "masked); fastest growing first."
+        "masked); fastest growing first. growth: the template's records in the second half of the time range "
+        "minus those in the first half (negative: fading)."
     )
 
     def fmt(value: datetime | None) -> str:

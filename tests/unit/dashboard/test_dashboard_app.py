@@ -129,6 +129,9 @@ def test_query_mistake_is_shown_with_its_position(log_dir: Path) -> None:
     assert [e.value for e in app.error] == ["Query error at column 18: this '(' is never closed: add ')'"]
     assert app.code[0].value == "service:shop AND (level:error\n                 ^"
     assert "records match" not in markdown_text(app) and "No records match" not in markdown_text(app)
+    # The sidebar does not repeat the mistake (its caret line, flattened into one paragraph, pointed nowhere).
+    assert "fix the query above to see values" in [c.value for c in app.sidebar.caption]
+    assert not any("^" in c.value for c in app.sidebar.caption)
     app.text_input(key="w_query").input("level:eror").run()
     assert any("column 7" in e.value and "not a level" in e.value for e in app.error)
     app.text_input(key="w_query").input("level:error").run()
@@ -212,6 +215,7 @@ def test_charts_and_patterns_views(log_dir: Path) -> None:
     app = run_app({"view": "patterns"})
     templates = app.dataframe[0].value["template"].tolist()
     assert "payment failed for order <num>" in templates
+    assert any("growth: the template's records in the second half" in c.value for c in app.caption)  # says its unit
 
 
 def test_choices_outlive_a_drawing_that_hides_their_widgets(log_dir: Path) -> None:
