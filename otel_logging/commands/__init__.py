@@ -11,4 +11,5 @@ COMMANDS: dict[str, str] = {
     "dashboard": "dashboard",
     "store": "dashboard",
     "alerts": "dashboard",
+    "query": "dashboard",
 }

@@ -79,6 +79,8 @@ class LogFilter:
     query_zone: str = "UTC"  # the IANA zone of the query's times written without an offset
     # A token of ``LogSource.snapshot()``: only records the source knew when it handed out that token.
     until: int | None = None
+    # A token of ``LogSource.snapshot()``: only records the source learned after it handed out that token.
+    after: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("start", "end"):

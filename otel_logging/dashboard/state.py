@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from otel_logging.dashboard.filters import PRESETS, FilterError, LogFilter
 from otel_logging.dashboard.query_edit import legacy_to_query
+
+if TYPE_CHECKING:
+    from otel_logging.dashboard.query import Hit
 
 # Filters of links from before the query bar held them: read from a URL, then written into the query.
 LEGACY_FILTERS: tuple[str, ...] = ("levels", "services", "loggers", "matches", "search", "regex")
@@ -180,6 +184,19 @@ def parse_local(text: str, zone: ZoneInfo) -> datetime:
     except ValueError as exc:
         raise FilterError(f"{text!r} is not a date and time: write e.g. 2026-11-25T14:30") from exc
     return value if value.tzinfo else value.replace(tzinfo=zone)
+
+
+def hit_time(hit: Hit, zone: ZoneInfo) -> str:
+    """The record's time in ``zone`` to the millisecond (its raw text when it is not an ISO time)."""
+    stamp = hit.record.get("@timestamp")
+    if not isinstance(stamp, str):
+        return ""
+    try:
+        value = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    local = value.astimezone(zone)
+    return local.strftime(LOCAL_TIME_FORMAT) + f".{local.microsecond // 1000:03d}"
 
 
 def format_local(value: datetime | None, zone: ZoneInfo, with_fraction: bool = False) -> str:

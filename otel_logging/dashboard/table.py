@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +27,7 @@ import streamlit as st
 from otel_logging.dashboard.charts import LEVEL_COLOURS
 from otel_logging.dashboard.filters import FilterError, parse_field
 from otel_logging.dashboard.query import Hit
-from otel_logging.dashboard.state import LOCAL_TIME_FORMAT
+from otel_logging.dashboard.state import hit_time
 
 BASE_COLUMNS: tuple[str, ...] = ("time", "level", "service", "logger", "message")
 EXCEPTION_TYPE = "exception.type"
@@ -41,18 +40,6 @@ COLUMN_FIELDS: dict[str, str] = {
     "exception": f"attributes.{EXCEPTION_TYPE}",
 }
 MARK = "▶"
-
-
-def hit_time(hit: Hit, zone: ZoneInfo) -> str:
-    stamp = hit.record.get("@timestamp")
-    if not isinstance(stamp, str):
-        return ""
-    try:
-        value = datetime.fromisoformat(stamp)
-    except ValueError:
-        return stamp
-    local = value.astimezone(zone)
-    return local.strftime(LOCAL_TIME_FORMAT) + f".{local.microsecond // 1000:03d}"
 
 
 def as_cell(value: Any) -> str:

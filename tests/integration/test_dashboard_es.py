@@ -218,6 +218,10 @@ def test_snapshot_pins_pages_like_the_files_source(es_node_each: EsNode, tmp_pat
         assert source.newer_than(LogFilter(query="service:shop"), token) == 2
         assert source.newer_than(LogFilter(query="service:audit"), token) == 1
         assert source.newer_than(LogFilter(), source.snapshot()) == 0
+        # What arrived after the token, whatever its time (`otel-logging query --follow` prints these).
+        arrived = source.page(LogFilter(after=token), limit=100).hits
+        assert sorted(h.record["body"] for h in arrived) == sorted(r["body"] for r in late)
+        assert source.count(LogFilter(query="service:shop", after=token)) == 2
     es.close()
     files.close()
     client.close()

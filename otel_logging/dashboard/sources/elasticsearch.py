@@ -206,7 +206,10 @@ class ElasticsearchSource:
             return self._snapshots.get(token)
 
     def _query(self, flt: LogFilter) -> dict[str, Any]:
-        return build_query(flt, None if flt.until is None else self._known(flt.until), self._expand)
+        query = build_query(flt, None if flt.until is None else self._known(flt.until), self._expand)
+        if flt.after is None:
+            return query
+        return {"bool": {"filter": [query], "must_not": [until_query(flt.after, self._known(flt.after))]}}
 
     def _expand(self, path: str, regex: str) -> list[str]:
         """The distinct values of the flattened key ``path`` that match ``regex`` (whole value, Lucene syntax).
@@ -398,13 +401,7 @@ class ElasticsearchSource:
         return token
 
     def newer_than(self, flt: LogFilter, token: int) -> int:
-        query = {
-            "bool": {
-                "filter": [build_query(replace(flt, until=None), expand=self._expand)],
-                "must_not": [until_query(token, self._known(token))],
-            }
-        }
-        return int(self._call("count", self._client.count, index=self.index, query=query).get("count", 0))
+        return self.count(replace(flt, until=None, after=token))
 
     def export(self, flt: LogFilter, fmt: ExportFormat) -> Iterator[bytes]:
         yield from export_chunks(self._all_hits(flt), fmt)

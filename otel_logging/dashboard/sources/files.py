@@ -636,7 +636,7 @@ class FileSource:
         roll-up or the word index counts its rows; None when neither can answer exactly (other fields, a
         message search the word index cannot answer, ``until`` before the last load, or ``bucket_seconds`` not
         whole buckets of the index)."""
-        if not self.use_rollup:
+        if not self.use_rollup or flt.after is not None:  # the roll-up does not know when its rows arrived
             return None
         search = None if rollup.eligible(flt) else words.word_search(flt)
         if search is None and not rollup.eligible(flt):
@@ -962,10 +962,8 @@ class FileSource:
         """The number of the last load: rows loaded since have a larger ``seq``."""
         return self._seq
 
-    @_memo
     def newer_than(self, flt: LogFilter, token: int) -> int:
-        where, params = self._where(replace(flt, until=None))
-        return int(self._run(f"SELECT count(*) FROM logs WHERE seq > ? AND {where}", [int(token), *params])[0][0])
+        return self.count(replace(flt, until=None, after=token))
 
     def export(self, flt: LogFilter, fmt: ExportFormat) -> Iterator[bytes]:
         where, params = self._where(flt)
@@ -1003,6 +1001,9 @@ def where_sql(flt: LogFilter) -> tuple[str, list[Any]]:
     if flt.until is not None:
         clauses.append("seq <= ?")
         params.append(int(flt.until))
+    if flt.after is not None:
+        clauses.append("seq > ?")
+        params.append(int(flt.after))
     if flt.query.strip():
         sql, qparams = query_sql(flt.query, flt.query_zone)
         clauses.append(sql)
