@@ -75,15 +75,18 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"otel-logging query: {exc}", file=sys.stderr)
         return 2
+    from otel_logging.commands.store import refresh_showing_progress
     from otel_logging.dashboard.query import QueryError
     from otel_logging.dashboard.querylang import QuerySyntaxError
+    from otel_logging.ingest.progress import Progress
 
     stop = threading.Event()
     restore = _stop_on_signals(stop) if args.follow else None
     source: LogSource | None = None
     try:
         source = _open_source(args)
-        source.refresh(force=True)
+        # A first run over a large directory reads it all into the store: a bar on a terminal if that takes a while.
+        refresh_showing_progress(source, Progress(counts_records=False, delay_s=1.0))
         token = source.snapshot()
         flt = replace(flt, until=token)
         if args.count:

@@ -21,6 +21,7 @@ from otel_logging.ingest.progress import Progress
 from otel_logging.store import IN_USE, MEMORY_LIMIT, default_store_path, remove_store, store_files, store_in_use
 
 if TYPE_CHECKING:  # DuckDB is imported only by the store commands, not by every `otel-logging` start
+    from otel_logging.dashboard.query import LogSource, SourceStatus
     from otel_logging.dashboard.sources.files import FileSource
 
 
@@ -69,6 +70,22 @@ def _open_from_args(args: argparse.Namespace) -> tuple[Path, Path, FileSource] |
     return 1 if source is None else (*paths, source)
 
 
+def refresh_showing_progress(source: LogSource, bar: Progress) -> SourceStatus:
+    """``source.refresh(force=True)``, ``bar`` advanced by the bytes it reads (planned then if it was not)."""
+    seen = [0]
+
+    def progress(done: int, total: int) -> None:
+        if not bar.total_bytes:
+            bar.plan(bar.total_files, total)
+        bar.advance(done - seen[0], 0)
+        seen[0] = done
+
+    status = source.refresh(force=True, progress=progress)
+    bar.files_done = bar.total_files = status.files
+    bar.close()
+    return status
+
+
 def _rebuild(args: argparse.Namespace) -> int:
     paths = _paths(args)
     if paths is None:
@@ -85,15 +102,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     if source is None:
         return 1
     started = time.monotonic()
-    seen = [0]
-
-    def progress(done: int, total: int) -> None:
-        bar.advance(done - seen[0], 0)
-        seen[0] = done
-
-    status = source.refresh(force=True, progress=progress)
-    bar.files_done = status.files
-    bar.close()
+    status = refresh_showing_progress(source, bar)
     source.close()
     print(
         orjson.dumps(

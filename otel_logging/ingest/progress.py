@@ -30,8 +30,10 @@ class Progress:
         enabled: bool | None = None,
         interval_s: float = 0.2,
         counts_records: bool = True,
+        delay_s: float = 0.0,
     ) -> None:
-        """``counts_records=False``: the work is told in bytes only, and the bar shows bytes per second."""
+        """``counts_records=False``: the work is told in bytes only, and the bar shows bytes per second.
+        ``delay_s``: nothing is drawn before the work has taken that long (work done sooner leaves no line)."""
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.interval_s = interval_s
@@ -43,6 +45,8 @@ class Progress:
         self.counts_records = counts_records
         self.started = time.monotonic()
         self._drawn = 0.0
+        self._quiet_until = self.started + delay_s
+        self._shown = False  # drawn at least once
 
     def plan(self, files: int, total_bytes: int) -> None:
         self.total_files = files
@@ -53,13 +57,13 @@ class Progress:
         self.records += records
         if self.enabled:
             now = time.monotonic()
-            if now - self._drawn >= self.interval_s:
+            if now - self._drawn >= self.interval_s and now >= self._quiet_until:
                 self._drawn = now
                 self._draw(now)
 
     def file_done(self) -> None:
         self.files_done += 1
-        if self.enabled:
+        if self.enabled and time.monotonic() >= self._quiet_until:
             self._draw(time.monotonic())
 
     def line(self, now: float) -> str:
@@ -81,11 +85,12 @@ class Progress:
         )
 
     def _draw(self, now: float) -> None:
+        self._shown = True
         self.stream.write("\r" + self.line(now) + "\x1b[K")
         self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled:
+        if self.enabled and (self._shown or time.monotonic() >= self._quiet_until):
             self._draw(time.monotonic())
             self.stream.write("\n")
             self.stream.flush()
