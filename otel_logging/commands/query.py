@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from otel_logging.dashboard.query import Hit, LogSource
 
 QUERY_STORE = Path("query") / "store.duckdb"  # under <log-dir>/.otel-logging: one process per store
-FOLLOW_PAGE = 1000  # new records read per request while following
+PAGE_LIMIT = 10_000  # up to this many newest records are one page; more are read in one pass
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -208,16 +208,22 @@ def text_line(hit: Hit, zone: ZoneInfo) -> str:
 
 
 def _print_newest(source: LogSource, flt: LogFilter, limit: int, show: Printer) -> None:
-    """The newest ``limit`` records of ``flt`` (0: all), printed oldest first."""
-    total = source.count(flt)
-    wanted = total if limit == 0 else min(limit, total)
-    # Pages are newest first: read the pages that hold the wanted records from the oldest of them on.
-    offset = wanted
-    while offset > 0:
-        start = max(0, offset - FOLLOW_PAGE)
-        page = source.page(flt, start, offset - start)
-        show(list(reversed(page.hits)))
-        offset = start
+    """The newest ``limit`` records of ``flt`` (0: all), printed oldest first. Up to ``PAGE_LIMIT`` one page (the
+    sources answer the newest N quickly); more are read in one pass, newest first, and kept to be printed in
+    reverse (``limit`` records in memory); all of them in one pass, oldest first, streamed."""
+    if limit == 0:
+        for hits in source.all_hits(flt, oldest_first=True):
+            show(hits)
+        return
+    if limit <= PAGE_LIMIT:
+        show(list(reversed(source.page(flt, 0, limit).hits)))
+        return
+    newest: list[Hit] = []
+    for hits in source.all_hits(flt):
+        newest.extend(hits[: limit - len(newest)])
+        if len(newest) >= limit:
+            break
+    show(list(reversed(newest)))
 
 
 def _follow(
@@ -239,7 +245,8 @@ def _follow(
                 print(total, flush=True)
                 last = total
         else:
-            _print_newest(source, arrived, 0, show)
+            for hits in source.all_hits(arrived, oldest_first=True):
+                show(hits)
         token = newest
 
 

@@ -113,6 +113,11 @@ def test_trace_context_and_export(sources: tuple[ElasticsearchSource, FileSource
     assert own == ["Payment FAILED for order 9", "payment failed for order 10", "stock low: 3 left", around[-1][1]]
     exported = b"".join(es.export(LogFilter(query="service:mail"), "jsonl")).splitlines()
     assert len(exported) == 23
+    for oldest_first in (False, True):  # what `otel-logging query -n 0` streams, in both orders, in small batches
+        es_all = [h.record for hits in es.all_hits(LogFilter(), oldest_first=oldest_first, batch=7) for h in hits]
+        files_all = [h.record for hits in files.all_hits(LogFilter(), oldest_first=oldest_first, batch=7) for h in hits]
+        assert es_all == files_all and len(es_all) == 28
+    assert es_all[0]["@timestamp"] <= es_all[-1]["@timestamp"]
     walker = ElasticsearchSource(es.url, index=es.index, max_window=10)  # pages past 10 records use search_after
     for offset in (8, 12, 24):
         deep = walker.page(LogFilter(), offset=offset, limit=5)

@@ -404,15 +404,14 @@ class ElasticsearchSource:
         return self.count(replace(flt, until=None, after=token))
 
     def export(self, flt: LogFilter, fmt: ExportFormat) -> Iterator[bytes]:
-        yield from export_chunks(self._all_hits(flt), fmt)
+        yield from export_chunks(self.all_hits(flt), fmt)
 
-    def _all_hits(self, flt: LogFilter, batch: int = 2000) -> Iterator[list[Hit]]:
+    def all_hits(self, flt: LogFilter, *, oldest_first: bool = False, batch: int = 2000) -> Iterator[list[Hit]]:
         query = self._query(flt)
+        sort = _SORT_OLDEST if oldest_first else _SORT_NEWEST
         after: list[Any] | None = None
         while True:
-            hits = self._search("export", query=query, sort=_SORT_NEWEST, size=batch, search_after=after)["hits"][
-                "hits"
-            ]
+            hits = self._search("export", query=query, sort=sort, size=batch, search_after=after)["hits"]["hits"]
             if not hits:
                 return
             yield [hit_from_source(h["_index"], h["_id"], h["_source"]) for h in hits]

@@ -966,14 +966,22 @@ class FileSource:
         return self.count(replace(flt, until=None, after=token))
 
     def export(self, flt: LogFilter, fmt: ExportFormat) -> Iterator[bytes]:
+        yield from export_chunks(self.all_hits(flt), fmt)
+
+    def all_hits(self, flt: LogFilter, *, oldest_first: bool = False, batch: int = 5000) -> Iterator[list[Hit]]:
         where, params = self._where(flt)
-        cursor = self._con.cursor()
-        cursor.execute(
-            f"SELECT {_HIT_COLUMNS} FROM hits WHERE {where} ORDER BY ts DESC NULLS LAST, file_id DESC, row_no DESC",
-            params,
+        order = (
+            "ts ASC NULLS FIRST, file_id ASC, row_no ASC"
+            if oldest_first
+            else "ts DESC NULLS LAST, file_id DESC, row_no DESC"
         )
-        batches = ([_hit(row) for row in batch] for batch in iter(lambda: cursor.fetchmany(5000), []))
-        yield from export_chunks(batches, fmt)
+        cursor = self._con.cursor()
+        try:
+            cursor.execute(f"SELECT {_HIT_COLUMNS} FROM hits WHERE {where} ORDER BY {order}", params)
+            while rows := cursor.fetchmany(batch):
+                yield [_hit(row) for row in rows]
+        except duckdb.Error as exc:
+            raise QueryError(f"query failed: {exc}") from exc
 
     def close(self) -> None:
         self._con.close()

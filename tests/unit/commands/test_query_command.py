@@ -185,3 +185,23 @@ def test_follow_prints_each_arrival_once_late_ones_included(log_dir: Path) -> No
         *(f"request {i}" for i in range(60, 70)),
     ]
     assert abs(bodies.index("request 5") - bodies.index("request 64")) == 1
+
+
+@pytest.mark.parametrize("limit", [3, 7, 0])
+def test_more_than_a_page_is_read_in_one_pass_and_printed_oldest_first(
+    log_dir: Path, limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otel_logging.commands import query as command
+
+    monkeypatch.setattr(command, "PAGE_LIMIT", 5)  # 7 and every record (0) go past one page
+    source = FileSource(log_dir, min_refresh_interval_s=0)
+    try:
+        source.refresh(force=True)
+        printed: list[str] = []
+        command._print_newest(
+            source, LogFilter(query="service:api"), limit, lambda hits: printed.extend(h.message for h in hits)
+        )
+    finally:
+        source.close()
+    first = 50 - limit if limit else 0
+    assert printed == [f"request {i}" for i in range(first, 50)]
