@@ -4,7 +4,7 @@ Sends pre-encoded ExportLogsServiceRequests of N records (realistic records: bod
 attributes, trace ids, a resource of 6 attributes), from C concurrent senders, as fast as
 the server answers. Prints one JSON line: records sent and acknowledged, seconds.
 
-    python bench/loadgen.py --target 127.0.0.1:4317 --records 1000000 --batch 512 --senders 4 --apps 4
+    python bench/loadgen.py --target 127.0.0.1:4317 --records 1000000 --batch 512 --senders 4 --apps 4 [--ca ca.pem]
 """
 
 from __future__ import annotations
@@ -62,10 +62,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--apps", type=int, default=4)
+    parser.add_argument("--ca", help="TLS, trusting this CA (PEM); plaintext without it")
     args = parser.parse_args()
     requests_total = args.records // args.batch
     payloads = [build_request(f"app-{a}", args.batch, a * 10_000_000) for a in range(args.apps)]
-    channel = grpc.insecure_channel(args.target, options=[("grpc.max_send_message_length", 64 << 20)])
+    options = [("grpc.max_send_message_length", 64 << 20)]
+    if args.ca:
+        with open(args.ca, "rb") as ca:
+            credentials = grpc.ssl_channel_credentials(root_certificates=ca.read())
+        channel = grpc.secure_channel(args.target, credentials, options=options)
+    else:
+        channel = grpc.insecure_channel(args.target, options=options)
     call = channel.unary_unary(EXPORT)
     grpc.channel_ready_future(channel).result(timeout=30)
     next_request = iter(range(requests_total))

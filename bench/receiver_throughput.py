@@ -16,13 +16,14 @@ machine's 2 cores are shared with the load generator, so this is the cost that d
 peak RSS (VmHWM from /proc/<pid>/status). Each side's output files are deleted once counted, so that every
 side starts on the same empty disk (files kept from earlier sides made later ones pay more kernel time).
 otel-logging serves OTLP/gRPC with its default transport (the native one when built; --grpc-server grpcio: grpcio's).
+With --tls both servers serve TLS (a certificate of a CA made for the run, which the load generator trusts).
 
 Then an overload run: a fresh otel-logging serve hit by --overload-senders senders (default 64) of
 2,048-record requests at once, more than its workers take (16 workers, 64 requests in flight at
 most; the rest are refused with RESOURCE_EXHAUSTED, which clients retry): its peak RSS is reported.
 
 Usage: python bench/receiver_throughput.py [--records 400000] [--rounds 3] [--warmup 51200] [--overload-senders 64]
-                                          [--grpc-server auto|native|grpcio] [--json PATH]
+                                          [--grpc-server auto|native|grpcio] [--tls] [--json PATH]
 Last line: receiver_throughput: otel_logging X rec/CPU-s, collector Y rec/CPU-s, ratio X/Y (min-max per round)
 """
 
@@ -41,6 +42,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.support.certs import Pki, make_pki  # noqa: E402
 from tests.support.faults import cpu_seconds, peak_rss_mb  # noqa: E402
 from tests.support.procs import child_env, count_lines, free_port, start_serve, wait_for  # noqa: E402
 
@@ -50,7 +52,7 @@ receivers:
     protocols:
       grpc:
         endpoint: 127.0.0.1:{port}
-        max_recv_msg_size_mib: 64
+        max_recv_msg_size_mib: 64{tls}
 exporters:
   file:
     path: {path}
@@ -66,9 +68,14 @@ service:
 """
 
 
+TLS: Pki | None = None  # --tls: the run's certificates (both servers serve TLS, the load generator trusts the CA)
+
+
 def load(target: str, records: int, *extra: str) -> dict[str, float]:
+    ca = ("--ca", str(TLS.ca_cert)) if TLS else ()
+    loadgen = [sys.executable, str(REPO / "bench" / "loadgen.py"), "--target", target, "--records", str(records)]
     out = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "loadgen.py"), "--target", target, "--records", str(records), *extra],
+        [*loadgen, *extra, *ca],
         capture_output=True,
         text=True,
         check=True,
@@ -105,9 +112,14 @@ class Side:
     stored: int  # records counted in the output files
 
 
+def serve_args(grpc_server: str) -> tuple[str, ...]:
+    tls = ("--tls-cert", str(TLS.server_cert), "--tls-key", str(TLS.server_key)) if TLS else ()
+    return ("--grpc-server", grpc_server, *tls)
+
+
 def run_ours(work: Path, records: int, warmup: int, grpc_server: str = "auto") -> Side:
     logs = work / "logs"
-    serve = start_serve(logs, "--grpc-server", grpc_server, http_port=-1)
+    serve = start_serve(logs, *serve_args(grpc_server), http_port=-1)
     try:
         warmed = load(f"127.0.0.1:{serve.grpc_port}", warmup)["acked"] if warmup else 0
         cpu_before = cpu_seconds(serve.proc.pid)
@@ -126,7 +138,8 @@ def run_collector(work: Path, records: int, binary: str, warmup: int) -> Side:
     work.mkdir(parents=True, exist_ok=True)
     out_file = work / "collector.json"
     config = work / "collector.yaml"
-    config.write_text(COLLECTOR_CONFIG.format(port=port, path=out_file))
+    tls = f"\n        tls:\n          cert_file: {TLS.server_cert}\n          key_file: {TLS.server_key}" if TLS else ""
+    config.write_text(COLLECTOR_CONFIG.format(port=port, path=out_file, tls=tls))
     collector = subprocess.Popen(
         [binary, "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -165,9 +178,13 @@ def main() -> None:
     )
     parser.add_argument("--overload-senders", type=int, default=64, help="0: no overload run")
     parser.add_argument("--grpc-server", choices=("auto", "native", "grpcio"), default="auto", help="otel-logging's")
+    parser.add_argument("--tls", action="store_true", help="both servers serve TLS (certificates made for the run)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rounds as JSON (bench_json format)")
     args = parser.parse_args()
     binary = collector_binary()
+    global TLS
+    tls_dir = tempfile.TemporaryDirectory()
+    TLS = make_pki(Path(tls_dir.name)) if args.tls else None
     rounds: list[dict[str, Side]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.rounds):
@@ -192,7 +209,7 @@ def main() -> None:
         flood_line = ""
         if args.overload_senders:
             overload_dir = Path(tmp) / "overload"
-            serve = start_serve(overload_dir, "--grpc-server", args.grpc_server, http_port=-1)
+            serve = start_serve(overload_dir, *serve_args(args.grpc_server), http_port=-1)
             try:
                 flood = load(
                     f"127.0.0.1:{serve.grpc_port}",
@@ -226,7 +243,7 @@ def main() -> None:
         print(flood_line)
     print(
         f"cores: {os.cpu_count()} (shared by the load generator and the server); {args.records:,} records per run; "
-        f"otel-logging --grpc-server {args.grpc_server}"
+        f"otel-logging --grpc-server {args.grpc_server}" + ("; TLS on both sides" if TLS else "")
     )
     print(f"records/s ratio {span(rate_ratios, '.2f')}")
     if args.json is not None:
@@ -248,7 +265,7 @@ def main() -> None:
                     },
                     "notes": (
                         f"{os.cpu_count()} shared cores; {args.records:,} records per run, 512-record requests, "
-                        f"otel-logging --grpc-server {args.grpc_server}, "
+                        f"otel-logging --grpc-server {args.grpc_server}{', TLS on both sides' if TLS else ''}, "
                         f"4 senders, 4 apps; records/s ratio {span(rate_ratios, '.2f')}; peak RSS otel_logging "
                         f"{span([r['otel_logging'].rss_mb for r in rounds])} MB, collector "
                         f"{span([r['collector'].rss_mb for r in rounds])} MB"

@@ -357,8 +357,8 @@ class ReceiverSettings:
     max_attribute_length: int | None = None  # longer string values are truncated; None = no limit
     max_new_apps_per_minute: int | None = None  # None = no limit
     grpc_workers: int = 16
-    # "auto": the native transport (otel_logging_native.GrpcServer) when it is built and TLS is off, else grpcio's
-    # server; "native": the native one (an error with TLS or without the build); "grpcio": grpcio's
+    # "auto": the native transport (otel_logging_native.GrpcServer) when it is built, else grpcio's server;
+    # "native": the native one (an error without the build); "grpcio": grpcio's (TLS, mTLS: both serve them)
     grpc_server: str = "auto"
     shutdown_grace_s: float = 30.0  # seconds in-flight requests get to finish on stop
 
@@ -549,8 +549,6 @@ class ServeSettings:
         """Validate every part; returns self, so ``CentralService(settings.validate())`` reads well."""
         for part in (self.receiver, self.files, self.queue, self.elasticsearch, self.logstash, self.security):
             part.validate()
-        if self.receiver.grpc_server == "native" and self.security.tls_cert is not None:
-            _fail("receiver.grpc_server", "'native' serves plaintext only; use 'grpcio' or 'auto' with TLS")
         return self
 
 

@@ -3,7 +3,8 @@
 //! handed, as bytes with its `authorization` header, to one Python callable on the runtime's thread that read
 //! it; the callable answers `(code, message, body, trailers)`. What a request means (auth, limits, conversion,
 //! the sinks) stays in Python: this is only the transport, the part of the Python gRPC server that costs most
-//! per request (its thread hand-offs). Plaintext only: with TLS the service uses grpcio's server.
+//! per request (its thread hand-offs). TLS (rustls, with the `ring` provider) when given a certificate and key
+//! (PEM), and mutual TLS when given the CA that signs the clients' certificates.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes};
-use pyo3::exceptions::{PyOSError, PyRuntimeError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use tokio::runtime::Runtime;
@@ -23,6 +24,7 @@ use tonic::body::Body;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings, EncodeBuf, Encoder};
 use tonic::metadata::{BinaryMetadataValue, MetadataKey, MetadataMap, MetadataValue};
 use tonic::server::{Grpc, NamedService, UnaryService};
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Code, Status};
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
@@ -195,8 +197,40 @@ pub struct GrpcServer {
     health: HealthReporter,
     health_service: Mutex<Option<tonic_health::pb::health_server::HealthServer<tonic_health::server::HealthService>>>,
     shared: Arc<Shared>,
+    tls: Option<ServerTlsConfig>,
     #[pyo3(get)]
     port: u16,
+}
+
+/// The TLS configuration of a certificate and key (PEM), and of the CA that signs the clients' certificates
+/// (mutual TLS: a client without such a certificate is refused in the handshake); checked here, so that a
+/// certificate or key that cannot be used is an error before anything listens.
+fn tls_config(cert: Vec<u8>, key: Vec<u8>, client_ca: Option<Vec<u8>>) -> PyResult<ServerTlsConfig> {
+    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+    if let Some(ca) = client_ca {
+        config = config.client_ca_root(Certificate::from_pem(ca));
+    }
+    tonic::transport::Server::builder()
+        .tls_config(config.clone())
+        .map_err(|e| {
+            PyValueError::new_err(format!(
+                "cannot use the TLS certificate, key or client CA: {}",
+                source_chain(&e)
+            ))
+        })?;
+    Ok(config)
+}
+
+/// An error with its sources (tonic's own message is only "transport error").
+fn source_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl GrpcServer {
@@ -213,7 +247,8 @@ impl GrpcServer {
 impl GrpcServer {
     /// Bind `host:port` (0: any free port) now; serve from `start()`.
     #[new]
-    #[pyo3(signature = (host, port, export, *, max_message_bytes, max_concurrent, workers))]
+    #[pyo3(signature = (host, port, export, *, max_message_bytes, max_concurrent, workers, tls_cert=None, tls_key=None, tls_client_ca=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         host: &str,
         port: u16,
@@ -221,7 +256,15 @@ impl GrpcServer {
         max_message_bytes: usize,
         max_concurrent: usize,
         workers: usize,
+        tls_cert: Option<Vec<u8>>,
+        tls_key: Option<Vec<u8>>,
+        tls_client_ca: Option<Vec<u8>>,
     ) -> PyResult<Self> {
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(tls_config(cert, key, tls_client_ca)?),
+            (None, None) if tls_client_ca.is_none() => None,
+            _ => return Err(PyValueError::new_err("TLS needs both a certificate and its key")),
+        };
         let listener = std::net::TcpListener::bind((host, port))
             .map_err(|e| PyOSError::new_err(format!("cannot listen for OTLP/gRPC on {host}:{port}: {e}")))?;
         listener.set_nonblocking(true)?;
@@ -248,6 +291,7 @@ impl GrpcServer {
                 slots: Arc::new(Semaphore::new(max_concurrent.max(1))),
                 max_message_bytes,
             }),
+            tls,
             port: bound,
         };
         server.set_health(&runtime, ServingStatus::NotServing);
@@ -278,7 +322,13 @@ impl GrpcServer {
                     let _ = stream.set_nodelay(true);
                 })
             });
-            let serve = tonic::transport::Server::builder()
+            let mut builder = tonic::transport::Server::builder();
+            if let Some(tls) = &self.tls {
+                builder = builder.tls_config(tls.clone()).map_err(|e| {
+                    PyValueError::new_err(format!("cannot use the TLS configuration: {}", source_chain(&e)))
+                })?;
+            }
+            let serve = builder
                 .add_service(health_service)
                 .add_service(logs)
                 .serve_with_incoming_shutdown(incoming, async {

@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--grpc-server",
         "receiver.grpc_server",
         choices=GRPC_SERVERS,
-        help="OTLP/gRPC transport: native (built in, plaintext), grpcio, or auto (native unless TLS; default)",
+        help="OTLP/gRPC transport: native (built in), grpcio, or auto (native when built; default)",
     )
     FLAGS.add(p, "--grace", "receiver.shutdown_grace_s", type=float, help="seconds to drain in-flight requests on stop")
     _add_elasticsearch_options(p)

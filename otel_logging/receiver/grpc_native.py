@@ -47,8 +47,6 @@ class NativeGrpcFrontEnd(GrpcExport):
         tls: TlsFiles | None = None,
         metrics: ServiceMetrics | None = None,
     ) -> None:
-        if tls is not None:
-            raise ValueError("receiver.grpc_server 'native' serves plaintext only; use 'grpcio' or 'auto' with TLS")
         server_type = native_grpc_server()
         if server_type is None:
             raise RuntimeError(f"the native gRPC server is not available: {GRPC_SERVER_UNAVAILABLE_REASON}")
@@ -60,6 +58,9 @@ class NativeGrpcFrontEnd(GrpcExport):
             max_message_bytes=grpc_receive_limit(max_request_bytes),
             max_concurrent=workers * 4,
             workers=workers,
+            tls_cert=tls.cert.read_bytes() if tls else None,
+            tls_key=tls.key.read_bytes() if tls else None,
+            tls_client_ca=tls.client_ca.read_bytes() if tls and tls.client_ca else None,
         )
         self.port: int = self.server.port
 
@@ -95,10 +96,8 @@ def grpc_front_end(
     authenticator: TokenAuthenticator | None,
     tls: TlsFiles | None,
 ) -> GrpcFrontEnd | NativeGrpcFrontEnd:
-    """The front end ``receiver.grpc_server`` asks for ("auto": native when it is built and TLS is off)."""
-    native = receiver.grpc_server == "native" or (
-        receiver.grpc_server == "auto" and tls is None and native_grpc_server() is not None
-    )
+    """The front end ``receiver.grpc_server`` asks for ("auto": native when it is built, with or without TLS)."""
+    native = receiver.grpc_server == "native" or (receiver.grpc_server == "auto" and native_grpc_server() is not None)
     front_end_type = NativeGrpcFrontEnd if native else GrpcFrontEnd
     return front_end_type(
         exporter,

@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from otel_logging.record.native import native_grpc_server
 from tests.integration.test_receiver import make_request
+from tests.support.certs import make_pki
 from tests.support.procs import ServeProcess, read_jsonl, start_serve, wait_for
 
 pytestmark = pytest.mark.skipif(native_grpc_server() is None, reason="otel_logging_native is not built")
@@ -175,3 +176,53 @@ def test_concurrent_requests_from_many_threads_are_all_written_once(tmp_path: Pa
         assert len(bodies) == len(set(bodies)) == 6 * 25 * 20
     finally:
         serve.stop()
+
+
+def test_tls_and_mutual_tls_refuse_and_accept_alike(tmp_path: Path) -> None:
+    """Both transports with ``--tls-cert/--tls-key/--tls-client-ca``: a client with a certificate of the CA is
+    served; one without, one trusting another CA, one with another CA's certificate, and a plaintext one are
+    refused alike (the status each client sees) and write nothing."""
+    pki, other = make_pki(tmp_path / "pki"), make_pki(tmp_path / "other-pki")
+    servers = {
+        transport: start_serve(
+            tmp_path / transport,
+            *("--grpc-server", transport, "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key)),
+            *("--tls-client-ca", str(pki.ca_cert)),
+        )
+        for transport in ("native", "grpcio")
+    }
+
+    def credentials(ca: Path, cert: Path | None = None, key: Path | None = None) -> grpc.ChannelCredentials:
+        chain = (key.read_bytes(), cert.read_bytes()) if cert and key else (None, None)
+        return grpc.ssl_channel_credentials(ca.read_bytes(), private_key=chain[0], certificate_chain=chain[1])
+
+    clients = {
+        "client certificate of the CA": credentials(pki.ca_cert, pki.client_cert, pki.client_key),
+        "no client certificate": credentials(pki.ca_cert),
+        "another CA's client certificate": credentials(pki.ca_cert, other.client_cert, other.client_key),
+        "trusting another CA": credentials(other.ca_cert, pki.client_cert, pki.client_key),
+        "plaintext": None,
+    }
+    try:
+        answers: dict[str, dict[str, str]] = {}
+        for transport, serve in servers.items():
+            answers[transport] = {}
+            for name, creds in clients.items():
+                address = f"127.0.0.1:{serve.grpc_port}"
+                channel = grpc.secure_channel(address, creds) if creds else grpc.insecure_channel(address)
+                with channel:
+                    payload = make_request(f"app-{len(answers[transport])}", [name]).SerializeToString()
+                    try:
+                        channel.unary_unary(EXPORT)(payload, timeout=10)
+                        answers[transport][name] = "OK"
+                    except grpc.RpcError as exc:
+                        answers[transport][name] = exc.code().name
+        assert answers["native"] == answers["grpcio"]
+        assert answers["native"]["client certificate of the CA"] == "OK"
+        refused = {name: code for name, code in answers["native"].items() if name != "client certificate of the CA"}
+        assert set(refused.values()) == {"UNAVAILABLE"}, refused
+        for serve in servers.values():
+            assert [p.name for p in serve.log_dir.glob("*.jsonl")] == ["app-0.jsonl"]
+    finally:
+        for serve in servers.values():
+            serve.stop()

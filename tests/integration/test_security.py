@@ -13,6 +13,7 @@ import pytest
 from google.rpc.error_details_pb2 import RetryInfo
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
 
+from otel_logging.record.native import native_grpc_server
 from tests.integration.test_receiver import make_request
 from tests.support.certs import Pki, make_pki
 from tests.support.procs import child_env, read_jsonl, run_app, start_serve, wait_for
@@ -101,8 +102,22 @@ def test_bearer_tokens_on_grpc_and_http_and_rotation_on_sighup(tmp_path: Path, t
         assert serve.stop() == 0
 
 
-def test_tls_on_grpc_and_http_and_an_app_that_verifies_the_server(tmp_path: Path, pki: Pki) -> None:
-    serve = start_serve(tmp_path / "logs", "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key))
+NOT_BUILT = pytest.mark.skipif(native_grpc_server() is None, reason="otel_logging_native is not built")
+# The same TLS on both gRPC servers.
+TRANSPORTS = pytest.mark.parametrize("transport", [pytest.param("native", marks=NOT_BUILT), "grpcio"])
+
+
+@TRANSPORTS
+def test_tls_on_grpc_and_http_and_an_app_that_verifies_the_server(tmp_path: Path, pki: Pki, transport: str) -> None:
+    serve = start_serve(
+        tmp_path / "logs",
+        "--tls-cert",
+        str(pki.server_cert),
+        "--tls-key",
+        str(pki.server_key),
+        "--grpc-server",
+        transport,
+    )
     try:
         request = make_request("tls-app", ["over tls"])
         with pytest.raises(grpc.RpcError):  # plaintext against a TLS port fails
@@ -134,7 +149,8 @@ def test_tls_on_grpc_and_http_and_an_app_that_verifies_the_server(tmp_path: Path
         assert serve.stop() == 0
 
 
-def test_mutual_tls_requires_a_client_certificate(tmp_path: Path, pki: Pki) -> None:
+@TRANSPORTS
+def test_mutual_tls_requires_a_client_certificate(tmp_path: Path, pki: Pki, transport: str) -> None:
     serve = start_serve(
         tmp_path / "logs",
         "--tls-cert",
@@ -143,6 +159,8 @@ def test_mutual_tls_requires_a_client_certificate(tmp_path: Path, pki: Pki) -> N
         str(pki.server_key),
         "--tls-client-ca",
         str(pki.ca_cert),
+        "--grpc-server",
+        transport,
     )
     try:
         request = make_request("mtls-app", ["x"])

@@ -36,22 +36,26 @@ def build(exporter: LogsExporter, choice: str, tls: TlsFiles | None) -> GrpcFron
 
 
 @needs_native
-def test_auto_is_native_in_plaintext_and_grpcio_with_tls(exporter: LogsExporter, tls: TlsFiles) -> None:
+def test_auto_is_native_with_or_without_tls(exporter: LogsExporter, tls: TlsFiles) -> None:
     assert build(exporter, "auto", None).transport == "native"
-    assert build(exporter, "auto", tls).transport == "grpcio"
-    assert build(exporter, "native", None).transport == "native"
-    assert build(exporter, "grpcio", None).transport == "grpcio"
-
-
-def test_native_with_tls_is_refused_with_the_way_out(exporter: LogsExporter, tls: TlsFiles) -> None:
+    assert build(exporter, "auto", tls).transport == "native"
+    assert build(exporter, "native", tls).transport == "native"
+    assert build(exporter, "grpcio", tls).transport == "grpcio"
     settings = ServeSettings(
         receiver=ReceiverSettings(grpc_server="native"),
         security=SecuritySettings(tls_cert=tls.cert, tls_key=tls.key),
     )
-    with pytest.raises(ConfigError, match=r"receiver.grpc_server: 'native' serves plaintext only"):
-        settings.validate()  # before anything is built
-    with pytest.raises(ValueError, match="plaintext only; use 'grpcio' or 'auto' with TLS"):
-        grpc_front_end(exporter, ReceiverSettings(grpc_server="native"), None, tls)
+    assert settings.validate() is settings  # (it was refused while the native transport served plaintext only)
+
+
+@needs_native
+def test_a_key_that_does_not_fit_is_refused_before_anything_listens(exporter: LogsExporter, tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    not_a_key = tmp_path / "not-a-key.pem"
+    not_a_key.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    for key in (not_a_key, pki.client_key):  # garbage, and another certificate's key
+        with pytest.raises(ValueError, match="cannot use the TLS certificate, key or client CA"):
+            grpc_front_end(exporter, ReceiverSettings(grpc_port=0), None, TlsFiles(pki.server_cert, key))
 
 
 def test_an_unknown_choice_names_the_setting_and_the_choices() -> None:
