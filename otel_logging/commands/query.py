@@ -7,6 +7,7 @@ Elasticsearch."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -89,25 +90,26 @@ def run(args: argparse.Namespace) -> int:
         refresh_showing_progress(source, Progress(counts_records=False, delay_s=1.0))
         token = source.snapshot()
         flt = replace(flt, until=token)
+        show = _printer(args.json, zone, sys.stdout)
         if args.count:
             print(source.count(flt), flush=True)
         else:
-            _print_newest(source, flt, args.limit, _printer(args.json, zone, sys.stdout))
+            _print_newest(source, flt, args.limit, show)
         if args.follow:
-            _follow(source, flt, token, every, stop, _printer(args.json, zone, sys.stdout), args.count)
+            _follow(source, flt, token, every, stop, show, args.count)
     except QuerySyntaxError as exc:
         print(f"otel-logging query: {exc}", file=sys.stderr)
         return 2
     except QueryError as exc:
         print(f"otel-logging query: {exc}", file=sys.stderr)
         return 1
-    except BrokenPipeError:  # `| head`: the reader has gone
-        sys.stderr.close()
+    except BrokenPipeError:  # `| head`: the reader has gone; what is left unwritten goes nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     finally:
         if restore is not None:
             restore()
-        if source is not None and hasattr(source, "close"):
+        if source is not None:
             source.close()
     return 0
 

@@ -205,3 +205,16 @@ def test_more_than_a_page_is_read_in_one_pass_and_printed_oldest_first(
         source.close()
     first = 50 - limit if limit else 0
     assert printed == [f"request {i}" for i in range(first, 50)]
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(log_dir: Path) -> None:
+    """``otel-logging query -n 0 | head -1``: the pipe closes under the command, which ends without a traceback."""
+    command = [PYTHON, "-m", "otel_logging", "query", "--log-dir", str(log_dir), "-n", "0", "--json"]
+    append(log_dir / "api.jsonl", *(api(i) for i in range(100, 20_100)))  # more than a pipe holds
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env())
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(60) == 0
+    assert orjson.loads(first)["body"] == "request 0"
+    assert proc.stderr.read() == b""
