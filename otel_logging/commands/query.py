@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     from otel_logging.dashboard.query import Hit, LogSource
 
 QUERY_STORE = Path("query") / "store.duckdb"  # under <log-dir>/.otel-logging: one process per store
+EXAMPLES = """examples:
+  otel-logging query 'service:checkout AND level:error' --since 1h
+  otel-logging query 'duration_ms > 500' -n 0 --json > slow.jsonl
+  otel-logging query --count 'level >= warn' --from 2026-12-04T09:00 --to 2026-12-04T10:00
+  otel-logging query -f 'level:error'
+  otel-logging query --es-url http://127.0.0.1:9200 'service:api'
+"""
 PAGE_LIMIT = 10_000  # up to this many newest records are one page; more are read in one pass
 
 
@@ -35,7 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "query",
         help="print the records matching a query (newest N, oldest of them first), their count, or new ones "
         "as they arrive (--follow)",
-        description=__doc__,
+        description="Print the newest records matching a query (docs/query-language.md), oldest of them first,\n"
+        "their count, or (--follow) each new match as it arrives; over the per-app files (kept in a store\n"
+        "of its own, read incrementally) or Elasticsearch.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "query",
