@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServ
 from otel_logging.record.native import native_grpc_server
 from tests.integration.test_receiver import make_request
 from tests.support.certs import Pki, make_pki
-from tests.support.procs import child_env, read_jsonl, run_app, start_serve, wait_for
+from tests.support.procs import ServeProcess, child_env, read_jsonl, run_app, start_serve, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -107,17 +107,15 @@ NOT_BUILT = pytest.mark.skipif(native_grpc_server() is None, reason="otel_loggin
 TRANSPORTS = pytest.mark.parametrize("transport", [pytest.param("native", marks=NOT_BUILT), "grpcio"])
 
 
+def start_tls_serve(tmp_path: Path, pki: Pki, transport: str, *extra: str) -> ServeProcess:
+    """A serve with the test CA's server certificate on ``transport`` (``extra``: more flags)."""
+    tls = ("--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key))
+    return start_serve(tmp_path / "logs", *tls, "--grpc-server", transport, *extra)
+
+
 @TRANSPORTS
 def test_tls_on_grpc_and_http_and_an_app_that_verifies_the_server(tmp_path: Path, pki: Pki, transport: str) -> None:
-    serve = start_serve(
-        tmp_path / "logs",
-        "--tls-cert",
-        str(pki.server_cert),
-        "--tls-key",
-        str(pki.server_key),
-        "--grpc-server",
-        transport,
-    )
+    serve = start_tls_serve(tmp_path, pki, transport)
     try:
         request = make_request("tls-app", ["over tls"])
         with pytest.raises(grpc.RpcError):  # plaintext against a TLS port fails
@@ -151,17 +149,7 @@ def test_tls_on_grpc_and_http_and_an_app_that_verifies_the_server(tmp_path: Path
 
 @TRANSPORTS
 def test_mutual_tls_requires_a_client_certificate(tmp_path: Path, pki: Pki, transport: str) -> None:
-    serve = start_serve(
-        tmp_path / "logs",
-        "--tls-cert",
-        str(pki.server_cert),
-        "--tls-key",
-        str(pki.server_key),
-        "--tls-client-ca",
-        str(pki.ca_cert),
-        "--grpc-server",
-        transport,
-    )
+    serve = start_tls_serve(tmp_path, pki, transport, "--tls-client-ca", str(pki.ca_cert))
     try:
         request = make_request("mtls-app", ["x"])
         anonymous = grpc.ssl_channel_credentials(root_certificates=pki.ca_cert.read_bytes())
